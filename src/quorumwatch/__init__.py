@@ -1,0 +1,3 @@
+"""quorumwatch: find split brain in leader-elected clusters."""
+
+__version__ = "0.1.0"

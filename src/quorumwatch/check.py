@@ -1,0 +1,41 @@
+"""`quorumwatch check`: probe every node once and say what each answered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from quorumwatch.config import ClusterConfig
+from quorumwatch.engine import Engine
+from quorumwatch.model import Role, Tick
+
+
+async def check_cluster(cluster: ClusterConfig, echo: Callable[[str], None]) -> bool:
+    """True when every node gave a definite answer."""
+    from quorumwatch.probes import make_probe
+
+    ticks: list[Tick] = []
+    engine = Engine(
+        [make_probe(cluster, n) for n in cluster.nodes],
+        interval_s=cluster.interval, deadline_s=cluster.effective_deadline, sinks=[ticks.append],
+    )
+    try:
+        await engine.run(max_ticks=1, stop=asyncio.Event())
+    finally:
+        await engine.aclose()
+    tick = ticks[0]
+    echo(f"{cluster.name}: {cluster.probe.kind} probe, interval {cluster.interval:g} s, "
+         f"deadline {cluster.effective_deadline:g} s, {len(cluster.nodes)} nodes")
+    for node, o in zip(cluster.nodes, tick.observations, strict=True):
+        parts = [f"{node.name:<12} {node.address:<22} {o.role.letter} {o.role.value:<9}"]
+        if o.epoch is not None:
+            parts.append(f"epoch {o.epoch}")
+        if o.leader:
+            parts.append(f"believes leader {o.leader}")
+        if o.role is Role.UNKNOWN:
+            parts.append(f"{o.reason.value if o.reason else 'unknown'}: {o.detail or ''}")
+        parts.append(f"rtt {o.rtt_ns / 1e6:.2f} ms")
+        echo("  ".join(parts))
+    leaders = len(tick.leaders)
+    echo(f"leaders seen: {leaders}")
+    return all(o.role is not Role.UNKNOWN for o in tick.observations)

@@ -1,0 +1,162 @@
+"""The `quorumwatch` command line. User errors print one clear line and exit non-zero."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn, ParamSpec, TypeVar
+
+import click
+
+from quorumwatch import __version__
+from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_MULTI_LEADER = 3
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"quorumwatch: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="quorumwatch")
+def main() -> None:
+    """Find split brain in leader-elected clusters: live, under faults, and from logs."""
+
+
+def _load(path: str, interval: float | None = None, deadline: float | None = None) -> ClusterConfig:
+    try:
+        return load_cluster(path).with_timing(interval, deadline)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+@main.command()
+@click.argument("cluster_file", type=click.Path(dir_okay=False))
+@click.option("--deadline", type=float, help="Probe deadline in seconds (default from the file).")
+def check(cluster_file: str, deadline: float | None) -> None:
+    """Validate CLUSTER_FILE and probe each node once, printing what each answered."""
+    from quorumwatch.check import check_cluster
+
+    cluster = _load(cluster_file, None, deadline)
+    ok = asyncio.run(check_cluster(cluster, click.echo))
+    sys.exit(EXIT_OK if ok else EXIT_ERROR)
+
+
+@main.command()
+@click.argument("cluster_file", type=click.Path(dir_okay=False))
+@click.option("--interval", type=float, help="Seconds between tick starts (default from the file).")
+@click.option("--deadline", type=float, help="Per-probe deadline in seconds; must be below the interval.")
+@click.option("--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option("--changes-only", is_flag=True, help="Print only change and warning lines.")
+@click.option("--node", "only_node", help="Watch one node only (the per-node detector).")
+@click.option("--live", is_flag=True, help="On a terminal, show a live table instead of lines.")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to record the run.")
+def watch(
+    cluster_file: str,
+    interval: float | None,
+    deadline: float | None,
+    duration: float | None,
+    changes_only: bool,
+    only_node: str | None,
+    live: bool,
+    run_dir: Path | None,
+) -> None:
+    """Probe every node every tick and print one quorum-matrix line per tick.
+
+    Exit 0; 3 if any tick saw more than one leader; 1 on errors; 2 on usage errors.
+    """
+    from quorumwatch.report.lines import LineFormatter
+    from quorumwatch.runner import prepare_run
+    from quorumwatch.runner import watch as run_watch
+    from quorumwatch.store import HistoryError
+
+    cluster = _load(cluster_file, interval, deadline)
+    if duration is not None and duration <= 0:
+        fail("--duration must be positive", EXIT_USAGE)
+    if only_node is not None:
+        chosen = [n for n in cluster.nodes if n.name == only_node]
+        if not chosen:
+            fail(f"{cluster_file}: no node named {only_node!r}", EXIT_USAGE)
+        cluster = cluster.model_copy(update={"nodes": chosen})
+    try:
+        run, history = prepare_run(cluster, run_dir)
+    except (HistoryError, OSError) as exc:
+        fail(str(exc))
+    click.echo(f"recording to {run}", err=True)
+    formatter = LineFormatter(changes_only=changes_only)
+    try:
+        if live and sys.stdout.isatty():
+            _watch_live(cluster, history, formatter, duration)
+        else:
+            asyncio.run(run_watch(cluster, history, duration_s=duration, formatter=formatter))
+    except OSError as exc:
+        fail(f"while recording to {run}: {exc}")
+    finally:
+        history.close()
+    click.echo(
+        f"{formatter.ticks} ticks, {formatter.multi_leader_ticks} with more than one leader; history in {run}",
+        err=True,
+    )
+    sys.exit(EXIT_MULTI_LEADER if formatter.multi_leader_ticks else EXIT_OK)
+
+
+def _watch_live(cluster: ClusterConfig, history: object, formatter: object, duration: float | None) -> None:
+    from rich.console import Console
+    from rich.live import Live
+
+    from quorumwatch.model import Tick
+    from quorumwatch.report.lines import LineFormatter
+    from quorumwatch.report.live import live_table
+    from quorumwatch.runner import watch as run_watch
+    from quorumwatch.store import History
+
+    assert isinstance(history, History) and isinstance(formatter, LineFormatter)
+    console = Console()
+    with Live(console=console, auto_refresh=False) as live:
+
+        def render(tick: Tick) -> None:
+            live.update(live_table(tick, cluster.name, formatter.multi_leader_ticks), refresh=True)
+
+        asyncio.run(run_watch(cluster, history, duration_s=duration, formatter=formatter, render=render))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--changes-only", is_flag=True, help="Print only change and warning lines.")
+def history(run_dir: Path, changes_only: bool) -> None:
+    """Print the ticks recorded in RUN_DIR in the same line format as `watch`."""
+    from quorumwatch.report.lines import LineFormatter
+    from quorumwatch.store import History, HistoryError, resolve_run_dir
+
+    try:
+        run = resolve_run_dir(run_dir)
+        hist = History.open(run / "history.sqlite")
+    except HistoryError as exc:
+        fail(str(exc))
+    formatter = LineFormatter(changes_only=changes_only)
+    try:
+        for tick in hist.ticks():
+            for line in formatter.feed(tick):
+                click.echo(line)
+    finally:
+        hist.close()
+    sys.exit(EXIT_MULTI_LEADER if formatter.multi_leader_ticks else EXIT_OK)
+
+
+def _register_lab() -> None:
+    from quorumwatch.lab.cli import lab
+
+    main.add_command(lab)
+
+
+_register_lab()

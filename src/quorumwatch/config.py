@@ -1,0 +1,388 @@
+"""Cluster files: YAML validated with pydantic, errors that name the file, the field and the line.
+
+A cluster is nodes + one probe kind + tick interval + per-probe deadline. The deadline must be
+shorter than the interval: a deadline longer than the tick lets a stale answer ("L" from a node that
+already stepped down) masquerade as the present, the flaw that made home-made detectors cry wolf.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$")
+HOSTPORT_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+)):(?P<port>\d{1,5})$")
+
+
+class ConfigError(Exception):
+    """A user error in a file: the message is complete and printable as is (no traceback)."""
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """Names end up in argv lists and file names: keep them to a safe alphabet."""
+    if not NAME_RE.match(value):
+        raise ValueError(f"invalid {what} {value!r}: use letters, digits, '_', '.', '-' (max 63)")
+    return value
+
+
+def check_ifname(value: str) -> str:
+    if not IFNAME_RE.match(value):
+        raise ValueError(f"invalid interface name {value!r}: letters, digits, '_.@-', at most 15")
+    return value
+
+
+def split_hostport(address: str) -> tuple[str, int]:
+    m = HOSTPORT_RE.match(address)
+    if not m:
+        raise ValueError(f"address must be host:port, got {address!r}")
+    port = int(m["port"])
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range in {address!r}")
+    return (m["v6"] or m["host"]), port
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- control channels -------------------------------------------------------------------------
+
+
+class NetnsControl(_Strict):
+    netns: str
+
+    @field_validator("netns")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        return check_name(v, "namespace name")
+
+
+class SshTarget(_Strict):
+    host: str
+    user: str | None = None
+    port: int = Field(22, ge=1, le=65535)
+    key: str | None = None
+    known_hosts: str | None = None
+    """Path to a known_hosts file; default: the user's. Host keys are always checked."""
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        return check_name(v, "ssh host")
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str | None) -> str | None:
+        return None if v is None else check_name(v, "ssh user")
+
+
+class SshControl(_Strict):
+    ssh: SshTarget
+
+
+def _control_tag(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "Local"
+    if isinstance(value, dict):
+        return "Ssh" if "ssh" in value else "Netns" if "netns" in value else None
+    if isinstance(value, SshControl):
+        return "Ssh"
+    return "Netns" if isinstance(value, NetnsControl) else None
+
+
+Control = Annotated[
+    Annotated[Literal["local"], Tag("Local")] | Annotated[NetnsControl, Tag("Netns")] | Annotated[SshControl, Tag("Ssh")],
+    Discriminator(
+        _control_tag,
+        custom_error_type="control",
+        custom_error_message="control must be 'local', {netns: NAME} or {ssh: {host, user, port, key}}",
+    ),
+]
+
+
+# ---- probes -----------------------------------------------------------------------------------
+
+
+class EtcdProbeConfig(_Strict):
+    kind: Literal["etcd"]
+    path: str = "/v3/maintenance/status"
+    https: bool = False
+
+
+class ZookeeperProbeConfig(_Strict):
+    kind: Literal["zookeeper"]
+    command: Literal["srvr", "mntr"] = "srvr"
+
+
+class RedisProbeConfig(_Strict):
+    kind: Literal["redis"]
+    password: str | None = None
+
+
+class HttpProbeConfig(_Strict):
+    """Generic HTTP: leader by status code, or by a JSON field (dotted path) equal to a value."""
+
+    kind: Literal["http"]
+    method: Literal["GET", "POST"] = "GET"
+    path: str = "/"
+    body: str | None = None
+    leader_status: list[int] = Field(default_factory=lambda: [200])
+    follower_status: list[int] = Field(default_factory=list)
+    """Status codes that mean follower; empty: any other status from a working server."""
+    json_field: str | None = None
+    leader_value: Any = True
+    epoch_field: str | None = None
+    leader_id_field: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/") or any(c in v for c in " \r\n"):
+            raise ValueError(f"path must start with '/' and contain no spaces: {v!r}")
+        return v
+
+
+class CommandProbeConfig(_Strict):
+    """Run an argv through the node's control channel. `{name}`, `{address}`, `{host}`, `{port}`
+    inside arguments are replaced by the node's values (each argument stays one argument)."""
+
+    kind: Literal["command"]
+    argv: list[str] = Field(min_length=1)
+    leader_exit_code: int = 0
+    follower_exit_code: int = 1
+    """Without patterns: these exit codes mean leader / follower; any other is unknown."""
+    leader_regex: str | None = None
+    follower_regex: str | None = None
+    epoch_regex: str | None = None
+
+    @field_validator("leader_regex", "follower_regex", "epoch_regex")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {v!r}: {exc}") from None
+        return v
+
+
+ProbeConfig = Annotated[
+    EtcdProbeConfig | ZookeeperProbeConfig | RedisProbeConfig | HttpProbeConfig | CommandProbeConfig,
+    Field(discriminator="kind"),
+]
+
+
+# ---- nodes and cluster ------------------------------------------------------------------------
+
+
+class NodeConfig(_Strict):
+    name: str
+    address: str
+    """host:port of the management path the probe uses."""
+    control: Control = "local"
+    data_interface: str | None = None
+    """The interface that carries cluster traffic (what link faults cut)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v, "node name")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        split_hostport(v)
+        return v
+
+    @field_validator("data_interface")
+    @classmethod
+    def _ifname(cls, v: str | None) -> str | None:
+        return None if v is None else check_ifname(v)
+
+    @property
+    def host(self) -> str:
+        return split_hostport(self.address)[0]
+
+    @property
+    def port(self) -> int:
+        return split_hostport(self.address)[1]
+
+
+class ClusterConfig(_Strict):
+    name: str
+    probe: ProbeConfig
+    interval: float = Field(0.1, gt=0, le=3600)
+    deadline: float | None = Field(None, gt=0)
+    """Per-probe deadline in seconds; default 0.8 × interval."""
+    nodes: list[NodeConfig] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v, "cluster name")
+
+    @model_validator(mode="after")
+    def _check(self) -> ClusterConfig:
+        names = [n.name for n in self.nodes]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate node names: {', '.join(dup)}")
+        check_deadline(self.interval, self.effective_deadline)
+        return self
+
+    @property
+    def effective_deadline(self) -> float:
+        return self.deadline if self.deadline is not None else round(self.interval * 0.8, 6)
+
+    def with_timing(self, interval: float | None, deadline: float | None) -> ClusterConfig:
+        """Apply command-line overrides. A new interval without a deadline keeps the file's
+        deadline only while it still fits inside the tick; otherwise it becomes 0.8 × interval."""
+        new_interval = interval if interval is not None else self.interval
+        if deadline is None:
+            deadline = min(self.effective_deadline, round(new_interval * 0.8, 6))
+        if new_interval <= 0 or deadline <= 0:
+            raise ConfigError("interval and deadline must be positive")
+        check_deadline(new_interval, deadline, error=ConfigError)
+        return self.model_copy(update={"interval": new_interval, "deadline": deadline})
+
+
+def check_deadline(interval: float, deadline: float, error: type[Exception] = ValueError) -> None:
+    if deadline >= interval:
+        raise error(
+            f"deadline {deadline:g} s must be shorter than the interval {interval:g} s: a probe answer "
+            "older than the tick would show a leader that may already have stepped down"
+        )
+
+
+# ---- loading with line numbers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Located:
+    data: Any
+    lines: dict[tuple[str | int, ...], int]
+
+
+def _compose(text: str, source: str) -> _Located:
+    """Parse YAML keeping the line of every mapping key and sequence item, for error messages."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    lines: dict[tuple[str | int, ...], int] = {}
+
+    def walk(node: yaml.Node | None, path: tuple[str | int, ...]) -> Any:
+        if node is None:
+            return None
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for k, v in node.value:
+                key = _scalar(k)
+                lines[(*path, key)] = k.start_mark.line + 1
+                out[key] = walk(v, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [walk(item, (*path, i)) for i, item in enumerate(node.value)]
+        return _scalar(node)
+
+    return _Located(walk(root, ()), lines)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def format_validation_error(exc: ValidationError, source: str, located: _Located) -> str:
+    """One line per problem: `file:line: field.path: message`."""
+    out = []
+    lines = located.lines
+    for err in exc.errors():
+        loc = _data_path(located.data, err["loc"])
+        line = None
+        for cut in range(len(loc), -1, -1):
+            line = lines.get(tuple(loc[:cut]))
+            if line is not None:
+                break
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        where = f"{source}:{line}" if line else source
+        out.append(f"{where}: {field}: {msg}")
+    return "\n".join(out)
+
+
+def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Drop the union tags pydantic puts in error locations ("NetnsControl", "etcd"), keeping
+    only the parts that exist in the user's document."""
+    path: list[str | int] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            cur = cur[part]
+        elif isinstance(cur, dict) and isinstance(part, str) and part not in cur and not _is_tag(part):
+            path.append(part)  # a missing or unknown field: name it, stop descending
+            cur = None
+            continue
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _is_tag(part: str) -> bool:
+    return part.startswith(("literal[", "function-")) or part[:1].isupper() or part in _PROBE_KINDS
+
+
+_PROBE_KINDS = {"etcd", "zookeeper", "redis", "http", "command"}
+
+
+def load_cluster(path: str | Path) -> ClusterConfig:
+    """Read and validate a cluster file, raising ConfigError with a printable message."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    located = _compose(text, str(p))
+    if not isinstance(located.data, dict):
+        raise ConfigError(f"{p}: expected a mapping with name, probe and nodes")
+    try:
+        return ClusterConfig.model_validate(located.data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(p), located)) from None
+
+
+def dump_cluster(cluster: ClusterConfig) -> str:
+    """YAML for a cluster, as `lab up` writes it; loads back to an equal config."""
+    data = cluster.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False)

@@ -1,0 +1,173 @@
+"""Ticks: every node probed concurrently, on a schedule that does not drift.
+
+Tick k starts at t0 + k·interval on the monotonic clock, whatever the previous ticks cost. Every
+probe of tick k has the absolute deadline t0 + k·interval + deadline (deadline < interval), so a
+hung node becomes unknown(timeout) at that instant and can never delay other nodes or the next tick.
+If the process itself falls more than a whole interval behind (a stalled machine), the missed ticks
+are skipped and counted rather than run late in a burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import AsyncContextManager, Protocol
+
+from quorumwatch.model import Answer, Observation, Reason, Tick
+from quorumwatch.probes.base import Probe, classify
+
+
+class Clock(Protocol):
+    """One monotonic clock orders everything; wall time is recorded for display only."""
+
+    def now_ns(self) -> int: ...
+
+    def wall_ns(self) -> int: ...
+
+    def deadline(self, t_ns: int) -> AsyncContextManager[object]:
+        """A scope cancelled (raising TimeoutError) at absolute monotonic time t_ns."""
+        ...
+
+
+class LoopClock:
+    """The event loop's clock (time.monotonic) and `asyncio.timeout_at`; with a virtual-time loop
+    the same class runs tests in fake time."""
+
+    def __init__(self, wall: Callable[[], int] = time.time_ns) -> None:
+        self._wall = wall
+
+    def now_ns(self) -> int:
+        return int(asyncio.get_running_loop().time() * 1e9)
+
+    def wall_ns(self) -> int:
+        return self._wall()
+
+    def deadline(self, t_ns: int) -> AsyncContextManager[object]:
+        return asyncio.timeout_at(t_ns / 1e9)
+
+
+TickSink = Callable[[Tick], None]
+
+
+@dataclass
+class EngineStats:
+    ticks: int = 0
+    skipped: int = 0
+    max_lateness_ns: int = 0
+    lateness_ns: list[int] = field(default_factory=list)
+
+
+class Engine:
+    """Runs ticks until a duration passes, a tick count is reached, or `stop` is set."""
+
+    def __init__(
+        self,
+        probes: Sequence[Probe],
+        *,
+        interval_s: float,
+        deadline_s: float,
+        clock: Clock | None = None,
+        sinks: Sequence[TickSink] = (),
+        keep_lateness: bool = False,
+    ) -> None:
+        if deadline_s >= interval_s:
+            raise ValueError("deadline must be shorter than the interval")
+        self.probes = list(probes)
+        self.interval_ns = round(interval_s * 1e9)
+        self.deadline_ns = round(deadline_s * 1e9)
+        self.clock = clock or LoopClock()
+        self.sinks = list(sinks)
+        self.stats = EngineStats()
+        self._keep_lateness = keep_lateness
+
+    async def run(
+        self,
+        *,
+        duration_s: float | None = None,
+        max_ticks: int | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> EngineStats:
+        stop = stop or asyncio.Event()
+        clock = self.clock
+        t0 = clock.now_ns()
+        end = None if duration_s is None else t0 + round(duration_s * 1e9)
+        k = 0
+        while not stop.is_set() and (max_ticks is None or self.stats.ticks < max_ticks):
+            scheduled = t0 + k * self.interval_ns
+            if end is not None and scheduled >= end:
+                break
+            await self._sleep_until(scheduled, stop)
+            if stop.is_set():
+                break
+            started = clock.now_ns()
+            behind = (started - scheduled) // self.interval_ns
+            if behind >= 1:
+                # The machine stalled a whole tick or more: skip what was missed, stay on schedule.
+                self.stats.skipped += behind
+                k += behind
+                scheduled = t0 + k * self.interval_ns
+                if end is not None and scheduled >= end:
+                    break
+                await self._sleep_until(scheduled, stop)
+                started = clock.now_ns()
+            tick = await self._tick(k, scheduled, started)
+            self._account(tick)
+            for sink in self.sinks:
+                sink(tick)
+            k += 1
+        return self.stats
+
+    async def _sleep_until(self, t_ns: int, stop: asyncio.Event) -> None:
+        if self.clock.now_ns() >= t_ns:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with self.clock.deadline(t_ns):
+                await stop.wait()
+
+    async def _tick(self, k: int, scheduled: int, started: int) -> Tick:
+        wall = self.clock.wall_ns()
+        deadline = scheduled + self.deadline_ns
+        results: list[Observation | None] = [None] * len(self.probes)
+
+        async def one(i: int, probe: Probe) -> None:
+            results[i] = await self._observe(probe, k, deadline)
+
+        async with asyncio.TaskGroup() as tg:
+            for i, probe in enumerate(self.probes):
+                tg.create_task(one(i, probe))
+        observations = tuple(o for o in results if o is not None)
+        return Tick(k, scheduled, started, wall, observations)
+
+    async def _observe(self, probe: Probe, k: int, deadline: int) -> Observation:
+        clock = self.clock
+        send = clock.now_ns()
+        wall = clock.wall_ns()
+        answer: Answer
+        try:
+            async with clock.deadline(deadline):
+                answer = await probe.ask()
+        except TimeoutError:
+            answer = Answer.unknown(Reason.TIMEOUT, "no answer before the deadline")
+        except Exception as exc:
+            answer = classify(exc)
+        recv = clock.now_ns()
+        return Observation(
+            probe.node, k, send, recv, wall, answer.role, answer.epoch, answer.leader,
+            answer.reason, answer.detail, answer.self_id,
+        )
+
+    def _account(self, tick: Tick) -> None:
+        s = self.stats
+        s.ticks += 1
+        s.max_lateness_ns = max(s.max_lateness_ns, tick.lateness_ns)
+        if self._keep_lateness:
+            s.lateness_ns.append(tick.lateness_ns)
+
+    async def aclose(self) -> None:
+        for probe in self.probes:
+            with contextlib.suppress(Exception):
+                await probe.aclose()
+

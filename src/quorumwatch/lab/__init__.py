@@ -1,0 +1,1 @@
+"""Real clusters on this machine, one network namespace per node (`quorumwatch lab`)."""

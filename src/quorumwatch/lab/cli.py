@@ -1,0 +1,101 @@
+"""`quorumwatch lab …`: real clusters in network namespaces on this machine."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from quorumwatch.lab.system import LabError
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"quorumwatch lab: {exc}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def lab() -> None:
+    """Start, inspect and stop real clusters, one network namespace per node (needs root)."""
+
+
+@lab.command()
+@click.argument("kind", type=click.Choice(["etcd", "zookeeper"]))
+@click.option("--nodes", default=3, show_default=True, help="Number of nodes.")
+@click.option("--name", help="Lab name (default: the kind; 'zk' for zookeeper).")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for one agreed leader.")
+def up(kind: str, nodes: int, name: str | None, timeout: float) -> None:
+    """Build namespaces, start a KIND cluster, wait for one leader; print the cluster file's path last."""
+    from quorumwatch.lab import manager
+
+    try:
+        state = manager.up(kind, nodes, name, lambda s: click.echo(s, err=True), timeout=timeout)
+    except LabError as exc:
+        _fail(exc)
+        return
+    except KeyboardInterrupt:
+        click.echo("quorumwatch lab: interrupted; everything started was torn down", err=True)
+        sys.exit(130)
+    click.echo(state.cluster_file)
+
+
+@lab.command()
+@click.argument("name", required=False)
+def down(name: str | None) -> None:
+    """Tear down lab NAME (or every lab): kill its servers by pid, remove namespaces and routes."""
+    from quorumwatch.lab import manager
+
+    try:
+        gone = manager.down(name)
+    except LabError as exc:
+        _fail(exc)
+        return
+    click.echo(f"removed: {', '.join(gone)}" if gone else "nothing to remove")
+
+
+@lab.command()
+@click.argument("name", required=False)
+def status(name: str | None) -> None:
+    """Show labs, their nodes, pids and current roles."""
+    from quorumwatch.lab import manager, status as lab_status
+
+    try:
+        labs = [manager.find_lab(name)] if name else manager.all_labs()
+    except LabError as exc:
+        _fail(exc)
+        return
+    if not labs:
+        click.echo("no labs")
+    for state in labs:
+        for line in lab_status.describe(state):
+            click.echo(line)
+
+
+@lab.command()
+@click.argument("name")
+@click.argument("node")
+def stop(name: str, node: str) -> None:
+    """kill -9 NODE's server in lab NAME and wait until it is gone."""
+    from quorumwatch.lab import manager
+
+    try:
+        n = manager.stop_node(name, node)
+    except LabError as exc:
+        _fail(exc)
+        return
+    click.echo(f"{name}/{n.name}: stopped")
+
+
+@lab.command()
+@click.argument("name")
+@click.argument("node")
+def start(name: str, node: str) -> None:
+    """Restart NODE's server in lab NAME."""
+    from quorumwatch.lab import manager
+
+    try:
+        n = manager.start_node(name, node)
+    except LabError as exc:
+        _fail(exc)
+        return
+    click.echo(f"{name}/{n.name}: started, pid {n.pid}")

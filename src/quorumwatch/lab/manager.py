@@ -1,0 +1,295 @@
+"""Lab life cycle: up, status, stop/start one node, down. State lives in `<labs>/<name>/lab.json`,
+written before anything is created, so `down` can clean up after a crash at any step."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quorumwatch.config import ClusterConfig, dump_cluster
+from quorumwatch.lab import kinds, net
+from quorumwatch.lab.system import LabError, alive, kill_pid, proc_start_time, require_root
+
+LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+DEFAULT_ROOT = Path("/var/tmp/quorumwatch/labs")
+
+
+def labs_root() -> Path:
+    return Path(os.environ.get("QUORUMWATCH_LABS", str(DEFAULT_ROOT)))
+
+
+@dataclass
+class NodeState:
+    name: str
+    netns: str
+    data_ip: str
+    mgmt_ip: str
+    argv: list[str]
+    log: str
+    pid: int | None = None
+    start_time: int | None = None
+
+
+@dataclass
+class LabState:
+    name: str
+    kind: str
+    index: int
+    dir: str
+    hub: str
+    host_if: str
+    data_subnet: str
+    mgmt_subnet: str
+    nodes: list[NodeState] = field(default_factory=list)
+    cluster_file: str | None = None
+    ready: bool = False
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dir)
+
+    def save(self) -> None:
+        tmp = self.path / "lab.json.tmp"
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        tmp.replace(self.path / "lab.json")
+
+    @staticmethod
+    def load(path: Path) -> LabState:
+        try:
+            data: dict[str, Any] = json.loads((path / "lab.json").read_text(encoding="utf-8"))
+            nodes = [NodeState(**n) for n in data.pop("nodes")]
+            return LabState(**data, nodes=nodes)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise LabError(f"{path / 'lab.json'}: unreadable lab state ({exc})") from None
+
+    def node(self, name: str) -> NodeState:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise LabError(f"lab {self.name} has no node {name!r} (nodes: {', '.join(n.name for n in self.nodes)})")
+
+
+def check_lab_name(name: str) -> str:
+    if not LAB_NAME_RE.match(name):
+        raise LabError(f"invalid lab name {name!r}: a lowercase letter, then up to 11 lowercase letters/digits")
+    return name
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def all_labs(root: Path | None = None) -> list[LabState]:
+    root = root or labs_root()
+    if not root.is_dir():
+        return []
+    return [LabState.load(p) for p in sorted(root.iterdir()) if (p / "lab.json").is_file()]
+
+
+def find_lab(name: str, root: Path | None = None) -> LabState:
+    check_lab_name(name)
+    path = (root or labs_root()) / name
+    if not (path / "lab.json").is_file():
+        raise LabError(f"no lab named {name!r} (see 'quorumwatch lab status')")
+    return LabState.load(path)
+
+
+Say = Callable[[str], None]
+
+
+def up(kind: str, nodes: int, name: str | None, say: Say, *, timeout: float = 60) -> LabState:
+    """Build the network, start a real cluster, wait for exactly one leader, write cluster.yaml."""
+    require_root()
+    if kind not in kinds.KINDS:
+        raise LabError(f"unknown lab kind {kind!r} (choose from {', '.join(kinds.KINDS)})")
+    if not 1 <= nodes <= 9:
+        raise LabError("--nodes must be between 1 and 9")
+    name = check_lab_name(name or {"zookeeper": "zk"}.get(kind, kind))
+    root = labs_root()
+    with _locked(root):
+        if (root / name / "lab.json").exists():
+            raise LabError(f"lab {name!r} already exists; 'quorumwatch lab down {name}' first")
+        used = {lab.index for lab in all_labs(root)}
+        index = next(i for i in range(1, 251) if i not in used)
+        path = root / name
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        plan = net.plan(name, index, [f"n{k}" for k in range(1, nodes + 1)])
+        spec = kinds.KINDS[kind](plan, path)
+        state = LabState(
+            name, kind, index, str(path), plan.hub, plan.host_if, plan.data_subnet, plan.mgmt_subnet,
+            [
+                NodeState(n.name, n.netns, n.data_ip, n.mgmt_ip, spec.servers[n.name].argv,
+                          str(spec.servers[n.name].log))
+                for n in plan.nodes
+            ],
+        )
+        state.save()
+    try:
+        net.check_free(plan)
+        t = time.monotonic()
+        net.build(plan)
+        say(f"network: {len(plan.nodes)} namespaces, data {plan.data_subnet}, management {plan.mgmt_subnet} "
+            f"({time.monotonic() - t:.2f} s)")
+        for server in spec.servers.values():
+            for file, text in server.files.items():
+                file.parent.mkdir(parents=True, exist_ok=True)
+                file.write_text(text, encoding="utf-8")
+        for node in state.nodes:
+            _start(state, node)
+        state.save()
+        cluster = _cluster_config(state, spec)
+        cluster_file = path / "cluster.yaml"
+        cluster_file.write_text(dump_cluster(cluster), encoding="utf-8")
+        state.cluster_file = str(cluster_file)
+        state.save()
+        t = time.monotonic()
+        leader = wait_for_one_leader(state, cluster, timeout)
+        state.ready = True
+        state.save()
+        say(f"{kind} cluster {name!r} up: {nodes} nodes, leader {leader} ({time.monotonic() - t:.2f} s)")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            down_one(state)
+        raise
+    return state
+
+
+def _cluster_config(state: LabState, spec: kinds.KindSpec) -> ClusterConfig:
+    return ClusterConfig.model_validate(
+        {
+            "name": state.name,
+            "probe": spec.probe,
+            "interval": spec.interval,
+            "deadline": spec.deadline,
+            "nodes": [
+                {"name": n.name, "address": f"{n.mgmt_ip}:{spec.port}", "control": {"netns": n.netns},
+                 "data_interface": "eth0"}
+                for n in state.nodes
+            ],
+        }
+    )
+
+
+def _start(state: LabState, node: NodeState) -> None:
+    node_dir = state.path / node.name
+    node_dir.mkdir(parents=True, exist_ok=True)
+    with open(node_dir / "console.log", "ab") as console:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", node.netns, *node.argv],
+            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=node_dir,
+        )
+    node.pid = proc.pid
+    node.start_time = proc_start_time(proc.pid)
+
+
+def wait_for_one_leader(state: LabState, cluster: ClusterConfig, timeout: float) -> str:
+    """Probe until three ticks in a row show exactly one leader and every other node following."""
+    from quorumwatch.engine import Engine
+    from quorumwatch.model import Role, Tick
+    from quorumwatch.probes import make_probe
+
+    good = 0
+    leader = ""
+    deadline = time.monotonic() + timeout
+    last: list[Tick] = []
+
+    def seen(tick: Tick) -> None:
+        nonlocal good, leader
+        last[:] = [tick]
+        roles = [o.role for o in tick.observations]
+        ok = roles.count(Role.LEADER) == 1 and all(r in (Role.LEADER, Role.FOLLOWER) for r in roles)
+        good = good + 1 if ok else 0
+        if ok:
+            leader = tick.leaders[0].node
+        for n in state.nodes:
+            if n.pid is not None and not alive(n.pid, n.start_time):
+                raise LabError(f"{n.name}'s server exited during start-up; see {n.log} and "
+                               f"{state.path / n.name / 'console.log'}")
+
+    async def probe_until() -> None:
+        engine = Engine([make_probe(cluster, n) for n in cluster.nodes], interval_s=0.1, deadline_s=0.08,
+                        sinks=[seen])
+        stop = asyncio.Event()
+        try:
+            while good < 3 and time.monotonic() < deadline:
+                await engine.run(max_ticks=engine.stats.ticks + 1, stop=stop)
+        finally:
+            await engine.aclose()
+
+    asyncio.run(probe_until())
+    if good < 3:
+        seen_roles = " ".join(o.role.letter for o in last[0].observations) if last else "nothing"
+        raise LabError(f"no single agreed leader within {timeout:g} s (last matrix: [{seen_roles}])")
+    return leader
+
+
+def stop_node(name: str, node: str) -> NodeState:
+    require_root()
+    state = find_lab(name)
+    n = state.node(node)
+    if n.pid is None or not alive(n.pid, n.start_time):
+        raise LabError(f"{node} of lab {name} is not running")
+    kill_pid(n.pid, n.start_time)
+    n.pid = n.start_time = None
+    state.save()
+    return n
+
+
+def start_node(name: str, node: str) -> NodeState:
+    require_root()
+    state = find_lab(name)
+    n = state.node(node)
+    if n.pid is not None and alive(n.pid, n.start_time):
+        raise LabError(f"{node} of lab {name} is already running (pid {n.pid})")
+    _start(state, n)
+    state.save()
+    return n
+
+
+def down_one(state: LabState) -> None:
+    """Kill the lab's processes by pid, remove its namespaces, links, route and directory."""
+    for n in state.nodes:
+        if n.pid is not None:
+            kill_pid(n.pid, n.start_time)
+    # Anything else still living in our namespaces (a child a server spawned) goes too, by pid.
+    for ns in [state.hub, *(n.netns for n in state.nodes)]:
+        for pid in net.netns_pids(ns):
+            kill_pid(pid)
+    net.teardown(state.name, state.index, state.host_if, state.data_subnet)
+    shutil.rmtree(state.path, ignore_errors=True)
+
+
+def down(name: str | None) -> list[str]:
+    """Tear down one lab, or all; idempotent (a lab already gone is not an error)."""
+    require_root()
+    root = labs_root()
+    with _locked(root):
+        if name is None:
+            labs = all_labs(root)
+        else:
+            check_lab_name(name)
+            labs = [LabState.load(root / name)] if (root / name / "lab.json").is_file() else []
+            if not labs:
+                # a lab whose state is gone may still have left namespaces: clean by prefix
+                net.teardown(name, None, None, None)
+        for lab in labs:
+            down_one(lab)
+    return [lab.name for lab in labs]

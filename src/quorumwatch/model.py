@@ -1,0 +1,119 @@
+"""The vocabulary of quorumwatch as plain, frozen data.
+
+Everything that crosses a boundary (probe → engine → store → report/analysis) is one of these
+records. They carry no behaviour beyond small derived properties, so histories can be written as
+literals in tests and analysed by pure functions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Role(enum.Enum):
+    """What a node said it is. UNKNOWN means we could not tell — never a guess."""
+
+    LEADER = "leader"
+    FOLLOWER = "follower"
+    CANDIDATE = "candidate"
+    OBSERVER = "observer"
+    UNKNOWN = "unknown"
+
+    @property
+    def letter(self) -> str:
+        return _LETTERS[self]
+
+
+_LETTERS = {
+    Role.LEADER: "L",
+    Role.FOLLOWER: "F",
+    Role.CANDIDATE: "C",
+    Role.OBSERVER: "O",
+    Role.UNKNOWN: "X",
+}
+
+
+class Reason(enum.Enum):
+    """Why an answer is unknown. Kept coarse so users can count and compare them."""
+
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    RESET = "reset"
+    UNREACHABLE = "unreachable"
+    CLOSED = "closed"
+    GARBAGE = "garbage"
+    HTTP_STATUS = "http-status"
+    COMMAND = "command-failed"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one probe learned from one node, before the engine stamps it with times."""
+
+    role: Role
+    epoch: int | None = None
+    leader: str | None = None
+    """The leader this node believes in (an id or address as the node names it), if it says."""
+    reason: Reason | None = None
+    detail: str | None = None
+    """For unknown answers: a short, printable excerpt of what went wrong."""
+    self_id: str | None = None
+    """The node's own id as the cluster names it (etcd member id), to match `leader` against."""
+
+    @staticmethod
+    def unknown(reason: Reason, detail: str | None = None) -> Answer:
+        return Answer(Role.UNKNOWN, reason=reason, detail=detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One node's answer at one tick, with the window it describes.
+
+    The role held at *some instant* inside [send_ns, recv_ns] (monotonic ns); analysis must respect
+    that window. wall_ns is the wall-clock time at send, for display and log alignment only.
+    """
+
+    node: str
+    tick: int
+    send_ns: int
+    recv_ns: int
+    wall_ns: int
+    role: Role
+    epoch: int | None = None
+    leader: str | None = None
+    reason: Reason | None = None
+    detail: str | None = None
+    self_id: str | None = None
+
+    @property
+    def rtt_ns(self) -> int:
+        return self.recv_ns - self.send_ns
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One round of probes: every node asked once, concurrently."""
+
+    index: int
+    scheduled_ns: int
+    """t0 + index·interval on the monotonic clock."""
+    started_ns: int
+    wall_ns: int
+    observations: tuple[Observation, ...]
+
+    @property
+    def lateness_ns(self) -> int:
+        return self.started_ns - self.scheduled_ns
+
+    @property
+    def leaders(self) -> tuple[Observation, ...]:
+        return tuple(o for o in self.observations if o.role is Role.LEADER)
+
+
+def excerpt(data: bytes | str, limit: int = 60) -> str:
+    """A short printable excerpt of a garbage answer, for error reasons."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = "".join(ch if ch.isprintable() else "." for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,43 @@
+"""Probes: one module per kind, all behind the `Probe` protocol."""
+
+from __future__ import annotations
+
+from quorumwatch.config import (
+    ClusterConfig,
+    CommandProbeConfig,
+    EtcdProbeConfig,
+    HttpProbeConfig,
+    NodeConfig,
+    RedisProbeConfig,
+    ZookeeperProbeConfig,
+)
+from quorumwatch.probes.base import Probe, classify
+
+
+def make_probe(cluster: ClusterConfig, node: NodeConfig) -> Probe:
+    """The probe the cluster file asks for, aimed at one node."""
+    cfg = cluster.probe
+    if isinstance(cfg, EtcdProbeConfig):
+        from quorumwatch.probes.etcd import EtcdProbe
+
+        return EtcdProbe(node, cfg)
+    if isinstance(cfg, ZookeeperProbeConfig):
+        from quorumwatch.probes.zookeeper import ZookeeperProbe
+
+        return ZookeeperProbe(node, cfg)
+    if isinstance(cfg, RedisProbeConfig):
+        from quorumwatch.probes.redis import RedisProbe
+
+        return RedisProbe(node, cfg)
+    if isinstance(cfg, HttpProbeConfig):
+        from quorumwatch.probes.http import HttpProbe
+
+        return HttpProbe(node, cfg)
+    if isinstance(cfg, CommandProbeConfig):
+        from quorumwatch.probes.command import CommandProbe
+
+        return CommandProbe(node, cfg)
+    raise AssertionError(f"unhandled probe kind {cfg!r}")
+
+
+__all__ = ["Probe", "classify", "make_probe"]

@@ -1,0 +1,58 @@
+"""The Probe boundary and the mapping of failures to honest "unknown" answers."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from typing import Protocol
+
+from quorumwatch.model import Answer, Reason, excerpt
+
+
+class Probe(Protocol):
+    """Asks one node "what is your role, in which epoch, and who do you think leads?".
+
+    `ask` may be cancelled at any await (the engine enforces the deadline); it must then leave
+    itself ready for the next call, e.g. by dropping a half-used connection.
+    """
+
+    node: str
+
+    async def ask(self) -> Answer: ...
+
+    async def aclose(self) -> None: ...
+
+
+class GarbageAnswer(Exception):
+    """The node answered, but not in a form we understand."""
+
+    def __init__(self, what: str, data: bytes | str = b"") -> None:
+        super().__init__(what)
+        self.what = what
+        self.data = data
+
+    def answer(self) -> Answer:
+        shown = f"{self.what}: {excerpt(self.data)!r}" if self.data else self.what
+        return Answer.unknown(Reason.GARBAGE, shown)
+
+
+_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+
+
+def classify(exc: BaseException) -> Answer:
+    """Turn a transport failure into an unknown answer with a reason; never into a role."""
+    if isinstance(exc, GarbageAnswer):
+        return exc.answer()
+    if isinstance(exc, TimeoutError):
+        return Answer.unknown(Reason.TIMEOUT, "no answer before the deadline")
+    if isinstance(exc, ConnectionRefusedError):
+        return Answer.unknown(Reason.REFUSED, "connection refused")
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return Answer.unknown(Reason.RESET, "connection reset")
+    if isinstance(exc, (asyncio.IncompleteReadError, EOFError)):
+        return Answer.unknown(Reason.CLOSED, "connection closed before a full answer")
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE:
+        return Answer.unknown(Reason.UNREACHABLE, exc.strerror or "unreachable")
+    if isinstance(exc, OSError):
+        return Answer.unknown(Reason.ERROR, exc.strerror or str(exc))
+    return Answer.unknown(Reason.ERROR, f"{type(exc).__name__}: {exc}"[:120])

@@ -1,0 +1,73 @@
+"""Generic HTTP: leader by status code (Patroni `/leader`) or by a JSON field's value."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quorumwatch.config import HttpProbeConfig, NodeConfig
+from quorumwatch.model import Answer, Reason, Role
+from quorumwatch.probes.base import GarbageAnswer
+from quorumwatch.probes.transport import HttpConnection
+
+_MISSING = object()
+
+
+def dig(doc: Any, dotted: str) -> Any:
+    """`a.b.0.c` into nested JSON; _MISSING when any step is absent."""
+    cur = doc
+    for part in dotted.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return _MISSING
+    return cur
+
+
+def interpret(cfg: HttpProbeConfig, status: int, body: bytes) -> Answer:
+    """Role from one HTTP answer (pure)."""
+    if cfg.json_field is None:
+        if status in cfg.leader_status:
+            return Answer(Role.LEADER)
+        if status in cfg.follower_status or (not cfg.follower_status and status < 500):
+            return Answer(Role.FOLLOWER)
+        return Answer.unknown(Reason.HTTP_STATUS, f"HTTP {status}")
+    if not 200 <= status < 300:
+        return Answer.unknown(Reason.HTTP_STATUS, f"HTTP {status}")
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise GarbageAnswer("not JSON", body) from None
+    value = dig(doc, cfg.json_field)
+    if value is _MISSING:
+        raise GarbageAnswer(f"no field {cfg.json_field!r}", body)
+    epoch = None
+    if cfg.epoch_field:
+        raw = dig(doc, cfg.epoch_field)
+        try:
+            epoch = None if raw is _MISSING else int(raw)
+        except (TypeError, ValueError):
+            raise GarbageAnswer(f"field {cfg.epoch_field!r} is not a number", body) from None
+    leader = None
+    if cfg.leader_id_field:
+        raw = dig(doc, cfg.leader_id_field)
+        leader = None if raw is _MISSING or raw is None else str(raw)
+    role = Role.LEADER if value == cfg.leader_value else Role.FOLLOWER
+    return Answer(role, epoch=epoch, leader=leader)
+
+
+class HttpProbe:
+    def __init__(self, node: NodeConfig, cfg: HttpProbeConfig) -> None:
+        self.node = node.name
+        self._cfg = cfg
+        self._body = cfg.body.encode() if cfg.body is not None else None
+        self._http = HttpConnection(node.host, node.port)
+
+    async def ask(self) -> Answer:
+        resp = await self._http.request(self._cfg.method, self._cfg.path, self._body)
+        return interpret(self._cfg, resp.status, resp.body)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,1 @@
+"""Presenting ticks and verdicts: plain lines, a live Rich table."""

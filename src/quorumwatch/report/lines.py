@@ -1,0 +1,87 @@
+"""The one-line-per-tick output users' scripts grep for.
+
+    2026/11/27 01:20:00.514593 quorum matrix: [L F X]
+
+The formatter is a small state machine fed ticks, shared by `watch` (live) and `history`
+(replay from the store), so both print exactly the same lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from quorumwatch.model import Observation, Role, Tick
+
+
+def stamp(wall_ns: int, tz: dt.tzinfo | None = None) -> str:
+    """`YYYY/MM/DD HH:MM:SS.ffffff` in local time (or tz)."""
+    secs, ns = divmod(wall_ns, 1_000_000_000)
+    t = dt.datetime.fromtimestamp(secs, tz=tz) if tz else dt.datetime.fromtimestamp(secs)
+    return t.strftime("%Y/%m/%d %H:%M:%S.") + f"{ns // 1000:06d}"
+
+
+def matrix(observations: tuple[Observation, ...] | list[Observation]) -> str:
+    return "[" + " ".join(o.role.letter for o in observations) + "]"
+
+
+def _leadership(o: Observation) -> str:
+    if o.role is Role.UNKNOWN:
+        return "unknown"
+    return "true" if o.role is Role.LEADER else "false"
+
+
+def _describe(o: Observation) -> str:
+    parts = [o.role.value]
+    if o.epoch is not None:
+        parts.append(f"epoch {o.epoch}")
+    if o.role is Role.UNKNOWN and o.reason is not None:
+        parts.append(o.reason.value + (f": {o.detail}" if o.detail else ""))
+    return ", ".join(parts)
+
+
+@dataclass
+class _NodeState:
+    leadership: str
+    since_wall_ns: int
+
+
+@dataclass
+class LineFormatter:
+    """Feed ticks in order; get the lines to print for each."""
+
+    changes_only: bool = False
+    tz: dt.tzinfo | None = None
+    multi_leader_ticks: int = 0
+    ticks: int = 0
+    _state: dict[str, _NodeState] = field(default_factory=dict)
+
+    def feed(self, tick: Tick) -> list[str]:
+        ts = stamp(tick.wall_ns, self.tz)
+        out: list[str] = []
+        for o in tick.observations:
+            now = _leadership(o)
+            prev = self._state.get(o.node)
+            if prev is None:
+                out.append(f"{ts} {o.node} is leader initially: {now} ({_describe(o)})")
+                self._state[o.node] = _NodeState(now, tick.wall_ns)
+            elif prev.leadership != now:
+                held = (tick.wall_ns - prev.since_wall_ns) / 1e9
+                out.append(
+                    f"{ts} {o.node} is leader changed, current: {now} ({_describe(o)}; "
+                    f"was {prev.leadership} for {held:.3f} s since {stamp(prev.since_wall_ns, self.tz)})"
+                )
+                self._state[o.node] = _NodeState(now, tick.wall_ns)
+        leaders = tick.leaders
+        if len(leaders) > 1:
+            self.multi_leader_ticks += 1
+            who = ", ".join(f"{o.node} (epoch {o.epoch})" if o.epoch is not None else o.node for o in leaders)
+            out.append(f"{ts} more than 1 leader appear at this tick, cnt={len(leaders)}: {who}")
+        elif not leaders and len(tick.observations) > 1:
+            unknown = sum(1 for o in tick.observations if o.role is Role.UNKNOWN)
+            note = f" ({unknown} of {len(tick.observations)} nodes unknown)" if unknown else ""
+            out.append(f"{ts} no leader at this tick{note}")
+        if not self.changes_only:
+            out.append(f"{ts} quorum matrix: {matrix(tick.observations)}")
+        self.ticks += 1
+        return out
