@@ -17,15 +17,19 @@ async def check_cluster(cluster: ClusterConfig, echo: Callable[[str], None]) -> 
     ticks: list[Tick] = []
     engine = Engine(
         [make_probe(cluster, n) for n in cluster.nodes],
-        interval_s=cluster.interval, deadline_s=cluster.effective_deadline, sinks=[ticks.append],
+        interval_s=cluster.interval,
+        deadline_s=cluster.effective_deadline,
+        sinks=[ticks.append],
     )
     try:
         await engine.run(max_ticks=1, stop=asyncio.Event())
     finally:
         await engine.aclose()
     tick = ticks[0]
-    echo(f"{cluster.name}: {cluster.probe.kind} probe, interval {cluster.interval:g} s, "
-         f"deadline {cluster.effective_deadline:g} s, {len(cluster.nodes)} nodes")
+    echo(
+        f"{cluster.name}: {cluster.probe.kind} probe, interval {cluster.interval:g} s, "
+        f"deadline {cluster.effective_deadline:g} s, {len(cluster.nodes)} nodes"
+    )
     for node, o in zip(cluster.nodes, tick.observations, strict=True):
         parts = [f"{node.name:<12} {node.address:<22} {o.role.letter} {o.role.value:<9}"]
         if o.epoch is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, ParamSpec, TypeVar
 
@@ -104,7 +103,8 @@ def watch(
     finally:
         history.close()
     click.echo(
-        f"{formatter.ticks} ticks, {formatter.multi_leader_ticks} with more than one leader; history in {run}",
+        f"{formatter.ticks} ticks, {formatter.multi_leader_ticks} with more than one leader; "
+        f"history in {run}",
         err=True,
     )
     sys.exit(EXIT_MULTI_LEADER if formatter.multi_leader_ticks else EXIT_OK)
@@ -120,7 +120,8 @@ def _watch_live(cluster: ClusterConfig, history: object, formatter: object, dura
     from quorumwatch.runner import watch as run_watch
     from quorumwatch.store import History
 
-    assert isinstance(history, History) and isinstance(formatter, LineFormatter)
+    assert isinstance(history, History)
+    assert isinstance(formatter, LineFormatter)
     console = Console()
     with Live(console=console, auto_refresh=False) as live:
 

@@ -106,7 +106,9 @@ def _control_tag(value: Any) -> str | None:
 
 
 Control = Annotated[
-    Annotated[Literal["local"], Tag("Local")] | Annotated[NetnsControl, Tag("Netns")] | Annotated[SshControl, Tag("Ssh")],
+    Annotated[Literal["local"], Tag("Local")]
+    | Annotated[NetnsControl, Tag("Netns")]
+    | Annotated[SshControl, Tag("Ssh")],
     Discriminator(
         _control_tag,
         custom_error_type="control",
@@ -318,20 +320,24 @@ def _scalar(node: yaml.Node) -> Any:
 def format_validation_error(exc: ValidationError, source: str, located: _Located) -> str:
     """One line per problem: `file:line: field.path: message`."""
     out = []
-    lines = located.lines
     for err in exc.errors():
         loc = _data_path(located.data, err["loc"])
-        line = None
-        for cut in range(len(loc), -1, -1):
-            line = lines.get(tuple(loc[:cut]))
-            if line is not None:
-                break
-        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         elif err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            ctx = err.get("ctx", {})
+            loc = (*loc, str(ctx.get("discriminator", "'kind'")).strip("'"))
+            got = f"unknown kind {ctx['tag']!r}" if "tag" in ctx else "missing"
+            msg = f"{got}; choose one of {ctx.get('expected_tags', '')}"
+        line = None
+        for cut in range(len(loc), -1, -1):
+            line = located.lines.get(tuple(loc[:cut]))
+            if line is not None:
+                break
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top)"
         where = f"{source}:{line}" if line else source
         out.append(f"{where}: {field}: {msg}")
     return "\n".join(out)

@@ -3,8 +3,8 @@
 Tick k starts at t0 + k·interval on the monotonic clock, whatever the previous ticks cost. Every
 probe of tick k has the absolute deadline t0 + k·interval + deadline (deadline < interval), so a
 hung node becomes unknown(timeout) at that instant and can never delay other nodes or the next tick.
-If the process itself falls more than a whole interval behind (a stalled machine), the missed ticks
-are skipped and counted rather than run late in a burst.
+If the process itself falls so far behind that a tick would lose half its probe budget (a stalled
+machine), the missed ticks are skipped and counted rather than run late in a burst.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import AsyncContextManager, Protocol
+from typing import Protocol
 
 from quorumwatch.model import Answer, Observation, Reason, Tick
 from quorumwatch.probes.base import Probe, classify
@@ -27,7 +28,7 @@ class Clock(Protocol):
 
     def wall_ns(self) -> int: ...
 
-    def deadline(self, t_ns: int) -> AsyncContextManager[object]:
+    def deadline(self, t_ns: int) -> AbstractAsyncContextManager[object]:
         """A scope cancelled (raising TimeoutError) at absolute monotonic time t_ns."""
         ...
 
@@ -45,7 +46,7 @@ class LoopClock:
     def wall_ns(self) -> int:
         return self._wall()
 
-    def deadline(self, t_ns: int) -> AsyncContextManager[object]:
+    def deadline(self, t_ns: int) -> AbstractAsyncContextManager[object]:
         return asyncio.timeout_at(t_ns / 1e9)
 
 
@@ -103,15 +104,18 @@ class Engine:
             if stop.is_set():
                 break
             started = clock.now_ns()
-            behind = (started - scheduled) // self.interval_ns
-            if behind >= 1:
-                # The machine stalled a whole tick or more: skip what was missed, stay on schedule.
-                self.stats.skipped += behind
-                k += behind
+            if started - scheduled >= self.deadline_ns // 2:
+                # Too late to give this tick's probes their budget (a stalled machine): skip to the
+                # next slot still ahead, counting what was missed, rather than run late in a burst.
+                nxt = -(-(started - t0) // self.interval_ns)
+                self.stats.skipped += nxt - k
+                k = nxt
                 scheduled = t0 + k * self.interval_ns
                 if end is not None and scheduled >= end:
                     break
                 await self._sleep_until(scheduled, stop)
+                if stop.is_set():
+                    break
                 started = clock.now_ns()
             tick = await self._tick(k, scheduled, started)
             self._account(tick)
@@ -155,8 +159,17 @@ class Engine:
             answer = classify(exc)
         recv = clock.now_ns()
         return Observation(
-            probe.node, k, send, recv, wall, answer.role, answer.epoch, answer.leader,
-            answer.reason, answer.detail, answer.self_id,
+            probe.node,
+            k,
+            send,
+            recv,
+            wall,
+            answer.role,
+            answer.epoch,
+            answer.leader,
+            answer.reason,
+            answer.detail,
+            answer.self_id,
         )
 
     def _account(self, tick: Tick) -> None:
@@ -170,4 +183,3 @@ class Engine:
         for probe in self.probes:
             with contextlib.suppress(Exception):
                 await probe.aclose()
-

@@ -7,6 +7,7 @@ Commands are always argument lists. Over SSH the remote side needs one string, b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import signal
@@ -25,11 +26,12 @@ class Completed:
 
 
 class Executor(Protocol):
-    """Runs one argv on a node and returns its exit code and output."""
+    """Runs one argv on a node and returns its exit code and output. Callers bound it with
+    `asyncio.timeout`; on cancellation the command is killed."""
 
     description: str
 
-    async def run(self, argv: list[str], *, timeout: float | None = None) -> Completed: ...
+    async def run(self, argv: list[str]) -> Completed: ...
 
     async def aclose(self) -> None: ...
 
@@ -44,15 +46,17 @@ class LocalExecutor:
         self._prefix = prefix or []
         self.description = description
 
-    async def run(self, argv: list[str], *, timeout: float | None = None) -> Completed:
+    async def run(self, argv: list[str]) -> Completed:
         full = [*self._prefix, *argv]
         proc = await asyncio.create_subprocess_exec(
-            *full, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            *full,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
         )
         try:
-            async with asyncio.timeout(timeout):
-                out, err = await proc.communicate()
+            out, err = await proc.communicate()
         except BaseException:
             # Deadline or cancellation: the command's whole process group goes, by its pid.
             _kill_group(proc.pid)
@@ -65,10 +69,8 @@ class LocalExecutor:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 class SshExecutor:
@@ -79,6 +81,8 @@ class SshExecutor:
         self.description = f"ssh {target.user + '@' if target.user else ''}{target.host}:{target.port}"
         self._conn: object | None = None
         self._lock = asyncio.Lock()
+        self._key = os.path.expanduser(target.key) if target.key else None
+        self._known_hosts = os.path.expanduser(target.known_hosts) if target.known_hosts else None
 
     async def _connection(self) -> object:
         import asyncssh  # imported lazily: most runs never use SSH
@@ -89,20 +93,19 @@ class SshExecutor:
                 kwargs: dict[str, object] = {"port": t.port}
                 if t.user:
                     kwargs["username"] = t.user
-                if t.key:
-                    kwargs["client_keys"] = [os.path.expanduser(t.key)]
-                if t.known_hosts:
-                    kwargs["known_hosts"] = os.path.expanduser(t.known_hosts)
-                self._conn = await asyncssh.connect(t.host, **kwargs)  # type: ignore[arg-type]
+                if self._key:
+                    kwargs["client_keys"] = [self._key]
+                if self._known_hosts:
+                    kwargs["known_hosts"] = self._known_hosts
+                self._conn = await asyncssh.connect(t.host, **kwargs)
             return self._conn
 
-    async def run(self, argv: list[str], *, timeout: float | None = None) -> Completed:
+    async def run(self, argv: list[str]) -> Completed:
         import asyncssh
 
-        async with asyncio.timeout(timeout):
-            conn = await self._connection()
-            assert isinstance(conn, asyncssh.SSHClientConnection)
-            result = await conn.run(shlex.join(argv), check=False, encoding=None)
+        conn = await self._connection()
+        assert isinstance(conn, asyncssh.SSHClientConnection)
+        result = await conn.run(shlex.join(argv), check=False, encoding=None)
         out = result.stdout if isinstance(result.stdout, bytes) else b""
         err = result.stderr if isinstance(result.stderr, bytes) else b""
         code = result.exit_status if result.exit_status is not None else 255

@@ -36,7 +36,9 @@ def utc_name() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")[:-4] + "Z"
 
 
-def prepare_run(cluster: ClusterConfig, run_dir: Path | None, base: Path = Path("runs")) -> tuple[Path, History]:
+def prepare_run(
+    cluster: ClusterConfig, run_dir: Path | None, base: Path = Path("runs")
+) -> tuple[Path, History]:
     run = new_run_dir(base, cluster.name, run_dir, utc_name())
     (run / "cluster.yaml").write_text(dump_cluster(cluster), encoding="utf-8")
     meta = {

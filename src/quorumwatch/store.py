@@ -105,7 +105,9 @@ class History:
             raise HistoryError(f"{path}: not a quorumwatch history ({exc})") from None
         if version != SCHEMA_VERSION:
             db.close()
-            raise HistoryError(f"{path}: history schema version {version}, this quorumwatch reads {SCHEMA_VERSION}")
+            raise HistoryError(
+                f"{path}: history schema version {version}, this quorumwatch reads {SCHEMA_VERSION}"
+            )
         return cls(db, path)
 
     def close(self) -> None:
@@ -125,8 +127,19 @@ class History:
             db.executemany(
                 "INSERT INTO observations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (o.tick, o.node, o.send_ns, o.recv_ns, o.wall_ns, o.role.value, o.epoch, o.leader,
-                     o.reason.value if o.reason else None, o.detail, o.self_id)
+                    (
+                        o.tick,
+                        o.node,
+                        o.send_ns,
+                        o.recv_ns,
+                        o.wall_ns,
+                        o.role.value,
+                        o.epoch,
+                        o.leader,
+                        o.reason.value if o.reason else None,
+                        o.detail,
+                        o.self_id,
+                    )
                     for o in tick.observations
                 ],
             )
@@ -179,8 +192,17 @@ class History:
 
 def _observation(r: tuple[Any, ...]) -> Observation:
     return Observation(
-        node=r[1], tick=r[0], send_ns=r[2], recv_ns=r[3], wall_ns=r[4], role=Role(r[5]), epoch=r[6],
-        leader=r[7], reason=Reason(r[8]) if r[8] else None, detail=r[9], self_id=r[10],
+        node=r[1],
+        tick=r[0],
+        send_ns=r[2],
+        recv_ns=r[3],
+        wall_ns=r[4],
+        role=Role(r[5]),
+        epoch=r[6],
+        leader=r[7],
+        reason=Reason(r[8]) if r[8] else None,
+        detail=r[9],
+        self_id=r[10],
     )
 
 

@@ -57,7 +57,8 @@ def down(name: str | None) -> None:
 @click.argument("name", required=False)
 def status(name: str | None) -> None:
     """Show labs, their nodes, pids and current roles."""
-    from quorumwatch.lab import manager, status as lab_status
+    from quorumwatch.lab import manager
+    from quorumwatch.lab import status as lab_status
 
     try:
         labs = [manager.find_lab(name)] if name else manager.all_labs()

@@ -45,15 +45,34 @@ def etcd(net: LabNet, root: Path) -> KindSpec:
         d = root / n.name
         servers[n.name] = ServerSpec(
             [
-                "etcd", "--name", n.name, "--data-dir", str(d / "data"),
-                "--listen-peer-urls", f"http://{n.data_ip}:2380",
-                "--initial-advertise-peer-urls", f"http://{n.data_ip}:2380",
-                "--listen-client-urls", f"http://{n.data_ip}:2379,http://{n.mgmt_ip}:2379,http://127.0.0.1:2379",
-                "--advertise-client-urls", f"http://{n.data_ip}:2379",
-                "--initial-cluster", initial, "--initial-cluster-state", "new",
-                "--initial-cluster-token", f"qw-{net.lab}",
-                "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote=true",
-                "--logger", "zap", "--log-outputs", str(d / "etcd.log"),
+                "etcd",
+                "--name",
+                n.name,
+                "--data-dir",
+                str(d / "data"),
+                "--listen-peer-urls",
+                f"http://{n.data_ip}:2380",
+                "--initial-advertise-peer-urls",
+                f"http://{n.data_ip}:2380",
+                "--listen-client-urls",
+                f"http://{n.data_ip}:2379,http://{n.mgmt_ip}:2379,http://127.0.0.1:2379",
+                "--advertise-client-urls",
+                f"http://{n.data_ip}:2379",
+                "--initial-cluster",
+                initial,
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                f"qw-{net.lab}",
+                "--heartbeat-interval",
+                "50",
+                "--election-timeout",
+                "500",
+                "--pre-vote=true",
+                "--logger",
+                "zap",
+                "--log-outputs",
+                str(d / "etcd.log"),
             ],
             d / "etcd.log",
         )
@@ -66,23 +85,37 @@ def zookeeper(net: LabNet, root: Path) -> KindSpec:
     servers = {}
     for k, n in enumerate(net.nodes, start=1):
         d = root / n.name
-        cfg = "\n".join(
-            [
-                "tickTime=200", "initLimit=10", "syncLimit=5", f"dataDir={d / 'data'}",
-                "clientPort=2181", "4lw.commands.whitelist=*", "admin.serverPort=8080",
-                "maxSessionTimeout=20000",
-                *(f"server.{j}={m.data_ip}:2888:3888" for j, m in enumerate(net.nodes, start=1)),
-            ]
-        ) + "\n"
+        cfg = (
+            "\n".join(
+                [
+                    "tickTime=200",
+                    "initLimit=10",
+                    "syncLimit=5",
+                    f"dataDir={d / 'data'}",
+                    "clientPort=2181",
+                    "4lw.commands.whitelist=*",
+                    "admin.serverPort=8080",
+                    "maxSessionTimeout=20000",
+                    *(f"server.{j}={m.data_ip}:2888:3888" for j, m in enumerate(net.nodes, start=1)),
+                ]
+            )
+            + "\n"
+        )
         servers[n.name] = ServerSpec(
             [
-                "java", "-Xms64m", "-Xmx256m", "-XX:+UseSerialGC",
+                "java",
+                "-Xms64m",
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
                 "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss,SSS",
                 "-Dorg.slf4j.simpleLogger.showThreadName=true",
                 f"-Dorg.slf4j.simpleLogger.logFile={d / 'zookeeper.log'}",
                 f"-Dzookeeper.log.dir={d}",
-                "-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(d / "zoo.cfg"),
+                "-cp",
+                cp,
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                str(d / "zoo.cfg"),
             ],
             d / "zookeeper.log",
             {d / "zoo.cfg": cfg, d / "data" / "myid": f"{k}\n"},

@@ -77,12 +77,16 @@ class LabState:
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise LabError(f"lab {self.name} has no node {name!r} (nodes: {', '.join(n.name for n in self.nodes)})")
+        raise LabError(
+            f"lab {self.name} has no node {name!r} (nodes: {', '.join(n.name for n in self.nodes)})"
+        )
 
 
 def check_lab_name(name: str) -> str:
     if not LAB_NAME_RE.match(name):
-        raise LabError(f"invalid lab name {name!r}: a lowercase letter, then up to 11 lowercase letters/digits")
+        raise LabError(
+            f"invalid lab name {name!r}: a lowercase letter, then up to 11 lowercase letters/digits"
+        )
     return name
 
 
@@ -133,10 +137,23 @@ def up(kind: str, nodes: int, name: str | None, say: Say, *, timeout: float = 60
         plan = net.plan(name, index, [f"n{k}" for k in range(1, nodes + 1)])
         spec = kinds.KINDS[kind](plan, path)
         state = LabState(
-            name, kind, index, str(path), plan.hub, plan.host_if, plan.data_subnet, plan.mgmt_subnet,
+            name,
+            kind,
+            index,
+            str(path),
+            plan.hub,
+            plan.host_if,
+            plan.data_subnet,
+            plan.mgmt_subnet,
             [
-                NodeState(n.name, n.netns, n.data_ip, n.mgmt_ip, spec.servers[n.name].argv,
-                          str(spec.servers[n.name].log))
+                NodeState(
+                    n.name,
+                    n.netns,
+                    n.data_ip,
+                    n.mgmt_ip,
+                    spec.servers[n.name].argv,
+                    str(spec.servers[n.name].log),
+                )
                 for n in plan.nodes
             ],
         )
@@ -145,8 +162,10 @@ def up(kind: str, nodes: int, name: str | None, say: Say, *, timeout: float = 60
         net.check_free(plan)
         t = time.monotonic()
         net.build(plan)
-        say(f"network: {len(plan.nodes)} namespaces, data {plan.data_subnet}, management {plan.mgmt_subnet} "
-            f"({time.monotonic() - t:.2f} s)")
+        say(
+            f"network: {len(plan.nodes)} namespaces, data {plan.data_subnet}, management {plan.mgmt_subnet} "
+            f"({time.monotonic() - t:.2f} s)"
+        )
         for server in spec.servers.values():
             for file, text in server.files.items():
                 file.parent.mkdir(parents=True, exist_ok=True)
@@ -179,8 +198,12 @@ def _cluster_config(state: LabState, spec: kinds.KindSpec) -> ClusterConfig:
             "interval": spec.interval,
             "deadline": spec.deadline,
             "nodes": [
-                {"name": n.name, "address": f"{n.mgmt_ip}:{spec.port}", "control": {"netns": n.netns},
-                 "data_interface": "eth0"}
+                {
+                    "name": n.name,
+                    "address": f"{n.mgmt_ip}:{spec.port}",
+                    "control": {"netns": n.netns},
+                    "data_interface": "eth0",
+                }
                 for n in state.nodes
             ],
         }
@@ -193,8 +216,11 @@ def _start(state: LabState, node: NodeState) -> None:
     with open(node_dir / "console.log", "ab") as console:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", node.netns, *node.argv],
-            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=node_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=node_dir,
         )
     node.pid = proc.pid
     node.start_time = proc_start_time(proc.pid)
@@ -221,12 +247,15 @@ def wait_for_one_leader(state: LabState, cluster: ClusterConfig, timeout: float)
             leader = tick.leaders[0].node
         for n in state.nodes:
             if n.pid is not None and not alive(n.pid, n.start_time):
-                raise LabError(f"{n.name}'s server exited during start-up; see {n.log} and "
-                               f"{state.path / n.name / 'console.log'}")
+                raise LabError(
+                    f"{n.name}'s server exited during start-up; see {n.log} and "
+                    f"{state.path / n.name / 'console.log'}"
+                )
 
     async def probe_until() -> None:
-        engine = Engine([make_probe(cluster, n) for n in cluster.nodes], interval_s=0.1, deadline_s=0.08,
-                        sinks=[seen])
+        engine = Engine(
+            [make_probe(cluster, n) for n in cluster.nodes], interval_s=0.1, deadline_s=0.08, sinks=[seen]
+        )
         stop = asyncio.Event()
         try:
             while good < 3 and time.monotonic() < deadline:

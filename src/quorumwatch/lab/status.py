@@ -10,8 +10,10 @@ from quorumwatch.lab.system import alive
 
 
 def describe(state: LabState) -> list[str]:
-    lines = [f"lab {state.name}: {state.kind}, {len(state.nodes)} nodes, "
-             f"data {state.data_subnet}, management {state.mgmt_subnet}, dir {state.dir}"]
+    lines = [
+        f"lab {state.name}: {state.kind}, {len(state.nodes)} nodes, "
+        f"data {state.data_subnet}, management {state.mgmt_subnet}, dir {state.dir}"
+    ]
     roles: dict[str, str] = {}
     if state.cluster_file:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -54,9 +55,8 @@ def require_programs(names: list[str], files: dict[str, str] | None = None) -> N
             missing.append(path)
             packages.append(package)
     if missing:
-        raise LabError(
-            f"missing {', '.join(missing)}: install with 'apt-get install -y {' '.join(sorted(set(packages)))}'"
-        )
+        apt = " ".join(sorted(set(packages)))
+        raise LabError(f"missing {', '.join(missing)}: install with 'apt-get install -y {apt}'")
 
 
 def proc_start_time(pid: int) -> int | None:
@@ -99,11 +99,8 @@ def kill_pid(pid: int, start_time: int | None = None, timeout: float = 10) -> bo
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            # reap it if it is our child; otherwise wait for it to vanish
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child; otherwise wait for it to vanish
         if not alive(pid):
             return True
         time.sleep(0.02)

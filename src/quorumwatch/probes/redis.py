@@ -44,11 +44,13 @@ class RedisProbe:
     async def ask(self) -> Answer:
         if self._client is None:
             self._client = aioredis.Redis(
-                host=self._host, port=self._port, password=self._password,
-                single_connection_client=True, retry_on_timeout=False, retry=None,
+                host=self._host,
+                port=self._port,
+                password=self._password,
+                single_connection_client=True,
             )
         try:
-            reply = await self._client.execute_command("ROLE")
+            reply = await self._client.execute_command("ROLE")  # type: ignore[no-untyped-call]
         except BaseException as exc:
             self._discard()
             if isinstance(exc, redis.exceptions.ConnectionError):

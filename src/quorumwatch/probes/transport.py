@@ -60,7 +60,9 @@ class HttpConnection:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
             self._conn = h11.Connection(our_role=h11.CLIENT)
-        assert self._reader is not None and self._writer is not None and self._conn is not None
+        assert self._reader is not None
+        assert self._writer is not None
+        assert self._conn is not None
         conn = self._conn
         headers = [(b"Host", self._host_header), (b"Accept", b"*/*")]
         if body is not None:
@@ -74,18 +76,21 @@ class HttpConnection:
         chunks: list[bytes] = []
         size = 0
         raw: list[bytes] = []
+        eof = False
         while True:
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
-                raise GarbageAnswer(f"not HTTP ({exc})", b"".join(raw)) from None
+                seen = b"".join(raw)
+                if eof and seen.startswith(b"HTTP/"):
+                    raise GarbageAnswer("connection closed mid-answer", seen) from None
+                raise GarbageAnswer(f"not HTTP ({exc})", seen) from None
             if event is h11.NEED_DATA:
                 data = await self._reader.read(65536)
                 if not data:
                     if not raw:
                         raise _ClosedBeforeAnswer
-                    if status == 0:
-                        raise GarbageAnswer("connection closed mid-answer", b"".join(raw))
+                    eof = True
                 if len(raw) < 4:  # enough to show what the garbage looked like
                     raw.append(data)
                 conn.receive_data(data)

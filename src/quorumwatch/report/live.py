@@ -18,7 +18,9 @@ _STYLE = {
 
 def live_table(tick: Tick, cluster: str, multi_leader_ticks: int) -> Table:
     leaders = len(tick.leaders)
-    title = f"{cluster} · tick {tick.index} · {stamp(tick.wall_ns)} · quorum matrix: {matrix(tick.observations)}"
+    title = (
+        f"{cluster} · tick {tick.index} · {stamp(tick.wall_ns)} · quorum matrix: {matrix(tick.observations)}"
+    )
     caption = f"ticks with more than one leader so far: {multi_leader_ticks}"
     if leaders > 1:
         caption = f"[bold red]more than 1 leader at this tick, cnt={leaders}[/] · " + caption

@@ -1,0 +1,132 @@
+"""Cluster files: valid ones load; bad ones give one line per problem with file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quorumwatch.config import (
+    ConfigError,
+    EtcdProbeConfig,
+    NetnsControl,
+    SshControl,
+    dump_cluster,
+    load_cluster,
+    split_hostport,
+)
+
+GOOD = """\
+name: prod-meta
+probe:
+  kind: etcd
+interval: 0.2
+nodes:
+  - name: n1
+    address: 10.0.0.1:2379
+  - name: n2
+    address: "[fd00::2]:2379"
+    control: {netns: qw-t1-n2}
+  - name: n3
+    address: meta3.example:2379
+    control: {ssh: {host: meta3.example, user: ops, port: 2222, key: ~/.ssh/id_ed25519}}
+    data_interface: ens224
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "cluster.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_good_file_loads_with_defaults(tmp_path: Path) -> None:
+    c = load_cluster(write(tmp_path, GOOD))
+    assert c.name == "prod-meta"
+    assert isinstance(c.probe, EtcdProbeConfig)
+    assert c.effective_deadline == pytest.approx(0.16)
+    assert [n.name for n in c.nodes] == ["n1", "n2", "n3"]
+    assert c.nodes[0].control == "local"
+    assert isinstance(c.nodes[1].control, NetnsControl)
+    assert c.nodes[1].host == "fd00::2" and c.nodes[1].port == 2379
+    assert isinstance(c.nodes[2].control, SshControl) and c.nodes[2].control.ssh.port == 2222
+    assert c.nodes[2].data_interface == "ens224"
+
+
+def test_dump_round_trips(tmp_path: Path) -> None:
+    c = load_cluster(write(tmp_path, GOOD))
+    again = load_cluster(write(tmp_path, dump_cluster(c)))
+    assert again == c
+
+
+@pytest.mark.parametrize(
+    ("mutation", "expected"),
+    [
+        (("kind: etcd", "kind: consul"), ":3: probe.kind"),
+        (("interval: 0.2", "interval: 0.2\ndeadline: 0.5"), "deadline 0.5 s must be shorter than the interval 0.2 s"),
+        (("address: 10.0.0.1:2379", "address: 10.0.0.1"), ":7: nodes[0].address: address must be host:port"),
+        (("name: n1", "name: 'n1; rm -rf /'"), ":6: nodes[0].name: invalid node name"),
+        (("{netns: qw-t1-n2}", "{netns: 'a b'}"), ":10: nodes[1].control.netns: invalid namespace name"),
+        (("port: 2222", "prot: 2222"), ":13: nodes[2].control.ssh.prot: unknown field"),
+        (("data_interface: ens224", "data_interface: 'eth0$(id)'"), ":14: nodes[2].data_interface: invalid"),
+        (("name: n3", "name: n1"), "duplicate node names: n1"),
+        (("interval: 0.2", "interval: -1"), ":4: interval: Input should be greater than 0"),
+        (("{netns: qw-t1-n2}", "{docker: x}"), "nodes[1].control: control must be 'local'"),
+    ],
+)
+def test_bad_files_name_file_line_and_field(tmp_path: Path, mutation: tuple[str, str], expected: str) -> None:
+    old, new = mutation
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_cluster(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert expected in message
+    assert "Traceback" not in message
+
+
+def test_missing_required_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cluster.yaml:\d+: nodes\[0\].address: required field is missing"):
+        load_cluster(write(tmp_path, "name: x\nprobe: {kind: etcd}\nnodes:\n  - name: n1\n"))
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cluster.yaml:4: invalid YAML"):
+        load_cluster(write(tmp_path, "name: x\nprobe: {kind: etcd}\nnodes: [\n  - : :\n"))
+
+
+def test_not_a_mapping_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_cluster(write(tmp_path, "- a\n- b\n"))
+    with pytest.raises(ConfigError, match="no such file"):
+        load_cluster(tmp_path / "nope.yaml")
+
+
+def test_binary_file_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "cluster.yaml"
+    p.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_cluster(p)
+
+
+def test_with_timing_keeps_deadline_inside_the_tick(tmp_path: Path) -> None:
+    c = load_cluster(write(tmp_path, GOOD))
+    faster = c.with_timing(0.05, None)
+    assert faster.interval == 0.05 and faster.effective_deadline == pytest.approx(0.04)
+    slower = c.with_timing(1.0, None)
+    assert slower.effective_deadline == pytest.approx(0.16)
+    with pytest.raises(ConfigError, match="must be shorter"):
+        c.with_timing(1.0, 5.0)
+
+
+@pytest.mark.parametrize("bad", ["nohost", "h:0", "h:70000", "h:-1", "a b:1"])
+def test_split_hostport_rejects(bad: str) -> None:
+    with pytest.raises(ValueError, match="address|port"):
+        split_hostport(bad)
+
+
+def test_command_probe_regex_checked(tmp_path: Path) -> None:
+    text = GOOD.replace("kind: etcd", "kind: command\n  argv: [x]\n  leader_regex: '(unclosed'")
+    with pytest.raises(ConfigError, match="probe.leader_regex: bad regular expression"):
+        load_cluster(write(tmp_path, text))

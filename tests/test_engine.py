@@ -1,0 +1,134 @@
+"""The tick engine on a virtual clock: no drift, absolute deadlines, hung nodes never stall a tick."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from quorumwatch.engine import Engine
+from quorumwatch.model import Answer, Reason, Role, Tick
+from tests.fakes import HANG, ScriptedProbe
+from tests.vtime import run_virtual
+
+NS = 1_000_000_000
+
+
+def _run(engine: Engine, **kw: object) -> list[Tick]:
+    ticks: list[Tick] = []
+    engine.sinks.append(ticks.append)
+
+    async def main() -> None:
+        await engine.run(**kw)  # type: ignore[arg-type]
+
+    run_virtual(main())
+    return ticks
+
+
+def test_ticks_start_on_schedule_without_drift() -> None:
+    probes = [ScriptedProbe(f"n{i}", delay=lambda k: 0.05) for i in range(3)]
+    engine = Engine(probes, interval_s=0.1, deadline_s=0.08)
+    ticks = _run(engine, max_ticks=200)
+    t0 = ticks[0].scheduled_ns
+    assert [t.index for t in ticks] == list(range(200))
+    for t in ticks:
+        assert t.scheduled_ns == t0 + t.index * NS // 10
+        assert 0 <= t.lateness_ns < 1_000_000
+    assert engine.stats.skipped == 0
+
+
+def test_hung_node_is_unknown_timeout_at_its_deadline_and_does_not_delay_others() -> None:
+    hung = ScriptedProbe("n2", delay=lambda k: HANG)
+    fast = ScriptedProbe("n1", answer=lambda k: Answer(Role.LEADER, epoch=4), delay=lambda k: 0.002)
+    slow = ScriptedProbe("n3", delay=lambda k: 0.07)
+    engine = Engine([fast, hung, slow], interval_s=0.1, deadline_s=0.08)
+    ticks = _run(engine, max_ticks=5)
+    assert len(ticks) == 5
+    for t in ticks:
+        n1, n2, n3 = t.observations
+        assert (n1.node, n2.node, n3.node) == ("n1", "n2", "n3")
+        assert n1.role is Role.LEADER and n1.epoch == 4
+        assert n1.rtt_ns < 5_000_000
+        assert n2.role is Role.UNKNOWN and n2.reason is Reason.TIMEOUT
+        assert n2.recv_ns == t.scheduled_ns + 80_000_000
+        assert n3.role is Role.FOLLOWER
+        assert t.lateness_ns < 1_000_000
+    assert hung.cancelled == 5
+
+
+def test_answer_slower_than_deadline_is_timeout_never_a_role() -> None:
+    late_leader = ScriptedProbe("n1", answer=lambda k: Answer(Role.LEADER), delay=lambda k: 0.081)
+    ticks = _run(Engine([late_leader], interval_s=0.1, deadline_s=0.08), max_ticks=3)
+    assert all(t.observations[0].role is Role.UNKNOWN for t in ticks)
+    assert all(t.observations[0].reason is Reason.TIMEOUT for t in ticks)
+
+
+def test_probe_exceptions_become_unknown_with_reason() -> None:
+    class Refusing(ScriptedProbe):
+        async def ask(self) -> Answer:
+            raise ConnectionRefusedError
+
+    ticks = _run(Engine([Refusing("n1")], interval_s=0.1, deadline_s=0.05), max_ticks=1)
+    o = ticks[0].observations[0]
+    assert o.role is Role.UNKNOWN and o.reason is Reason.REFUSED
+
+
+def test_a_stalled_process_skips_missed_ticks_and_stays_on_schedule() -> None:
+    probes = [ScriptedProbe("n1")]
+    engine = Engine(probes, interval_s=0.1, deadline_s=0.05)
+    ticks: list[Tick] = []
+
+    def stall(tick: Tick) -> None:
+        ticks.append(tick)
+        if tick.index == 2:
+            loop = asyncio.get_running_loop()
+            assert hasattr(loop, "advance")
+            loop.advance(0.35)  # the machine froze for 350 ms after tick 2
+
+    engine.sinks.append(stall)
+    run_virtual(engine.run(max_ticks=6))
+    assert [t.index for t in ticks] == [0, 1, 2, 6, 7, 8]
+    assert engine.stats.skipped == 3
+    t0 = ticks[0].scheduled_ns
+    assert all(t.scheduled_ns == t0 + t.index * NS // 10 for t in ticks)
+
+
+def test_duration_bounds_the_number_of_ticks() -> None:
+    ticks = _run(Engine([ScriptedProbe("n1")], interval_s=0.1, deadline_s=0.05), duration_s=1.0)
+    assert len(ticks) == 10
+
+
+def test_stop_event_ends_the_run_between_ticks() -> None:
+    stop = asyncio.Event()
+    engine = Engine([ScriptedProbe("n1")], interval_s=0.1, deadline_s=0.05)
+    seen: list[int] = []
+
+    def sink(tick: Tick) -> None:
+        seen.append(tick.index)
+        if tick.index == 4:
+            stop.set()
+
+    engine.sinks.append(sink)
+    run_virtual(engine.run(stop=stop))
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_observation_window_contains_the_answer() -> None:
+    probe = ScriptedProbe("n1", delay=lambda k: 0.01 * (k + 1))
+    ticks = _run(Engine([probe], interval_s=0.1, deadline_s=0.08), max_ticks=5)
+    for k, t in enumerate(ticks):
+        o = t.observations[0]
+        assert o.send_ns >= t.started_ns
+        assert o.recv_ns - o.send_ns == pytest.approx(10_000_000 * (k + 1), abs=1000)
+
+
+def test_deadline_must_be_shorter_than_interval() -> None:
+    with pytest.raises(ValueError, match="shorter"):
+        Engine([ScriptedProbe("n1")], interval_s=0.1, deadline_s=0.1)
+
+
+def test_close_closes_every_probe() -> None:
+    probes = [ScriptedProbe("a"), ScriptedProbe("b")]
+    engine = Engine(probes, interval_s=0.1, deadline_s=0.05)
+    run_virtual(engine.aclose())
+    assert all(p.closed for p in probes)

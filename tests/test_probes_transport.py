@@ -1,0 +1,131 @@
+"""The keep-alive HTTP client against scripted servers: reuse, idle close, garbage, size, hangs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from quorumwatch.probes.base import GarbageAnswer, classify
+from quorumwatch.probes.transport import HttpConnection
+from quorumwatch.model import Reason
+from tests.responders import http_response, read_http_request, serve
+
+
+def test_keep_alive_reuses_one_connection() -> None:
+    accepted = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        while req := await read_http_request(reader):
+            assert req.startswith(b"POST /v3/maintenance/status HTTP/1.1\r\n")
+            assert req.endswith(b"\r\n\r\n{}")
+            writer.write(http_response(b'{"ok":1}'))
+            await writer.drain()
+
+    async def main() -> list[bytes]:
+        async with serve(handler) as port:
+            conn = HttpConnection("127.0.0.1", port)
+            bodies = [(await conn.request("POST", "/v3/maintenance/status", b"{}")).body for _ in range(5)]
+            await conn.aclose()
+            return bodies
+
+    assert asyncio.run(main()) == [b'{"ok":1}'] * 5
+    assert accepted == 1
+
+
+def test_server_closing_idle_connection_is_retried_once() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_http_request(reader)
+        writer.write(http_response(b"x"))
+        await writer.drain()
+        writer.close()  # one answer per connection, as if an idle timeout hit
+
+    async def main() -> list[int]:
+        async with serve(handler) as port:
+            conn = HttpConnection("127.0.0.1", port)
+            statuses = []
+            for _ in range(3):
+                statuses.append((await conn.request("GET", "/")).status)
+                await asyncio.sleep(0.01)
+            return statuses
+
+    assert asyncio.run(main()) == [200, 200, 200]
+
+
+@pytest.mark.parametrize(
+    ("answer", "what"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "not HTTP"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"trunc", "closed mid-answer"),
+        (b"\x00\xff\xfe garbage \x01\r\n\r\n", "not HTTP"),
+    ],
+)
+def test_garbage_and_truncated_answers_are_garbage_with_excerpt(answer: bytes, what: str) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_http_request(reader)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        async with serve(handler) as port:
+            await HttpConnection("127.0.0.1", port).request("GET", "/")
+
+    with pytest.raises(GarbageAnswer) as err:
+        asyncio.run(main())
+    assert what in err.value.what
+    ans = err.value.answer()
+    assert ans.reason is Reason.GARBAGE and ans.detail and len(ans.detail) < 200
+
+
+def test_huge_answer_is_refused_without_reading_it_all() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_http_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 50000000\r\n\r\n")
+        for _ in range(100):
+            writer.write(b"a" * 65536)
+            await writer.drain()
+
+    async def main() -> None:
+        async with serve(handler) as port:
+            await HttpConnection("127.0.0.1", port, max_response=100_000).request("GET", "/")
+
+    with pytest.raises(GarbageAnswer, match="larger than 100000"):
+        asyncio.run(main())
+
+
+def test_cancelled_request_drops_the_connection_and_next_one_works() -> None:
+    calls = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal calls
+        while await read_http_request(reader):
+            calls += 1
+            if calls == 1:
+                await asyncio.sleep(0.3)  # answers late: the client gave up meanwhile
+            writer.write(http_response(f"answer {calls}".encode()))
+            await writer.drain()
+
+    async def main() -> bytes:
+        async with serve(handler) as port:
+            conn = HttpConnection("127.0.0.1", port)
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await conn.request("GET", "/")
+            return (await conn.request("GET", "/")).body
+
+    # the late "answer 1" must never be taken for the second request's answer
+    assert asyncio.run(main()) == b"answer 2"
+
+
+def test_refused_connection_classifies_as_refused() -> None:
+    async def main() -> None:
+        async with serve(lambda r, w: asyncio.sleep(0)) as port:
+            pass
+        await HttpConnection("127.0.0.1", port).request("GET", "/")
+
+    with pytest.raises(ConnectionRefusedError) as err:
+        asyncio.run(main())
+    assert classify(err.value).reason is Reason.REFUSED
