@@ -52,5 +52,82 @@ async def read_http_request(reader: asyncio.StreamReader) -> bytes:
 def http_response(body: bytes, status: int = 200, extra: bytes = b"") -> bytes:
     return (
         f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
-        + extra + b"\r\n" + body
+        + extra
+        + b"\r\n"
+        + body
     )
+
+
+class EtcdLikeCluster:
+    """N fake etcd members on loopback in a background thread; `roles[i]` is what member i says:
+    "L", "F", or "hang" (accepts, never answers). For CLI tests that run quorumwatch as a process."""
+
+    def __init__(self, roles: list[str]) -> None:
+        import threading
+
+        self.roles = roles
+        self.ports: list[int] = []
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _answer(self, i: int) -> bytes:
+        leader = next((k for k, r in enumerate(self.roles) if r == "L"), None)
+        me = 1000 + i
+        lead = me if self.roles[i] == "L" else (1000 + leader if leader is not None else 0)
+        term = 3 + i if self.roles[i] == "L" else 3
+        return f'{{"header":{{"member_id":"{me}"}},"leader":"{lead}","raftTerm":"{term}"}}'.encode()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        servers = []
+        tasks: set[asyncio.Task[None]] = set()
+        for i in range(len(self.roles)):
+
+            async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int = i) -> None:
+                task = asyncio.current_task()
+                assert task is not None
+                tasks.add(task)
+                try:
+                    while await read_http_request(reader):
+                        if self.roles[i] == "hang":
+                            await asyncio.sleep(3600)
+                        writer.write(http_response(self._answer(i)))
+                        await writer.drain()
+                except (ConnectionError, asyncio.CancelledError):
+                    pass
+                finally:
+                    writer.transport.abort()
+
+            server = await asyncio.start_server(handler, "127.0.0.1", 0)
+            servers.append(server)
+            self.ports.append(server.sockets[0].getsockname()[1])
+        self._ready.set()
+        await self._stop.wait()
+        for s in servers:
+            s.close()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __enter__(self) -> EtcdLikeCluster:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def cluster_yaml(self, interval: float = 0.1, deadline: float = 0.05) -> str:
+        nodes = "".join(f"  - name: n{i + 1}\n    address: 127.0.0.1:{p}\n" for i, p in enumerate(self.ports))
+        return (
+            f"name: fake\nprobe: {{kind: etcd}}\ninterval: {interval}\ndeadline: {deadline}\nnodes:\n{nodes}"
+        )

@@ -63,7 +63,10 @@ def test_dump_round_trips(tmp_path: Path) -> None:
     ("mutation", "expected"),
     [
         (("kind: etcd", "kind: consul"), ":3: probe.kind"),
-        (("interval: 0.2", "interval: 0.2\ndeadline: 0.5"), "deadline 0.5 s must be shorter than the interval 0.2 s"),
+        (
+            ("interval: 0.2", "interval: 0.2\ndeadline: 0.5"),
+            "deadline 0.5 s must be shorter than the interval 0.2 s",
+        ),
         (("address: 10.0.0.1:2379", "address: 10.0.0.1"), ":7: nodes[0].address: address must be host:port"),
         (("name: n1", "name: 'n1; rm -rf /'"), ":6: nodes[0].name: invalid node name"),
         (("{netns: qw-t1-n2}", "{netns: 'a b'}"), ":10: nodes[1].control.netns: invalid namespace name"),
@@ -122,11 +125,11 @@ def test_with_timing_keeps_deadline_inside_the_tick(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", ["nohost", "h:0", "h:70000", "h:-1", "a b:1"])
 def test_split_hostport_rejects(bad: str) -> None:
-    with pytest.raises(ValueError, match="address|port"):
+    with pytest.raises(ValueError, match=r"address|port"):
         split_hostport(bad)
 
 
 def test_command_probe_regex_checked(tmp_path: Path) -> None:
     text = GOOD.replace("kind: etcd", "kind: command\n  argv: [x]\n  leader_regex: '(unclosed'")
-    with pytest.raises(ConfigError, match="probe.leader_regex: bad regular expression"):
+    with pytest.raises(ConfigError, match=r"probe\.leader_regex: bad regular expression"):
         load_cluster(write(tmp_path, text))

@@ -39,7 +39,9 @@ def test_exit_code_rules() -> None:
 
 
 def test_regex_rules_and_epoch() -> None:
-    c = cfg(argv=["x"], leader_regex=r"^role: leader", follower_regex=r"^role: follower", epoch_regex=r"seq (\d+)")
+    c = cfg(
+        argv=["x"], leader_regex=r"^role: leader", follower_regex=r"^role: follower", epoch_regex=r"seq (\d+)"
+    )
     a = interpret(c, done(0, b"role: leader\nseq 871\n"))
     assert (a.role, a.epoch) == (Role.LEADER, 871)
     assert interpret(c, done(0, b"role: follower\n")).role is Role.FOLLOWER

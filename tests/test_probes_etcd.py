@@ -59,7 +59,9 @@ def test_probe_over_a_socket_posts_empty_json() -> None:
 
     async def main() -> Role:
         async with serve(handler) as port:
-            probe = EtcdProbe(NodeConfig(name="n2", address=f"127.0.0.1:{port}"), EtcdProbeConfig(kind="etcd"))
+            probe = EtcdProbe(
+                NodeConfig(name="n2", address=f"127.0.0.1:{port}"), EtcdProbeConfig(kind="etcd")
+            )
             answer = await probe.ask()
             await probe.aclose()
             return answer.role

@@ -32,7 +32,9 @@ def test_default_follower_is_any_non_leader_status_below_500() -> None:
 
 
 def test_json_field_rules() -> None:
-    c = cfg(json_field="status.role", leader_value="leader", epoch_field="status.term", leader_id_field="leader")
+    c = cfg(
+        json_field="status.role", leader_value="leader", epoch_field="status.term", leader_id_field="leader"
+    )
     a = interpret(c, 200, b'{"status": {"role": "leader", "term": 7}, "leader": "n1"}')
     assert (a.role, a.epoch, a.leader) == (Role.LEADER, 7, "n1")
     b = interpret(c, 200, b'{"status": {"role": "replica", "term": "7"}, "leader": "n1"}')

@@ -79,8 +79,21 @@ def redis_pair(tmp_path: Path) -> Iterator[tuple[int, int]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for i, port in enumerate(ports):
-            argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                    "--appendonly", "no", "--dir", str(tmp_path), "--dbfilename", f"d{i}.rdb"]
+            argv = [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+                "--dbfilename",
+                f"d{i}.rdb",
+            ]
             if i == 1:
                 argv += ["--replicaof", "127.0.0.1", str(ports[0])]
             procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -103,7 +116,7 @@ def test_real_master_and_replica(redis_pair: tuple[int, int]) -> None:
     deadline = time.monotonic() + 20
     while True:
         m, r = _ask(master), _ask(replica)
-        if m.role is Role.LEADER and r.role is Role.FOLLOWER or time.monotonic() > deadline:
+        if (m.role is Role.LEADER and r.role is Role.FOLLOWER) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     assert m.role is Role.LEADER

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from quorumwatch.model import Reason
 from quorumwatch.probes.base import GarbageAnswer, classify
 from quorumwatch.probes.transport import HttpConnection
-from quorumwatch.model import Reason
 from tests.responders import http_response, read_http_request, serve
 
 
@@ -58,7 +58,7 @@ def test_server_closing_idle_connection_is_retried_once() -> None:
     ("answer", "what"),
     [
         (b"SSH-2.0-OpenSSH_9.2\r\n", "not HTTP"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"trunc", "closed mid-answer"),
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"trunc', "closed mid-answer"),
         (b"\x00\xff\xfe garbage \x01\r\n\r\n", "not HTTP"),
     ],
 )

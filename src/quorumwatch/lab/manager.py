@@ -53,6 +53,8 @@ class LabState:
     mgmt_subnet: str
     nodes: list[NodeState] = field(default_factory=list)
     cluster_file: str | None = None
+    net_built: bool = False
+    """Set just before the network is built: only then are the root link and route ours to remove."""
     ready: bool = False
 
     @property
@@ -161,6 +163,8 @@ def up(kind: str, nodes: int, name: str | None, say: Say, *, timeout: float = 60
     try:
         net.check_free(plan)
         t = time.monotonic()
+        state.net_built = True
+        state.save()
         net.build(plan)
         say(
             f"network: {len(plan.nodes)} namespaces, data {plan.data_subnet}, management {plan.mgmt_subnet} "
@@ -302,7 +306,10 @@ def down_one(state: LabState) -> None:
     for ns in [state.hub, *(n.netns for n in state.nodes)]:
         for pid in net.netns_pids(ns):
             kill_pid(pid)
-    net.teardown(state.name, state.index, state.host_if, state.data_subnet)
+    if state.net_built:
+        net.teardown(state.name, state.index, state.host_if, state.data_subnet)
+    else:
+        net.teardown(state.name, None, None, None)
     shutil.rmtree(state.path, ignore_errors=True)
 
 

@@ -62,10 +62,19 @@ def plan(lab: str, index: int, node_names: list[str]) -> LabNet:
 
 def check_free(net: LabNet) -> None:
     """Refuse subnets that this machine already routes somewhere specific (not via default)."""
+    if sh(["ip", "link", "show", "dev", net.host_if], check=False).returncode == 0:
+        raise LabError(f"interface {net.host_if} already exists: another lab uses index {net.index}")
     routes = sh(["ip", "-4", "route", "show"]).stdout.splitlines()
     for line in routes:
-        dest = line.split()[0] if line.split() else ""
-        if dest in ("default", "unreachable", "blackhole", "prohibit"):
+        words = line.split()
+        dest = (
+            words[1]
+            if words[:1] in (["unreachable"], ["blackhole"], ["prohibit"])
+            else words[0]
+            if words
+            else ""
+        )
+        if dest == "default":
             continue
         try:
             existing = ipaddress.ip_network(dest, strict=False)

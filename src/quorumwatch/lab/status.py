@@ -26,7 +26,8 @@ def describe(state: LabState) -> list[str]:
             seen: list[str] = []
             asyncio.run(check_cluster(cluster, seen.append))
             for line in seen[1:-1]:
-                roles[line.split()[0]] = line
+                name, _address, rest = line.split(None, 2)
+                roles[name] = rest
     for n in state.nodes:
         running = n.pid is not None and alive(n.pid, n.start_time)
         proc = f"pid {n.pid}" if running else "stopped"

@@ -1,0 +1,5 @@
+"""`python -m quorumwatch`."""
+
+from quorumwatch.cli import main
+
+main()

@@ -1,0 +1,168 @@
+"""The command line as users run it: a real `quorumwatch` process against scripted servers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from quorumwatch.store import History
+from tests.responders import EtcdLikeCluster
+
+QW = [sys.executable, "-m", "quorumwatch"]
+
+
+def qw(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*QW, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False)
+
+
+def test_version_and_help_everywhere() -> None:
+    v = qw("--version")
+    assert v.returncode == 0 and "quorumwatch, version" in v.stdout
+    for cmd in (
+        ["watch"],
+        ["check"],
+        ["history"],
+        ["lab"],
+        ["lab", "up"],
+        ["lab", "down"],
+        ["lab", "status"],
+        ["lab", "stop"],
+        ["lab", "start"],
+    ):
+        r = qw(*cmd, "--help")
+        assert r.returncode == 0, cmd
+        assert "Usage:" in r.stdout
+
+
+def test_bad_cluster_file_is_usage_error_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "c.yaml"
+    bad.write_text(
+        "name: x\nprobe: {kind: etcd}\ninterval: 0.1\ndeadline: 0.2\nnodes:\n  - {name: a, address: nope}\n"
+    )
+    r = qw("watch", str(bad), "--duration", "1")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert f"{bad}:6: nodes[0].address: address must be host:port" in r.stderr
+    assert "deadline" not in r.stdout
+
+
+def test_deadline_not_below_interval_is_refused(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        r = qw("watch", str(f), "--interval", "1", "--deadline", "5", "--duration", "1")
+    assert r.returncode == 2
+    assert "deadline 5 s must be shorter than the interval 1 s" in r.stderr
+
+
+def test_watch_prints_matrix_lines_records_history_and_replays_them(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["F", "L", "hang"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        r = qw("watch", str(f), "--duration", "1.0", "--run-dir", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    matrices = [s for s in lines if "quorum matrix:" in s]
+    assert 8 <= len(matrices) <= 11
+    assert all(s.endswith("quorum matrix: [F L X]") for s in matrices)
+    replay = qw("history", str(tmp_path / "run"))
+    assert replay.returncode == 0
+    assert replay.stdout.splitlines() == lines
+    h = History.open(tmp_path / "run" / "history.sqlite")
+    ticks = list(h.ticks())
+    assert len(ticks) == len(matrices)
+    assert all(
+        t.observations[2].reason is not None and t.observations[2].reason.value == "timeout" for t in ticks
+    )
+
+
+def test_two_leaders_exit_3_and_default_run_dir(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["L", "L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        r = qw("watch", str(f), "--duration", "0.5", cwd=tmp_path)
+    assert r.returncode == 3
+    assert "more than 1 leader appear at this tick, cnt=2: n1 (epoch 3), n2 (epoch 4)" in r.stdout
+    latest = tmp_path / "runs" / "fake" / "latest"
+    assert (latest / "history.sqlite").is_file() and (latest / "cluster.yaml").is_file()
+    assert qw("history", str(tmp_path / "runs" / "fake")).returncode == 3
+
+
+def test_node_option_watches_one_node(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["L", "F", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        r = qw(
+            "watch",
+            str(f),
+            "--node",
+            "n2",
+            "--duration",
+            "0.3",
+            "--changes-only",
+            "--run-dir",
+            str(tmp_path / "r"),
+        )
+        missing = qw("watch", str(f), "--node", "n9", "--duration", "0.3")
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[0].endswith("n2 is leader initially: false (follower, epoch 3)")
+    assert "quorum matrix" not in r.stdout and "n1" not in r.stdout
+    assert missing.returncode == 2 and "no node named 'n9'" in missing.stderr
+
+
+def test_check_reports_each_node_and_fails_on_unknown(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["F", "L", "hang"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        r = qw("check", str(f))
+    assert r.returncode == 1
+    out = r.stdout.splitlines()
+    assert any(s.startswith("n2") and "L leader" in s and "epoch 4" in s for s in out)
+    assert any(s.startswith("n3") and "X unknown" in s and "timeout" in s for s in out)
+
+
+def test_sigint_stops_cleanly_with_history_kept(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        proc = subprocess.Popen(
+            [*QW, "watch", str(f), "--run-dir", str(tmp_path / "r")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            seen = 0
+            deadline = time.monotonic() + 30
+            while seen < 5 and time.monotonic() < deadline:
+                if "quorum matrix" in proc.stdout.readline():
+                    seen += 1
+            os.kill(proc.pid, signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+    assert len(list(History.open(tmp_path / "r" / "history.sqlite").ticks())) >= 5
+
+
+def test_history_of_a_non_run_is_one_line_error(tmp_path: Path) -> None:
+    r = qw("history", str(tmp_path))
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and "not a run directory" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["watch"], ["lab", "up", "mysql"], ["watch", "x.yaml", "--interval", "abc"]]
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    assert qw(*args).returncode == 2

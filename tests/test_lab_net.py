@@ -1,0 +1,40 @@
+"""Lab addressing and naming (pure), and refusal of bad names and duplicate labs."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from quorumwatch.lab import manager, net
+from quorumwatch.lab.system import LabError
+
+
+def test_plan_uses_private_lab_subnets_and_unique_addresses() -> None:
+    p = net.plan("t1", 7, ["n1", "n2", "n3"])
+    data = ipaddress.ip_network(p.data_subnet)
+    mgmt = ipaddress.ip_network(p.mgmt_subnet)
+    assert data.is_private and mgmt.is_private and not data.overlaps(mgmt)
+    addrs = [n.data_ip for n in p.nodes] + [n.mgmt_ip for n in p.nodes] + [p.host_ip]
+    assert len(set(addrs)) == len(addrs)
+    assert all(ipaddress.ip_address(a) in data for a in (n.data_ip for n in p.nodes))
+    assert all(ipaddress.ip_address(a) in mgmt for a in (n.mgmt_ip for n in p.nodes))
+    assert [n.netns for n in p.nodes] == ["qw-t1-n1", "qw-t1-n2", "qw-t1-n3"]
+    assert len(p.host_if) <= 15
+
+
+def test_plans_of_different_labs_do_not_overlap() -> None:
+    a, b = net.plan("a", 1, ["n1"]), net.plan("b", 2, ["n1"])
+    assert not ipaddress.ip_network(a.data_subnet).overlaps(ipaddress.ip_network(b.data_subnet))
+    assert a.host_if != b.host_if
+
+
+@pytest.mark.parametrize("name", ["T1", "a-b", "x;rm", "", "toolongname123", "1abc"])
+def test_bad_lab_names(name: str) -> None:
+    with pytest.raises(LabError, match="invalid lab name"):
+        manager.check_lab_name(name)
+
+
+def test_index_out_of_range() -> None:
+    with pytest.raises(LabError):
+        net.plan("x", 0, ["n1"])

@@ -1,0 +1,127 @@
+"""The history database: round trip, schema version, one commit per tick (kill -9 safe)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from quorumwatch.model import Observation, Reason, Role, Tick
+from quorumwatch.store import HISTORY_FILE, Event, History, HistoryError, new_run_dir, resolve_run_dir
+
+
+def make_tick(k: int) -> Tick:
+    return Tick(
+        k,
+        k * 100,
+        k * 100 + 1,
+        10_000 + k,
+        (
+            Observation("n1", k, k * 100 + 2, k * 100 + 5, 10_000 + k, Role.LEADER, 3, "abc", self_id="abc"),
+            Observation(
+                "n2",
+                k,
+                k * 100 + 2,
+                k * 100 + 80,
+                10_000 + k,
+                Role.UNKNOWN,
+                reason=Reason.TIMEOUT,
+                detail="no answer",
+            ),
+        ),
+    )
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    h = History.create(tmp_path / HISTORY_FILE, ["n1", "n2"], {"cluster": "c"})
+    ticks = [make_tick(k) for k in range(5)]
+    for t in ticks:
+        h.append_tick(t)
+    h.append_event(Event(7, 8, "n1", "fault.inject", {"cmd": ["ip", "link"]}))
+    h.close()
+    r = History.open(tmp_path / HISTORY_FILE)
+    assert list(r.ticks()) == ticks
+    assert r.nodes() == ["n1", "n2"]
+    assert r.meta()["cluster"] == "c"
+    assert r.events() == [Event(7, 8, "n1", "fault.inject", {"cmd": ["ip", "link"]})]
+    r.close()
+
+
+def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
+    History.create(tmp_path / HISTORY_FILE, ["n1"], {}).close()
+    db = sqlite3.connect(tmp_path / HISTORY_FILE)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.execute("PRAGMA user_version=99")
+    db.commit()
+    db.close()
+    with pytest.raises(HistoryError, match="schema version 99"):
+        History.open(tmp_path / HISTORY_FILE)
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    (tmp_path / HISTORY_FILE).write_bytes(b"garbage" * 100)
+    with pytest.raises(HistoryError, match="not a quorumwatch history"):
+        History.open(tmp_path / HISTORY_FILE)
+
+
+def test_existing_history_is_never_overwritten(tmp_path: Path) -> None:
+    History.create(tmp_path / HISTORY_FILE, ["n1"], {}).close()
+    with pytest.raises(HistoryError, match="already"):
+        History.create(tmp_path / HISTORY_FILE, ["n1"], {})
+    with pytest.raises(HistoryError, match="already holds a history"):
+        new_run_dir(tmp_path / "runs", "c", tmp_path, "T")
+
+
+def test_run_dirs_and_latest_link(tmp_path: Path) -> None:
+    a = new_run_dir(tmp_path, "c1", None, "20261127T010000Z")
+    b = new_run_dir(tmp_path, "c1", None, "20261127T010000Z")
+    assert a != b and a.parent == b.parent == tmp_path / "c1"
+    assert (tmp_path / "c1" / "latest").resolve() == b.resolve()
+    History.create(b / HISTORY_FILE, ["n"], {}).close()
+    assert resolve_run_dir(tmp_path / "c1") == b.resolve()
+    with pytest.raises(HistoryError, match="not a run directory"):
+        resolve_run_dir(a)
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {src!r})
+sys.path.insert(0, {root!r})
+from tests.test_store import make_tick
+from quorumwatch.store import History
+h = History.create(Path({db!r}), ["n1", "n2"], {{}})
+k = 0
+while True:
+    h.append_tick(make_tick(k))
+    print(k, flush=True)
+    k += 1
+    time.sleep(0.002)
+"""
+
+
+def test_kill_9_loses_at_most_the_tick_being_written(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    db = tmp_path / HISTORY_FILE
+    code = WRITER.format(src=str(root / "src"), root=str(root), db=str(db))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        last = -1
+        deadline = time.monotonic() + 30
+        while last < 50 and time.monotonic() < deadline:
+            last = int(proc.stdout.readline())
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    recorded = list(History.open(db).ticks())
+    # every tick reported as written is there, whole, in order
+    assert len(recorded) >= last + 1
+    assert [t.index for t in recorded] == list(range(len(recorded)))
+    assert all(len(t.observations) == 2 for t in recorded)
