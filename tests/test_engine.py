@@ -27,7 +27,7 @@ def _run(engine: Engine, **kw: object) -> list[Tick]:
 
 def test_ticks_start_on_schedule_without_drift() -> None:
     probes = [ScriptedProbe(f"n{i}", delay=lambda k: 0.05) for i in range(3)]
-    engine = Engine(probes, interval_s=0.1, deadline_s=0.08)
+    engine = Engine(probes, spin_s=0, interval_s=0.1, deadline_s=0.08)
     ticks = _run(engine, max_ticks=200)
     t0 = ticks[0].scheduled_ns
     assert [t.index for t in ticks] == list(range(200))
@@ -41,7 +41,7 @@ def test_hung_node_is_unknown_timeout_at_its_deadline_and_does_not_delay_others(
     hung = ScriptedProbe("n2", delay=lambda k: HANG)
     fast = ScriptedProbe("n1", answer=lambda k: Answer(Role.LEADER, epoch=4), delay=lambda k: 0.002)
     slow = ScriptedProbe("n3", delay=lambda k: 0.07)
-    engine = Engine([fast, hung, slow], interval_s=0.1, deadline_s=0.08)
+    engine = Engine([fast, hung, slow], spin_s=0, interval_s=0.1, deadline_s=0.08)
     ticks = _run(engine, max_ticks=5)
     assert len(ticks) == 5
     for t in ticks:
@@ -58,7 +58,7 @@ def test_hung_node_is_unknown_timeout_at_its_deadline_and_does_not_delay_others(
 
 def test_answer_slower_than_deadline_is_timeout_never_a_role() -> None:
     late_leader = ScriptedProbe("n1", answer=lambda k: Answer(Role.LEADER), delay=lambda k: 0.081)
-    ticks = _run(Engine([late_leader], interval_s=0.1, deadline_s=0.08), max_ticks=3)
+    ticks = _run(Engine([late_leader], spin_s=0, interval_s=0.1, deadline_s=0.08), max_ticks=3)
     assert all(t.observations[0].role is Role.UNKNOWN for t in ticks)
     assert all(t.observations[0].reason is Reason.TIMEOUT for t in ticks)
 
@@ -68,14 +68,14 @@ def test_probe_exceptions_become_unknown_with_reason() -> None:
         async def ask(self) -> Answer:
             raise ConnectionRefusedError
 
-    ticks = _run(Engine([Refusing("n1")], interval_s=0.1, deadline_s=0.05), max_ticks=1)
+    ticks = _run(Engine([Refusing("n1")], spin_s=0, interval_s=0.1, deadline_s=0.05), max_ticks=1)
     o = ticks[0].observations[0]
     assert o.role is Role.UNKNOWN and o.reason is Reason.REFUSED
 
 
 def test_a_stalled_process_skips_missed_ticks_and_stays_on_schedule() -> None:
     probes = [ScriptedProbe("n1")]
-    engine = Engine(probes, interval_s=0.1, deadline_s=0.05)
+    engine = Engine(probes, spin_s=0, interval_s=0.1, deadline_s=0.05)
     ticks: list[Tick] = []
 
     def stall(tick: Tick) -> None:
@@ -94,13 +94,13 @@ def test_a_stalled_process_skips_missed_ticks_and_stays_on_schedule() -> None:
 
 
 def test_duration_bounds_the_number_of_ticks() -> None:
-    ticks = _run(Engine([ScriptedProbe("n1")], interval_s=0.1, deadline_s=0.05), duration_s=1.0)
+    ticks = _run(Engine([ScriptedProbe("n1")], spin_s=0, interval_s=0.1, deadline_s=0.05), duration_s=1.0)
     assert len(ticks) == 10
 
 
 def test_stop_event_ends_the_run_between_ticks() -> None:
     stop = asyncio.Event()
-    engine = Engine([ScriptedProbe("n1")], interval_s=0.1, deadline_s=0.05)
+    engine = Engine([ScriptedProbe("n1")], spin_s=0, interval_s=0.1, deadline_s=0.05)
     seen: list[int] = []
 
     def sink(tick: Tick) -> None:
@@ -115,7 +115,7 @@ def test_stop_event_ends_the_run_between_ticks() -> None:
 
 def test_observation_window_contains_the_answer() -> None:
     probe = ScriptedProbe("n1", delay=lambda k: 0.01 * (k + 1))
-    ticks = _run(Engine([probe], interval_s=0.1, deadline_s=0.08), max_ticks=5)
+    ticks = _run(Engine([probe], spin_s=0, interval_s=0.1, deadline_s=0.08), max_ticks=5)
     for k, t in enumerate(ticks):
         o = t.observations[0]
         assert o.send_ns >= t.started_ns
@@ -124,11 +124,11 @@ def test_observation_window_contains_the_answer() -> None:
 
 def test_deadline_must_be_shorter_than_interval() -> None:
     with pytest.raises(ValueError, match="shorter"):
-        Engine([ScriptedProbe("n1")], interval_s=0.1, deadline_s=0.1)
+        Engine([ScriptedProbe("n1")], spin_s=0, interval_s=0.1, deadline_s=0.1)
 
 
 def test_close_closes_every_probe() -> None:
     probes = [ScriptedProbe("a"), ScriptedProbe("b")]
-    engine = Engine(probes, interval_s=0.1, deadline_s=0.05)
+    engine = Engine(probes, spin_s=0, interval_s=0.1, deadline_s=0.05)
     run_virtual(engine.aclose())
     assert all(p.closed for p in probes)

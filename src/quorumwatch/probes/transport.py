@@ -1,9 +1,9 @@
-"""A minimal keep-alive HTTP/1.1 client on asyncio streams, with h11 doing the parsing.
+"""A minimal keep-alive HTTP/1.1 client on asyncio streams, with httptools (llhttp) parsing.
 
-Measured on this machine (docs/benchmarks.md, lab-facts.md) a general-purpose client such as httpx
-reaches a few percent of a bare asyncio loop, which would cap a 10 Hz detector at a few dozen
-nodes. Probes need one request at a time per node, so we drive the socket ourselves and let h11
-handle the protocol.
+Measured on this machine (docs/benchmarks.md, lab-facts.md): httpx reaches a few percent of a bare
+asyncio loop and h11 spends ~95 µs parsing one status answer, which would cap a 10 Hz detector at a
+few hundred nodes; httptools parses the same answer in ~2 µs. Probes send one request at a time per
+node, so we drive the socket ourselves and let httptools handle the protocol.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import h11
+import httptools
 
 from quorumwatch.probes.base import GarbageAnswer
 
@@ -25,6 +25,41 @@ class HttpResponse:
     body: bytes
 
 
+class _Message:
+    """httptools callbacks for one response at a time."""
+
+    def __init__(self) -> None:
+        self.parser: httptools.HttpResponseParser | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.body: list[bytes] = []
+        self.size = 0
+        self.headers_done = False
+        self.complete = False
+        self.framed = False  # Content-Length or chunked: the end does not depend on EOF
+        self.status = 0
+        self.keep_alive = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        # llhttp answers these only while a message is open, not after it completes
+        assert self.parser is not None
+        self.headers_done = True
+        self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self.size += len(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
 class HttpConnection:
     """One persistent connection to one node; reconnects lazily after any failure."""
 
@@ -34,14 +69,15 @@ class HttpConnection:
         self.max_response = max_response
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._conn: h11.Connection | None = None
-        self._host_header = f"{host}:{port}".encode()
+        self._parser: httptools.HttpResponseParser | None = None
+        self._message = _Message()
+        self._host_header = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> HttpResponse:
         reused = self._writer is not None
         try:
             return await self._exchange(method, path, body)
-        except (ConnectionResetError, BrokenPipeError, asyncio.IncompleteReadError, _ClosedBeforeAnswer):
+        except (ConnectionResetError, BrokenPipeError, _ClosedBeforeAnswer):
             self._drop()
             if not reused:
                 raise
@@ -56,68 +92,52 @@ class HttpConnection:
             self._drop()
             raise
 
+    def _encode(self, method: str, path: str, body: bytes | None) -> bytes:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self._host_header}\r\nAccept: */*\r\n"
+        if body is None:
+            return (head + "\r\n").encode()
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        return head.encode() + body
+
     async def _exchange(self, method: str, path: str, body: bytes | None) -> HttpResponse:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-            self._conn = h11.Connection(our_role=h11.CLIENT)
-        assert self._reader is not None
-        assert self._writer is not None
-        assert self._conn is not None
-        conn = self._conn
-        headers = [(b"Host", self._host_header), (b"Accept", b"*/*")]
-        if body is not None:
-            headers += [(b"Content-Type", b"application/json"), (b"Content-Length", str(len(body)).encode())]
-        out = conn.send(h11.Request(method=method, target=path, headers=headers))
-        if body is not None:
-            out += conn.send(h11.Data(data=body))
-        out += conn.send(h11.EndOfMessage())
-        self._writer.write(out)
-        status = 0
-        chunks: list[bytes] = []
-        size = 0
+            self._message = _Message()
+            self._parser = httptools.HttpResponseParser(self._message)
+            self._message.parser = self._parser
+        assert self._reader is not None and self._writer is not None and self._parser is not None
+        msg, parser = self._message, self._parser
+        msg.reset()
+        self._writer.write(self._encode(method, path, body))
         raw: list[bytes] = []
-        eof = False
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
+        while not msg.complete:
+            data = await self._reader.read(65536)
+            if not data:
                 seen = b"".join(raw)
-                if eof and seen.startswith(b"HTTP/"):
-                    raise GarbageAnswer("connection closed mid-answer", seen) from None
-                raise GarbageAnswer(f"not HTTP ({exc})", seen) from None
-            if event is h11.NEED_DATA:
-                data = await self._reader.read(65536)
-                if not data:
-                    if not raw:
-                        raise _ClosedBeforeAnswer
-                    eof = True
-                if len(raw) < 4:  # enough to show what the garbage looked like
-                    raw.append(data)
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > self.max_response:
-                    self._drop()
-                    raise GarbageAnswer(f"answer larger than {self.max_response} bytes")
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            elif isinstance(event, h11.ConnectionClosed):
-                raise _ClosedBeforeAnswer
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-        else:
+                if not seen:
+                    raise _ClosedBeforeAnswer
+                if msg.headers_done and not msg.framed:
+                    break  # an answer delimited by the connection's end (HTTP/1.0 style)
+                if seen.startswith(b"HTTP/"):
+                    raise GarbageAnswer("connection closed mid-answer", seen)
+                raise GarbageAnswer("not HTTP", seen)
+            if len(raw) < 4:  # enough to show what garbage looked like
+                raw.append(data)
+            try:
+                parser.feed_data(data)
+            except httptools.HttpParserError as exc:
+                raise GarbageAnswer(f"not HTTP ({exc})", b"".join(raw)) from None
+            if msg.size > self.max_response:
+                raise GarbageAnswer(f"answer larger than {self.max_response} bytes")
+        if not (msg.complete and msg.keep_alive):
             self._drop()
-        return HttpResponse(status, b"".join(chunks))
+        return HttpResponse(msg.status, b"".join(msg.body))
 
     def _drop(self) -> None:
         if self._writer is not None:
             self._writer.transport.abort()
         self._reader = self._writer = None
-        self._conn = None
+        self._parser = None
 
     async def aclose(self) -> None:
         self._drop()
