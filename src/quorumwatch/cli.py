@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from pathlib import Path
-from typing import NoReturn, ParamSpec, TypeVar
+from typing import NoReturn
 
 import click
 
 from quorumwatch import __version__
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -98,8 +96,8 @@ def watch(
             _watch_live(cluster, history, formatter, duration)
         else:
             asyncio.run(run_watch(cluster, history, duration_s=duration, formatter=formatter))
-    except OSError as exc:
-        fail(f"while recording to {run}: {exc}")
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"while recording to {run}: {exc} (ticks recorded so far are kept)")
     finally:
         history.close()
     click.echo(

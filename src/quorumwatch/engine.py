@@ -14,7 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from quorumwatch.model import Answer, Observation, Reason, Tick
@@ -58,7 +58,6 @@ class EngineStats:
     ticks: int = 0
     skipped: int = 0
     max_lateness_ns: int = 0
-    lateness_ns: list[int] = field(default_factory=list)
 
 
 class Engine:
@@ -72,7 +71,6 @@ class Engine:
         deadline_s: float,
         clock: Clock | None = None,
         sinks: Sequence[TickSink] = (),
-        keep_lateness: bool = False,
         spin_s: float = 0.001,
     ) -> None:
         if deadline_s >= interval_s:
@@ -83,7 +81,6 @@ class Engine:
         self.clock = clock or LoopClock()
         self.sinks = list(sinks)
         self.stats = EngineStats()
-        self._keep_lateness = keep_lateness
         # The loop's timers wake up to ~1 ms late (epoll has millisecond resolution): sleep until
         # spin_s before the tick, then yield until it is due. Fake-clock tests pass 0.
         self._spin_ns = round(spin_s * 1e9)
@@ -183,8 +180,6 @@ class Engine:
         s = self.stats
         s.ticks += 1
         s.max_lateness_ns = max(s.max_lateness_ns, tick.lateness_ns)
-        if self._keep_lateness:
-            s.lateness_ns.append(tick.lateness_ns)
 
     async def aclose(self) -> None:
         for probe in self.probes:

@@ -68,18 +68,24 @@ async def watch(
     def record(tick: Tick) -> None:
         history.append_tick(tick)
 
+    stop = asyncio.Event()
+
     def show(tick: Tick) -> None:
         lines = formatter.feed(tick)
         if render is not None:
             render(tick)
         elif lines:
-            out.write("\n".join(lines) + "\n")
-            out.flush()
+            try:
+                out.write("\n".join(lines) + "\n")
+                out.flush()
+            except BrokenPipeError:
+                # `watch | head`: the reader left. Stop like Ctrl-C; the history keeps every tick.
+                _silence(out)
+                stop.set()
 
     engine = Engine(
         probes, interval_s=cluster.interval, deadline_s=cluster.effective_deadline, sinks=[record, show]
     )
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -89,3 +95,16 @@ async def watch(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await engine.aclose()
+
+
+def _silence(out: TextIO) -> None:
+    """Point a stream whose reader went away at /dev/null, so the interpreter's final flush does
+    not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -27,13 +27,17 @@ def live_table(tick: Tick, cluster: str, multi_leader_ticks: int) -> Table:
     table = Table(title=title, caption=caption)
     for col in ("node", "role", "epoch", "believed leader", "last RTT", "last error"):
         table.add_column(col)
+    names = {o.self_id: o.node for o in tick.observations if o.self_id}
     for o in tick.observations:
+        believed = o.leader or ""
+        if o.leader in names:
+            believed = f"{names[o.leader]} ({o.leader})"
         error = "" if o.reason is None else f"{o.reason.value}: {o.detail or ''}"
         table.add_row(
             o.node,
             f"[{_STYLE[o.role]}]{o.role.letter} {o.role.value}[/]",
             "" if o.epoch is None else str(o.epoch),
-            o.leader or "",
+            believed,
             f"{o.rtt_ns / 1e6:.2f} ms",
             error,
         )
