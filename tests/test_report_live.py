@@ -16,7 +16,10 @@ def render(tick: Tick, multi: int = 0) -> str:
 
 def test_rows_show_role_epoch_believed_leader_rtt_and_error() -> None:
     tick = Tick(
-        7, 0, 0, 1_785_000_000_000_000_000,
+        7,
+        0,
+        0,
+        1_785_000_000_000_000_000,
         (
             Observation("n1", 7, 0, 1_500_000, 0, Role.LEADER, 3, "a1", self_id="a1"),
             Observation("n2", 7, 0, 2_000_000, 0, Role.FOLLOWER, 3, "a1", self_id="b2"),
@@ -33,7 +36,10 @@ def test_rows_show_role_epoch_believed_leader_rtt_and_error() -> None:
 
 def test_caption_warns_on_two_leaders() -> None:
     tick = Tick(
-        1, 0, 0, 0,
+        1,
+        0,
+        0,
+        0,
         (
             Observation("n1", 1, 0, 1, 0, Role.LEADER, 3),
             Observation("n2", 1, 0, 1, 0, Role.LEADER, 4),
