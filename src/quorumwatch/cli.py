@@ -133,8 +133,8 @@ def _watch_live(cluster: ClusterConfig, history: object, formatter: object, dura
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--changes-only", is_flag=True, help="Print only change and warning lines.")
 def history(run_dir: Path, changes_only: bool) -> None:
-    """Print the ticks recorded in RUN_DIR in the same line format as `watch`."""
-    from quorumwatch.report.lines import LineFormatter
+    """Print the ticks (and fault events) recorded in RUN_DIR in the same line format as `watch`."""
+    from quorumwatch.report.lines import LineFormatter, event_line
     from quorumwatch.store import History, HistoryError, resolve_run_dir
 
     try:
@@ -144,12 +144,124 @@ def history(run_dir: Path, changes_only: bool) -> None:
         fail(str(exc))
     formatter = LineFormatter(changes_only=changes_only)
     try:
+        events = hist.events()
+        i = 0
         for tick in hist.ticks():
+            # events print where they happened: before the first tick that ended after them
+            while i < len(events) and events[i].mono_ns <= tick.started_ns:
+                line = event_line(events[i])
+                if line:
+                    click.echo(line)
+                i += 1
             for line in formatter.feed(tick):
+                click.echo(line)
+        for ev in events[i:]:
+            line = event_line(ev)
+            if line:
                 click.echo(line)
     finally:
         hist.close()
     sys.exit(EXIT_MULTI_LEADER if formatter.multi_leader_ticks else EXIT_OK)
+
+
+@main.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False))
+@click.option(
+    "--cluster", "cluster_file", type=click.Path(dir_okay=False), help="Overrides the scenario's cluster."
+)
+@click.option("--trials", type=click.IntRange(1, 10_000), help="Overrides the scenario's trial count.")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to record the run.")
+@click.option("--changes-only", is_flag=True, help="Print only change, warning and fault lines.")
+def run(
+    scenario_file: str, cluster_file: str | None, trials: int | None, run_dir: Path | None, changes_only: bool
+) -> None:
+    """Run an experiment: watch the cluster while faults are injected and healed, trial after trial.
+
+    Exit 0; 3 if any tick saw more than one leader; 1 on errors (faults are healed first).
+    """
+    from quorumwatch.experiment import Experiment
+    from quorumwatch.report.lines import LineFormatter
+    from quorumwatch.runner import prepare_run
+    from quorumwatch.scenario import dump_scenario, load_scenario
+    from quorumwatch.store import HistoryError
+
+    try:
+        scenario, cluster = load_scenario(scenario_file, cluster_file)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    try:
+        rundir, hist = prepare_run(cluster, run_dir)
+        (rundir / "scenario.yaml").write_text(dump_scenario(scenario, cluster), encoding="utf-8")
+    except (HistoryError, OSError) as exc:
+        fail(str(exc))
+    click.echo(f"recording to {rundir}", err=True)
+    formatter = LineFormatter(changes_only=changes_only)
+    experiment = Experiment(scenario, cluster, hist, rundir, trials=trials, formatter=formatter)
+    try:
+        result = asyncio.run(experiment.run())
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"while recording to {rundir}: {exc} (run 'quorumwatch heal {rundir}' if faults were active)")
+    finally:
+        hist.close()
+    for error in result.errors:
+        click.echo(f"quorumwatch: {error}", err=True)
+    converged = sum(1 for t in result.trials if t.converged)
+    click.echo(
+        f"{len(result.trials)} trials ({converged} back to steady state), {result.ticks} ticks, "
+        f"{result.multi_leader_ticks} with more than one leader; history in {rundir}",
+        err=True,
+    )
+    if result.errors or result.interrupted:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_MULTI_LEADER if result.multi_leader_ticks else EXIT_OK)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path), required=False)
+def heal(run_dir: Path | None) -> None:
+    """Replay the heal journal of RUN_DIR (or of every run with faults left armed) after a crash."""
+    from quorumwatch.faults import StepRunner
+    from quorumwatch.faults.heal import (
+        JOURNAL_FILE,
+        HealError,
+        forget_missing,
+        open_journals,
+        pending,
+        replay,
+    )
+
+    if run_dir is not None:
+        journal = run_dir / JOURNAL_FILE if run_dir.is_dir() else run_dir
+        if not journal.is_file():
+            fail(f"{run_dir}: no {JOURNAL_FILE} here")
+        journals = [journal]
+    else:
+        forget_missing()
+        journals = [path for _, path in open_journals()]
+
+    async def replay_all() -> list[str]:
+        runner = StepRunner()
+        failures: list[str] = []
+        try:
+            for j in journals:
+                failures += await replay(j, runner, click.echo)
+        finally:
+            await runner.aclose()
+        return failures
+
+    try:
+        todo = sum(len(pending(j)) for j in journals)
+        if todo == 0:
+            click.echo("nothing to heal")
+            return
+        failures = asyncio.run(replay_all())
+    except HealError as exc:
+        fail(str(exc))
+    for f in failures:
+        click.echo(f"quorumwatch: heal failed: {f}", err=True)
+    if failures:
+        sys.exit(EXIT_ERROR)
+    click.echo(f"healed {todo} fault(s)")
 
 
 def _register_lab() -> None:

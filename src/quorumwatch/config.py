@@ -7,10 +7,11 @@ already stepped down) masquerade as the present, the flaw that made home-made de
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -192,6 +193,19 @@ ProbeConfig = Annotated[
 # ---- nodes and cluster ------------------------------------------------------------------------
 
 
+class ServerConfig(_Strict):
+    """How to reach the node's server process, for kill and pause faults. Commands run through
+    `control` (default: the node's own control channel)."""
+
+    pid: list[str] | None = Field(None, min_length=1)
+    """Prints the server's pid (e.g. [cat, /run/etcd.pid])."""
+    kill: list[str] | None = Field(None, min_length=1)
+    """Kills the server hard; default: `kill -9 <pid>`."""
+    start: list[str] | None = Field(None, min_length=1)
+    """(Re)starts the server; must succeed when it is already running."""
+    control: Control | None = None
+
+
 class NodeConfig(_Strict):
     name: str
     address: str
@@ -199,6 +213,21 @@ class NodeConfig(_Strict):
     control: Control = "local"
     data_interface: str | None = None
     """The interface that carries cluster traffic (what link faults cut)."""
+    data_address: str | None = None
+    """The node's IP on the data network (what partitions and loss match on)."""
+    server: ServerConfig | None = None
+    logs: list[str] = Field(default_factory=list)
+    """The node's log files (paths on the node), collected into the run directory at the end."""
+
+    @field_validator("data_address")
+    @classmethod
+    def _data_address(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ipaddress.ip_address(v)
+            except ValueError:
+                raise ValueError(f"data_address must be an IP address, got {v!r}") from None
+        return v
 
     @field_validator("name")
     @classmethod
@@ -370,8 +399,11 @@ def _is_tag(part: str) -> bool:
 _PROBE_KINDS = {"etcd", "zookeeper", "redis", "http", "command"}
 
 
-def load_cluster(path: str | Path) -> ClusterConfig:
-    """Read and validate a cluster file, raising ConfigError with a printable message."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model(path: str | Path, model: type[M], what: str, context: dict[str, Any] | None = None) -> M:
+    """Read a YAML file into a validated model; ConfigError naming file, line and field."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -381,11 +413,16 @@ def load_cluster(path: str | Path) -> ClusterConfig:
         raise ConfigError(f"{p}: cannot read: {exc}") from None
     located = _compose(text, str(p))
     if not isinstance(located.data, dict):
-        raise ConfigError(f"{p}: expected a mapping with name, probe and nodes")
+        raise ConfigError(f"{p}: expected a mapping with {what}")
     try:
-        return ClusterConfig.model_validate(located.data)
+        return model.model_validate(located.data, context=context)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(p), located)) from None
+
+
+def load_cluster(path: str | Path) -> ClusterConfig:
+    """Read and validate a cluster file, raising ConfigError with a printable message."""
+    return load_model(path, ClusterConfig, "name, probe and nodes")
 
 
 def dump_cluster(cluster: ClusterConfig) -> str:

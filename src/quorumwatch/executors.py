@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import os
 import shlex
+import shutil
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from quorumwatch.config import NetnsControl, NodeConfig, SshControl, SshTarget
+from quorumwatch.config import Control, NetnsControl, NodeConfig, SshControl, SshTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +126,48 @@ class SshExecutor:
 
 def executor_for(node: NodeConfig) -> Executor:
     """The control channel of a node, as the cluster file names it."""
-    control = node.control
+    return executor_for_control(node.control)
+
+
+def executor_for_control(control: Control) -> Executor:
     if isinstance(control, NetnsControl):
         return LocalExecutor(["ip", "netns", "exec", control.netns], f"netns {control.netns}")
     if isinstance(control, SshControl):
         return SshExecutor(control.ssh)
     return LocalExecutor()
+
+
+async def fetch_files(node: NodeConfig, dest: Path) -> list[Path]:
+    """Copy the node's log files (globs allowed) into dest. Local and netns nodes share this
+    machine's file system; SSH nodes are fetched over SFTP."""
+    control = node.control
+    if not isinstance(control, SshControl):
+        return await asyncio.to_thread(_copy_local, node.logs, dest)
+    import asyncssh
+
+    await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+    copied: list[Path] = []
+    ex = SshExecutor(control.ssh)
+    try:
+        conn = await ex._connection()
+        assert isinstance(conn, asyncssh.SSHClientConnection)
+        async with conn.start_sftp_client() as sftp:
+            for pattern in node.logs:
+                for remote in await sftp.glob(pattern):
+                    await sftp.get(remote, str(dest))
+                    copied.append(dest / Path(str(remote)).name)
+    finally:
+        await ex.aclose()
+    return copied
+
+
+def _copy_local(patterns: list[str], dest: Path) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for pattern in patterns:
+        for src in sorted(glob.glob(os.path.expanduser(pattern))):
+            if os.path.isfile(src):
+                target = dest / Path(src).name
+                shutil.copy2(src, target)
+                copied.append(target)
+    return copied

@@ -91,12 +91,25 @@ def stop(name: str, node: str) -> None:
 @click.argument("name")
 @click.argument("node")
 def start(name: str, node: str) -> None:
-    """Restart NODE's server in lab NAME."""
+    """Start NODE's server in lab NAME (nothing to do if it runs)."""
     from quorumwatch.lab import manager
 
     try:
-        n = manager.start_node(name, node)
+        n, started = manager.start_node(name, node)
     except LabError as exc:
         _fail(exc)
         return
-    click.echo(f"{name}/{n.name}: started, pid {n.pid}")
+    click.echo(f"{name}/{n.name}: {'started' if started else 'already running'}, pid {n.pid}")
+
+
+@lab.command()
+@click.argument("name")
+@click.argument("node")
+def pid(name: str, node: str) -> None:
+    """Print the pid of NODE's server in lab NAME (exit 1 if it is not running)."""
+    from quorumwatch.lab import manager
+
+    try:
+        click.echo(manager.node_pid(name, node))
+    except LabError as exc:
+        _fail(exc)

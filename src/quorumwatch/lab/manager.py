@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -195,6 +196,9 @@ def up(kind: str, nodes: int, name: str | None, say: Say, *, timeout: float = 60
 
 
 def _cluster_config(state: LabState, spec: kinds.KindSpec) -> ClusterConfig:
+    """A cluster file on which every fault kind works: data interface and address for link,
+    partition and loss faults; server commands (run locally, by pid) for kill and pause."""
+    qw = [sys.executable, "-m", "quorumwatch", "lab"]
     return ClusterConfig.model_validate(
         {
             "name": state.name,
@@ -207,6 +211,13 @@ def _cluster_config(state: LabState, spec: kinds.KindSpec) -> ClusterConfig:
                     "address": f"{n.mgmt_ip}:{spec.port}",
                     "control": {"netns": n.netns},
                     "data_interface": "eth0",
+                    "data_address": n.data_ip,
+                    "server": {
+                        "pid": [*qw, "pid", state.name, n.name],
+                        "start": [*qw, "start", state.name, n.name],
+                        "control": "local",
+                    },
+                    "logs": [n.log, str(state.path / n.name / "console.log")],
                 }
                 for n in state.nodes
             ],
@@ -286,15 +297,27 @@ def stop_node(name: str, node: str) -> NodeState:
     return n
 
 
-def start_node(name: str, node: str) -> NodeState:
+def start_node(name: str, node: str) -> tuple[NodeState, bool]:
+    """Start a node's server unless it runs; idempotent, so it can serve as a fault's heal.
+    Returns the node and whether it was started now."""
     require_root()
+    root = labs_root()
+    with _locked(root):
+        state = find_lab(name)
+        n = state.node(node)
+        if n.pid is not None and alive(n.pid, n.start_time):
+            return n, False
+        _start(state, n)
+        state.save()
+    return n, True
+
+
+def node_pid(name: str, node: str) -> int:
     state = find_lab(name)
     n = state.node(node)
-    if n.pid is not None and alive(n.pid, n.start_time):
-        raise LabError(f"{node} of lab {name} is already running (pid {n.pid})")
-    _start(state, n)
-    state.save()
-    return n
+    if n.pid is None or not alive(n.pid, n.start_time):
+        raise LabError(f"{node} of lab {name} is not running")
+    return n.pid
 
 
 def down_one(state: LabState) -> None:

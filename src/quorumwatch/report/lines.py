@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from quorumwatch.model import Observation, Role, Tick
+from quorumwatch.store import Event
 
 
 def stamp(wall_ns: int, tz: dt.tzinfo | None = None) -> str:
@@ -85,3 +87,45 @@ class LineFormatter:
             out.append(f"{ts} quorum matrix: {matrix(tick.observations)}")
         self.ticks += 1
         return out
+
+
+def _target(data: dict[str, Any]) -> str:
+    target = data.get("target")
+    nodes = ", ".join(str(n) for n in data.get("nodes") or [])
+    if target is None or target == nodes or target == [nodes]:
+        return nodes
+    return f"{target} → {nodes}"
+
+
+def event_line(ev: Event, tz: dt.tzinfo | None = None) -> str | None:
+    """The line an experiment prints for an event (fault commands, trials, steady state)."""
+    ts = stamp(ev.wall_ns, tz)
+    d = ev.data
+    if ev.kind == "cmd":
+        argv = " ".join(str(a) for a in d.get("argv", []))
+        line = f"{ts} running cmd: '{argv}'" + (f" on {ev.node}" if ev.node else "")
+        if not d.get("ok", True):
+            err = str(d.get("stderr") or d.get("stdout") or "").strip().splitlines()
+            line += f" -> exit {d.get('rc')}" + (f": {err[-1]}" if err else "")
+        return line
+    if ev.kind == "fault.inject":
+        return f"{ts} trial {d.get('trial')}: inject {d.get('description')} (target {_target(d)})"
+    if ev.kind == "fault.heal":
+        return f"{ts} healed: {d.get('description')}"
+    if ev.kind == "fault.heal_failed":
+        errors = d.get("errors") or ["?"]
+        return f"{ts} HEAL FAILED for fault {d.get('fault')}: {errors[0]}"
+    if ev.kind == "fault.error":
+        return f"{ts} fault error: {d.get('error')}"
+    if ev.kind == "trial.start":
+        return f"{ts} trial {d.get('trial')}/{d.get('of')} starts"
+    if ev.kind == "trial.end":
+        state = "back" if d.get("converged") else "NOT back"
+        return f"{ts} trial {d.get('trial')} ends: steady state {state}"
+    if ev.kind == "steady":
+        if d.get("reached"):
+            return f"{ts} steady state reached ({d.get('phase')})"
+        return f"{ts} steady state NOT reached ({d.get('phase')}); last matrix [{d.get('last')}]"
+    if ev.kind == "note":
+        return f"{ts} {d.get('text')}"
+    return None

@@ -1,0 +1,376 @@
+"""Running a scenario: the engine watches all along while trials inject and heal faults.
+
+Order of business: heal what earlier runs against this cluster left armed; preflight every fault
+(tools, kernel support) before touching anything; wait for the steady state; then per trial inject
+each fault at its `after`, heal it after its `hold`, and wait for the steady state again. Every
+fault's heal is journaled (fsync) before its inject. Heal runs when a fault's hold ends, on Ctrl-C
+and SIGTERM, and on any exception; a kill -9 leaves the journal for `quorumwatch heal`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from quorumwatch.config import ClusterConfig
+from quorumwatch.engine import Engine
+from quorumwatch.faults import Fault, FaultError, FaultPlan, StepResult, StepRunner, build_fault
+from quorumwatch.faults.heal import JOURNAL_FILE, HealJournal, open_journals, replay
+from quorumwatch.faults.targets import resolve
+from quorumwatch.model import Role, Tick
+from quorumwatch.probes import make_probe
+from quorumwatch.report.lines import LineFormatter, event_line
+from quorumwatch.scenario import Scenario, SteadyState
+from quorumwatch.store import Event, History
+
+
+class ExperimentError(Exception):
+    """The experiment could not go on (steady state never reached, a fault failed); printable."""
+
+
+@dataclass
+class TrialRecord:
+    index: int
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    converged: bool | None = None
+
+
+@dataclass
+class ExperimentResult:
+    trials: list[TrialRecord]
+    multi_leader_ticks: int
+    ticks: int
+    errors: list[str]
+    interrupted: bool = False
+
+
+class _Feed:
+    """The latest ticks, for target resolution and steady-state checks."""
+
+    def __init__(self) -> None:
+        self.last: Tick | None = None
+        self._changed = asyncio.Event()
+
+    def push(self, tick: Tick) -> None:
+        self.last = tick
+        self._changed.set()
+
+    async def next(self) -> Tick:
+        self._changed.clear()
+        await self._changed.wait()
+        assert self.last is not None
+        return self.last
+
+
+def steady(tick: Tick, spec: SteadyState) -> bool:
+    roles = [o.role for o in tick.observations]
+    return roles.count(Role.LEADER) == spec.leaders and all(
+        r in (Role.LEADER, Role.FOLLOWER, Role.OBSERVER) for r in roles
+    )
+
+
+class Experiment:
+    def __init__(
+        self,
+        scenario: Scenario,
+        cluster: ClusterConfig,
+        history: History,
+        run_dir: Path,
+        *,
+        trials: int | None = None,
+        out: TextIO = sys.stdout,
+        formatter: LineFormatter | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.cluster = cluster
+        self.history = history
+        self.run_dir = run_dir
+        self.trials = trials or scenario.trials
+        self.out = out
+        self.formatter = formatter or LineFormatter()
+        self.rng = random.Random(scenario.seed)
+        self.run_id = secrets.token_hex(4)
+        self.journal = HealJournal(run_dir / JOURNAL_FILE, cluster.name)
+        self.runner = StepRunner()
+        self.feed = _Feed()
+        self.active: dict[int, FaultPlan] = {}
+        self.errors: list[str] = []
+        self.records: list[TrialRecord] = []
+        self._chains = 0
+
+    # ---- output and history ----
+
+    def _now(self) -> tuple[int, int]:
+        return int(asyncio.get_running_loop().time() * 1e9), time.time_ns()
+
+    def event(self, kind: str, node: str | None = None, /, **data: Any) -> None:
+        mono, wall = self._now()
+        ev = Event(mono, wall, node, kind, data)
+        self.history.append_event(ev)
+        line = event_line(ev)
+        if line:
+            self._print([line])
+
+    def _print(self, lines: list[str]) -> None:
+        if lines:
+            self.out.write("\n".join(lines) + "\n")
+            self.out.flush()
+
+    def _on_tick(self, tick: Tick) -> None:
+        self.history.append_tick(tick)
+        self._print(self.formatter.feed(tick))
+        self.feed.push(tick)
+
+    def _record_step(self, phase: str, fid: int, result: StepResult) -> None:
+        self.event(
+            "cmd",
+            result.step.node,
+            phase=phase,
+            fault=fid,
+            argv=list(result.step.argv),
+            rc=result.returncode,
+            ok=result.ok,
+            stdout=result.stdout[-2000:],
+            stderr=result.stderr[-2000:],
+        )
+
+    # ---- faults ----
+
+    def _new_fault(self, index: int) -> Fault:
+        self._chains += 1
+        spec = self.scenario.faults[index]
+        return build_fault(spec, self.cluster, f"quorumwatch-{self.run_id}-{self._chains}")
+
+    async def _inject(self, fault: Fault, index: int, trial: TrialRecord) -> int | None:
+        spec = self.scenario.faults[index]
+        last = self.feed.last
+        roles = {o.node: o.role for o in last.observations} if last else {}
+        names = [n.name for n in self.cluster.nodes]
+        nodes = resolve(spec.target, names, roles, self.rng)
+        plan = await fault.plan(nodes, self.runner)
+        fid = self.journal.arm(plan)  # fsynced before anything is touched
+        self.active[fid] = plan
+        self.event(
+            "fault.inject",
+            None,
+            fault=fid,
+            kind=plan.kind,
+            target=spec.target,
+            nodes=list(plan.nodes),
+            description=plan.description,
+            trial=trial.index,
+            details=plan.details,
+        )
+        trial.faults.append(
+            {
+                "id": fid,
+                "kind": plan.kind,
+                "target": spec.target,
+                "nodes": list(plan.nodes),
+                "description": plan.description,
+            }
+        )
+        for step in plan.inject:
+            result = await self.runner.run(step)
+            self._record_step("inject", fid, result)
+            if not result.ok:
+                from quorumwatch.faults.base import step_failure
+
+                raise FaultError(f"inject of {plan.description} failed: {step_failure(result)}")
+        return fid
+
+    async def _heal(self, fid: int) -> None:
+        plan = self.active.get(fid)
+        if plan is None:
+            return
+        failed = []
+        for step in plan.heal:
+            result = await self.runner.run(step)
+            self._record_step("heal", fid, result)
+            if not result.ok:
+                from quorumwatch.faults.base import step_failure
+
+                failed.append(step_failure(result))
+        for step in plan.verify:
+            result = await self.runner.run(step)
+            if plan.verify_absent and plan.verify_absent in result.stdout:
+                failed.append(
+                    f"after heal, '{step.shown()}' on {step.node} still shows {plan.verify_absent!r}"
+                )
+        if failed:
+            self.event("fault.heal_failed", None, fault=fid, errors=failed)
+            raise FaultError(
+                f"heal of {plan.description} failed: {failed[0]} "
+                f"(the journal keeps it: run 'quorumwatch heal {self.run_dir}')"
+            )
+        self.journal.healed(fid)
+        del self.active[fid]
+        self.event(
+            "fault.heal",
+            None,
+            fault=fid,
+            kind=plan.kind,
+            nodes=list(plan.nodes),
+            description=plan.description,
+        )
+
+    async def heal_all(self) -> None:
+        """Heal every fault this run has armed, newest first; keep going past failures."""
+        for fid in sorted(self.active, reverse=True):
+            try:
+                await self._heal(fid)
+            except FaultError as exc:
+                self.errors.append(str(exc))
+
+    # ---- steady state and trials ----
+
+    async def wait_steady(self, what: str) -> bool:
+        spec = self.scenario.steady_state
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + spec.within
+        since: int | None = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    tick = await self.feed.next()
+                    if not steady(tick, spec):
+                        since = None
+                        continue
+                    since = tick.started_ns if since is None else since
+                    if tick.started_ns - since >= spec.hold_for * 1e9:
+                        self.event("steady", None, reached=True, phase=what)
+                        return True
+        except TimeoutError:
+            last = self.feed.last
+            matrix = " ".join(o.role.letter for o in last.observations) if last else "no ticks"
+            self.event("steady", None, reached=False, phase=what, last=matrix)
+            return False
+
+    async def _fault_task(self, index: int, fault: Fault, t0: float, trial: TrialRecord) -> None:
+        spec = self.scenario.faults[index]
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(max(0.0, t0 + spec.after - loop.time()))
+        try:
+            fid = await self._inject(fault, index, trial)
+        except FaultError as exc:
+            self.errors.append(str(exc))
+            self.event("fault.error", None, error=str(exc))
+            return
+        if fid is None:
+            return
+        await asyncio.sleep(spec.hold)
+        await self._heal(fid)
+
+    async def trial(self, k: int) -> TrialRecord:
+        record = TrialRecord(k)
+        self.records.append(record)
+        self.event("trial.start", None, trial=k, of=self.trials)
+        t0 = asyncio.get_running_loop().time()
+        faults = [self._new_fault(i) for i in range(len(self.scenario.faults))]
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for i, fault in enumerate(faults):
+                    tg.create_task(self._fault_task(i, fault, t0, record))
+        except* FaultError as group:
+            for exc in group.exceptions:
+                self.errors.append(str(exc))
+        record.converged = await self.wait_steady(f"after trial {k}")
+        self.event("trial.end", None, trial=k, converged=record.converged)
+        return record
+
+    async def drive(self) -> None:
+        for _, path in open_journals(self.cluster.name):
+            if path.resolve() == (self.run_dir / JOURNAL_FILE).resolve():
+                continue
+            failures = await replay(path, self.runner, lambda s: self.event("note", None, text=s))
+            if failures:
+                raise ExperimentError(
+                    f"leftover faults from {path.parent} could not be healed: {failures[0]}"
+                )
+        for i in range(len(self.scenario.faults)):
+            await self._new_fault(i).preflight(self.runner)
+        ss = self.scenario.steady_state
+        if not await self.wait_steady("before the first trial"):
+            raise ExperimentError(
+                f"steady state ({ss.leaders} leader(s) for {ss.hold_for:g} s) "
+                f"not reached within {ss.within:g} s"
+            )
+        for k in range(1, self.trials + 1):
+            await self.trial(k)
+            if self.errors:
+                raise ExperimentError(self.errors[0])
+            if k < self.trials and self.scenario.cooldown:
+                await asyncio.sleep(self.scenario.cooldown)
+
+    async def run(self) -> ExperimentResult:
+        """Everything, with signals turned into an orderly stop that heals first."""
+        loop = asyncio.get_running_loop()
+        cluster = self.cluster
+        engine = Engine(
+            [make_probe(cluster, n) for n in cluster.nodes],
+            interval_s=cluster.interval,
+            deadline_s=cluster.effective_deadline,
+            sinks=[self._on_tick],
+        )
+        stop = asyncio.Event()
+        engine_task = loop.create_task(engine.run(stop=stop))
+        driver = loop.create_task(self.drive())
+        interrupted = False
+
+        def on_signal(signum: int) -> None:
+            nonlocal interrupted
+            if not interrupted:
+                interrupted = True
+                self._print([f"quorumwatch: {signal.Signals(signum).name}: healing, then stopping"])
+                driver.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig)
+        try:
+            try:
+                await driver
+            except asyncio.CancelledError:
+                if not interrupted:
+                    raise
+            except (ExperimentError, FaultError) as exc:
+                if str(exc) not in self.errors:
+                    self.errors.append(str(exc))
+            finally:
+                await self.heal_all()
+                stop.set()
+                with contextlib.suppress(Exception):
+                    await engine_task
+                await engine.aclose()
+                await self.collect_logs()
+                await self.runner.aclose()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        return ExperimentResult(
+            self.records, self.formatter.multi_leader_ticks, self.formatter.ticks, self.errors, interrupted
+        )
+
+    async def collect_logs(self) -> None:
+        """Copy each node's log files into the run directory (lab and local: copy; ssh: fetch)."""
+        from quorumwatch.executors import fetch_files
+
+        for node in self.cluster.nodes:
+            if not node.logs:
+                continue
+            dest = self.run_dir / "logs" / node.name
+            try:
+                copied = await fetch_files(node, dest)
+            except (OSError, FaultError) as exc:
+                self.event("note", node.name, text=f"could not collect logs of {node.name}: {exc}")
+                continue
+            if not copied:
+                shutil.rmtree(dest, ignore_errors=True)

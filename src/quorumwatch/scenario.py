@@ -1,0 +1,83 @@
+"""Scenario files: an experiment as validated data (Chaos Toolkit style).
+
+cluster: ../labs/t1/cluster.yaml     # a path (relative to this file) or an inline cluster
+interval: 0.1
+steady_state: {leaders: 1, for: 2, within: 30}
+faults:
+  - {kind: link, target: leader, after: 1, hold: 4}
+trials: 3
+cooldown: 2
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import Field
+
+from quorumwatch.config import ClusterConfig, ConfigError, _Strict, check_deadline, load_cluster, load_model
+from quorumwatch.faults.specs import FaultSpec
+
+
+class SteadyState(_Strict):
+    """Must hold before the first trial and again after each trial's faults are healed."""
+
+    leaders: int = Field(1, ge=0)
+    """Exactly this many nodes answer leader; every other node answers follower or observer."""
+    hold_for: float = Field(2.0, ge=0, alias="for")
+    within: float = Field(30.0, gt=0)
+
+
+class Scenario(_Strict):
+    name: str | None = None
+    cluster: str | ClusterConfig | None = None
+    interval: float | None = Field(None, gt=0)
+    deadline: float | None = Field(None, gt=0)
+    steady_state: SteadyState = SteadyState()  # type: ignore[call-arg]
+    faults: list[FaultSpec] = Field(min_length=1)
+    trials: int = Field(1, ge=1, le=10_000)
+    cooldown: float = Field(2.0, ge=0)
+    seed: int | None = None
+
+
+def load_scenario(
+    path: str | Path, cluster_override: str | Path | None = None
+) -> tuple[Scenario, ClusterConfig]:
+    """The scenario and the cluster it runs against (`--cluster` wins over the file's)."""
+    p = Path(path)
+    scenario = load_model(p, Scenario, "faults")
+    if cluster_override is not None:
+        cluster = load_cluster(cluster_override)
+    elif isinstance(scenario.cluster, ClusterConfig):
+        cluster = scenario.cluster
+    elif isinstance(scenario.cluster, str):
+        cluster = load_cluster(p.parent / scenario.cluster)
+    else:
+        raise ConfigError(f"{p}: no cluster: name one in the file (cluster: PATH) or pass --cluster FILE")
+    interval = scenario.interval or cluster.interval
+    deadline = scenario.deadline
+    try:
+        cluster = cluster.with_timing(interval, deadline)
+        check_deadline(cluster.interval, cluster.effective_deadline, ConfigError)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+    names = {n.name for n in cluster.nodes}
+    for i, spec in enumerate(scenario.faults):
+        targets = [spec.target] if isinstance(spec.target, str) else spec.target or []
+        from quorumwatch.faults.targets import ROLE_TARGETS
+
+        bad = [t for t in targets if t not in names and t not in ROLE_TARGETS]
+        if bad:
+            raise ConfigError(
+                f"{p}: faults[{i}].target: unknown node or role {bad[0]!r} "
+                f"(nodes: {', '.join(sorted(names))}; roles: {', '.join(ROLE_TARGETS)})"
+            )
+    return scenario, cluster
+
+
+def dump_scenario(scenario: Scenario, cluster: ClusterConfig) -> str:
+    """The scenario as run: cluster inlined, so the run directory is self-contained."""
+    data = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["cluster"] = cluster.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False)
