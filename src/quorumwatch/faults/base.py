@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,7 +48,7 @@ class Step:
         return Step(data["node"], data["control"], tuple(data["argv"]), tuple(data["ok"]), data["timeout"])
 
     def shown(self) -> str:
-        return " ".join(self.argv)
+        return shlex.join(self.argv)
 
 
 @dataclass(frozen=True, slots=True)

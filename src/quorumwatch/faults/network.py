@@ -101,10 +101,11 @@ class LinkFault:
             inject.append(Step(name, c, down))
             heal.append(Step(name, c, up))
             verify.append(Step(name, c, ("ip", "-o", "link", "show", "dev", ifname)))
+        cut = ", ".join(f"{s.argv[-2]} on {s.node}" for s in heal)
         return FaultPlan(
             "link",
             tuple(nodes),
-            f"link {self.spec.interface or 'data link'} down on {', '.join(nodes)}",
+            f"link down: {cut}",
             tuple(inject),
             tuple(heal),
             tuple(verify),
@@ -225,16 +226,18 @@ class DelayFault:
         self.cluster = cluster
 
     async def preflight(self, runner: StepRunner) -> None:
-        """Try netem on a throwaway dummy interface on every node: kernels without sch_netem (as
+        """Try netem on a throwaway veth pair on every node: kernels without sch_netem (as
         on the machine this project is developed on) fail here, before anything is injected."""
         for node in self.cluster.nodes:
             c = _control(node)
             probe_if = "qwnetemprobe0"
             await runner.run(Step(node.name, c, ("ip", "link", "del", probe_if), ok=(0, 1, 2)))
-            made = await runner.run(Step(node.name, c, ("ip", "link", "add", probe_if, "type", "dummy")))
+            made = await runner.run(
+                Step(node.name, c, ("ip", "link", "add", probe_if, "type", "veth", "peer", "name", "qwnetemprobe1"))
+            )
             if not made.ok:
                 raise FaultError(
-                    f"delay preflight on {node.name}: cannot create a dummy interface: "
+                    f"delay preflight on {node.name}: cannot create a throwaway interface: "
                     f"{made.stderr.strip() or made.stdout.strip()}"
                 )
             try:

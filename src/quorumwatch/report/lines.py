@@ -9,6 +9,7 @@ The formatter is a small state machine fed ticks, shared by `watch` (live) and `
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +103,7 @@ def event_line(ev: Event, tz: dt.tzinfo | None = None) -> str | None:
     ts = stamp(ev.wall_ns, tz)
     d = ev.data
     if ev.kind == "cmd":
-        argv = " ".join(str(a) for a in d.get("argv", []))
+        argv = shlex.join(str(a) for a in d.get("argv", []))
         line = f"{ts} running cmd: '{argv}'" + (f" on {ev.node}" if ev.node else "")
         if not d.get("ok", True):
             err = str(d.get("stderr") or d.get("stdout") or "").strip().splitlines()
