@@ -382,6 +382,8 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
             cur = cur[part]
         elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             cur = cur[part]
+        elif isinstance(cur, dict) and cur.get("kind") == part:
+            continue  # the tag of a tagged union (probe or fault kind), not a field
         elif isinstance(cur, dict) and isinstance(part, str) and part not in cur and not _is_tag(part):
             path.append(part)  # a missing or unknown field: name it, stop descending
             cur = None

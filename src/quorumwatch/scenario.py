@@ -34,7 +34,7 @@ class Scenario(_Strict):
     cluster: str | ClusterConfig | None = None
     interval: float | None = Field(None, gt=0)
     deadline: float | None = Field(None, gt=0)
-    steady_state: SteadyState = SteadyState()  # type: ignore[call-arg]
+    steady_state: SteadyState = SteadyState()
     faults: list[FaultSpec] = Field(min_length=1)
     trials: int = Field(1, ge=1, le=10_000)
     cooldown: float = Field(2.0, ge=0)

@@ -233,7 +233,11 @@ class DelayFault:
             probe_if = "qwnetemprobe0"
             await runner.run(Step(node.name, c, ("ip", "link", "del", probe_if), ok=(0, 1, 2)))
             made = await runner.run(
-                Step(node.name, c, ("ip", "link", "add", probe_if, "type", "veth", "peer", "name", "qwnetemprobe1"))
+                Step(
+                    node.name,
+                    c,
+                    ("ip", "link", "add", probe_if, "type", "veth", "peer", "name", "qwnetemprobe1"),
+                )
             )
             if not made.ok:
                 raise FaultError(

@@ -1,0 +1,89 @@
+"""Scenario files: validation with places, cluster by path or inline, --cluster override."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quorumwatch.config import ConfigError
+from quorumwatch.faults.specs import LinkSpec, PartitionSpec
+from quorumwatch.scenario import dump_scenario, load_scenario
+
+CLUSTER = """\
+name: c1
+probe: {kind: etcd}
+interval: 0.2
+nodes:
+  - {name: n1, address: "10.0.0.1:2379"}
+  - {name: n2, address: "10.0.0.2:2379"}
+  - {name: n3, address: "10.0.0.3:2379"}
+"""
+
+SCENARIO = """\
+cluster: cluster.yaml
+interval: 0.1
+steady_state: {leaders: 1, for: 2, within: 20}
+faults:
+  - kind: link
+    target: leader
+    after: 1
+    hold: 4
+  - {kind: partition, mode: halves, target: n2, hold: 3}
+trials: 3
+cooldown: 1
+"""
+
+
+def files(tmp_path: Path, scenario: str = SCENARIO) -> Path:
+    (tmp_path / "cluster.yaml").write_text(CLUSTER)
+    (tmp_path / "s.yaml").write_text(scenario)
+    return tmp_path / "s.yaml"
+
+
+def test_load_with_relative_cluster_and_timing(tmp_path: Path) -> None:
+    s, c = load_scenario(files(tmp_path))
+    assert c.name == "c1" and c.interval == 0.1 and c.effective_deadline == pytest.approx(0.08)
+    assert isinstance(s.faults[0], LinkSpec) and s.faults[0].hold == 4
+    assert isinstance(s.faults[1], PartitionSpec) and s.faults[1].mode == "halves"
+    assert s.steady_state.hold_for == 2 and s.trials == 3
+
+
+def test_cluster_override_and_inline_round_trip(tmp_path: Path) -> None:
+    other = tmp_path / "other.yaml"
+    other.write_text(CLUSTER.replace("name: c1", "name: c2"))
+    s, c = load_scenario(files(tmp_path), other)
+    assert c.name == "c2"
+    (tmp_path / "asrun.yaml").write_text(dump_scenario(s, c))
+    s2, c2 = load_scenario(tmp_path / "asrun.yaml")
+    assert c2 == c and s2.faults == s.faults
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("kind: link", "kind: earthquake"), ":5: faults[0].kind: unknown kind 'earthquake'"),
+        (("hold: 4", "hold: -4"), ":8: faults[0].hold: Input should be greater than 0"),
+        (("target: leader", "target: n7"), "faults[0].target: unknown node or role 'n7'"),
+        (("trials: 3", "trials: 0"), ":10: trials: Input should be greater than or equal to 1"),
+        (("mode: halves", "mode: quarters"), "faults[1].mode"),
+        (
+            ("kind: link\n", "kind: link\n    interface: 'eth0;reboot'\n"),
+            "faults[0].interface: invalid interface name",
+        ),
+    ],
+)
+def test_bad_scenarios(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
+    old, new = change
+    assert old in SCENARIO
+    with pytest.raises(ConfigError) as err:
+        load_scenario(files(tmp_path, SCENARIO.replace(old, new, 1)))
+    assert expected in str(err.value)
+    assert str(tmp_path / "s.yaml") in str(err.value)
+
+
+def test_no_cluster_anywhere(tmp_path: Path) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text("faults: [{kind: kill}]\n")
+    with pytest.raises(ConfigError, match="no cluster"):
+        load_scenario(p)
