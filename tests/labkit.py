@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from quorumwatch.lab import net
+from quorumwatch.lab import manager, net
 from quorumwatch.lab.manager import LabState
 from quorumwatch.lab.system import alive, sh
+from quorumwatch.store import History
 
 QW = [sys.executable, "-m", "quorumwatch"]
 T = TypeVar("T")
@@ -46,3 +49,72 @@ def leftovers(state: LabState) -> list[str]:
     if Path(state.dir).exists():
         left.append(f"directory {state.dir}")
     return left
+
+
+@contextlib.contextmanager
+def lab_cluster(
+    kind: str, nodes: int = 3, tag: str = "", extra: tuple[str, ...] = ()
+) -> Iterator[tuple[LabState, Path]]:
+    """A real lab cluster for the duration of a test (module); always torn down, leaving nothing."""
+    name = f"t{kind[:2].replace('-', '')}{tag}{os.getpid() % 1000}"
+    state = None
+    try:
+        up = qw("lab", "up", kind, "--name", name, "--nodes", str(nodes), *extra)
+        assert up.returncode == 0, up.stderr
+        cluster_file = Path(up.stdout.strip().splitlines()[-1])
+        state = manager.find_lab(name)
+        yield state, cluster_file
+    finally:
+        down = qw("lab", "down", name)
+        assert down.returncode == 0, down.stderr
+        if state is not None:
+            assert leftovers(state) == []
+
+
+def events_of(run: Path, kind: str) -> list[Any]:
+    """Events of a kind recorded so far in a run's history (the run may still be writing)."""
+    db = run / "history.sqlite"
+    if not db.exists():
+        return []
+    try:
+        h = History.open(db)
+    except Exception:
+        return []
+    try:
+        return [e for e in h.events() if e.kind == kind]
+    finally:
+        h.close()
+
+
+def chains_left(state: LabState) -> list[str]:
+    """quorumwatch iptables chains still present in any node namespace of the lab."""
+    left = []
+    for n in state.nodes:
+        out = sh(["ip", "netns", "exec", n.netns, "iptables", "-w", "-S"], check=False).stdout
+        left += [f"{n.name}: {line}" for line in out.splitlines() if "quorumwatch" in line]
+    return left
+
+
+def links_down(state: LabState) -> list[str]:
+    down = []
+    for n in state.nodes:
+        out = sh(["ip", "-n", n.netns, "-o", "link", "show", "dev", "eth0"], check=False).stdout
+        if "state DOWN" in out or ",UP" not in out:
+            down.append(n.name)
+    return down
+
+
+def tcp_reachable(netns: str, ip: str, port: int, timeout: float = 1.0) -> bool:
+    """Can a process in netns open a TCP connection to ip:port? (the lab's data network)"""
+    code = (
+        "import socket,sys\n"
+        f"s=socket.socket(); s.settimeout({timeout})\n"
+        f"sys.exit(0 if s.connect_ex(({ip!r}, {port})) == 0 else 1)\n"
+    )
+    r = subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", code],
+        capture_output=True,
+        timeout=timeout + 10,
+        check=False,
+    )
+    return r.returncode == 0

@@ -1,0 +1,207 @@
+"""Faults against real etcd clusters in namespaces: failover, partitions, and healing on every
+path out (normal end, SIGINT, kill -9 + `quorumwatch heal`, the next run)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from quorumwatch.lab.manager import LabState
+from quorumwatch.model import Role
+from quorumwatch.store import History
+from tests.labkit import QW, chains_left, events_of, lab_cluster, links_down, qw, tcp_reachable, wait_for
+
+pytestmark = pytest.mark.lab
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="module")
+def etcd3() -> Iterator[tuple[LabState, Path]]:
+    with lab_cluster("etcd", 3, "f") as lab:
+        yield lab
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUORUMWATCH_STATE", str(tmp_path / "state"))
+
+
+def roles_by_tick(run: Path) -> list[tuple[int, dict[str, Role]]]:
+    h = History.open(run / "history.sqlite")
+    try:
+        return [(t.started_ns, {o.node: o.role for o in t.observations}) for t in h.ticks()]
+    finally:
+        h.close()
+
+
+def test_leader_link_down_fails_over_and_the_old_leader_returns_as_follower(
+    etcd3: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    state, cluster_file = etcd3
+    run = tmp_path / "run"
+    r = qw(
+        "run",
+        str(EXAMPLES / "etcd-leader-link-down.yaml"),
+        "--cluster",
+        str(cluster_file),
+        "--trials",
+        "1",
+        "--run-dir",
+        str(run),
+    )
+    assert r.returncode in (0, 3), r.stderr  # 3: the stale leader was seen next to the new one
+    assert "running cmd: 'ip link set dev eth0 down' on" in r.stdout
+    inject = events_of(run, "fault.inject")[0]
+    heal = events_of(run, "fault.heal")[0]
+    old = inject.data["nodes"][0]
+    cmds = events_of(run, "cmd")
+    assert [c.data["argv"] for c in cmds] == [
+        ["ip", "link", "set", "dev", "eth0", "down"],
+        ["ip", "link", "set", "dev", "eth0", "up"],
+    ]
+    assert all(c.data["rc"] == 0 for c in cmds)
+    ticks = roles_by_tick(run)
+    during = [roles for t, roles in ticks if inject.mono_ns < t < heal.mono_ns]
+    assert any(r.get(n) is Role.LEADER for r in during for n in r if n != old), "no new leader while cut off"
+    assert ticks[-1][1][old] is Role.FOLLOWER
+    assert list(ticks[-1][1].values()).count(Role.LEADER) == 1
+    assert links_down(state) == [] and chains_left(state) == []
+    assert (run / "logs" / old / "etcd.log").stat().st_size > 0
+    assert (run / "scenario.yaml").is_file()
+
+
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_partition_halves_cuts_exactly_across_the_halves(nodes: int, tmp_path: Path) -> None:
+    with lab_cluster("etcd", nodes, "p") as (state, cluster_file):
+        scenario = tmp_path / "s.yaml"
+        scenario.write_text(
+            "steady_state: {for: 1, within: 30}\n"
+            "faults: [{kind: partition, mode: halves, target: leader, after: 0.5, hold: 6}]\n"
+        )
+        run = tmp_path / "run"
+        proc = subprocess.Popen(
+            [*QW, "run", str(scenario), "--cluster", str(cluster_file), "--run-dir", str(run)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            inject = wait_for("the partition", lambda: events_of(run, "fault.inject"), 60)[0]
+            wait_for("the inject commands", lambda: len(chains_left(state)) >= 2 * nodes, 10)
+            pairs = {tuple(p) for p in inject.data["details"]["pairs"]}
+            by_name = {n.name: n for n in state.nodes}
+            assert len(pairs) == 2 * (nodes // 2) * (nodes - nodes // 2)
+            for a, b in pairs:
+                assert not tcp_reachable(by_name[a].netns, by_name[b].data_ip, 2380, 0.5), f"{a} reaches {b}"
+            same = [(a, b) for a in by_name for b in by_name if a != b and (a, b) not in pairs]
+            for a, b in same[:4]:
+                assert tcp_reachable(by_name[a].netns, by_name[b].data_ip, 2380), f"{a} cannot reach {b}"
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode in (0, 3), err
+        assert chains_left(state) == []
+        assert all(tcp_reachable(state.nodes[0].netns, n.data_ip, 2380) for n in state.nodes[1:])
+
+
+HOLD = (
+    "steady_state: {for: 0.5, within: 30}\nfaults: [{kind: link, target: leader, after: 0.2, hold: 60},\n"
+    "  {kind: partition, mode: isolate, target: follower, after: 0.2, hold: 60}]\n"
+)
+
+
+def start_hold(tmp_path: Path, cluster_file: Path, run: Path, state: LabState) -> subprocess.Popen[str]:
+    scenario = tmp_path / "hold.yaml"
+    scenario.write_text(HOLD)
+    proc = subprocess.Popen(
+        [*QW, "run", str(scenario), "--cluster", str(cluster_file), "--run-dir", str(run)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for("both faults injected", lambda: links_down(state) and chains_left(state), 60)
+    return proc
+
+
+def test_sigint_during_a_hold_heals_before_exit(etcd3: tuple[LabState, Path], tmp_path: Path) -> None:
+    state, cluster_file = etcd3
+    proc = start_hold(tmp_path, cluster_file, tmp_path / "run", state)
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1
+    assert "SIGINT: healing, then stopping" in out
+    assert out.count("healed: ") == 2
+    assert "Traceback" not in err
+    assert links_down(state) == [] and chains_left(state) == []
+
+
+def test_kill_9_then_heal_then_the_next_run_heals_leftovers(
+    etcd3: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    state, cluster_file = etcd3
+    proc = start_hold(tmp_path, cluster_file, tmp_path / "run1", state)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert links_down(state) and chains_left(state)  # stranded, as after a crash
+    healed = qw("heal", str(tmp_path / "run1"))
+    assert healed.returncode == 0, healed.stderr
+    assert "healed 2 fault(s)" in healed.stdout
+    assert links_down(state) == [] and chains_left(state) == []
+    assert qw("heal", str(tmp_path / "run1")).stdout.strip() == "nothing to heal"
+
+    # crash again; this time the next run against the cluster heals by itself before starting
+    proc = start_hold(tmp_path, cluster_file, tmp_path / "run2", state)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert links_down(state)
+    quick = tmp_path / "quick.yaml"
+    quick.write_text(
+        "steady_state: {for: 0.5, within: 30}\nfaults: [{kind: pause, target: follower, hold: 0.5}]\n"
+    )
+    r = qw("run", str(quick), "--cluster", str(cluster_file), "--run-dir", str(tmp_path / "run3"))
+    assert r.returncode in (0, 3), r.stderr
+    assert "healing link down: eth0 on" in r.stdout and f"(armed in {tmp_path / 'run2'})" in r.stdout
+    assert links_down(state) == [] and chains_left(state) == []
+
+
+def test_delay_on_a_kernel_without_netem_fails_before_the_experiment(
+    etcd3: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    state, cluster_file = etcd3
+    # what this kernel says, checked independently of quorumwatch
+    ns = state.nodes[0].netns
+    subprocess.run(
+        ["ip", "-n", ns, "link", "add", "qwt0", "type", "veth", "peer", "name", "qwt1"], check=True
+    )
+    try:
+        tc = subprocess.run(
+            ["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "qwt0", "root", "netem", "delay", "1ms"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        subprocess.run(["ip", "-n", ns, "link", "del", "qwt0"], check=False)
+    scenario = tmp_path / "delay.yaml"
+    scenario.write_text("faults: [{kind: delay, delay_ms: 100, target: leader, hold: 1}]\n")
+    r = qw("run", str(scenario), "--cluster", str(cluster_file), "--run-dir", str(tmp_path / "run"))
+    if tc.returncode != 0:
+        assert r.returncode == 1
+        assert "delay faults need tc netem, which the kernel on n1 lacks" in r.stderr
+        assert "Specified qdisc kind is unknown" in r.stderr
+        assert events_of(tmp_path / "run", "fault.inject") == []
+    else:  # a kernel with netem: the fault runs and heals
+        assert r.returncode in (0, 3), r.stderr
+        assert "running cmd: 'tc qdisc replace dev eth0 root netem delay 100ms' on" in r.stdout
