@@ -122,7 +122,7 @@ def start_hold(tmp_path: Path, cluster_file: Path, run: Path, state: LabState) -
     scenario.write_text(HOLD)
     proc = subprocess.Popen(
         [*QW, "run", str(scenario), "--cluster", str(cluster_file), "--run-dir", str(run)],
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
