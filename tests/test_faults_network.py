@@ -57,7 +57,7 @@ def test_link_ifupdown_method() -> None:
 
 def test_partition_rules_live_in_our_chain_and_heal_removes_only_it() -> None:
     chain = "quorumwatch-ab12cd34-1"
-    p = plan(PartitionSpec(kind="partition", mode="isolate"), ["n2"], chain=chain)
+    p = plan(PartitionSpec(kind="partition", mode="groups", groups=[["n2"], ["n1", "n3"]]), ["n2"], chain=chain)
     n2 = [s.argv for s in p.inject if s.node == "n2"]
     assert ("iptables", "-w", "-N", chain) in n2
     assert ("iptables", "-w", "-A", chain, "-s", "10.1.0.1", "-j", "DROP") in n2
@@ -75,6 +75,18 @@ def test_partition_rules_live_in_our_chain_and_heal_removes_only_it() -> None:
     assert heal_n2[2].argv == ("iptables", "-w", "-F", chain) and heal_n2[2].ok == (0, 1)
     assert [s.argv for s in p.inject if s.node == "n2"][:4] == [s.argv for s in heal_n2]
     assert p.verify_absent == chain
+
+
+def test_isolate_cuts_the_target_off_its_whole_data_network() -> None:
+    p = plan(PartitionSpec(kind="partition", mode="isolate"), ["n2"])
+    rules = [s.argv for s in p.inject if "-A" in s.argv]
+    assert rules == [
+        ("iptables", "-w", "-A", "quorumwatch-ab12cd34-1", "-i", "eth0", "-j", "DROP"),
+        ("iptables", "-w", "-A", "quorumwatch-ab12cd34-1", "-o", "eth0", "-j", "DROP"),
+    ]
+    assert {s.node for s in (*p.inject, *p.heal)} == {"n2"}
+    inbound = plan(PartitionSpec(kind="partition", mode="isolate", direction="inbound"), ["n2"])
+    assert [s.argv[4] for s in inbound.inject if "-A" in s.argv] == ["-i"]
 
 
 def test_partition_needs_data_addresses() -> None:

@@ -67,3 +67,13 @@ def test_probe_end_to_end() -> None:
             return (await probe.ask()).role
 
     assert asyncio.run(main()) is Role.LEADER
+
+
+def test_role_values_map_and_unknown_values_stay_unknown() -> None:
+    c = cfg(json_field="role", role_values={"leader": "leader", "follower": "follower", "candidate": "candidate"},
+            epoch_field="epoch", leader_id_field="leader")
+    a = interpret(c, 200, b'{"role": "candidate", "epoch": null, "leader": null}')
+    assert (a.role, a.epoch, a.leader) == (Role.CANDIDATE, None, None)
+    assert interpret(c, 200, b'{"role": "leader", "epoch": 9, "leader": "n1"}').role is Role.LEADER
+    with pytest.raises(GarbageAnswer, match="unexpected role 'king'"):
+        interpret(c, 200, b'{"role": "king"}')

@@ -149,6 +149,9 @@ class HttpProbeConfig(_Strict):
     """Status codes that mean follower; empty: any other status from a working server."""
     json_field: str | None = None
     leader_value: Any = True
+    role_values: dict[str, Literal["leader", "follower", "candidate", "observer"]] | None = None
+    """Map the json_field's value to a role (e.g. {leader: leader, looking: candidate}); values not
+    listed are unknown. Without it: leader_value means leader, anything else follower."""
     epoch_field: str | None = None
     leader_id_field: str | None = None
 

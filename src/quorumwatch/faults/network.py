@@ -129,6 +129,8 @@ class PartitionFault:
         cut_pairs(self.spec.mode, names, names[:1], self.spec.groups, self.spec.direction)
 
     async def plan(self, nodes: list[str], runner: StepRunner) -> FaultPlan:
+        if self.spec.mode == "isolate" and all(_node(self.cluster, n).data_interface for n in nodes):
+            return self._isolate(nodes)
         names = [n.name for n in self.cluster.nodes]
         pairs = cut_pairs(self.spec.mode, names, nodes, self.spec.groups, self.spec.direction)
         inject: list[Step] = []
@@ -168,6 +170,30 @@ class PartitionFault:
             verify_absent=self.chain,
             details={"pairs": sorted(pairs), "chain": self.chain},
         )
+
+    def _isolate(self, nodes: list[str]) -> FaultPlan:
+        """Cut the targets off their whole data network, not only from the cluster's other nodes
+        (a sentinel or a ZooKeeper ensemble outside the cluster file must not reach them either)."""
+        inject: list[Step] = []
+        heal: list[Step] = []
+        verify: list[Step] = []
+        for name in nodes:
+            node = _node(self.cluster, name)
+            ifname = _interface(node, None)
+            rules = []
+            if self.spec.direction in ("both", "inbound"):
+                rules.append(["-i", ifname, "-j", "DROP"])
+            if self.spec.direction in ("both", "outbound"):
+                rules.append(["-o", ifname, "-j", "DROP"])
+            i, h = chain_steps(node, self.chain, rules)
+            inject += i
+            heal += h
+            verify.append(Step(name, _control(node), ("iptables", "-w", "-S")))
+        desc = f"partition isolate ({self.spec.direction}): {', '.join(nodes)} cut off the data network"
+        return FaultPlan(
+            "partition", tuple(nodes), desc, tuple(inject), tuple(heal), tuple(verify),
+            verify_absent=self.chain, details={"isolated": nodes, "chain": self.chain},
+        )  # fmt: skip
 
 
 class LossFault:

@@ -20,16 +20,36 @@ def lab() -> None:
 
 
 @lab.command()
-@click.argument("kind", type=click.Choice(["etcd", "zookeeper"]))
+@click.argument("kind", type=click.Choice(["etcd", "zookeeper", "zk-election", "redis"]))
 @click.option("--nodes", default=3, show_default=True, help="Number of nodes.")
-@click.option("--name", help="Lab name (default: the kind; 'zk' for zookeeper).")
+@click.option("--name", help="Lab name (default: the kind; 'zk' for zookeeper, 'zkelect' for zk-election).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for one agreed leader.")
-def up(kind: str, nodes: int, name: str | None, timeout: float) -> None:
-    """Build namespaces, start a KIND cluster, wait for one leader; print the cluster file's path last."""
+@click.option(
+    "--on-suspend",
+    type=click.Choice(["stepdown", "keep"]),
+    default="stepdown",
+    show_default=True,
+    help="zk-election: what a leader does when its ZooKeeper connection is suspended "
+    "(stepdown: stop leading, safe; keep: lead until the session is lost, the stale-leader hazard).",
+)
+@click.option(
+    "--session-timeout", default=3.0, show_default=True, help="zk-election: ZooKeeper session timeout."
+)
+def up(
+    kind: str, nodes: int, name: str | None, timeout: float, on_suspend: str, session_timeout: float
+) -> None:
+    """Build namespaces, start a KIND cluster, wait for one leader; print the cluster file's path last.
+
+    Kinds: etcd, zookeeper, zk-election (3 ZooKeeper servers + N participants electing through them),
+    redis (a master, replicas and 3 sentinels).
+    """
     from quorumwatch.lab import manager
 
+    options = {"on_suspend": on_suspend, "session_timeout": session_timeout}
     try:
-        state = manager.up(kind, nodes, name, lambda s: click.echo(s, err=True), timeout=timeout)
+        state = manager.up(
+            kind, nodes, name, lambda s: click.echo(s, err=True), timeout=timeout, options=options
+        )
     except LabError as exc:
         _fail(exc)
         return

@@ -1,16 +1,20 @@
-"""What each lab cluster kind runs on a node: argv, files, and how quorumwatch probes it.
+"""What each lab cluster kind runs on its namespaces: argv, files, and how quorumwatch probes it.
 
 Timeouts are the tuned ones from lab-facts.md, so faults produce failovers in about a second.
+Kinds may add support namespaces that are not in the cluster file: the ZooKeeper ensemble that
+zk-election participants elect through, the sentinels that watch Redis.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from quorumwatch.lab.net import LabNet, NodeNet
-from quorumwatch.lab.system import require_programs
+from quorumwatch.lab.system import LabError, require_programs
 
 ZK_JARS = {
     "/usr/share/java/zookeeper.jar": "zookeeper",
@@ -21,7 +25,7 @@ ZK_JARS = {
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """One server process of a lab node."""
+    """One server process of a lab namespace."""
 
     argv: list[str]
     log: Path
@@ -35,9 +39,28 @@ class KindSpec:
     interval: float
     deadline: float
     servers: dict[str, ServerSpec]
+    cluster_nodes: list[str]
+    """The namespaces that are the cluster's nodes (the rest support them)."""
+    ready: Callable[[], str | None] | None = None
+    """Beyond one agreed leader: None when the cluster is fully ready, else what is missing."""
 
 
-def etcd(net: LabNet, root: Path) -> KindSpec:
+@dataclass(frozen=True)
+class Kind:
+    names: Callable[[int], tuple[list[str], list[str]]]
+    """Node count → (node names, support names)."""
+    build: Callable[[LabNet, Path, dict[str, Any]], KindSpec]
+
+
+def _nodes_only(n: int) -> tuple[list[str], list[str]]:
+    return [f"n{k}" for k in range(1, n + 1)], []
+
+
+def _by_name(net: LabNet) -> dict[str, NodeNet]:
+    return {n.name: n for n in net.nodes}
+
+
+def etcd(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
     require_programs(["etcd"])
     initial = ",".join(f"{n.name}=http://{n.data_ip}:2380" for n in net.nodes)
     servers = {}
@@ -45,89 +68,165 @@ def etcd(net: LabNet, root: Path) -> KindSpec:
         d = root / n.name
         servers[n.name] = ServerSpec(
             [
-                "etcd",
-                "--name",
-                n.name,
-                "--data-dir",
-                str(d / "data"),
-                "--listen-peer-urls",
-                f"http://{n.data_ip}:2380",
-                "--initial-advertise-peer-urls",
-                f"http://{n.data_ip}:2380",
-                "--listen-client-urls",
-                f"http://{n.data_ip}:2379,http://{n.mgmt_ip}:2379,http://127.0.0.1:2379",
-                "--advertise-client-urls",
-                f"http://{n.data_ip}:2379",
-                "--initial-cluster",
-                initial,
-                "--initial-cluster-state",
-                "new",
-                "--initial-cluster-token",
-                f"qw-{net.lab}",
-                "--heartbeat-interval",
-                "50",
-                "--election-timeout",
-                "500",
-                "--pre-vote=true",
-                "--logger",
-                "zap",
-                "--log-outputs",
-                str(d / "etcd.log"),
+                "etcd", "--name", n.name, "--data-dir", str(d / "data"),
+                "--listen-peer-urls", f"http://{n.data_ip}:2380",
+                "--initial-advertise-peer-urls", f"http://{n.data_ip}:2380",
+                "--listen-client-urls", f"http://{n.data_ip}:2379,http://{n.mgmt_ip}:2379,http://127.0.0.1:2379",
+                "--advertise-client-urls", f"http://{n.data_ip}:2379",
+                "--initial-cluster", initial, "--initial-cluster-state", "new",
+                "--initial-cluster-token", f"qw-{net.lab}",
+                "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote=true",
+                "--logger", "zap", "--log-outputs", str(d / "etcd.log"),
             ],
             d / "etcd.log",
-        )
-    return KindSpec({"kind": "etcd"}, 2379, 0.1, 0.08, servers)
+        )  # fmt: skip
+    return KindSpec({"kind": "etcd"}, 2379, 0.1, 0.08, servers, [n.name for n in net.nodes])
 
 
-def zookeeper(net: LabNet, root: Path) -> KindSpec:
+def _zookeeper_servers(members: list[NodeNet], root: Path) -> dict[str, ServerSpec]:
     require_programs(["java"], ZK_JARS)
     cp = ":".join(ZK_JARS)
     servers = {}
-    for k, n in enumerate(net.nodes, start=1):
+    for k, n in enumerate(members, start=1):
         d = root / n.name
-        cfg = (
-            "\n".join(
-                [
-                    "tickTime=200",
-                    "initLimit=10",
-                    "syncLimit=5",
-                    f"dataDir={d / 'data'}",
-                    "clientPort=2181",
-                    "4lw.commands.whitelist=*",
-                    "admin.serverPort=8080",
-                    "maxSessionTimeout=20000",
-                    *(f"server.{j}={m.data_ip}:2888:3888" for j, m in enumerate(net.nodes, start=1)),
-                ]
-            )
-            + "\n"
-        )
+        cfg = "\n".join(
+            [
+                "tickTime=200", "initLimit=10", "syncLimit=5", f"dataDir={d / 'data'}",
+                "clientPort=2181", "4lw.commands.whitelist=*", "admin.serverPort=8080",
+                "maxSessionTimeout=20000",
+                *(f"server.{j}={m.data_ip}:2888:3888" for j, m in enumerate(members, start=1)),
+            ]
+        ) + "\n"  # fmt: skip
         servers[n.name] = ServerSpec(
             [
-                "java",
-                "-Xms64m",
-                "-Xmx256m",
-                "-XX:+UseSerialGC",
+                "java", "-Xms64m", "-Xmx256m", "-XX:+UseSerialGC",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
                 "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss,SSS",
                 "-Dorg.slf4j.simpleLogger.showThreadName=true",
                 f"-Dorg.slf4j.simpleLogger.logFile={d / 'zookeeper.log'}",
                 f"-Dzookeeper.log.dir={d}",
-                "-cp",
-                cp,
-                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                str(d / "zoo.cfg"),
+                "-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(d / "zoo.cfg"),
             ],
             d / "zookeeper.log",
             {d / "zoo.cfg": cfg, d / "data" / "myid": f"{k}\n"},
+        )  # fmt: skip
+    return servers
+
+
+def zookeeper(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
+    servers = _zookeeper_servers(list(net.nodes), root)
+    return KindSpec({"kind": "zookeeper"}, 2181, 0.1, 0.08, servers, [n.name for n in net.nodes])
+
+
+def _zk_election_names(n: int) -> tuple[list[str], list[str]]:
+    return [f"n{k}" for k in range(1, n + 1)], ["zk1", "zk2", "zk3"]
+
+
+def zk_election(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
+    """3 ZooKeeper servers (support) and participants electing through them (the cluster)."""
+    by = _by_name(net)
+    ensemble = [by[z] for z in ("zk1", "zk2", "zk3")]
+    servers = _zookeeper_servers(ensemble, root)
+    hosts = ",".join(f"{z.data_ip}:2181" for z in ensemble)
+    policy = options.get("on_suspend", "stepdown")
+    nodes = [n for n in net.nodes if n.name.startswith("n")]
+    for n in nodes:
+        d = root / n.name
+        servers[n.name] = ServerSpec(
+            [
+                sys.executable, "-m", "quorumwatch.lab.participant", "--name", n.name, "--zk", hosts,
+                "--listen", f"{n.mgmt_ip}:8080", "--advertise", f"{n.data_ip}:10100",
+                "--on-suspend", policy, "--session-timeout", str(options.get("session_timeout", 3.0)),
+                "--log", str(d / "participant.INFO"),
+            ],
+            d / "participant.INFO",
+        )  # fmt: skip
+    probe = {
+        "kind": "http", "path": "/status", "json_field": "role",
+        "role_values": {"leader": "leader", "follower": "follower", "candidate": "candidate"},
+        "epoch_field": "epoch", "leader_id_field": "leader",
+    }  # fmt: skip
+    return KindSpec(probe, 8080, 0.1, 0.08, servers, [n.name for n in nodes])
+
+
+def _redis_names(n: int) -> tuple[list[str], list[str]]:
+    return [f"n{k}" for k in range(1, n + 1)], ["s1", "s2", "s3"]
+
+
+def redis(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
+    """A master (n1), replicas and three sentinels (support), down-after 1000 ms."""
+    require_programs(["redis-server", "redis-sentinel"])
+    by = _by_name(net)
+    nodes = [n for n in net.nodes if n.name.startswith("n")]
+    master = nodes[0]
+    servers = {}
+    for n in nodes:
+        d = root / n.name
+        conf = [
+            f"bind {n.data_ip} {n.mgmt_ip}", "port 6379", "protected-mode no", f"dir {d}",
+            'save ""', "appendonly no", f"replica-announce-ip {n.data_ip}", f"logfile {d / 'redis.log'}",
+            "daemonize no",
+        ]  # fmt: skip
+        if n is not master:
+            conf.append(f"replicaof {master.data_ip} 6379")
+        servers[n.name] = ServerSpec(
+            ["redis-server", str(d / "redis.conf")],
+            d / "redis.log",
+            {d / "redis.conf": "\n".join(conf) + "\n"},
         )
-    return KindSpec({"kind": "zookeeper"}, 2181, 0.1, 0.08, servers)
+    for s in ("s1", "s2", "s3"):
+        sn = by[s]
+        d = root / s
+        conf = [
+            f"bind {sn.data_ip} {sn.mgmt_ip}", "port 26379", "protected-mode no", f"dir {d}",
+            f"sentinel announce-ip {sn.data_ip}", f"logfile {d / 'sentinel.log'}", "daemonize no",
+            f"sentinel monitor mymaster {master.data_ip} 6379 2",
+            "sentinel down-after-milliseconds mymaster 1000",
+            "sentinel failover-timeout mymaster 5000",
+            "sentinel parallel-syncs mymaster 1",
+        ]  # fmt: skip
+        servers[s] = ServerSpec(
+            ["redis-sentinel", str(d / "sentinel.conf")],
+            d / "sentinel.log",
+            {d / "sentinel.conf": "\n".join(conf) + "\n"},
+        )
+    sentinels = [(by[s].mgmt_ip, 26379) for s in ("s1", "s2", "s3")]
+    want_replicas = len(nodes) - 1
+
+    def ready() -> str | None:
+        """Sentinels fail over only once they know each other and the replicas (~5 s)."""
+        import redis as redis_client
+
+        for host, port in sentinels:
+            try:
+                r = redis_client.Redis(host=host, port=port, socket_timeout=1, decode_responses=True)
+                info = r.execute_command("SENTINEL", "MASTER", "mymaster")  # type: ignore[no-untyped-call]
+                r.close()
+            except redis_client.RedisError as exc:
+                return f"sentinel {host}: {exc}"
+            fields = dict(zip(info[::2], info[1::2], strict=False)) if isinstance(info, list) else dict(info)
+            if (
+                int(fields.get("num-other-sentinels", 0)) < 2
+                or int(fields.get("num-slaves", 0)) < want_replicas
+            ):
+                return (
+                    f"sentinel {host} knows {fields.get('num-other-sentinels')} sentinels, "
+                    f"{fields.get('num-slaves')} replicas"
+                )
+        return None
+
+    return KindSpec({"kind": "redis"}, 6379, 0.1, 0.08, servers, [n.name for n in nodes], ready)
 
 
-KINDS = {"etcd": etcd, "zookeeper": zookeeper}
+KINDS: dict[str, Kind] = {
+    "etcd": Kind(_nodes_only, etcd),
+    "zookeeper": Kind(_nodes_only, zookeeper),
+    "zk-election": Kind(_zk_election_names, zk_election),
+    "redis": Kind(_redis_names, redis),
+}
 
 
-def node_of(net: LabNet, name: str) -> NodeNet:
-    for n in net.nodes:
-        if n.name == name:
-            return n
-    raise KeyError(name)
+def kind(name: str) -> Kind:
+    if name not in KINDS:
+        raise LabError(f"unknown lab kind {name!r} (choose from {', '.join(KINDS)})")
+    return KINDS[name]

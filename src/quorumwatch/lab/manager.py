@@ -54,6 +54,8 @@ class LabState:
     mgmt_subnet: str
     nodes: list[NodeState] = field(default_factory=list)
     cluster_file: str | None = None
+    cluster_nodes: list[str] = field(default_factory=list)
+    """Namespaces that are the cluster's nodes; the others (a ZooKeeper ensemble, sentinels) support them."""
     net_built: bool = False
     """Set just before the network is built: only then are the root link and route ours to remove."""
     ready: bool = False
@@ -119,14 +121,21 @@ def find_lab(name: str, root: Path | None = None) -> LabState:
 Say = Callable[[str], None]
 
 
-def up(kind: str, nodes: int, name: str | None, say: Say, *, timeout: float = 60) -> LabState:
+def up(
+    kind: str,
+    nodes: int,
+    name: str | None,
+    say: Say,
+    *,
+    timeout: float = 60,
+    options: dict[str, Any] | None = None,
+) -> LabState:
     """Build the network, start a real cluster, wait for exactly one leader, write cluster.yaml."""
     require_root()
-    if kind not in kinds.KINDS:
-        raise LabError(f"unknown lab kind {kind!r} (choose from {', '.join(kinds.KINDS)})")
+    spec_kind = kinds.kind(kind)
     if not 1 <= nodes <= 9:
         raise LabError("--nodes must be between 1 and 9")
-    name = check_lab_name(name or {"zookeeper": "zk"}.get(kind, kind))
+    name = check_lab_name(name or {"zookeeper": "zk", "zk-election": "zkelect"}.get(kind, kind))
     root = labs_root()
     with _locked(root):
         if (root / name / "lab.json").exists():
@@ -137,8 +146,9 @@ def up(kind: str, nodes: int, name: str | None, say: Say, *, timeout: float = 60
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)
-        plan = net.plan(name, index, [f"n{k}" for k in range(1, nodes + 1)])
-        spec = kinds.KINDS[kind](plan, path)
+        node_names, support = spec_kind.names(nodes)
+        plan = net.plan(name, index, node_names + support)
+        spec = spec_kind.build(plan, path, options or {})
         state = LabState(
             name,
             kind,
@@ -159,6 +169,7 @@ def up(kind: str, nodes: int, name: str | None, say: Say, *, timeout: float = 60
                 )
                 for n in plan.nodes
             ],
+            cluster_nodes=spec.cluster_nodes,
         )
         state.save()
     try:
@@ -175,7 +186,8 @@ def up(kind: str, nodes: int, name: str | None, say: Say, *, timeout: float = 60
             for file, text in server.files.items():
                 file.parent.mkdir(parents=True, exist_ok=True)
                 file.write_text(text, encoding="utf-8")
-        for node in state.nodes:
+        # support first (the ZooKeeper ensemble participants elect through), then the cluster
+        for node in sorted(state.nodes, key=lambda n: n.name in state.cluster_nodes):
             _start(state, node)
         state.save()
         cluster = _cluster_config(state, spec)
@@ -185,9 +197,19 @@ def up(kind: str, nodes: int, name: str | None, say: Say, *, timeout: float = 60
         state.save()
         t = time.monotonic()
         leader = wait_for_one_leader(state, cluster, timeout)
+        if spec.ready is not None:
+            missing = spec.ready()
+            deadline = time.monotonic() + timeout
+            while missing is not None:
+                if time.monotonic() > deadline:
+                    raise LabError(f"{kind} cluster not ready within {timeout:g} s: {missing}")
+                time.sleep(0.2)
+                missing = spec.ready()
         state.ready = True
         state.save()
-        say(f"{kind} cluster {name!r} up: {nodes} nodes, leader {leader} ({time.monotonic() - t:.2f} s)")
+        extra = f" (+{len(support)} support: {', '.join(support)})" if support else ""
+        took = time.monotonic() - t
+        say(f"{kind} cluster {name!r} up: {nodes} nodes{extra}, leader {leader} ({took:.2f} s)")
     except BaseException:
         with contextlib.suppress(Exception):
             down_one(state)
@@ -220,6 +242,7 @@ def _cluster_config(state: LabState, spec: kinds.KindSpec) -> ClusterConfig:
                     "logs": [n.log, str(state.path / n.name / "console.log")],
                 }
                 for n in state.nodes
+                if n.name in state.cluster_nodes
             ],
         }
     )

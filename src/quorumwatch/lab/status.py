@@ -31,7 +31,8 @@ def describe(state: LabState) -> list[str]:
     for n in state.nodes:
         running = n.pid is not None and alive(n.pid, n.start_time)
         proc = f"pid {n.pid}" if running else "stopped"
-        lines.append(f"  {n.name:<4} {proc:<12} {roles.get(n.name, '')}")
+        what = roles.get(n.name, "") if n.name in state.cluster_nodes else "(support)"
+        lines.append(f"  {n.name:<4} {proc:<12} {what}")
     if state.cluster_file:
         lines.append(f"  cluster file: {state.cluster_file}")
     return lines

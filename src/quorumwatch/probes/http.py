@@ -47,13 +47,18 @@ def interpret(cfg: HttpProbeConfig, status: int, body: bytes) -> Answer:
     if cfg.epoch_field:
         raw = dig(doc, cfg.epoch_field)
         try:
-            epoch = None if raw is _MISSING else int(raw)
+            epoch = None if raw is _MISSING or raw is None else int(raw)
         except (TypeError, ValueError):
             raise GarbageAnswer(f"field {cfg.epoch_field!r} is not a number", body) from None
     leader = None
     if cfg.leader_id_field:
         raw = dig(doc, cfg.leader_id_field)
         leader = None if raw is _MISSING or raw is None else str(raw)
+    if cfg.role_values is not None:
+        name = cfg.role_values.get(str(value))
+        if name is None:
+            raise GarbageAnswer(f"unexpected {cfg.json_field} {value!r}", body)
+        return Answer(Role(name), epoch=epoch, leader=leader)
     role = Role.LEADER if value == cfg.leader_value else Role.FOLLOWER
     return Answer(role, epoch=epoch, leader=leader)
 
