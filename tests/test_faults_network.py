@@ -57,7 +57,9 @@ def test_link_ifupdown_method() -> None:
 
 def test_partition_rules_live_in_our_chain_and_heal_removes_only_it() -> None:
     chain = "quorumwatch-ab12cd34-1"
-    p = plan(PartitionSpec(kind="partition", mode="groups", groups=[["n2"], ["n1", "n3"]]), ["n2"], chain=chain)
+    p = plan(
+        PartitionSpec(kind="partition", mode="groups", groups=[["n2"], ["n1", "n3"]]), ["n2"], chain=chain
+    )
     n2 = [s.argv for s in p.inject if s.node == "n2"]
     assert ("iptables", "-w", "-N", chain) in n2
     assert ("iptables", "-w", "-A", chain, "-s", "10.1.0.1", "-j", "DROP") in n2

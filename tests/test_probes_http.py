@@ -70,8 +70,12 @@ def test_probe_end_to_end() -> None:
 
 
 def test_role_values_map_and_unknown_values_stay_unknown() -> None:
-    c = cfg(json_field="role", role_values={"leader": "leader", "follower": "follower", "candidate": "candidate"},
-            epoch_field="epoch", leader_id_field="leader")
+    c = cfg(
+        json_field="role",
+        role_values={"leader": "leader", "follower": "follower", "candidate": "candidate"},
+        epoch_field="epoch",
+        leader_id_field="leader",
+    )
     a = interpret(c, 200, b'{"role": "candidate", "epoch": null, "leader": null}')
     assert (a.role, a.epoch, a.leader) == (Role.CANDIDATE, None, None)
     assert interpret(c, 200, b'{"role": "leader", "epoch": 9, "leader": "n1"}').role is Role.LEADER

@@ -1,0 +1,93 @@
+"""The zk-election and Redis labs under the shipped example scenarios: the stale-leader hazard
+appears exactly when the participants keep leading while suspended; Sentinel fails over."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from quorumwatch.model import Role
+from quorumwatch.store import History
+from tests.labkit import chains_left, events_of, lab_cluster, links_down, qw
+
+pytestmark = pytest.mark.lab
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUORUMWATCH_STATE", str(tmp_path / "state"))
+
+
+def multi_leader_ticks(run: Path) -> int:
+    h = History.open(run / "history.sqlite")
+    try:
+        return sum(1 for t in h.ticks() if len(t.leaders) > 1)
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize("policy", ["keep", "stepdown"])
+def test_zk_election_leader_link_down(policy: str, tmp_path: Path) -> None:
+    with lab_cluster("zk-election", 3, policy[0], ("--on-suspend", policy)) as (state, cluster_file):
+        run = tmp_path / "run"
+        r = qw(
+            "run",
+            str(EXAMPLES / "zk-election-leader-link-down.yaml"),
+            "--cluster",
+            str(cluster_file),
+            "--trials",
+            "1",
+            "--run-dir",
+            str(run),
+            timeout=300,
+        )
+        doubles = multi_leader_ticks(run)
+        if policy == "keep":
+            assert r.returncode == 3, r.stderr
+            assert doubles >= 1
+        else:
+            assert r.returncode == 0, r.stderr
+            assert doubles == 0
+        assert "1 trials (1 back to steady state)" in r.stderr
+        assert links_down(state) == [] and chains_left(state) == []
+        old = events_of(run, "fault.inject")[0].data["nodes"][0]
+        log = (run / "logs" / old / "participant.INFO").read_text()
+        assert log.startswith("Log file created at: ")
+        glog = re.compile(r"^I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ participant\.py:\d+\] ", re.M)
+        assert glog.search(log)
+        assert re.search(r"\[ROLE CHANGE\] I am the leader now\.  seq is \d+", log)
+        assert "Start the leader role" in log
+        assert "zookeeper session event: CONNECTED_STATE --> CONNECTING_STATE" in log
+        assert "Stopping the services of meta" in log
+        if policy == "keep":
+            assert "--> EXPIRED_SESSION_STATE" in log
+
+
+def test_redis_master_isolate_fails_over_to_a_replica(tmp_path: Path) -> None:
+    with lab_cluster("redis", 3, "r") as (state, cluster_file):
+        run = tmp_path / "run"
+        r = qw(
+            "run",
+            str(EXAMPLES / "redis-master-isolate.yaml"),
+            "--cluster",
+            str(cluster_file),
+            "--trials",
+            "1",
+            "--run-dir",
+            str(run),
+            timeout=300,
+        )
+        assert r.returncode in (0, 3), r.stderr
+        inject, heal = events_of(run, "fault.inject")[0], events_of(run, "fault.heal")[0]
+        old = inject.data["nodes"][0]
+        h = History.open(run / "history.sqlite")
+        ticks = list(h.ticks())
+        h.close()
+        during = [t for t in ticks if inject.mono_ns < t.started_ns < heal.mono_ns]
+        promoted = {o.node for t in during for o in t.observations if o.role is Role.LEADER and o.node != old}
+        assert len(promoted) == 1, "Sentinel should promote exactly one replica"
+        assert {o.node: o.role for o in ticks[-1].observations}[old] is Role.FOLLOWER
+        assert chains_left(state) == []
