@@ -91,3 +91,30 @@ def test_redis_master_isolate_fails_over_to_a_replica(tmp_path: Path) -> None:
         assert len(promoted) == 1, "Sentinel should promote exactly one replica"
         assert {o.node: o.role for o in ticks[-1].observations}[old] is Role.FOLLOWER
         assert chains_left(state) == []
+
+
+def test_zookeeper_leader_link_down(tmp_path: Path) -> None:
+    with lab_cluster("zookeeper", 3, "z") as (state, cluster_file):
+        run = tmp_path / "run"
+        r = qw(
+            "run",
+            str(EXAMPLES / "zookeeper-leader-link-down.yaml"),
+            "--cluster",
+            str(cluster_file),
+            "--trials",
+            "1",
+            "--run-dir",
+            str(run),
+            timeout=300,
+        )
+        assert r.returncode in (0, 3), r.stderr
+        inject, heal = events_of(run, "fault.inject")[0], events_of(run, "fault.heal")[0]
+        old = inject.data["nodes"][0]
+        h = History.open(run / "history.sqlite")
+        ticks = list(h.ticks())
+        h.close()
+        during = [t for t in ticks if inject.mono_ns < t.started_ns < heal.mono_ns]
+        assert any(o.role is Role.LEADER and o.node != old for t in during for o in t.observations)
+        # the cut-off leader stops serving: it is not a leader any more before the heal
+        assert {o.node: o.role for o in during[-1].observations}[old] is not Role.LEADER
+        assert links_down(state) == []

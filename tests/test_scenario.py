@@ -87,3 +87,23 @@ def test_no_cluster_anywhere(tmp_path: Path) -> None:
     p.write_text("faults: [{kind: kill}]\n")
     with pytest.raises(ConfigError, match="no cluster"):
         load_scenario(p)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_shipped_examples_validate(tmp_path: Path, example: str) -> None:
+    (tmp_path / "cluster.yaml").write_text(CLUSTER)
+    s, c = load_scenario(EXAMPLES / example, tmp_path / "cluster.yaml")
+    assert s.faults and s.faults[0].target == "leader"
+    assert c.interval == 0.1
+
+
+def test_examples_are_the_four_promised() -> None:
+    assert {p.name for p in EXAMPLES.glob("*.yaml")} >= {
+        "etcd-leader-link-down.yaml",
+        "zookeeper-leader-link-down.yaml",
+        "zk-election-leader-link-down.yaml",
+        "redis-master-isolate.yaml",
+    }
