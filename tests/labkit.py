@@ -118,3 +118,41 @@ def tcp_reachable(netns: str, ip: str, port: int, timeout: float = 1.0) -> bool:
         check=False,
     )
     return r.returncode == 0
+
+
+@contextlib.contextmanager
+def sshd_in(netns: str, listen_ip: str, workdir: Path, port: int = 2222) -> Iterator[dict[str, Any]]:
+    """A real OpenSSH server inside a lab namespace, with its own host key and one authorized
+    client key; yields the control spec for a cluster file. Killed by pid afterwards."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in ("hostkey", "clientkey"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(workdir / name)], check=True)
+    (workdir / "authorized_keys").write_text((workdir / "clientkey.pub").read_text())
+    host_pub = (workdir / "hostkey.pub").read_text().split()
+    (workdir / "known_hosts").write_text(f"[{listen_ip}]:{port} {host_pub[0]} {host_pub[1]}\n")
+    (workdir / "sshd_config").write_text(
+        f"Port {port}\nListenAddress {listen_ip}\nHostKey {workdir / 'hostkey'}\n"
+        f"PidFile {workdir / 'sshd.pid'}\nAuthorizedKeysFile {workdir / 'authorized_keys'}\n"
+        "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "UsePAM no\nStrictModes no\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)
+    with open(workdir / "sshd.log", "wb") as log:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", netns, "/usr/sbin/sshd", "-D", "-e", "-f", str(workdir / "sshd_config")],
+            stderr=log,
+        )
+    try:
+        wait_for("sshd to listen", lambda: tcp_reachable(netns, listen_ip, port, 0.5), 20)
+        yield {
+            "ssh": {
+                "host": listen_ip,
+                "port": port,
+                "user": "root",
+                "key": str(workdir / "clientkey"),
+                "known_hosts": str(workdir / "known_hosts"),
+            }
+        }
+    finally:
+        proc.kill()
+        proc.wait()

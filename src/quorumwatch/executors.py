@@ -106,9 +106,14 @@ class SshExecutor:
     async def run(self, argv: list[str]) -> Completed:
         import asyncssh
 
-        conn = await self._connection()
-        assert isinstance(conn, asyncssh.SSHClientConnection)
-        result = await conn.run(shlex.join(argv), check=False, encoding=None)
+        try:
+            conn = await self._connection()
+            assert isinstance(conn, asyncssh.SSHClientConnection)
+            result = await conn.run(shlex.join(argv), check=False, encoding=None)
+        except asyncssh.Error as exc:
+            # host key not verifiable, auth refused, disconnects: the node is unreachable for control
+            self._conn = None
+            raise ConnectionError(f"{self.description}: {type(exc).__name__}: {exc.reason}") from None
         out = result.stdout if isinstance(result.stdout, bytes) else b""
         err = result.stderr if isinstance(result.stderr, bytes) else b""
         code = result.exit_status if result.exit_status is not None else 255

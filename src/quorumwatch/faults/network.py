@@ -96,7 +96,8 @@ class LinkFault:
             if isinstance(c, dict) and "ssh" in c:
                 # Dead-man timer: armed on the node before the cut, so a lost controller cannot strand it.
                 secs = f"{self.spec.hold + self.spec.deadman_margin:g}"
-                script = 'sleep "$0"; exec "$@"'
+                # stdio detached, or the SSH channel would stay open until the timer fires
+                script = 'exec </dev/null >/dev/null 2>&1; sleep "$0"; exec "$@"'
                 inject.append(Step(name, c, ("setsid", "-f", "sh", "-c", script, secs, *up)))
             inject.append(Step(name, c, down))
             heal.append(Step(name, c, up))
