@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from quorumwatch.model import Observation, Reason, Role, Tick
-from quorumwatch.store import HISTORY_FILE, Event, History, HistoryError, new_run_dir, resolve_run_dir
+from quorumwatch.model import Event, Observation, Reason, Role, Tick
+from quorumwatch.store import HISTORY_FILE, History, HistoryError, new_run_dir, resolve_run_dir
 
 
 def make_tick(k: int) -> Tick:

@@ -68,9 +68,9 @@ def watch(
     live: bool,
     run_dir: Path | None,
 ) -> None:
-    """Probe every node every tick and print one quorum-matrix line per tick.
+    """Probe every node every tick and print one quorum-matrix line per tick; analyse at the end.
 
-    Exit 0; 3 if any tick saw more than one leader; 1 on errors; 2 on usage errors.
+    Exit 0 ok, 3 dual leader, 4 violation, 5 possible only (see `analyze`); 1 errors; 2 usage errors.
     """
     from quorumwatch.report.lines import LineFormatter
     from quorumwatch.runner import prepare_run
@@ -105,7 +105,49 @@ def watch(
         f"history in {run}",
         err=True,
     )
-    sys.exit(EXIT_MULTI_LEADER if formatter.multi_leader_ticks else EXIT_OK)
+    sys.exit(_analyze_and_exit_code(run))
+
+
+def _analyze_and_exit_code(run: Path, *, as_json: bool = False, to_stderr: bool = True) -> int:
+    """Analyse a finished run, print the summary, write results.json; the verdict's exit code."""
+    import json
+
+    from rich.console import Console
+
+    from quorumwatch.analysis import VERDICT_EXIT
+    from quorumwatch.analysis.run import RESULTS_FILE, analyze_run
+    from quorumwatch.report.summary import print_summary
+    from quorumwatch.store import HistoryError
+
+    try:
+        _, data = analyze_run(run)
+    except (HistoryError, OSError, sqlite3.Error) as exc:
+        click.echo(f"quorumwatch: cannot analyse {run}: {exc}", err=True)
+        return EXIT_ERROR
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        console = Console(stderr=to_stderr, highlight=False, width=None if sys.stdout.isatty() else 140)
+        print_summary(data, console)
+        console.print(f"results: {run / RESULTS_FILE}")
+    return VERDICT_EXIT[data["verdict"]]
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout instead of the summary.")
+def analyze(run_dir: Path, as_json: bool) -> None:
+    """Verdicts and failover metrics of a recorded run; writes RUN_DIR/results.json.
+
+    Exit 0 ok, 3 dual leader, 4 violation (two leaders in the same epoch), 5 possible only, 1 errors.
+    """
+    from quorumwatch.store import HistoryError, resolve_run_dir
+
+    try:
+        run = resolve_run_dir(run_dir)
+    except HistoryError as exc:
+        fail(str(exc))
+    sys.exit(_analyze_and_exit_code(run, as_json=as_json, to_stderr=False))
 
 
 def _watch_live(cluster: ClusterConfig, history: object, formatter: object, duration: float | None) -> None:
@@ -177,7 +219,7 @@ def run(
 ) -> None:
     """Run an experiment: watch the cluster while faults are injected and healed, trial after trial.
 
-    Exit 0; 3 if any tick saw more than one leader; 1 on errors (faults are healed first).
+    Exit as `analyze` (0 ok, 3 dual leader, 4 violation, 5 possible); 1 on errors (faults are healed first).
     """
     from quorumwatch.experiment import Experiment
     from quorumwatch.report.lines import LineFormatter
@@ -211,9 +253,8 @@ def run(
         f"{result.multi_leader_ticks} with more than one leader; history in {rundir}",
         err=True,
     )
-    if result.errors or result.interrupted:
-        sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_MULTI_LEADER if result.multi_leader_ticks else EXIT_OK)
+    code = _analyze_and_exit_code(rundir)
+    sys.exit(EXIT_ERROR if result.errors or result.interrupted else code)
 
 
 @main.command()

@@ -26,11 +26,11 @@ from quorumwatch.engine import Engine
 from quorumwatch.faults import Fault, FaultError, FaultPlan, StepResult, StepRunner, build_fault
 from quorumwatch.faults.heal import JOURNAL_FILE, HealJournal, open_journals, replay
 from quorumwatch.faults.targets import resolve
-from quorumwatch.model import Role, Tick
+from quorumwatch.model import Event, Role, Tick
 from quorumwatch.probes import make_probe
 from quorumwatch.report.lines import LineFormatter, event_line
 from quorumwatch.scenario import Scenario, SteadyState
-from quorumwatch.store import Event, History
+from quorumwatch.store import History
 
 
 class ExperimentError(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 
 class Role(enum.Enum):
@@ -110,6 +111,17 @@ class Tick:
     @property
     def leaders(self) -> tuple[Observation, ...]:
         return tuple(o for o in self.observations if o.role is Role.LEADER)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened at a time on a node (a fault, a log line), on the same clock."""
+
+    mono_ns: int
+    wall_ns: int
+    node: str | None
+    kind: str
+    data: dict[str, Any]
 
 
 def excerpt(data: bytes | str, limit: int = 60) -> str:

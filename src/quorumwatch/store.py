@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quorumwatch.model import Observation, Reason, Role, Tick
+from quorumwatch.model import Event, Observation, Reason, Role, Tick
 
 SCHEMA_VERSION = 1
 HISTORY_FILE = "history.sqlite"
@@ -55,17 +54,6 @@ CREATE INDEX events_time ON events (mono_ns);
 
 class HistoryError(Exception):
     """A run directory or database we cannot use; the message is printable as is."""
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened at a time on a node (a fault, a log line), on the same clock."""
-
-    mono_ns: int
-    wall_ns: int
-    node: str | None
-    kind: str
-    data: dict[str, Any]
 
 
 class History:

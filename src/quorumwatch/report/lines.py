@@ -13,8 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from quorumwatch.model import Observation, Role, Tick
-from quorumwatch.store import Event
+from quorumwatch.model import Event, Observation, Role, Tick
 
 
 def stamp(wall_ns: int, tz: dt.tzinfo | None = None) -> str:

@@ -1,0 +1,85 @@
+"""Analysis: pure functions from a history (ticks, events) to verdicts and failover metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from quorumwatch.analysis.failover import FaultWindow, TrialMetrics, summary, trial_metrics
+from quorumwatch.analysis.intervals import Interval, NodeIntervals, group_by_node, node_intervals
+from quorumwatch.analysis.verdicts import Overlap, Window, artifact_ticks, leaderless, overlaps
+from quorumwatch.model import Event, Tick
+
+VERDICT_EXIT = {"ok": 0, "dual_leader": 3, "violation": 4, "possible": 5}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    verdict: str
+    overlaps: tuple[Overlap, ...]
+    artifact_ticks: tuple[int, ...]
+    multi_leader_ticks: int
+    leaderless: tuple[Window, ...]
+    trials: tuple[TrialMetrics, ...]
+    intervals: tuple[NodeIntervals, ...]
+    span: tuple[int, int]
+    max_rtt_ns: int
+    advice: str | None
+
+    def summary(self) -> dict[str, Any]:
+        return summary(self.trials)
+
+
+def faults_from_events(events: Sequence[Event]) -> list[FaultWindow]:
+    healed = {e.data.get("fault"): e.mono_ns for e in events if e.kind == "fault.heal"}
+    return [
+        FaultWindow(
+            str(e.data.get("kind")), e.data.get("target"), tuple(e.data.get("nodes") or ()), e.mono_ns,
+            healed.get(e.data.get("fault")), e.data.get("trial"),
+        )
+        for e in events
+        if e.kind == "fault.inject"
+    ]  # fmt: skip
+
+
+def analyze(
+    ticks: Sequence[Tick],
+    events: Sequence[Event] = (),
+    *,
+    interval_s: float | None = None,
+    deadline_s: float | None = None,
+) -> Analysis:
+    """Verdicts and metrics for a history. Pure: same input, same output."""
+    obs = [o for t in ticks for o in t.observations]
+    if not obs:
+        return Analysis("ok", (), (), 0, (), (), (), (0, 0), 0, None)
+    span = (min(o.send_ns for o in obs), max(o.recv_ns for o in obs))
+    per_node = [node_intervals(n, os_, span) for n, os_ in group_by_node(obs).items()]
+    found = overlaps(per_node)
+    by_name = {n.node: n for n in per_node}
+    artifacts = artifact_ticks(ticks, by_name)
+    multi = sum(1 for t in ticks if len(t.leaders) > 1)
+    kinds = {o.kind for o in found}
+    verdict = next((k for k in ("violation", "dual_leader", "possible") if k in kinds), "ok")
+    faults = faults_from_events(events)
+    trials = []
+    for i, f in enumerate(faults):
+        until = faults[i + 1].injected_ns if i + 1 < len(faults) else span[1]
+        trials.append(trial_metrics(f, per_node, ticks, until))
+    max_rtt = max(o.recv_ns - o.send_ns for o in obs)
+    advice = None
+    if verdict == "possible":
+        worst = max(o.duration_ns for o in found if not o.certain)
+        advice = (
+            f"the longest overlap that cannot be ruled out is {worst / 1e6:.0f} ms; to tighten it, "
+            f"probe more often (interval {interval_s or 0:g} s now) and keep answers fast "
+            f"(deadline {deadline_s or 0:g} s, largest round trip {max_rtt / 1e6:.1f} ms)"
+        )
+    return Analysis(
+        verdict, tuple(found), tuple(artifacts), multi, tuple(leaderless(per_node, span)), tuple(trials),
+        tuple(per_node), span, max_rtt, advice,
+    )  # fmt: skip
+
+
+__all__ = ["VERDICT_EXIT", "Analysis", "Interval", "Overlap", "Window", "analyze"]

@@ -1,0 +1,171 @@
+"""Verdicts from intervals (pure): overlaps, artifact ticks, leaderless windows.
+
+- *violation*: two nodes certainly leader at the same time in the same epoch;
+- *dual leader*: certainly leader at the same time in different (or unknown) epochs;
+- *possible*: only possible intervals overlap — the evidence allows an overlap, does not prove it;
+- *artifact tick*: a tick showing two or more `L` whose leaderships provably did not overlap;
+- *leaderless*: certain where no node can have been leader, possible where none certainly was.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from quorumwatch.analysis.intervals import Interval, NodeIntervals
+from quorumwatch.model import Observation, Role, Tick
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    nodes: tuple[str, str]
+    epochs: tuple[int | None, int | None]
+    start: int
+    end: int
+    certain: bool
+
+    @property
+    def kind(self) -> str:
+        if not self.certain:
+            return "possible"
+        a, b = self.epochs
+        return "violation" if a is not None and a == b else "dual_leader"
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: int
+    end: int
+    certain: bool
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end - self.start
+
+
+def _pair_overlaps(a: Sequence[Interval], b: Sequence[Interval], certain: bool) -> list[Overlap]:
+    out = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        x, y = a[i], b[j]
+        lo, hi = max(x.start, y.start), min(x.end, y.end)
+        if lo < hi:
+            out.append(Overlap((x.node, y.node), (x.epoch, y.epoch), lo, hi, certain))
+        if x.end <= y.end:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _subtract(overlaps: list[Overlap], cover: list[Overlap]) -> list[Overlap]:
+    """Parts of `overlaps` not inside any of `cover` (same pair)."""
+    out = []
+    for o in overlaps:
+        pieces = [(o.start, o.end)]
+        for c in cover:
+            nxt = []
+            for lo, hi in pieces:
+                if c.end <= lo or c.start >= hi:
+                    nxt.append((lo, hi))
+                    continue
+                if lo < c.start:
+                    nxt.append((lo, c.start))
+                if c.end < hi:
+                    nxt.append((c.end, hi))
+            pieces = nxt
+        out += [Overlap(o.nodes, o.epochs, lo, hi, False) for lo, hi in pieces if lo < hi]
+    return out
+
+
+def _merge(overlaps: list[Overlap]) -> list[Overlap]:
+    """Join touching or overlapping pieces of the same pair and kind."""
+    out: list[Overlap] = []
+    for o in sorted(overlaps, key=lambda o: (o.nodes, o.certain, o.start)):
+        last = out[-1] if out else None
+        if last and last.nodes == o.nodes and last.certain == o.certain and o.start <= last.end:
+            epochs = last.epochs if last.epochs == o.epochs else (
+                last.epochs[0] if last.epochs[0] == o.epochs[0] else None,
+                last.epochs[1] if last.epochs[1] == o.epochs[1] else None,
+            )  # fmt: skip
+            if last.certain and last.kind != o.kind:
+                out.append(o)  # a violation next to a dual leader stays its own finding
+                continue
+            out[-1] = Overlap(o.nodes, epochs, last.start, max(last.end, o.end), o.certain)
+        else:
+            out.append(o)
+    return sorted(out, key=lambda o: (o.start, o.nodes))
+
+
+def overlaps(per_node: Sequence[NodeIntervals]) -> list[Overlap]:
+    """Certain overlaps, and possible overlaps outside them, for every pair of nodes."""
+    found: list[Overlap] = []
+    for a, b in itertools.combinations(sorted(per_node, key=lambda n: n.node), 2):
+        certain = _pair_overlaps(a.certain, b.certain, True)
+        possible = _pair_overlaps(a.possible, b.possible, False)
+        found += certain + _subtract(possible, certain)
+    return _merge(found)
+
+
+def artifact_ticks(ticks: Sequence[Tick], per_node: dict[str, NodeIntervals]) -> list[int]:
+    """Ticks with two or more `L` where, for every pair of claimants, the possible leaderships
+    that contain their answers are disjoint: the tick's claims provably did not overlap."""
+    out = []
+    for tick in ticks:
+        leaders = [o for o in tick.observations if o.role is Role.LEADER]
+        if len(leaders) < 2:
+            continue
+        if all(_disjoint(a, b, per_node) for a, b in itertools.combinations(leaders, 2)):
+            out.append(tick.index)
+    return out
+
+
+def _disjoint(a: Observation, b: Observation, per_node: dict[str, NodeIntervals]) -> bool:
+    pa = _around(a, per_node[a.node].possible)
+    pb = _around(b, per_node[b.node].possible)
+    if pa is None or pb is None:
+        return False
+    return pa.end <= pb.start or pb.end <= pa.start
+
+
+def _around(o: Observation, intervals: Sequence[Interval]) -> Interval | None:
+    for iv in intervals:
+        if iv.start <= o.send_ns and o.recv_ns <= iv.end:
+            return iv
+    return None
+
+
+def _gaps(intervals: list[tuple[int, int]], lo: int, hi: int, inner_only: bool) -> list[tuple[int, int]]:
+    """Maximal sub-ranges of [lo, hi] covered by none of `intervals`."""
+    gaps = []
+    cur = lo
+    first = True
+    for s, e in sorted(intervals):
+        if s > cur and not (inner_only and first):
+            gaps.append((cur, min(s, hi)))
+        first = False
+        cur = max(cur, e)
+        if cur >= hi:
+            break
+    if cur < hi and not inner_only:
+        gaps.append((cur, hi))
+    return [(s, e) for s, e in gaps if s < e]
+
+
+def leaderless(per_node: Sequence[NodeIntervals], span: tuple[int, int]) -> list[Window]:
+    """Certain: covered by no possible leadership. Possible: between certain leaderships, where
+    no node was certainly leader (the edges of the observation are not counted)."""
+    lo, hi = span
+    possible = [(iv.start, iv.end) for n in per_node for iv in n.possible]
+    certain = [(iv.start, iv.end) for n in per_node for iv in n.certain]
+    out = [Window(s, e, True) for s, e in _gaps(possible, lo, hi, inner_only=False)]
+    if certain:
+        c_lo = min(s for s, _ in certain)
+        c_hi = max(e for _, e in certain)
+        out += [Window(s, e, False) for s, e in _gaps(certain, c_lo, c_hi, inner_only=False)]
+    return sorted(out, key=lambda w: (w.start, not w.certain))

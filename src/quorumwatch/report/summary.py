@@ -1,0 +1,69 @@
+"""The Rich summary `analyze` (and `run`, `watch` at their end) print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from quorumwatch.analysis.failover import FIGURES
+
+_VERDICT_STYLE = {
+    "ok": "bold green",
+    "possible": "bold yellow",
+    "dual_leader": "bold red",
+    "violation": "bold red",
+}
+
+
+def print_summary(data: dict[str, Any], console: Console) -> None:
+    v = data["verdict"]
+    console.print(f"verdict: [{_VERDICT_STYLE[v]}]{v}[/]")
+    certain = [d for d in data["dual_leaders"] if d["certain"]]
+    possible = [d for d in data["dual_leaders"] if not d["certain"]]
+    for d in certain:
+        console.print(
+            f"  {d['kind']}: {' + '.join(d['nodes'])} (epochs {d['epochs'][0]} / {d['epochs'][1]}) "
+            f"{d['start']} → {d['end']}, {d['duration_s'] * 1000:.0f} ms (certain)"
+        )
+    if possible:
+        longest = max(d["duration_s"] for d in possible)
+        console.print(
+            f"  {len(possible)} possible overlap(s) that the observations cannot rule out "
+            f"(longest {longest * 1000:.0f} ms)"
+        )
+    if data.get("advice"):
+        console.print(f"  [yellow]{data['advice']}[/]")
+    console.print(
+        f"  ticks with more than one L: {data['multi_leader_ticks']}, "
+        f"of which proven artifacts: {data['artifact_ticks']}"
+    )
+    lc = [w for w in data["leaderless"] if w["certain"]]
+    if lc:
+        console.print(
+            f"  certainly leaderless: {len(lc)} window(s), longest {max(w['duration_s'] for w in lc):.3f} s"
+        )
+    if data["trials"]:
+        t = Table(title="failover per trial (seconds)")
+        for col in (
+            "trial",
+            "fault",
+            "old → new",
+            *(f.removesuffix("_s").replace("_", " ") for f in FIGURES),
+        ):
+            t.add_column(col)
+        for tr in data["trials"]:
+            t.add_row(
+                str(tr["trial"] or ""), tr["fault"], f"{tr['old_leader']} → {tr['new_leader']}",
+                *("—" if tr[f] is None else f"{tr[f]:.3f}" for f in FIGURES),
+            )  # fmt: skip
+        console.print(t)
+        s = data["summary"]
+        st = Table(title=f"over {s['trials']} trials")
+        for col in ("figure", "min", "p50", "p90", "p99", "max"):
+            st.add_column(col)
+        for f in FIGURES:
+            if s.get(f):
+                st.add_row(f, *(f"{s[f][k]:.3f}" for k in ("min", "p50", "p90", "p99", "max")))
+        console.print(st)
