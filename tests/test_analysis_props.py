@@ -140,7 +140,9 @@ def test_possible_covers_every_observed_true_leadership(h: tuple[Truth, list[Tic
     for w in a.leaderless:
         if w.certain:
             for node in NODES:
-                assert not any(s < w.end and w.start < e for s, e, _ in observed_leaderships(truth, ticks, node))
+                assert not any(
+                    s < w.end and w.start < e for s, e, _ in observed_leaderships(truth, ticks, node)
+                )
 
 
 @SETTINGS
@@ -158,7 +160,8 @@ def test_completeness_long_overlaps_are_proven(h: tuple[Truth, list[Tick]]) -> N
                     s, e = max(s1, s2), min(e1, e2)
                     if e - s > bound and a.span[0] < s and e < a.span[1]:
                         assert any(
-                            o.certain and set(o.nodes) == {x, y} and o.start < e and s < o.end for o in a.overlaps
+                            o.certain and set(o.nodes) == {x, y} and o.start < e and s < o.end
+                            for o in a.overlaps
                         ), ((x, y), (s, e))
 
 
@@ -172,9 +175,11 @@ def test_artifact_ticks_are_never_dual_leaders(h: tuple[Truth, list[Tick]]) -> N
         assert len(leaders) >= 2
         # the claims really did not overlap in the truth either
         for i, p in enumerate(leaders):
-            for q in leaders[i + 1:]:
+            for q in leaders[i + 1 :]:
                 tp = truth.leader_at(p.node, p.send_ns)
                 assert not (tp is not None and truth.led_throughout(q.node, p.send_ns, p.send_ns + 1))
         for o in a.overlaps:
             if o.certain:
-                assert not (o.start <= ticks[k].started_ns <= o.end and set(o.nodes) <= {x.node for x in leaders})
+                assert not (
+                    o.start <= ticks[k].started_ns <= o.end and set(o.nodes) <= {x.node for x in leaders}
+                )

@@ -90,7 +90,7 @@ def test_one_leader_two_followers_then_leader_stop_fails_over(
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    assert proc.returncode in (0, 5), err  # the killed leader was unknown: possibly still leading
     assert f"{leader_name} is leader changed, current: unknown" in out
 
 
