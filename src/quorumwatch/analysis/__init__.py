@@ -64,9 +64,10 @@ def analyze(
     verdict = next((k for k in ("violation", "dual_leader", "possible") if k in kinds), "ok")
     faults = faults_from_events(events)
     trials = []
+    starts = [t.started_ns for t in ticks]
     for i, f in enumerate(faults):
         until = faults[i + 1].injected_ns if i + 1 < len(faults) else span[1]
-        trials.append(trial_metrics(f, per_node, ticks, until))
+        trials.append(trial_metrics(f, per_node, ticks, until, starts))
     max_rtt = max(o.recv_ns - o.send_ns for o in obs)
     advice = None
     if verdict == "possible":
