@@ -217,7 +217,7 @@ def test_etcd_failover_metrics_are_in_the_expected_ranges(
     _, cluster_file = etcd3
     scenario = tmp_path / "s.yaml"
     scenario.write_text(
-        "interval: 0.05\ndeadline: 0.04\nsteady_state: {for: 1, within: 30}\n"
+        "interval: 0.1\ndeadline: 0.08\nsteady_state: {for: 1, within: 30}\n"
         "faults: [{kind: link, target: leader, after: 0.5, hold: 3}]\n"
     )
     stale_seen = []
