@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -156,3 +157,38 @@ def sshd_in(netns: str, listen_ip: str, workdir: Path, port: int = 2222) -> Iter
     finally:
         proc.kill()
         proc.wait()
+
+
+@dataclass(frozen=True)
+class OneTrial:
+    """A finished one-trial run of an example scenario, read back from its history."""
+
+    result: subprocess.CompletedProcess[str]
+    run: Path
+    old: str
+    ticks: list[Any]
+    during: list[Any]
+    """Ticks between inject and heal."""
+
+
+def run_example(example: Path, cluster_file: Path, run: Path, *, timeout: float = 300) -> OneTrial:
+    r = qw(
+        "run",
+        str(example),
+        "--cluster",
+        str(cluster_file),
+        "--trials",
+        "1",
+        "--run-dir",
+        str(run),
+        timeout=timeout,
+    )
+    assert r.returncode in (0, 3, 5), r.stderr
+    inject, heal = events_of(run, "fault.inject")[0], events_of(run, "fault.heal")[0]
+    h = History.open(run / "history.sqlite")
+    try:
+        ticks = list(h.ticks())
+    finally:
+        h.close()
+    during = [t for t in ticks if inject.mono_ns < t.started_ns < heal.mono_ns]
+    return OneTrial(r, run, inject.data["nodes"][0], ticks, during)

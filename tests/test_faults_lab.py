@@ -236,3 +236,41 @@ def test_etcd_failover_metrics_are_in_the_expected_ranges(
             stale_seen.append(trial["stale_leader_s"])
             break
     assert stale_seen and 0.05 <= stale_seen[0] <= 2.0, stale_seen
+
+
+def test_loss_kill_and_pause_on_a_real_cluster(etcd3: tuple[LabState, Path], tmp_path: Path) -> None:
+    state, cluster_file = etcd3
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "steady_state: {for: 0.5, within: 30}\nseed: 3\n"
+        "faults:\n"
+        "  - {kind: loss, probability: 1.0, target: n1, after: 0.2, hold: 1.5}\n"
+        "  - {kind: kill, target: n2, after: 2.5, hold: 1}\n"
+        "  - {kind: pause, target: n3, after: 4.5, hold: 1}\n"
+    )
+    run = tmp_path / "run"
+    r = qw("run", str(scenario), "--cluster", str(cluster_file), "--run-dir", str(run))
+    assert r.returncode in (0, 3, 5), r.stderr
+    cmds = events_of(run, "cmd")
+    assert cmds and all(c.data["ok"] for c in cmds), [c.data for c in cmds if not c.data["ok"]]
+    argvs = [" ".join(c.data["argv"]) for c in cmds]
+    assert any("--probability 1 -j DROP" in a for a in argvs)
+    assert any(a.startswith("kill -9 ") for a in argvs) and any(a.startswith("kill -STOP ") for a in argvs)
+    assert any(a.startswith("kill -CONT ") for a in argvs) and any(
+        a.endswith("lab start " + state.name + " n2") for a in argvs
+    )
+    injects = {e.data["kind"]: e for e in events_of(run, "fault.inject")}
+    ticks = roles_by_tick(run)
+    for kind, node in (("kill", "n2"), ("pause", "n3")):
+        inj = injects[kind]
+        # the first heal command's record comes after it ran: stay 100 ms clear of both ends
+        healing = min(
+            c.mono_ns for c in cmds if c.data["fault"] == inj.data["fault"] and c.data["phase"] == "heal"
+        )
+        during = [roles[node] for t, roles in ticks if inj.mono_ns + 200_000_000 < t < healing - 100_000_000]
+        assert during and all(role is Role.UNKNOWN for role in during), (kind, during)
+    assert ticks[-1][1]["n2"] in (Role.FOLLOWER, Role.LEADER) and ticks[-1][1]["n3"] in (
+        Role.FOLLOWER,
+        Role.LEADER,
+    )
+    assert chains_left(state) == [] and links_down(state) == []

@@ -11,7 +11,7 @@ import pytest
 
 from quorumwatch.model import Role
 from quorumwatch.store import History
-from tests.labkit import chains_left, events_of, lab_cluster, links_down, qw
+from tests.labkit import chains_left, events_of, lab_cluster, links_down, qw, run_example
 
 pytestmark = pytest.mark.lab
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -72,53 +72,19 @@ def test_zk_election_leader_link_down(policy: str, tmp_path: Path) -> None:
 
 def test_redis_master_isolate_fails_over_to_a_replica(tmp_path: Path) -> None:
     with lab_cluster("redis", 3, "r") as (state, cluster_file):
-        run = tmp_path / "run"
-        r = qw(
-            "run",
-            str(EXAMPLES / "redis-master-isolate.yaml"),
-            "--cluster",
-            str(cluster_file),
-            "--trials",
-            "1",
-            "--run-dir",
-            str(run),
-            timeout=300,
-        )
-        assert r.returncode in (0, 3, 5), r.stderr
-        inject, heal = events_of(run, "fault.inject")[0], events_of(run, "fault.heal")[0]
-        old = inject.data["nodes"][0]
-        h = History.open(run / "history.sqlite")
-        ticks = list(h.ticks())
-        h.close()
-        during = [t for t in ticks if inject.mono_ns < t.started_ns < heal.mono_ns]
-        promoted = {o.node for t in during for o in t.observations if o.role is Role.LEADER and o.node != old}
+        t = run_example(EXAMPLES / "redis-master-isolate.yaml", cluster_file, tmp_path / "run")
+        promoted = {
+            o.node for tk in t.during for o in tk.observations if o.role is Role.LEADER and o.node != t.old
+        }
         assert len(promoted) == 1, "Sentinel should promote exactly one replica"
-        assert {o.node: o.role for o in ticks[-1].observations}[old] is Role.FOLLOWER
+        assert {o.node: o.role for o in t.ticks[-1].observations}[t.old] is Role.FOLLOWER
         assert chains_left(state) == []
 
 
 def test_zookeeper_leader_link_down(tmp_path: Path) -> None:
     with lab_cluster("zookeeper", 3, "z") as (state, cluster_file):
-        run = tmp_path / "run"
-        r = qw(
-            "run",
-            str(EXAMPLES / "zookeeper-leader-link-down.yaml"),
-            "--cluster",
-            str(cluster_file),
-            "--trials",
-            "1",
-            "--run-dir",
-            str(run),
-            timeout=300,
-        )
-        assert r.returncode in (0, 3, 5), r.stderr
-        inject, heal = events_of(run, "fault.inject")[0], events_of(run, "fault.heal")[0]
-        old = inject.data["nodes"][0]
-        h = History.open(run / "history.sqlite")
-        ticks = list(h.ticks())
-        h.close()
-        during = [t for t in ticks if inject.mono_ns < t.started_ns < heal.mono_ns]
-        assert any(o.role is Role.LEADER and o.node != old for t in during for o in t.observations)
+        t = run_example(EXAMPLES / "zookeeper-leader-link-down.yaml", cluster_file, tmp_path / "run")
+        assert any(o.role is Role.LEADER and o.node != t.old for tk in t.during for o in tk.observations)
         # the cut-off leader stops serving: it is not a leader any more before the heal
-        assert {o.node: o.role for o in during[-1].observations}[old] is not Role.LEADER
+        assert {o.node: o.role for o in t.during[-1].observations}[t.old] is not Role.LEADER
         assert links_down(state) == []
