@@ -305,6 +305,99 @@ def heal(run_dir: Path | None) -> None:
     click.echo(f"healed {todo} fault(s)")
 
 
+@main.command()
+@click.argument("inputs", nargs=-1)
+@click.option(
+    "--run", "run_dir", type=click.Path(file_okay=False, path_type=Path), help="Use the logs a run collected."
+)
+@click.option(
+    "--pack", "packs", multiple=True, help="Built-in rule pack (zk-elected, etcd, zookeeper, redis-sentinel)."
+)
+@click.option(
+    "--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False), help="Rule pack file (YAML)."
+)
+@click.option("--leader-start", help="Regex: this node became leader.")
+@click.option("--leader-stop", help="Regex: this node stopped leading.")
+@click.option("--epoch", "epoch_re", help="Regex with a group `epoch` (or the first group).")
+@click.option(
+    "--skew", type=float, default=0.0, show_default=True, help="Clock uncertainty between any two nodes (s)."
+)
+@click.option(
+    "--offset", "offsets", multiple=True, help="NODE=SECONDS: that node's clock runs ahead by this much."
+)
+@click.option("--tz", "tz_name", help="Zone for timestamps without one (default: this machine's).")
+@click.option(
+    "--year", type=int, help="Year for formats without one (default: the file header, else this year)."
+)
+@click.option(
+    "--context", type=float, default=5.0, show_default=True, help="Timeline seconds around overlaps."
+)
+@click.option("--all", "show_all", is_flag=True, help="Show the whole timeline.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def logs(
+    inputs: tuple[str, ...],
+    run_dir: Path | None,
+    packs: tuple[str, ...],
+    rule_files: tuple[str, ...],
+    leader_start: str | None,
+    leader_stop: str | None,
+    epoch_re: str | None,
+    skew: float,
+    offsets: tuple[str, ...],
+    tz_name: str | None,
+    year: int | None,
+    context: float,
+    show_all: bool,
+    as_json: bool,
+) -> None:
+    """Rebuild who led when from node logs: NODE=PATH_OR_GLOB ..., plain paths (node = parent
+    directory), or --run RUN_DIR. Exit 0 ok, 3 dual leader, 4 same-epoch overlap, 5 possible only."""
+    import datetime as dt
+    import json
+    import re
+    import zoneinfo
+
+    from quorumwatch.analysis import VERDICT_EXIT
+    from quorumwatch.logs import rules
+    from quorumwatch.logs.command import LogError, render, resolve_inputs, run_logs, to_json
+
+    try:
+        tz: dt.tzinfo = (
+            zoneinfo.ZoneInfo(tz_name) if tz_name else (dt.datetime.now().astimezone().tzinfo or dt.UTC)
+        )
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        fail(f"--tz: unknown time zone {tz_name!r}", EXIT_USAGE)
+    offs: dict[str, float] = {}
+    for o in offsets:
+        node, sep, val = o.partition("=")
+        try:
+            offs[node] = float(val)
+        except ValueError:
+            fail(f"--offset {o!r}: expected NODE=SECONDS", EXIT_USAGE)
+        if not sep:
+            fail(f"--offset {o!r}: expected NODE=SECONDS", EXIT_USAGE)
+    if bool(leader_start) != bool(leader_stop):
+        fail("--leader-start and --leader-stop go together", EXIT_USAGE)
+    try:
+        chosen = [rules.builtin(p) for p in packs] + [rules.load_pack(f) for f in rule_files]
+        if leader_start and leader_stop:
+            if epoch_re and "(?P<epoch>" not in epoch_re:
+                epoch_re = re.sub(r"\((?!\?)", "(?P<epoch>", epoch_re, count=1)
+            chosen.append(rules.quick_pack(leader_start, leader_stop, epoch_re))
+        explicit = rules.merge(chosen) if chosen else None
+        files = resolve_inputs(inputs, run_dir)
+        result = run_logs(files, explicit, tz=tz, year=year, skew_s=skew, offsets_s=offs)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except LogError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(to_json(result, context, show_all), indent=2))
+    else:
+        render(result, context, show_all, click.echo)
+    sys.exit(VERDICT_EXIT[result.forensics.verdict])
+
+
 def _register_lab() -> None:
     from quorumwatch.lab.cli import lab
 

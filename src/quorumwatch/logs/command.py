@@ -1,0 +1,205 @@
+"""`quorumwatch logs`: node log files in, who-led-when out (the I/O around `forensics`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quorumwatch.config import ConfigError, check_name
+from quorumwatch.logs import rules
+from quorumwatch.logs.forensics import Forensics, RoleEvent, analyze_logs, role_event
+from quorumwatch.logs.formats import detect
+from quorumwatch.logs.reader import FileStats, LogError, first_timestamp, scan, sniff
+from quorumwatch.report.lines import stamp
+from quorumwatch.report.results import iso
+
+
+@dataclass
+class LogRun:
+    forensics: Forensics
+    stats: list[FileStats] = field(default_factory=list)
+    packs: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_inputs(args: Sequence[str], run_dir: Path | None) -> dict[str, list[Path]]:
+    """NODE=PATH_OR_GLOB, plain paths (node: parent directory's name), or a run's collected logs."""
+    files: dict[str, list[Path]] = {}
+    if run_dir is not None:
+        base = run_dir / "logs"
+        if not base.is_dir():
+            raise ConfigError(f"{run_dir}: no collected logs (expected {base}/<node>/)")
+        for node_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+            files[node_dir.name] = sorted(p for p in node_dir.iterdir() if p.is_file())
+    for arg in args:
+        node, sep, pattern = arg.partition("=")
+        if not sep:
+            pattern, node = arg, Path(arg).resolve().parent.name
+        try:
+            check_name(node, "node name")
+        except ValueError as exc:
+            raise ConfigError(f"{arg}: {exc}") from None
+        matched = (
+            sorted(Path(p) for p in glob.glob(pattern))
+            if any(c in pattern for c in "*?[")
+            else [Path(pattern)]
+        )
+        if not matched or not all(p.is_file() for p in matched):
+            raise ConfigError(f"{arg}: no such log file")
+        files.setdefault(node, []).extend(matched)
+    if not files:
+        raise ConfigError("no log files: give NODE=PATH, paths, or --run RUN_DIR")
+    return files
+
+
+def choose_pack(explicit: rules.Pack | None, path: Path) -> rules.Pack | None:
+    if explicit is not None:
+        return explicit
+    fmt = detect(sniff(path))
+    return rules.builtin(fmt.default_pack) if fmt and fmt.default_pack else None
+
+
+def run_logs(
+    files: dict[str, list[Path]],
+    explicit: rules.Pack | None,
+    *,
+    tz: dt.tzinfo,
+    year: int | None,
+    skew_s: float,
+    offsets_s: dict[str, float],
+) -> LogRun:
+    out = LogRun(analyze_logs({}))
+    events: dict[str, list[RoleEvent]] = {}
+    for node, paths in files.items():
+        # rotated files in the order they were written
+        ordered = sorted(paths, key=lambda p: (first_timestamp(p, tz, year) or 0, str(p)))
+        node_events: list[RoleEvent] = []
+        for path in ordered:
+            pack = choose_pack(explicit, path)
+            stats = FileStats(str(path), None)
+            out.stats.append(stats)
+            if pack is None:
+                continue
+            out.packs[str(path)] = pack.name
+            for rec in scan(path, pack, tz=tz, year=year, stats=stats):
+                ev = role_event(node, rec.file, rec.line, rec.ts_ns, rec.message, pack)
+                if ev is not None:
+                    node_events.append(ev)
+        events[node] = node_events
+    out.forensics = analyze_logs(
+        events, skew_ns=round(skew_s * 1e9), offsets_ns={n: round(v * 1e9) for n, v in offsets_s.items()}
+    )
+    return out
+
+
+def to_json(r: LogRun, context_s: float, show_all: bool) -> dict[str, Any]:
+    f = r.forensics
+    return {
+        "version": 1,
+        "verdict": f.verdict,
+        "intervals": [
+            {"node": iv.node, "epoch": iv.epoch, "start": iso(iv.start), "end": iso(iv.end),
+             "duration_s": round((iv.end - iv.start) / 1e9, 6),
+             "open_start": iv.open_start, "open_end": iv.open_end}
+            for iv in f.intervals
+        ],
+        "overlaps": [
+            {"nodes": list(o.nodes), "epochs": list(o.epochs), "start": iso(o.start), "end": iso(o.end),
+             "duration_s": round(o.duration_ns / 1e9, 6), "certain": o.certain, "kind": o.kind}
+            for o in f.overlaps
+        ],
+        "anomalies": [_iso_anomaly(a) for a in f.anomalies],
+        "leaderless": [
+            {"start": iso(lo), "end": iso(hi), "duration_s": round((hi - lo) / 1e9, 6)} for lo, hi in f.gaps
+        ],
+        "timeline": [_event_json(e) for e in timeline(f, context_s, show_all)],
+        "files": [
+            {"path": s.path, "format": s.format, "pack": r.packs.get(s.path), "lines": s.lines}
+            for s in r.stats
+        ],
+        "unparsed_lines": {
+            "count": sum(s.without_timestamp for s in r.stats),
+            "examples": [f"{s.path}: {x}" for s in r.stats for x in s.examples][:10],
+        },
+    }  # fmt: skip
+
+
+def _iso_anomaly(a: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    if "starts" in out:
+        out["starts"] = [iso(t) for t in out["starts"]]
+    for k in ("from", "to"):
+        if k in out:
+            out[k] = {**out[k], "at": iso(out[k]["at"])}
+    return out
+
+
+def _event_json(e: RoleEvent) -> dict[str, Any]:
+    return {
+        "time": iso(e.ts_ns),
+        "node": e.node,
+        "event": e.kind,
+        "epoch": e.epoch,
+        "file": e.file,
+        "line": e.line,
+        "message": e.message[:300],
+    }
+
+
+def timeline(f: Forensics, context_s: float, show_all: bool) -> list[RoleEvent]:
+    """Role events of all nodes in one order; by default only around overlaps."""
+    if show_all:
+        return list(f.events)
+    ctx = round(context_s * 1e9)
+    windows = [(o.start - ctx, o.end + ctx) for o in f.overlaps]
+    return [e for e in f.events if any(lo <= e.ts_ns <= hi for lo, hi in windows)]
+
+
+def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], None]) -> None:
+    f = r.forensics
+    echo(f"verdict: {f.verdict}")
+    echo("leader intervals:")
+    for iv in f.intervals:
+        start = "(before the logs)" if iv.open_start else stamp(iv.start)
+        end = "(after the logs)" if iv.open_end else stamp(iv.end)
+        echo(
+            f"  {iv.node:<8} epoch {iv.epoch if iv.epoch is not None else '?':<6} {start} → {end} "
+            f"({(iv.end - iv.start) / 1e9:.3f} s)"
+        )
+    if f.overlaps:
+        echo("overlaps:")
+        for o in f.overlaps:
+            echo(
+                f"  {o.kind:<11} {' + '.join(o.nodes)} (epochs {o.epochs[0]} / {o.epochs[1]}) "
+                f"{stamp(o.start)} → {stamp(o.end)} ({o.duration_ns / 1e9:.3f} s)"
+            )
+    for a in f.anomalies:
+        if a["kind"] == "duplicate_epoch":
+            echo(f"anomaly: epoch {a['epoch']} claimed by {', '.join(a['nodes'])}")
+        else:
+            echo(
+                f"anomaly: epoch went backwards: {a['from']['node']} epoch {a['from']['epoch']} at "
+                f"{stamp(a['from']['at'])}, then {a['to']['node']} epoch {a['to']['epoch']} at {stamp(a['to']['at'])}"
+            )
+    for lo, hi in f.gaps:
+        echo(f"leaderless: {stamp(lo)} → {stamp(hi)} ({(hi - lo) / 1e9:.3f} s)")
+    events = timeline(f, context_s, show_all)
+    if events:
+        echo("timeline:" if show_all else f"timeline (±{context_s:g} s around overlaps):")
+        for e in events:
+            echo(f"  {stamp(e.ts_ns)} {e.node:<8} {e.kind:<15} {e.message[:140]}")
+    unparsed = sum(s.without_timestamp for s in r.stats)
+    if unparsed:
+        echo(f"{unparsed} lines without a timestamp (continuations attach to the record before them), e.g.:")
+        for s in r.stats:
+            for x in s.examples[:2]:
+                echo(f"  {s.path}: {x}")
+    for s in r.stats:
+        if s.format is None and s.lines:
+            echo(f"note: {s.path}: no known log format recognised; skipped")
+
+
+__all__ = ["LogError", "LogRun", "render", "resolve_inputs", "run_logs", "to_json"]

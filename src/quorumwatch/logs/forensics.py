@@ -1,0 +1,219 @@
+"""Who led when, from role events of several nodes' logs (pure).
+
+Per node, leader_start opens a leadership (its epoch from the event or the last `epoch` event),
+leader_stop or follower_start closes it. A leadership whose start or end lies outside the logs is
+marked open. Across nodes, clocks disagree: `skew` is the uncertainty between any two nodes
+(after subtracting measured `offsets`), so an overlap is *certain* only if it survives shifting the
+clocks by ±skew, and *possible* if some shift within ±skew creates it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from quorumwatch.logs.rules import Pack
+
+
+@dataclass(frozen=True, slots=True)
+class RoleEvent:
+    node: str
+    ts_ns: int
+    kind: str
+    epoch: int | None
+    data: Mapping[str, str]
+    file: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderInterval:
+    node: str
+    epoch: int | None
+    start: int
+    end: int
+    open_start: bool
+    open_end: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LogOverlap:
+    nodes: tuple[str, str]
+    epochs: tuple[int | None, int | None]
+    start: int
+    end: int
+    certain: bool
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end - self.start
+
+    @property
+    def kind(self) -> str:
+        if not self.certain:
+            return "possible"
+        a, b = self.epochs
+        return "violation" if a is not None and a == b else "dual_leader"
+
+
+@dataclass(frozen=True)
+class Forensics:
+    intervals: tuple[LeaderInterval, ...]
+    overlaps: tuple[LogOverlap, ...]
+    anomalies: tuple[dict[str, Any], ...]
+    gaps: tuple[tuple[int, int], ...]
+    events: tuple[RoleEvent, ...]
+    verdict: str
+    span: tuple[int, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def role_event(node: str, file: str, line: int, ts_ns: int, message: str, pack: Pack) -> RoleEvent | None:
+    """The first rule of the pack that matches the message, as an event."""
+    for rule in pack.rules:
+        m = rule.pattern.search(message)
+        if m:
+            groups = {k: v for k, v in m.groupdict().items() if v is not None}
+            epoch = None
+            if "epoch" in groups:
+                try:
+                    epoch = int(groups["epoch"])
+                except ValueError:
+                    epoch = None
+            elif "zxid" in groups:
+                epoch = int(groups["zxid"], 16) >> 32
+            return RoleEvent(node, ts_ns, rule.event, epoch, groups, file, line, message)
+    return None
+
+
+def leader_intervals(node: str, events: Sequence[RoleEvent], span: tuple[int, int]) -> list[LeaderInterval]:
+    """One node's leaderships from its events in time order."""
+    out: list[LeaderInterval] = []
+    open_at: int | None = None
+    open_epoch: int | None = None
+    last_epoch: int | None = None
+    seen_any = False
+    for e in events:
+        if e.kind == "epoch" and e.epoch is not None:
+            last_epoch = e.epoch
+            continue
+        if e.kind == "leader_start":
+            epoch = e.epoch if e.epoch is not None else last_epoch
+            if open_at is not None and epoch is not None and open_epoch is not None and epoch != open_epoch:
+                out.append(LeaderInterval(node, open_epoch, open_at, e.ts_ns, False, False))
+                open_at = None
+            if open_at is None:
+                open_at, open_epoch = e.ts_ns, epoch
+            elif open_epoch is None:
+                open_epoch = epoch
+            seen_any = True
+        elif e.kind in ("leader_stop", "follower_start"):
+            if open_at is not None:
+                out.append(LeaderInterval(node, open_epoch, open_at, e.ts_ns, False, False))
+                open_at = None
+            elif not seen_any and e.kind == "leader_stop":
+                # stopping leading before any start in these logs: it led since before they begin
+                out.append(LeaderInterval(node, last_epoch, span[0], e.ts_ns, True, False))
+            seen_any = True
+    if open_at is not None:
+        out.append(LeaderInterval(node, open_epoch, open_at, span[1], False, True))
+    return out
+
+
+def _overlap(a: LeaderInterval, b: LeaderInterval, skew: int) -> LogOverlap | None:
+    """Certain: overlaps whatever b's clock is off by within ±skew (shown in a's clock); possible:
+    overlaps for some such difference."""
+    lo_c, hi_c = max(a.start, b.start + skew), min(a.end, b.end - skew)
+    if lo_c < hi_c:
+        return LogOverlap((a.node, b.node), (a.epoch, b.epoch), lo_c, hi_c, True)
+    lo, hi = max(a.start, b.start - skew), min(a.end, b.end + skew)
+    if lo < hi:
+        return LogOverlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, False)
+    return None
+
+
+def analyze_logs(
+    events_by_node: Mapping[str, Iterable[RoleEvent]],
+    *,
+    skew_ns: int = 0,
+    offsets_ns: Mapping[str, int] | None = None,
+) -> Forensics:
+    """Intervals, overlaps, epoch anomalies and leaderless gaps. Offsets are subtracted from each
+    node's timestamps (a node whose clock runs 0.3 s ahead has offset +0.3 s)."""
+    offsets = offsets_ns or {}
+    per_node: dict[str, list[RoleEvent]] = {}
+    for node, evs in events_by_node.items():
+        off = offsets.get(node, 0)
+        corrected = [
+            RoleEvent(e.node, e.ts_ns - off, e.kind, e.epoch, e.data, e.file, e.line, e.message) for e in evs
+        ]
+        per_node[node] = sorted(corrected, key=lambda e: e.ts_ns)
+    all_events = sorted((e for evs in per_node.values() for e in evs), key=lambda e: (e.ts_ns, e.node))
+    if not all_events:
+        return Forensics((), (), (), (), (), "ok", (0, 0))
+    span = (all_events[0].ts_ns, all_events[-1].ts_ns)
+    intervals = [iv for node in sorted(per_node) for iv in leader_intervals(node, per_node[node], span)]
+    overlaps: list[LogOverlap] = []
+    for a, b in itertools.combinations(intervals, 2):
+        if a.node == b.node:
+            continue
+        first, second = (a, b) if a.node < b.node else (b, a)
+        o = _overlap(first, second, skew_ns)
+        if o is not None:
+            overlaps.append(o)
+    overlaps.sort(key=lambda o: (o.start, o.nodes))
+    kinds = {o.kind for o in overlaps}
+    verdict = next((k for k in ("violation", "dual_leader", "possible") if k in kinds), "ok")
+    return Forensics(
+        tuple(intervals), tuple(overlaps), tuple(anomalies(intervals)), tuple(gaps(intervals, span)),
+        tuple(all_events), verdict, span,
+    )  # fmt: skip
+
+
+def anomalies(intervals: Sequence[LeaderInterval]) -> list[dict[str, Any]]:
+    """One epoch claimed by two nodes; epochs going backwards (on a node, or over time)."""
+    out: list[dict[str, Any]] = []
+    by_epoch: dict[int, list[LeaderInterval]] = {}
+    for iv in intervals:
+        if iv.epoch is not None:
+            by_epoch.setdefault(iv.epoch, []).append(iv)
+    for epoch, ivs in sorted(by_epoch.items()):
+        nodes = sorted({iv.node for iv in ivs})
+        if len(nodes) > 1:
+            out.append(
+                {
+                    "kind": "duplicate_epoch",
+                    "epoch": epoch,
+                    "nodes": nodes,
+                    "starts": [iv.start for iv in sorted(ivs, key=lambda i: i.start)],
+                }
+            )
+    ordered = sorted((iv for iv in intervals if iv.epoch is not None), key=lambda i: i.start)
+    for prev, cur in itertools.pairwise(ordered):
+        assert prev.epoch is not None and cur.epoch is not None
+        if cur.epoch < prev.epoch:
+            out.append(
+                {
+                    "kind": "epoch_backwards",
+                    "from": {"node": prev.node, "epoch": prev.epoch, "at": prev.start},
+                    "to": {"node": cur.node, "epoch": cur.epoch, "at": cur.start},
+                }
+            )
+    return out
+
+
+def gaps(intervals: Sequence[LeaderInterval], span: tuple[int, int]) -> list[tuple[int, int]]:
+    """Leaderless stretches between the first and last leadership in the logs."""
+    ivs = sorted((iv.start, iv.end) for iv in intervals)
+    out: list[tuple[int, int]] = []
+    if not ivs:
+        return out
+    cur = ivs[0][1]
+    for s, e in ivs[1:]:
+        if s > cur:
+            out.append((cur, s))
+        cur = max(cur, e)
+    return out

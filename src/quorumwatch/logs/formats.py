@@ -1,0 +1,206 @@
+"""Log line formats: recognising a record's first line and reading its timestamp (pure).
+
+Each format knows a cheap bytes regex for "this line starts a record" (used to count and attach
+continuation lines) and a parser turning a record's first line into (UTC ns, message). Zone-less
+timestamps are read in the given zone; formats without a year take it from the caller (glog's
+`Log file created at:` header, or --year) and roll over at Dec 31 → Jan 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1
+    )
+}
+
+
+@dataclass
+class Clock:
+    """Per-file state for formats that omit the year: the current year and the last month seen."""
+
+    tz: dt.tzinfo
+    year: int
+    last_month: int = 0
+
+    def month_year(self, month: int) -> int:
+        # logs only go forward: a month smaller than the last one is the next year (Dec 31 → Jan 1)
+        if month < self.last_month:
+            self.year += 1
+        self.last_month = month
+        return self.year
+
+
+def _ns(t: dt.datetime, frac: str | None) -> int:
+    digits = (frac or "").ljust(9, "0")[:9]
+    return int(t.timestamp()) * 1_000_000_000 + int(digits or 0)
+
+
+def _local(clock: Clock, y: int, mo: int, d: int, h: int, mi: int, s: int) -> dt.datetime:
+    return dt.datetime(y, mo, d, h, mi, s, tzinfo=clock.tz)
+
+
+Parsed = tuple[int, str] | None
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    start: re.Pattern[bytes]
+    """Matches (with re.M) at the beginning of a line that starts a record."""
+    parse: Callable[[str, Clock], Parsed]
+    default_pack: str | None
+
+
+_GLOG = re.compile(r"^([IWEF])(\d{4})?(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{1,9}) +\d+ [^\]]*\] ?(.*)$")
+
+
+def _glog(line: str, clock: Clock) -> Parsed:
+    m = _GLOG.match(line)
+    if not m:
+        return None
+    mo, d = int(m[3]), int(m[4])
+    y = int(m[2]) if m[2] else clock.month_year(mo)
+    try:
+        return _ns(_local(clock, y, mo, d, int(m[5]), int(m[6]), int(m[7])), m[8]), m[9]
+    except ValueError:
+        return None
+
+
+_GOLOG = re.compile(r"^(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? (.*)$")
+
+
+def _golog(line: str, clock: Clock) -> Parsed:
+    m = _GOLOG.match(line)
+    if not m:
+        return None
+    try:
+        t = _local(clock, int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
+    except ValueError:
+        return None
+    return _ns(t, m[7]), m[8]
+
+
+_ISO_COMMA = re.compile(
+    r"^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)[,.](\d{1,9})(Z|[+-]\d\d:?\d\d)? ?(.*)$"
+)
+
+
+def _iso_comma(line: str, clock: Clock) -> Parsed:
+    m = _ISO_COMMA.match(line)
+    if not m:
+        return None
+    tz: dt.tzinfo = clock.tz
+    if m[8]:
+        tz = dt.UTC if m[8] == "Z" else dt.datetime.strptime(m[8].replace(":", ""), "%z").tzinfo or dt.UTC
+    try:
+        t = dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), tzinfo=tz)
+    except ValueError:
+        return None
+    return _ns(t, m[7]), m[9]
+
+
+_CAPNS = re.compile(r"^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{1,9}) ([A-Z]) \| (.*)$")
+
+
+def _capnslog(line: str, clock: Clock) -> Parsed:
+    m = _CAPNS.match(line)
+    if not m:
+        return None
+    try:
+        t = _local(clock, int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
+    except ValueError:
+        return None
+    return _ns(t, m[7]), m[9]
+
+
+_RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{0,9}))?(Z|[+-]\d\d:\d\d)$")
+
+
+def _zap(line: str, clock: Clock) -> Parsed:
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    ts, msg = doc.get("ts"), doc.get("msg", "")
+    if not isinstance(msg, str):
+        msg = str(msg)
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        return int(ts * 1e9), msg
+    if not isinstance(ts, str):
+        return None
+    m = _RFC3339.match(ts)
+    if not m:
+        return None
+    tz = dt.UTC if m[8] == "Z" else dt.datetime.strptime(m[8].replace(":", ""), "%z").tzinfo or dt.UTC
+    try:
+        t = dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), tzinfo=tz)
+    except ValueError:
+        return None
+    return _ns(t, m[7]), msg
+
+
+_REDIS = re.compile(
+    r"^(?:(\d+):([XCSM])|\[(\d+)\]) (\d\d?) ([A-Z][a-z]{2})(?: (\d{4}))? "
+    r"(\d\d):(\d\d):(\d\d)\.(\d{1,6}) ([.\-*#]) (.*)$"
+)
+
+
+def _redis(line: str, clock: Clock) -> Parsed:
+    m = _REDIS.match(line)
+    if not m or m[5] not in MONTHS:
+        return None
+    mo = MONTHS[m[5]]
+    y = int(m[6]) if m[6] else clock.month_year(mo)
+    try:
+        t = _local(clock, y, mo, int(m[4]), int(m[7]), int(m[8]), int(m[9]))
+    except ValueError:
+        return None
+    role = m[2] or ""
+    # the role letter is part of what happened (M: master, S: replica), so it stays in the message
+    return _ns(t, m[10]), (f"[role {role}] " if role else "") + m[12]
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("glog", re.compile(rb"^[IWEF]\d{4}(?:\d{4})? \d\d:\d\d:\d\d\.\d", re.M), _glog, "zk-elected"),
+        Format("golog", re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d", re.M), _golog, "zk-elected"),
+        Format("zap", re.compile(rb'^\{.*"ts":', re.M), _zap, "etcd"),
+        Format(
+            "capnslog",
+            re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [A-Z] \| ", re.M),
+            _capnslog,
+            "etcd",
+        ),
+        Format(
+            "log4j", re.compile(rb"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d", re.M), _iso_comma, "zookeeper"
+        ),
+        Format(
+            "redis",
+            re.compile(rb"^(?:\d+:[XCSM]|\[\d+\]) \d\d? [A-Z][a-z]{2} ", re.M),
+            _redis,
+            "redis-sentinel",
+        ),
+    )
+}
+"""log4j covers ZooKeeper's log4j/logback lines and Python logging's default asctime."""
+
+
+def detect(sample: bytes) -> Format | None:
+    """The format whose record starts match most lines of a sample (ties: the order above)."""
+    best: tuple[int, Format] | None = None
+    for f in FORMATS.values():
+        n = len(f.start.findall(sample))
+        if n and (best is None or n > best[0]):
+            best = (n, f)
+    return best[1] if best else None

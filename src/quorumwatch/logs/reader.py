@@ -1,0 +1,178 @@
+"""Streaming log reading: big chunks, candidate lines found by one regex, only those parsed.
+
+Measured on this machine (lab-facts.md): a per-line Python loop reads ~89 MB/s, a regex alternation
+over 16 MB chunks ~200 MB/s. So we search whole chunks for any rule's pattern, cut out the matching
+lines, and parse just those. Lines without a timestamp (tracebacks, glog continuations) attach to the
+record before them; they are counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from quorumwatch.logs.formats import FORMATS, Clock, Format, detect
+from quorumwatch.logs.rules import Pack
+
+CHUNK = 16 << 20
+_CREATED = re.compile(rb"Log file created at: (\d{4})/(\d\d)/(\d\d)")
+_GLOG_HEADER = (b"Log file created at:", b"Running on machine:", b"Running duration", b"Log line format:")
+
+
+class LogError(Exception):
+    """A log file that cannot be read at all; printable as is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    file: str
+    line: int
+    ts_ns: int
+    message: str
+
+
+@dataclass
+class FileStats:
+    path: str
+    format: str | None
+    lines: int = 0
+    records: int = 0
+    without_timestamp: int = 0
+    examples: list[str] = field(default_factory=list)
+    first_ns: int | None = None
+
+
+def _open(path: Path) -> BinaryIO:
+    if path.suffix == ".gz":
+        return cast(BinaryIO, gzip.open(path, "rb"))
+    return open(path, "rb")
+
+
+def sniff(path: Path) -> bytes:
+    try:
+        with _open(path) as f:
+            return f.read(64 << 10)
+    except (OSError, EOFError) as exc:
+        raise LogError(f"{path}: cannot read: {exc}") from None
+
+
+def scan(
+    path: Path,
+    pack: Pack,
+    *,
+    tz: dt.tzinfo,
+    year: int | None = None,
+    fmt: Format | None = None,
+    stats: FileStats | None = None,
+) -> Iterator[Record]:
+    """Records of one file whose message matches some rule of `pack` (any rule; the caller decides)."""
+    head = sniff(path)
+    fmt = fmt or detect(head)
+    if stats is not None:
+        stats.format = fmt.name if fmt else None
+    if fmt is None:
+        if stats is not None:
+            stats.lines = head.count(b"\n")
+            stats.without_timestamp = stats.lines
+            stats.examples = [_show(x) for x in head.splitlines()[:3]]
+        return
+    created = _CREATED.search(head)
+    clock = Clock(tz, int(created[1]) if created else (year or dt.datetime.now(tz).year))
+    candidates = pack.candidates()
+    line_no = 0
+    carry = b""
+    last_record: tuple[int, str] | None = None  # for continuation lines matched by a rule
+    try:
+        with _open(path) as f:
+            while True:
+                data = f.read(CHUNK)
+                if not data and not carry:
+                    break
+                chunk = carry + data
+                if data:
+                    cut = chunk.rfind(b"\n") + 1
+                    if cut == 0:
+                        carry = chunk
+                        continue
+                    chunk, carry = chunk[:cut], chunk[cut:]
+                else:
+                    carry = b""
+                if stats is not None:
+                    _count(chunk, fmt, stats)
+                pos = 0
+                for m in candidates.finditer(chunk):
+                    if m.start() < pos:
+                        continue  # a second rule in a line already taken
+                    start = chunk.rfind(b"\n", 0, m.start()) + 1
+                    end = chunk.find(b"\n", m.start())
+                    end = len(chunk) if end < 0 else end
+                    line_no += chunk.count(b"\n", pos, start)
+                    pos = end
+                    text = chunk[start:end].rstrip(b"\r").decode("utf-8", "replace")
+                    parsed = fmt.parse(text, clock)
+                    if parsed is None:
+                        parsed = _owner(chunk, start, fmt, clock) or last_record
+                        if parsed is None:
+                            continue
+                        parsed = (parsed[0], text)
+                    last_record = parsed
+                    yield Record(str(path), line_no + 1, parsed[0], parsed[1])
+                line_no += chunk.count(b"\n", pos)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise LogError(f"{path}: cannot read: {exc}") from None
+
+
+def _owner(chunk: bytes, start: int, fmt: Format, clock: Clock) -> tuple[int, str] | None:
+    """The record a continuation line belongs to: the nearest earlier line with a timestamp."""
+    end = start
+    for _ in range(200):
+        if end <= 0:
+            return None
+        prev = chunk.rfind(b"\n", 0, end - 1) + 1
+        parsed = fmt.parse(chunk[prev : end - 1].rstrip(b"\r").decode("utf-8", "replace"), clock)
+        if parsed is not None:
+            return parsed
+        end = prev
+    return None
+
+
+def _count(chunk: bytes, fmt: Format, stats: FileStats) -> None:
+    lines = chunk.count(b"\n")
+    starts = len(fmt.start.findall(chunk))
+    stats.lines += lines
+    stats.records += starts
+    stats.without_timestamp += max(0, lines - starts)
+    if len(stats.examples) < 3 and lines > starts:
+        for raw in chunk.split(b"\n", 2000)[:2000]:
+            if raw and not fmt.start.match(raw) and not raw[:1].isspace() and not raw.startswith(_GLOG_HEADER):
+                stats.examples.append(_show(raw))
+                if len(stats.examples) >= 3:
+                    break
+
+
+def _show(raw: bytes) -> str:
+    text = raw[:120].decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "." for c in text)
+
+
+def first_timestamp(path: Path, tz: dt.tzinfo, year: int | None) -> int | None:
+    """When a file's first record was written (to put rotated files in order)."""
+    head = sniff(path)
+    fmt = detect(head)
+    if fmt is None:
+        return None
+    created = _CREATED.search(head)
+    clock = Clock(tz, int(created[1]) if created else (year or dt.datetime.now(tz).year))
+    for raw in head.splitlines()[:2000]:
+        parsed = fmt.parse(raw.rstrip(b"\r").decode("utf-8", "replace"), clock)
+        if parsed:
+            return parsed[0]
+    return None
+
+
+__all__ = ["FORMATS", "FileStats", "LogError", "Record", "first_timestamp", "scan"]
