@@ -82,6 +82,8 @@ def run_logs(
             stats = FileStats(str(path), None)
             out.stats.append(stats)
             if pack is None:
+                head = sniff(path)
+                stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
                 continue
             out.packs[str(path)] = pack.name
             for rec in scan(path, pack, tz=tz, year=year, stats=stats):
@@ -180,9 +182,10 @@ def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], No
         if a["kind"] == "duplicate_epoch":
             echo(f"anomaly: epoch {a['epoch']} claimed by {', '.join(a['nodes'])}")
         else:
+            frm, to = a["from"], a["to"]
             echo(
-                f"anomaly: epoch went backwards: {a['from']['node']} epoch {a['from']['epoch']} at "
-                f"{stamp(a['from']['at'])}, then {a['to']['node']} epoch {a['to']['epoch']} at {stamp(a['to']['at'])}"
+                f"anomaly: epoch went backwards: {frm['node']} epoch {frm['epoch']} at {stamp(frm['at'])}, "
+                f"then {to['node']} epoch {to['epoch']} at {stamp(to['at'])}"
             )
     for lo, hi in f.gaps:
         echo(f"leaderless: {stamp(lo)} → {stamp(hi)} ({(hi - lo) / 1e9:.3f} s)")

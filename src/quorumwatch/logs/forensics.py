@@ -77,6 +77,13 @@ def role_event(node: str, file: str, line: int, ts_ns: int, message: str, pack: 
         m = rule.pattern.search(message)
         if m:
             groups = {k: v for k, v in m.groupdict().items() if v is not None}
+            if "epoch" not in groups and rule.event != "epoch":
+                # an `epoch` rule may name the epoch in the same line (--epoch with --leader-start)
+                for other in pack.rules:
+                    em = other.pattern.search(message) if other.event == "epoch" else None
+                    if em and em.groupdict().get("epoch"):
+                        groups["epoch"] = em.group("epoch")
+                        break
             epoch = None
             if "epoch" in groups:
                 try:

@@ -77,7 +77,7 @@ def scan(
         stats.format = fmt.name if fmt else None
     if fmt is None:
         if stats is not None:
-            stats.lines = head.count(b"\n")
+            stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
             stats.without_timestamp = stats.lines
             stats.examples = [_show(x) for x in head.splitlines()[:3]]
         return
@@ -149,7 +149,8 @@ def _count(chunk: bytes, fmt: Format, stats: FileStats) -> None:
     stats.without_timestamp += max(0, lines - starts)
     if len(stats.examples) < 3 and lines > starts:
         for raw in chunk.split(b"\n", 2000)[:2000]:
-            if raw and not fmt.start.match(raw) and not raw[:1].isspace() and not raw.startswith(_GLOG_HEADER):
+            plausible = raw[:1].isspace() or raw.startswith(_GLOG_HEADER)  # continuations, glog's header
+            if raw and not fmt.start.match(raw) and not plausible:
                 stats.examples.append(_show(raw))
                 if len(stats.examples) >= 3:
                     break

@@ -1,0 +1,143 @@
+"""`quorumwatch logs` end to end: real lab logs, rotated and gzipped files, continuation lines,
+skew, JSON, exit codes and bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FIX = Path(__file__).parent / "fixtures" / "logs"
+QW = [sys.executable, "-m", "quorumwatch"]
+
+
+def qw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*QW, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_zk_election_keep_logs_show_the_dual_leader() -> None:
+    r = qw("logs", *(str(p) for p in sorted(FIX.glob("zkelect/*/*.INFO"))), "--json", "--tz", "UTC")
+    assert r.returncode == 3, r.stderr
+    data = json.loads(r.stdout)
+    (o,) = [o for o in data["overlaps"] if o["certain"]]
+    assert o["nodes"] == ["n1", "n2"] and o["epochs"] == [0, 1] and o["kind"] == "dual_leader"
+    assert 5.7 < o["duration_s"] < 5.8
+    assert {i["node"] for i in data["intervals"]} == {"n1", "n2"}
+    assert any(i["open_end"] for i in data["intervals"] if i["node"] == "n2")
+    assert any(e["event"] == "session" for e in data["timeline"])
+
+
+def test_etcd_logs_by_node_name_with_the_built_in_pack() -> None:
+    args = [f"n{i}={FIX}/etcd/n{i}/n{i}.log" for i in (1, 2, 3)]
+    r = qw("logs", *args, "--json")
+    assert r.returncode == 3
+    data = json.loads(r.stdout)
+    assert [(i["node"], i["epoch"]) for i in data["intervals"]] == [("n1", 2), ("n2", 3), ("n3", 4)]
+    assert all(f["format"] == "zap" and f["pack"] == "etcd" for f in data["files"])
+
+
+def test_redis_role_letters() -> None:
+    r = qw("logs", "--json", *(str(p) for p in sorted(FIX.glob("redis/*/*.log"))))
+    data = json.loads(r.stdout)
+    nodes = {i["node"] for i in data["intervals"]}
+    assert "n1" in nodes and all(f["format"] == "redis" for f in data["files"])
+
+
+def glog(lines: list[str], header: str = "2022/12/31 23:00:00") -> str:
+    return f"Log file created at: {header}\nRunning on machine: meta\n" + "".join(x + "\n" for x in lines)
+
+
+def test_rotation_gzip_continuations_crlf_and_skew(tmp_path: Path) -> None:
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    # node a: leader across a rotation (older file gzipped), across New Year
+    (a / "meta.INFO.1.gz").write_bytes(
+        gzip.compress(
+            glog(
+                [
+                    "I1231 23:59:58.000000 1 m.cc:1] [ROLE CHANGE] I am the leader now.  seq is 7",
+                    "I1231 23:59:58.000001 1 m.cc:2] Start the leader role",
+                    "Traceback: [EAgain]: resource temporarily unavailable",
+                    "    at somewhere",
+                ]
+            ).encode()
+        )
+    )
+    (a / "meta.INFO").write_text(
+        glog(
+            [
+                "I0101 00:00:03.000000 1 m.cc:3] Stopping the services of meta, this: 0x1",
+            ],
+            header="2023/01/01 00:00:00",
+        ).replace("\n", "\r\n")
+    )
+    # node b: becomes leader 1 s after a stopped (a near miss at --skew 0, possible at --skew 1.5)
+    (b / "meta.INFO").write_text(
+        glog(
+            [
+                "I0101 00:00:04.000000 1 m.cc:1] [ROLE CHANGE] I am the leader now.  seq is 8",
+                "I0101 00:00:09.000000 1 m.cc:2] Stopping the services of meta, this: 0x2",
+            ],
+            header="2023/01/01 00:00:00",
+        )
+    )
+    files = [str(a / "meta.INFO"), str(a / "meta.INFO.1.gz"), str(b / "meta.INFO")]
+    exact = qw("logs", *files, "--json", "--tz", "UTC")
+    assert exact.returncode == 0, exact.stderr
+    data = json.loads(exact.stdout)
+    assert [(i["node"], i["epoch"], i["start"], i["end"]) for i in data["intervals"]] == [
+        ("a", 7, "2022-12-31T23:59:58Z", "2023-01-01T00:00:03Z"),
+        ("b", 8, "2023-01-01T00:00:04Z", "2023-01-01T00:00:09Z"),
+    ]
+    assert data["leaderless"][0]["duration_s"] == 1.0
+    assert data["unparsed_lines"]["count"] >= 2  # the traceback lines, counted, never fatal
+    skewed = qw("logs", *files, "--skew", "1.5", "--tz", "UTC")
+    assert skewed.returncode == 5
+    assert "possible    a + b (epochs 7 / 8)" in skewed.stdout
+
+
+def test_quick_rules_and_offsets(tmp_path: Path) -> None:
+    (tmp_path / "x.log").write_text(
+        "2022/08/04 20:15:00.100000 up as leader term 4\n2022/08/04 20:15:05.0 bye\n"
+    )
+    (tmp_path / "y.log").write_text("2022/08/04 20:15:06.000000 up as leader term 5\n")
+    args = [
+        "logs",
+        f"x={tmp_path / 'x.log'}",
+        f"y={tmp_path / 'y.log'}",
+        "--leader-start",
+        "up as leader",
+        "--leader-stop",
+        "bye",
+        "--epoch",
+        r"term (\d+)",
+        "--tz",
+        "UTC",
+        "--json",
+    ]
+    r = qw(*args)
+    assert r.returncode == 0 and json.loads(r.stdout)["intervals"][0]["epoch"] == 4
+    # y's clock runs 2 s ahead: corrected, y led from 20:15:04, while x still did
+    r2 = qw(*args, "--offset", "y=2")
+    assert r2.returncode == 3
+
+
+def test_bad_input_is_one_line_and_nonzero(tmp_path: Path) -> None:
+    missing = qw("logs", f"n1={tmp_path / 'nope.log'}")
+    assert (
+        missing.returncode == 2 and "no such log file" in missing.stderr and "Traceback" not in missing.stderr
+    )
+    bad_rules = tmp_path / "r.yaml"
+    bad_rules.write_text("name: x\nrules:\n  - {event: leader_start, match: '(unclosed'}\n")
+    (tmp_path / "a.log").write_text("2022/08/04 20:15:00 x\n")
+    r = qw("logs", str(tmp_path / "a.log"), "--rules", str(bad_rules))
+    assert r.returncode == 2 and f"{bad_rules}:3: rules[0].match: bad regular expression" in r.stderr
+    junk = tmp_path / "junk.log"
+    junk.write_bytes(b"\x00\xff\xfe" * 1000)
+    j = qw("logs", str(junk))
+    assert j.returncode == 0 and "no known log format recognised" in j.stdout
+    assert qw("logs", str(tmp_path / "a.log"), "--pack", "nosuch").returncode == 2
