@@ -46,11 +46,18 @@ def test_zk_election_leader_link_down(policy: str, tmp_path: Path) -> None:
             timeout=300,
         )
         doubles = multi_leader_ticks(run)
-        verdict = json.loads((run / "results.json").read_text())["verdict"]
+        results = json.loads((run / "results.json").read_text())
+        verdict = results["verdict"]
         if policy == "keep":
             assert r.returncode == 3, r.stderr
             assert doubles >= 1
             assert verdict == "dual_leader"
+            # the nodes' own logs show the same dual leader, and how late the probes saw each change
+            logs = results["logs"]
+            assert logs["verdict"] == "dual_leader"
+            assert any(o["certain"] and o["kind"] == "dual_leader" for o in logs["overlaps"])
+            lags = [d["lag_s"] for d in logs["detection_lags"] if d["lag_s"] is not None]
+            assert lags and all(0 <= lag < 2 for lag in lags)
         else:
             assert r.returncode in (0, 5), r.stderr
             assert doubles == 0

@@ -141,3 +141,12 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path: Path) -> None:
     j = qw("logs", str(junk))
     assert j.returncode == 0 and "no known log format recognised" in j.stdout
     assert qw("logs", str(tmp_path / "a.log"), "--pack", "nosuch").returncode == 2
+
+
+def test_zookeeper_server_logs() -> None:
+    """Captured from the lab: the leader (n3) was killed; n2 took over in epoch 2."""
+    r = qw("logs", "--json", *(str(p) for p in sorted(FIX.glob("zookeeper/*/zookeeper.log"))))
+    data = json.loads(r.stdout)
+    assert all(f["format"] == "log4j" and f["pack"] == "zookeeper" for f in data["files"])
+    assert [(i["node"], i["epoch"], i["open_end"]) for i in data["intervals"]] == [("n2", 2, True)]
+    assert r.returncode == 0 and data["verdict"] == "ok"

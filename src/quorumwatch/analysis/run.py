@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from quorumwatch.analysis import Analysis, analyze
+from quorumwatch.model import Tick
 from quorumwatch.report.results import results
 from quorumwatch.store import HISTORY_FILE, History
 
@@ -36,7 +37,48 @@ def analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
             "ticks": len(ticks),
         },
     )
+    if (run_dir / "logs").is_dir():
+        data["logs"] = _logs_section(run_dir, ticks)
     tmp = run_dir / (RESULTS_FILE + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     tmp.replace(run_dir / RESULTS_FILE)
     return a, data
+
+
+def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
+    """What the nodes' own logs say, next to what the probes saw."""
+    import datetime as dt
+
+    from quorumwatch.analysis.joined import detection_lags, disproved_ticks
+    from quorumwatch.config import ConfigError
+    from quorumwatch.logs.command import resolve_inputs, run_logs
+    from quorumwatch.logs.reader import LogError
+    from quorumwatch.report.results import iso
+
+    try:
+        files = resolve_inputs([], run_dir)
+        tz = dt.datetime.now().astimezone().tzinfo or dt.UTC
+        r = run_logs(files, None, tz=tz, year=None, skew_s=0.0, offsets_s={})
+    except (ConfigError, LogError) as exc:
+        return {"error": str(exc)}
+    f = r.forensics
+    lags = detection_lags(f, ticks)
+    disproved = disproved_ticks(f, ticks)
+    values = [d.lag_s for d in lags if d.lag_s is not None]
+    return {
+        "verdict": f.verdict,
+        "overlaps": [
+            {"nodes": list(o.nodes), "epochs": list(o.epochs), "start": iso(o.start), "end": iso(o.end),
+             "duration_s": round(o.duration_ns / 1e9, 6), "certain": o.certain, "kind": o.kind}
+            for o in f.overlaps
+        ],
+        "detection_lags": [
+            {"node": d.node, "change": d.change, "logged_at": iso(d.log_ns),
+             "seen_at": None if d.seen_ns is None else iso(d.seen_ns),
+             "lag_s": None if d.lag_s is None else round(d.lag_s, 6)}
+            for d in lags
+        ],
+        "detection_lag_max_s": round(max(values), 6) if values else None,
+        "disproved_ticks": len(disproved),
+        "disproved_tick_indexes": disproved,
+    }  # fmt: skip

@@ -103,11 +103,12 @@ def _zookeeper_servers(members: list[NodeNet], root: Path) -> dict[str, ServerSp
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
                 "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss,SSS",
                 "-Dorg.slf4j.simpleLogger.showThreadName=true",
-                f"-Dorg.slf4j.simpleLogger.logFile={d / 'zookeeper.log'}",
                 f"-Dzookeeper.log.dir={d}",
                 "-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(d / "zoo.cfg"),
             ],
-            d / "zookeeper.log",
+            # slf4j-simple truncates its logFile on start; on stderr the lines land in console.log,
+            # which the lab appends to, so a restarted server keeps its history
+            d / "console.log",
             {d / "zoo.cfg": cfg, d / "data" / "myid": f"{k}\n"},
         )  # fmt: skip
     return servers

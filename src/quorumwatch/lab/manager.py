@@ -239,7 +239,7 @@ def _cluster_config(state: LabState, spec: kinds.KindSpec) -> ClusterConfig:
                         "start": [*qw, "start", state.name, n.name],
                         "control": "local",
                     },
-                    "logs": [n.log, str(state.path / n.name / "console.log")],
+                    "logs": sorted({n.log, str(state.path / n.name / "console.log")}),
                 }
                 for n in state.nodes
                 if n.name in state.cluster_nodes

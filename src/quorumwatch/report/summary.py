@@ -44,6 +44,19 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
         console.print(
             f"  certainly leaderless: {len(lc)} window(s), longest {max(w['duration_s'] for w in lc):.3f} s"
         )
+    logs = data.get("logs")
+    if logs and "verdict" in logs:
+        lags = [d["lag_s"] for d in logs["detection_lags"] if d["lag_s"] is not None]
+        console.print(
+            f"  the nodes' logs say: [{_VERDICT_STYLE[logs['verdict']]}]{logs['verdict']}[/]; "
+            f"{len(logs['detection_lags'])} role changes logged"
+            + (f", seen by the probes after {min(lags):.3f}–{max(lags):.3f} s" if lags else "")
+            + (
+                f"; {logs['disproved_ticks']} two-L ticks disproved by the logs"
+                if logs["disproved_ticks"]
+                else ""
+            )
+        )
     if data["trials"]:
         t = Table(title="failover per trial (seconds)")
         for col in (

@@ -1,0 +1,92 @@
+"""Log truth joined with a run's observations (pure): how late did the detector see each role
+change the logs record, and which ticks showing two `L` do the logs disprove?
+
+Both sides carry wall-clock times (the observations' send time, the log timestamps); in the lab
+they come from one clock, elsewhere the logs' skew applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from quorumwatch.logs.forensics import Forensics, LeaderInterval
+from quorumwatch.model import Role, Tick
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionLag:
+    node: str
+    change: str
+    """"became leader" or "stopped leading"."""
+    log_ns: int
+    seen_ns: int | None
+    """Wall time of the first observation that shows the change (its receive), if any."""
+
+    @property
+    def lag_s(self) -> float | None:
+        return None if self.seen_ns is None else (self.seen_ns - self.log_ns) / 1e9
+
+
+def detection_lags(f: Forensics, ticks: Sequence[Tick], limit_s: float = 60.0) -> list[DetectionLag]:
+    """For every logged leadership start and stop inside the run, the first later answer showing it."""
+    if not ticks:
+        return []
+    offset = ticks[0].wall_ns - ticks[0].started_ns  # wall = mono + offset for this run
+    first_wall, last_wall = ticks[0].wall_ns, ticks[-1].wall_ns
+    obs = sorted(((o.send_ns + offset, o.recv_ns + offset, o) for t in ticks for o in t.observations),
+                 key=lambda x: x[0])  # fmt: skip
+    out = []
+    for iv in f.intervals:
+        changes = []
+        if not iv.open_start:
+            changes.append(("became leader", iv.start, True))
+        if not iv.open_end:
+            changes.append(("stopped leading", iv.end, False))
+        for change, at, leading in changes:
+            if not first_wall <= at <= last_wall:
+                continue
+            seen = next(
+                (r for s, r, o in obs
+                 if s >= at and o.node == iv.node and o.role is not Role.UNKNOWN
+                 and (o.role is Role.LEADER) == leading and s - at <= limit_s * 1e9),
+                None,
+            )  # fmt: skip
+            out.append(DetectionLag(iv.node, change, at, seen))
+    return sorted(out, key=lambda d: d.log_ns)
+
+
+def disproved_ticks(f: Forensics, ticks: Sequence[Tick], skew_ns: int = 0) -> list[int]:
+    """Ticks showing two or more `L` where the logs say the claimants did not lead at the same time
+    anywhere inside the tick's answer windows (widened by the clock skew)."""
+    if not ticks:
+        return []
+    offset = ticks[0].wall_ns - ticks[0].started_ns
+    by_node: dict[str, list[LeaderInterval]] = {}
+    for iv in f.intervals:
+        by_node.setdefault(iv.node, []).append(iv)
+    out = []
+    for t in ticks:
+        leaders = [o for o in t.observations if o.role is Role.LEADER]
+        if len(leaders) < 2 or not all(o.node in by_node for o in leaders):
+            continue
+        lo = min(o.send_ns for o in leaders) + offset - skew_ns
+        hi = max(o.recv_ns for o in leaders) + offset + skew_ns
+        spans = []
+        for o in leaders:
+            spans.append([(max(iv.start, lo), min(iv.end, hi)) for iv in by_node[o.node]
+                          if iv.start < hi and lo < iv.end])  # fmt: skip
+        if _no_common_instant(spans):
+            out.append(t.index)
+    return out
+
+
+def _no_common_instant(spans: list[list[tuple[int, int]]]) -> bool:
+    """True when no two claimants' logged leaderships overlap inside the window."""
+    for i in range(len(spans)):
+        for j in range(i + 1, len(spans)):
+            for a0, a1 in spans[i]:
+                for b0, b1 in spans[j]:
+                    if max(a0, b0) < min(a1, b1):
+                        return False
+    return True
