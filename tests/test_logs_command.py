@@ -150,3 +150,38 @@ def test_zookeeper_server_logs() -> None:
     assert all(f["format"] == "log4j" and f["pack"] == "zookeeper" for f in data["files"])
     assert [(i["node"], i["epoch"], i["open_end"]) for i in data["intervals"]] == [("n2", 2, True)]
     assert r.returncode == 0 and data["verdict"] == "ok"
+
+
+def test_five_nodes_hand_checkable(tmp_path: Path) -> None:
+    """n2 overlaps n1 for 2 s (seq 11 vs 10); n3 starts 1 s after n2 stops (a near miss); n4 claims
+    n3's sequence number later; n5 only follows."""
+
+    def write(node: str, lines: list[tuple[str, str]]) -> str:
+        d = tmp_path / node
+        d.mkdir()
+        (d / "meta.INFO").write_text(
+            glog([f"I0804 20:15:{t} 1 m.cc:1] {msg}" for t, msg in lines], header="2022/08/04 20:00:00")
+        )
+        return str(d / "meta.INFO")
+
+    lead = "[ROLE CHANGE] I am the leader now.  seq is {}"
+    stop = "Stopping the services of meta, this: 0x1"
+    files = [
+        write("n1", [("00.000000", lead.format(10)), ("12.000000", stop)]),
+        write("n2", [("10.000000", lead.format(11)), ("20.000000", stop)]),
+        write("n3", [("21.000000", lead.format(12)), ("30.000000", "Start the follower role")]),
+        write("n4", [("40.000000", lead.format(12)), ("50.000000", stop)]),
+        write("n5", [("00.000000", "Start the follower role")]),
+    ]
+    exact = qw("logs", *files, "--tz", "UTC", "--json")
+    assert exact.returncode == 3
+    data = json.loads(exact.stdout)
+    assert [(o["nodes"], o["start"], o["end"], o["certain"]) for o in data["overlaps"]] == [
+        (["n1", "n2"], "2022-08-04T20:15:10Z", "2022-08-04T20:15:12Z", True)
+    ]
+    assert {"kind": "duplicate_epoch", "epoch": 12, "nodes": ["n3", "n4"]}.items() <= data["anomalies"][
+        0
+    ].items()
+    skewed = json.loads(qw("logs", *files, "--tz", "UTC", "--json", "--skew", "1.5").stdout)
+    pairs = {(tuple(o["nodes"]), o["certain"]) for o in skewed["overlaps"]}
+    assert pairs == {(("n1", "n2"), True), (("n2", "n3"), False)}

@@ -334,6 +334,9 @@ def heal(run_dir: Path | None) -> None:
 )
 @click.option("--all", "show_all", is_flag=True, help="Show the whole timeline.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--jobs", type=click.IntRange(1, 64), help="Files scanned in parallel (default: the number of cores)."
+)
 def logs(
     inputs: tuple[str, ...],
     run_dir: Path | None,
@@ -349,11 +352,13 @@ def logs(
     context: float,
     show_all: bool,
     as_json: bool,
+    jobs: int | None,
 ) -> None:
     """Rebuild who led when from node logs: NODE=PATH_OR_GLOB ..., plain paths (node = parent
     directory), or --run RUN_DIR. Exit 0 ok, 3 dual leader, 4 same-epoch overlap, 5 possible only."""
     import datetime as dt
     import json
+    import os
     import re
     import zoneinfo
 
@@ -386,7 +391,9 @@ def logs(
             chosen.append(rules.quick_pack(leader_start, leader_stop, epoch_re))
         explicit = rules.merge(chosen) if chosen else None
         files = resolve_inputs(inputs, run_dir)
-        result = run_logs(files, explicit, tz=tz, year=year, skew_s=skew, offsets_s=offs)
+        result = run_logs(
+            files, explicit, tz=tz, year=year, skew_s=skew, offsets_s=offs, jobs=jobs or os.cpu_count() or 1
+        )
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     except LogError as exc:

@@ -62,6 +62,24 @@ def choose_pack(explicit: rules.Pack | None, path: Path) -> rules.Pack | None:
     return rules.builtin(fmt.default_pack) if fmt and fmt.default_pack else None
 
 
+def _scan_one(
+    node: str, path: Path, explicit: rules.Pack | None, tz: dt.tzinfo, year: int | None
+) -> tuple[list[RoleEvent], FileStats, str | None]:
+    """One file's role events and counts (runs in a worker process when there are several)."""
+    pack = choose_pack(explicit, path)
+    stats = FileStats(str(path), None)
+    if pack is None:
+        head = sniff(path)
+        stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
+        return [], stats, None
+    events = []
+    for rec in scan(path, pack, tz=tz, year=year, stats=stats):
+        ev = role_event(node, rec.file, rec.line, rec.ts_ns, rec.message, pack)
+        if ev is not None:
+            events.append(ev)
+    return events, stats, pack.name
+
+
 def run_logs(
     files: dict[str, list[Path]],
     explicit: rules.Pack | None,
@@ -70,27 +88,30 @@ def run_logs(
     year: int | None,
     skew_s: float,
     offsets_s: dict[str, float],
+    jobs: int = 1,
 ) -> LogRun:
+    """Scan every file (in `jobs` processes: each file streams on its own core) and analyse."""
     out = LogRun(analyze_logs({}))
-    events: dict[str, list[RoleEvent]] = {}
-    for node, paths in files.items():
-        # rotated files in the order they were written
-        ordered = sorted(paths, key=lambda p: (first_timestamp(p, tz, year) or 0, str(p)))
-        node_events: list[RoleEvent] = []
-        for path in ordered:
-            pack = choose_pack(explicit, path)
-            stats = FileStats(str(path), None)
-            out.stats.append(stats)
-            if pack is None:
-                head = sniff(path)
-                stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
-                continue
-            out.packs[str(path)] = pack.name
-            for rec in scan(path, pack, tz=tz, year=year, stats=stats):
-                ev = role_event(node, rec.file, rec.line, rec.ts_ns, rec.message, pack)
-                if ev is not None:
-                    node_events.append(ev)
-        events[node] = node_events
+    # rotated files in the order they were written
+    work = [
+        (node, path)
+        for node, paths in files.items()
+        for path in sorted(paths, key=lambda p: (first_timestamp(p, tz, year) or 0, str(p)))
+    ]
+    if jobs > 1 and len(work) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+            futures = [pool.submit(_scan_one, node, path, explicit, tz, year) for node, path in work]
+            results = [f.result() for f in futures]
+    else:
+        results = [_scan_one(node, path, explicit, tz, year) for node, path in work]
+    events: dict[str, list[RoleEvent]] = {node: [] for node in files}
+    for (node, path), (evs, stats, pack_name) in zip(work, results, strict=True):
+        events[node].extend(evs)
+        out.stats.append(stats)
+        if pack_name:
+            out.packs[str(path)] = pack_name
     out.forensics = analyze_logs(
         events, skew_ns=round(skew_s * 1e9), offsets_ns={n: round(v * 1e9) for n, v in offsets_s.items()}
     )

@@ -9,6 +9,7 @@ timestamps are read in the given zone; formats without a year take it from the c
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -50,6 +51,11 @@ def _local(clock: Clock, y: int, mo: int, d: int, h: int, mi: int, s: int) -> dt
 Parsed = tuple[int, str] | None
 
 
+@functools.cache
+def _nonstart(start: bytes) -> re.Pattern[bytes]:
+    return re.compile(rb"\n(?!" + start + rb")")
+
+
 @dataclass(frozen=True)
 class Format:
     name: str
@@ -57,6 +63,14 @@ class Format:
     """Matches (with re.M) at the beginning of a line that starts a record."""
     parse: Callable[[str, Clock], Parsed]
     default_pack: str | None
+
+    quick: bytes = b""
+    """The first tokens of a record start, enough to tell records from continuations cheaply."""
+
+    @property
+    def nonstart(self) -> re.Pattern[bytes]:
+        """A newline not followed by a record start (a continuation or garbage line)."""
+        return _nonstart(self.quick or self.start.pattern.removeprefix(b"^"))
 
 
 _GLOG = re.compile(r"^([IWEF])(\d{4})?(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{1,9}) +\d+ [^\]]*\] ?(.*)$")
@@ -173,7 +187,13 @@ def _redis(line: str, clock: Clock) -> Parsed:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("glog", re.compile(rb"^[IWEF]\d{4}(?:\d{4})? \d\d:\d\d:\d\d\.\d", re.M), _glog, "zk-elected"),
+        Format(
+            "glog",
+            re.compile(rb"^[IWEF]\d{4}(?:\d{4})? \d\d:\d\d:\d\d\.\d", re.M),
+            _glog,
+            "zk-elected",
+            rb"[IWEF]\d\d\d\d",
+        ),
         Format("golog", re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d", re.M), _golog, "zk-elected"),
         Format("zap", re.compile(rb'^\{.*"ts":', re.M), _zap, "etcd"),
         Format(

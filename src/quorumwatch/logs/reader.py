@@ -93,36 +93,34 @@ def scan(
                 data = f.read(CHUNK)
                 if not data and not carry:
                     break
-                chunk = carry + data
-                if data:
-                    cut = chunk.rfind(b"\n") + 1
-                    if cut == 0:
-                        carry = chunk
-                        continue
-                    chunk, carry = chunk[:cut], chunk[cut:]
-                else:
-                    carry = b""
+                buf = carry + data if carry else data
+                # work on buf[:cut] through bounds, not slices: a 16 MB copy per chunk is measurable
+                cut = buf.rfind(b"\n") + 1 if data else len(buf)
+                if cut == 0:
+                    carry = buf
+                    continue
+                carry = buf[cut:] if cut < len(buf) else b""
                 if stats is not None:
-                    _count(chunk, fmt, stats)
+                    _count(buf, cut, fmt, stats)
                 pos = 0
-                for m in candidates.finditer(chunk):
-                    if m.start() < pos:
+                for hit in candidates.positions(buf, cut):
+                    if hit < pos:
                         continue  # a second rule in a line already taken
-                    start = chunk.rfind(b"\n", 0, m.start()) + 1
-                    end = chunk.find(b"\n", m.start())
-                    end = len(chunk) if end < 0 else end
-                    line_no += chunk.count(b"\n", pos, start)
+                    start = buf.rfind(b"\n", 0, hit) + 1
+                    end = buf.find(b"\n", hit, cut)
+                    end = cut if end < 0 else end
+                    line_no += buf.count(b"\n", pos, start)
                     pos = end
-                    text = chunk[start:end].rstrip(b"\r").decode("utf-8", "replace")
+                    text = buf[start:end].rstrip(b"\r").decode("utf-8", "replace")
                     parsed = fmt.parse(text, clock)
                     if parsed is None:
-                        parsed = _owner(chunk, start, fmt, clock) or last_record
+                        parsed = _owner(buf, start, fmt, clock) or last_record
                         if parsed is None:
                             continue
                         parsed = (parsed[0], text)
                     last_record = parsed
                     yield Record(str(path), line_no + 1, parsed[0], parsed[1])
-                line_no += chunk.count(b"\n", pos)
+                line_no += buf.count(b"\n", pos, cut)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
 
@@ -141,16 +139,21 @@ def _owner(chunk: bytes, start: int, fmt: Format, clock: Clock) -> tuple[int, st
     return None
 
 
-def _count(chunk: bytes, fmt: Format, stats: FileStats) -> None:
-    lines = chunk.count(b"\n")
-    starts = len(fmt.start.findall(chunk))
+def _count(buf: bytes, cut: int, fmt: Format, stats: FileStats) -> None:
+    """Lines, and lines that start no record, at C speed: the regex tries only after newlines."""
+    lines = buf.count(b"\n", 0, cut)
+    nonstart = fmt.nonstart
+    odd = len(nonstart.findall(buf, 0, cut)) - (1 if cut and buf[cut - 1 : cut] == b"\n" else 0)
+    odd += 0 if fmt.start.match(buf, 0, cut) else 1
     stats.lines += lines
-    stats.records += starts
-    stats.without_timestamp += max(0, lines - starts)
-    if len(stats.examples) < 3 and lines > starts:
-        for raw in chunk.split(b"\n", 2000)[:2000]:
+    stats.records += lines - odd
+    stats.without_timestamp += odd
+    if odd and len(stats.examples) < 3:
+        for m in nonstart.finditer(buf, 0, cut):
+            end = buf.find(b"\n", m.end(), cut)
+            raw = buf[m.end() : cut if end < 0 else end]
             plausible = raw[:1].isspace() or raw.startswith(_GLOG_HEADER)  # continuations, glog's header
-            if raw and not fmt.start.match(raw) and not plausible:
+            if raw and not plausible:
                 stats.examples.append(_show(raw))
                 if len(stats.examples) >= 3:
                     break

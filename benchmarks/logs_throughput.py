@@ -1,0 +1,136 @@
+"""`quorumwatch logs` throughput on a generated glog corpus, next to `grep -E` of the same phrases.
+
+Generates N MB of glog lines over 5 nodes (default 1,000 MB), mostly noise with a role change
+every ~20,000 lines, then times, in one run:
+- `grep -cE` of the zk-elected pack's phrases over the same files (the ceiling of a scan);
+- `quorumwatch logs --pack zk-elected NODE=FILE ...` (find candidates in 16 MB chunks, parse only them).
+Peak memory is the child process's maximum resident set.
+
+Run: `.venv/bin/python benchmarks/logs_throughput.py [--mb 1000] [--dir DIR] [--keep]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PHRASES = [
+    r"\[ROLE CHANGE\] I am the leader now",
+    "Start the leader role",
+    "Start the follower role",
+    "Stopping the services of ",
+    "zookeeper session event: ",
+]
+NOISE = [
+    "Write chunk {i} to chunkserver 10.0.0.{n}:8200 done, latency {l} us",
+    "Heartbeat from chunkserver 10.0.0.{n}:8200, {l} chunks, free 9231 GB",
+    "Copyset {i} of pool 2 is healthy, leader is 10.0.0.{n}:8200",
+    "Scheduler: check {i} copysets, 0 operators generated in {l} us",
+]
+
+
+def generate(path: Path, node: int, mb: int, seed: int) -> None:
+    rng = random.Random(seed)
+    target = mb << 20
+    written = 0
+    t = 1_659_640_000.0
+    seq = 100
+    with open(path, "w", encoding="ascii") as f:
+        f.write("Log file created at: 2022/08/04 19:06:40\nRunning on machine: meta\n")
+        while written < target:
+            lines = []
+            for i in range(20_000):
+                t += 0.0005
+                tm = time.gmtime(t)
+                us = int((t % 1) * 1e6)
+                msg = rng.choice(NOISE).format(i=i, n=node, l=rng.randint(50, 900))
+                lines.append(
+                    f"I{tm.tm_mon:02d}{tm.tm_mday:02d} {tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}."
+                    f"{us:06d} 4242 meta.cc:{i % 900}] {msg}\n"
+                )
+            seq += 1
+            stamp = lines[-1][:21]  # the time of the block's last noise line
+            if rng.random() < 0.5:
+                lines.append(
+                    f"{stamp} 4242 meta.cc:1] [ROLE CHANGE] I am the leader now.  seq is {node}{seq:06d}\n"
+                )
+                lines.append(f"{stamp} 4242 meta.cc:2] Start the leader role\n")
+            else:
+                lines.append(f"{stamp} 4242 meta.cc:3] Stopping the services of meta, this: 0x1\n")
+                lines.append(f"{stamp} 4242 meta.cc:4] Start the follower role\n")
+            block = "".join(lines)
+            f.write(block)
+            written += len(block)
+
+
+def timed(argv: list[str]) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, check=False)
+    took = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return took, max(peak, before) / 1024, done
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=1000, help="corpus size in MB (5 nodes)")
+    ap.add_argument("--dir", type=Path, help="where to write the corpus (default: a temporary directory)")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    root = args.dir or Path(tempfile.mkdtemp(prefix="qw-logs-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        t = time.perf_counter()
+        files = []
+        for n in range(1, 6):
+            p = root / f"n{n}.INFO"
+            if not p.exists():
+                generate(p, n, args.mb // 5, n)
+            files.append(p)
+        size = sum(p.stat().st_size for p in files) / 1e6
+        print(f"corpus: {size:,.0f} MB in 5 files ({time.perf_counter() - t:.1f} s to generate)", flush=True)
+        grep_s, _, _ = timed(["grep", "-cE", "|".join(PHRASES), *map(str, files)])
+        qw = [
+            sys.executable,
+            "-m",
+            "quorumwatch",
+            "logs",
+            "--pack",
+            "zk-elected",
+            "--tz",
+            "UTC",
+            "--year",
+            "2022",
+            *(f"n{i}={p}" for i, p in enumerate(files, start=1)),
+            "--json",
+        ]
+        print(f"grep -cE:                   {grep_s:6.2f} s  {size / grep_s:7.0f} MB/s")
+        for jobs in ("1", str(os.cpu_count() or 1)):
+            qw_s, qw_mb, q = timed([*qw, "--jobs", jobs])
+            if q.returncode not in (0, 3, 4, 5):  # the corpus' random roles overlap: any verdict will do
+                print(q.stderr.decode()[-2000:])
+                raise SystemExit("quorumwatch logs failed")
+            print(
+                f"quorumwatch logs --jobs {jobs}:  {qw_s:6.2f} s  {size / qw_s:7.0f} MB/s  "
+                f"peak RSS {qw_mb:.0f} MB  ({size / qw_s / (size / grep_s):.0%} of grep)",
+                flush=True,
+            )
+    finally:
+        if not args.keep and args.dir is None:
+            shutil.rmtree(root, ignore_errors=True)
+        elif not args.keep:
+            for p in root.glob("n*.INFO"):
+                os.unlink(p)
+
+
+if __name__ == "__main__":
+    main()
