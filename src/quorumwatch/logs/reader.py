@@ -100,8 +100,7 @@ def scan(
                     carry = buf
                     continue
                 carry = buf[cut:] if cut < len(buf) else b""
-                if stats is not None:
-                    _count(buf, cut, fmt, stats)
+                first_line = line_no
                 pos = 0
                 for hit in candidates.positions(buf, cut):
                     if hit < pos:
@@ -121,6 +120,8 @@ def scan(
                     last_record = parsed
                     yield Record(str(path), line_no + 1, parsed[0], parsed[1])
                 line_no += buf.count(b"\n", pos, cut)
+                if stats is not None:
+                    _count(buf, cut, line_no - first_line, fmt, stats)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
 
@@ -139,9 +140,8 @@ def _owner(chunk: bytes, start: int, fmt: Format, clock: Clock) -> tuple[int, st
     return None
 
 
-def _count(buf: bytes, cut: int, fmt: Format, stats: FileStats) -> None:
-    """Lines, and lines that start no record, at C speed: the regex tries only after newlines."""
-    lines = buf.count(b"\n", 0, cut)
+def _count(buf: bytes, cut: int, lines: int, fmt: Format, stats: FileStats) -> None:
+    """Lines that start no record, at C speed: the regex tries only after newlines."""
     nonstart = fmt.nonstart
     odd = len(nonstart.findall(buf, 0, cut)) - (1 if cut and buf[cut - 1 : cut] == b"\n" else 0)
     odd += 0 if fmt.start.match(buf, 0, cut) else 1
