@@ -15,7 +15,17 @@ import pytest
 from quorumwatch.lab.manager import LabState
 from quorumwatch.model import Role
 from quorumwatch.store import History
-from tests.labkit import QW, chains_left, events_of, lab_cluster, links_down, qw, tcp_reachable, wait_for
+from tests.labkit import (
+    QW,
+    chains_left,
+    events_of,
+    lab_cluster,
+    links_down,
+    qw,
+    run_example,
+    tcp_reachable,
+    wait_for,
+)
 
 pytestmark = pytest.mark.lab
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -44,36 +54,21 @@ def test_leader_link_down_fails_over_and_the_old_leader_returns_as_follower(
     etcd3: tuple[LabState, Path], tmp_path: Path
 ) -> None:
     state, cluster_file = etcd3
-    run = tmp_path / "run"
-    r = qw(
-        "run",
-        str(EXAMPLES / "etcd-leader-link-down.yaml"),
-        "--cluster",
-        str(cluster_file),
-        "--trials",
-        "1",
-        "--run-dir",
-        str(run),
-    )
-    assert r.returncode in (0, 3, 5), r.stderr  # 3: the stale leader was seen next to the new one
-    assert "running cmd: 'ip link set dev eth0 down' on" in r.stdout
-    inject = events_of(run, "fault.inject")[0]
-    heal = events_of(run, "fault.heal")[0]
-    old = inject.data["nodes"][0]
-    cmds = events_of(run, "cmd")
+    t = run_example(EXAMPLES / "etcd-leader-link-down.yaml", cluster_file, tmp_path / "run")
+    assert "running cmd: 'ip link set dev eth0 down' on" in t.result.stdout
+    cmds = events_of(t.run, "cmd")
     assert [c.data["argv"] for c in cmds] == [
         ["ip", "link", "set", "dev", "eth0", "down"],
         ["ip", "link", "set", "dev", "eth0", "up"],
     ]
     assert all(c.data["rc"] == 0 for c in cmds)
-    ticks = roles_by_tick(run)
-    during = [roles for t, roles in ticks if inject.mono_ns < t < heal.mono_ns]
-    assert any(r.get(n) is Role.LEADER for r in during for n in r if n != old), "no new leader while cut off"
-    assert ticks[-1][1][old] is Role.FOLLOWER
-    assert list(ticks[-1][1].values()).count(Role.LEADER) == 1
+    new = {o.node for tk in t.during for o in tk.observations if o.role is Role.LEADER and o.node != t.old}
+    assert new, "no new leader while cut off"
+    last = {o.node: o.role for o in t.ticks[-1].observations}
+    assert last[t.old] is Role.FOLLOWER and list(last.values()).count(Role.LEADER) == 1
     assert links_down(state) == [] and chains_left(state) == []
-    assert (run / "logs" / old / "etcd.log").stat().st_size > 0
-    assert (run / "scenario.yaml").is_file()
+    assert (t.run / "logs" / t.old / "etcd.log").stat().st_size > 0
+    assert (t.run / "scenario.yaml").is_file()
 
 
 @pytest.mark.parametrize("nodes", [3, 5])

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from quorumwatch.analysis.verdicts import Overlap
 from quorumwatch.logs.rules import Pack
 
 
@@ -39,30 +40,10 @@ class LeaderInterval:
     open_end: bool
 
 
-@dataclass(frozen=True, slots=True)
-class LogOverlap:
-    nodes: tuple[str, str]
-    epochs: tuple[int | None, int | None]
-    start: int
-    end: int
-    certain: bool
-
-    @property
-    def duration_ns(self) -> int:
-        return self.end - self.start
-
-    @property
-    def kind(self) -> str:
-        if not self.certain:
-            return "possible"
-        a, b = self.epochs
-        return "violation" if a is not None and a == b else "dual_leader"
-
-
 @dataclass(frozen=True)
 class Forensics:
     intervals: tuple[LeaderInterval, ...]
-    overlaps: tuple[LogOverlap, ...]
+    overlaps: tuple[Overlap, ...]
     anomalies: tuple[dict[str, Any], ...]
     gaps: tuple[tuple[int, int], ...]
     events: tuple[RoleEvent, ...]
@@ -130,15 +111,15 @@ def leader_intervals(node: str, events: Sequence[RoleEvent], span: tuple[int, in
     return out
 
 
-def _overlap(a: LeaderInterval, b: LeaderInterval, skew: int) -> LogOverlap | None:
+def _overlap(a: LeaderInterval, b: LeaderInterval, skew: int) -> Overlap | None:
     """Certain: overlaps whatever b's clock is off by within ±skew (shown in a's clock); possible:
     overlaps for some such difference."""
     lo_c, hi_c = max(a.start, b.start + skew), min(a.end, b.end - skew)
     if lo_c < hi_c:
-        return LogOverlap((a.node, b.node), (a.epoch, b.epoch), lo_c, hi_c, True)
+        return Overlap((a.node, b.node), (a.epoch, b.epoch), lo_c, hi_c, True)
     lo, hi = max(a.start, b.start - skew), min(a.end, b.end + skew)
     if lo < hi:
-        return LogOverlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, False)
+        return Overlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, False)
     return None
 
 
@@ -163,7 +144,7 @@ def analyze_logs(
         return Forensics((), (), (), (), (), "ok", (0, 0))
     span = (all_events[0].ts_ns, all_events[-1].ts_ns)
     intervals = [iv for node in sorted(per_node) for iv in leader_intervals(node, per_node[node], span)]
-    overlaps: list[LogOverlap] = []
+    overlaps: list[Overlap] = []
     for a, b in itertools.combinations(intervals, 2):
         if a.node == b.node:
             continue
