@@ -90,10 +90,10 @@ class Finder:
         return found
 
 
-def _fewest_probes(literals: list[str], keep: int = 8) -> list[str]:
-    """One bytes.find pass per distinct prefix: "Start the leader role" and "Start the follower
-    role" are both found by "Start th" (candidates are checked against the full rule anyway)."""
-    return sorted({lit[:keep] for lit in literals})
+def _fewest_probes(literals: list[str]) -> list[str]:
+    """One bytes.find pass per distinct literal, whole: a longer needle lets the search skip further
+    (measured: 8-byte shared prefixes, fewer passes, were slower than the full phrases)."""
+    return sorted(set(literals))
 
 
 def required_literal(pattern: str) -> str | None:
