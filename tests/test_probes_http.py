@@ -81,3 +81,15 @@ def test_role_values_map_and_unknown_values_stay_unknown() -> None:
     assert interpret(c, 200, b'{"role": "leader", "epoch": 9, "leader": "n1"}').role is Role.LEADER
     with pytest.raises(GarbageAnswer, match="unexpected role 'king'"):
         interpret(c, 200, b'{"role": "king"}')
+
+
+def test_consul_style_leader_is_my_own_address() -> None:
+    from quorumwatch.probes.http import for_node
+
+    c = cfg(path="/v1/status/leader", json_field=".", leader_value="{host}:8300")
+    me = for_node(c, NodeConfig(name="c1", address="10.0.0.1:8500"))
+    other = for_node(c, NodeConfig(name="c2", address="10.0.0.2:8500"))
+    answer = b'"10.0.0.1:8300"'
+    assert interpret(me, 200, answer).role is Role.LEADER
+    assert interpret(other, 200, answer).role is Role.FOLLOWER
+    assert interpret(me, 200, b'""').role is Role.FOLLOWER  # no leader known: not this node

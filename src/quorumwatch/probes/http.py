@@ -14,7 +14,9 @@ _MISSING = object()
 
 
 def dig(doc: Any, dotted: str) -> Any:
-    """`a.b.0.c` into nested JSON; _MISSING when any step is absent."""
+    """`a.b.0.c` into nested JSON (`.` is the whole document); _MISSING when a step is absent."""
+    if dotted == ".":
+        return doc
     cur = doc
     for part in dotted.split("."):
         if isinstance(cur, dict) and part in cur:
@@ -63,10 +65,27 @@ def interpret(cfg: HttpProbeConfig, status: int, body: bytes) -> Answer:
     return Answer(role, epoch=epoch, leader=leader)
 
 
+def for_node(cfg: HttpProbeConfig, node: NodeConfig) -> HttpProbeConfig:
+    """Fill `{name}`, `{address}`, `{host}`, `{port}` in a string leader_value: Consul's
+    /v1/status/leader answers the leader's server address on every node, so a node leads when the
+    answer is its own address (leader_value: "{host}:8300")."""
+    if not isinstance(cfg.leader_value, str) or "{" not in cfg.leader_value:
+        return cfg
+    value = cfg.leader_value
+    for key, v in (
+        ("{name}", node.name),
+        ("{address}", node.address),
+        ("{host}", node.host),
+        ("{port}", str(node.port)),
+    ):
+        value = value.replace(key, v)
+    return cfg.model_copy(update={"leader_value": value})
+
+
 class HttpProbe:
     def __init__(self, node: NodeConfig, cfg: HttpProbeConfig) -> None:
         self.node = node.name
-        self._cfg = cfg
+        self._cfg = for_node(cfg, node)
         self._body = cfg.body.encode() if cfg.body is not None else None
         self._http = HttpConnection(node.host, node.port)
 
