@@ -53,7 +53,7 @@ def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
     from quorumwatch.config import ConfigError
     from quorumwatch.logs.command import resolve_inputs, run_logs
     from quorumwatch.logs.reader import LogError
-    from quorumwatch.report.results import iso
+    from quorumwatch.report.results import iso, overlap_json
 
     try:
         files = resolve_inputs([], run_dir)
@@ -67,11 +67,7 @@ def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
     values = [d.lag_s for d in lags if d.lag_s is not None]
     return {
         "verdict": f.verdict,
-        "overlaps": [
-            {"nodes": list(o.nodes), "epochs": list(o.epochs), "start": iso(o.start), "end": iso(o.end),
-             "duration_s": round(o.duration_ns / 1e9, 6), "certain": o.certain, "kind": o.kind}
-            for o in f.overlaps
-        ],
+        "overlaps": [overlap_json(o) for o in f.overlaps],
         "detection_lags": [
             {"node": d.node, "change": d.change, "logged_at": iso(d.log_ns),
              "seen_at": None if d.seen_ns is None else iso(d.seen_ns),

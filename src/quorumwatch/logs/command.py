@@ -15,7 +15,7 @@ from quorumwatch.logs.forensics import Forensics, RoleEvent, analyze_logs, role_
 from quorumwatch.logs.formats import detect
 from quorumwatch.logs.reader import FileStats, LogError, first_timestamp, scan, sniff
 from quorumwatch.report.lines import stamp
-from quorumwatch.report.results import iso
+from quorumwatch.report.results import iso, overlap_json
 
 
 @dataclass
@@ -129,11 +129,7 @@ def to_json(r: LogRun, context_s: float, show_all: bool) -> dict[str, Any]:
              "open_start": iv.open_start, "open_end": iv.open_end}
             for iv in f.intervals
         ],
-        "overlaps": [
-            {"nodes": list(o.nodes), "epochs": list(o.epochs), "start": iso(o.start), "end": iso(o.end),
-             "duration_s": round(o.duration_ns / 1e9, 6), "certain": o.certain, "kind": o.kind}
-            for o in f.overlaps
-        ],
+        "overlaps": [overlap_json(o) for o in f.overlaps],
         "anomalies": [_iso_anomaly(a) for a in f.anomalies],
         "leaderless": [
             {"start": iso(lo), "end": iso(hi), "duration_s": round((hi - lo) / 1e9, 6)} for lo, hi in f.gaps

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from quorumwatch.analysis import Analysis
+from quorumwatch.analysis import Analysis, Overlap
 from quorumwatch.analysis.failover import FIGURES
 
 RESULTS_VERSION = 1
@@ -16,6 +16,15 @@ def iso(wall_ns: int) -> str:
     secs, ns = divmod(wall_ns, 1_000_000_000)
     t = dt.datetime.fromtimestamp(secs, tz=dt.UTC).replace(microsecond=ns // 1000)
     return t.isoformat().replace("+00:00", "Z")
+
+
+def overlap_json(o: Overlap, offset_ns: int = 0) -> dict[str, Any]:
+    """One overlap as results.json and `logs --json` show it (offset: monotonic → wall clock)."""
+    return {
+        "nodes": list(o.nodes), "epochs": list(o.epochs), "start": iso(o.start + offset_ns),
+        "end": iso(o.end + offset_ns), "duration_s": round(o.duration_ns / 1e9, 6), "certain": o.certain,
+        "kind": o.kind,
+    }  # fmt: skip
 
 
 def results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -29,13 +38,7 @@ def results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = None
         "version": RESULTS_VERSION,
         "verdict": a.verdict,
         "meta": meta or {},
-        "dual_leaders": [
-            {
-                "nodes": list(o.nodes), "epochs": list(o.epochs), "start": at(o.start), "end": at(o.end),
-                "duration_s": round(o.duration_ns * s, 6), "certain": o.certain, "kind": o.kind,
-            }
-            for o in a.overlaps
-        ],
+        "dual_leaders": [overlap_json(o, wall_offset_ns) for o in a.overlaps],
         "artifact_ticks": len(a.artifact_ticks),
         "artifact_tick_indexes": list(a.artifact_ticks),
         "multi_leader_ticks": a.multi_leader_ticks,
