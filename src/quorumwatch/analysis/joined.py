@@ -7,6 +7,7 @@ they come from one clock, elsewhere the logs' skew applies.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,8 +35,16 @@ def detection_lags(f: Forensics, ticks: Sequence[Tick], limit_s: float = 60.0) -
         return []
     offset = ticks[0].wall_ns - ticks[0].started_ns  # wall = mono + offset for this run
     first_wall, last_wall = ticks[0].wall_ns, ticks[-1].wall_ns
-    obs = sorted(((o.send_ns + offset, o.recv_ns + offset, o) for t in ticks for o in t.observations),
-                 key=lambda x: x[0])  # fmt: skip
+    limit = limit_s * 1e9
+    # per node, answers in send order: each change starts at its time (bisect) and stops at the limit
+    answers: dict[str, list[tuple[int, int, Role]]] = {}
+    for t in ticks:
+        for o in t.observations:
+            answers.setdefault(o.node, []).append((o.send_ns + offset, o.recv_ns + offset, o.role))
+    sends: dict[str, list[int]] = {}
+    for node, rows in answers.items():
+        rows.sort(key=lambda x: x[0])
+        sends[node] = [row[0] for row in rows]
     out = []
     for iv in f.intervals:
         changes = []
@@ -43,15 +52,17 @@ def detection_lags(f: Forensics, ticks: Sequence[Tick], limit_s: float = 60.0) -
             changes.append(("became leader", iv.start, True))
         if not iv.open_end:
             changes.append(("stopped leading", iv.end, False))
+        rows = answers.get(iv.node, [])
         for change, at, leading in changes:
             if not first_wall <= at <= last_wall:
                 continue
-            seen = next(
-                (r for s, r, o in obs
-                 if s >= at and o.node == iv.node and o.role is not Role.UNKNOWN
-                 and (o.role is Role.LEADER) == leading and s - at <= limit_s * 1e9),
-                None,
-            )  # fmt: skip
+            seen = None
+            for s, r, role in rows[bisect.bisect_left(sends.get(iv.node, []), at) :]:
+                if s - at > limit:
+                    break
+                if role is not Role.UNKNOWN and (role is Role.LEADER) == leading:
+                    seen = r
+                    break
             out.append(DetectionLag(iv.node, change, at, seen))
     return sorted(out, key=lambda d: d.log_ns)
 
