@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine
-from quorumwatch.model import Role, Tick
+from quorumwatch.model import Observation, Role, Tick
 
 
-async def check_cluster(cluster: ClusterConfig, echo: Callable[[str], None]) -> bool:
-    """True when every node gave a definite answer."""
+async def probe_once(cluster: ClusterConfig) -> Tick:
+    """One tick over every node of the cluster."""
     from quorumwatch.probes import make_probe
 
     ticks: list[Tick] = []
@@ -25,21 +25,30 @@ async def check_cluster(cluster: ClusterConfig, echo: Callable[[str], None]) -> 
         await engine.run(max_ticks=1, stop=asyncio.Event())
     finally:
         await engine.aclose()
-    tick = ticks[0]
+    return ticks[0]
+
+
+def answer_text(o: Observation) -> str:
+    """What one node answered: role, epoch, believed leader, error, round trip."""
+    parts = [f"{o.role.letter} {o.role.value:<9}"]
+    if o.epoch is not None:
+        parts.append(f"epoch {o.epoch}")
+    if o.leader:
+        parts.append(f"believes leader {o.leader}")
+    if o.role is Role.UNKNOWN:
+        parts.append(f"{o.reason.value if o.reason else 'unknown'}: {o.detail or ''}")
+    parts.append(f"rtt {o.rtt_ns / 1e6:.2f} ms")
+    return "  ".join(parts)
+
+
+async def check_cluster(cluster: ClusterConfig, echo: Callable[[str], None]) -> bool:
+    """True when every node gave a definite answer."""
+    tick = await probe_once(cluster)
     echo(
         f"{cluster.name}: {cluster.probe.kind} probe, interval {cluster.interval:g} s, "
         f"deadline {cluster.effective_deadline:g} s, {len(cluster.nodes)} nodes"
     )
     for node, o in zip(cluster.nodes, tick.observations, strict=True):
-        parts = [f"{node.name:<12} {node.address:<22} {o.role.letter} {o.role.value:<9}"]
-        if o.epoch is not None:
-            parts.append(f"epoch {o.epoch}")
-        if o.leader:
-            parts.append(f"believes leader {o.leader}")
-        if o.role is Role.UNKNOWN:
-            parts.append(f"{o.reason.value if o.reason else 'unknown'}: {o.detail or ''}")
-        parts.append(f"rtt {o.rtt_ns / 1e6:.2f} ms")
-        echo("  ".join(parts))
-    leaders = len(tick.leaders)
-    echo(f"leaders seen: {leaders}")
+        echo(f"{node.name:<12} {node.address:<22} {answer_text(o)}")
+    echo(f"leaders seen: {len(tick.leaders)}")
     return all(o.role is not Role.UNKNOWN for o in tick.observations)

@@ -21,13 +21,10 @@ def describe(state: LabState) -> list[str]:
         except ConfigError:
             cluster = None
         if cluster is not None:
-            from quorumwatch.check import check_cluster
+            from quorumwatch.check import answer_text, probe_once
 
-            seen: list[str] = []
-            asyncio.run(check_cluster(cluster, seen.append))
-            for line in seen[1:-1]:
-                name, _address, rest = line.split(None, 2)
-                roles[name] = rest
+            tick = asyncio.run(probe_once(cluster))
+            roles = {o.node: answer_text(o) for o in tick.observations}
     for n in state.nodes:
         running = n.pid is not None and alive(n.pid, n.start_time)
         proc = f"pid {n.pid}" if running else "stopped"
