@@ -44,6 +44,24 @@ def _ns(t: dt.datetime, frac: str | None) -> int:
     return int(t.timestamp()) * 1_000_000_000 + int(digits or 0)
 
 
+def _at(m: re.Match[str], frac: int, tz: dt.tzinfo) -> int | None:
+    """UTC ns from groups 1–6 (year … second) and a fraction group; None for impossible dates."""
+    try:
+        t = dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), tzinfo=tz)
+    except ValueError:
+        return None
+    return _ns(t, m[frac])
+
+
+def _zone(text: str | None, default: dt.tzinfo) -> dt.tzinfo:
+    """`Z`, `+02:00` or `+0200`; the given default when the timestamp names no zone."""
+    if not text:
+        return default
+    if text == "Z":
+        return dt.UTC
+    return dt.datetime.strptime(text.replace(":", ""), "%z").tzinfo or dt.UTC
+
+
 def _local(clock: Clock, y: int, mo: int, d: int, h: int, mi: int, s: int) -> dt.datetime:
     return dt.datetime(y, mo, d, h, mi, s, tzinfo=clock.tz)
 
@@ -93,13 +111,8 @@ _GOLOG = re.compile(r"^(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))
 
 def _golog(line: str, clock: Clock) -> Parsed:
     m = _GOLOG.match(line)
-    if not m:
-        return None
-    try:
-        t = _local(clock, int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
-    except ValueError:
-        return None
-    return _ns(t, m[7]), m[8]
+    ns = _at(m, 7, clock.tz) if m else None
+    return None if m is None or ns is None else (ns, m[8])
 
 
 _ISO_COMMA = re.compile(
@@ -109,16 +122,8 @@ _ISO_COMMA = re.compile(
 
 def _iso_comma(line: str, clock: Clock) -> Parsed:
     m = _ISO_COMMA.match(line)
-    if not m:
-        return None
-    tz: dt.tzinfo = clock.tz
-    if m[8]:
-        tz = dt.UTC if m[8] == "Z" else dt.datetime.strptime(m[8].replace(":", ""), "%z").tzinfo or dt.UTC
-    try:
-        t = dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), tzinfo=tz)
-    except ValueError:
-        return None
-    return _ns(t, m[7]), m[9]
+    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
+    return None if m is None or ns is None else (ns, m[9])
 
 
 _CAPNS = re.compile(r"^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{1,9}) ([A-Z]) \| (.*)$")
@@ -126,13 +131,8 @@ _CAPNS = re.compile(r"^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{1,9}) ([A
 
 def _capnslog(line: str, clock: Clock) -> Parsed:
     m = _CAPNS.match(line)
-    if not m:
-        return None
-    try:
-        t = _local(clock, int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
-    except ValueError:
-        return None
-    return _ns(t, m[7]), m[9]
+    ns = _at(m, 7, clock.tz) if m else None
+    return None if m is None or ns is None else (ns, m[9])
 
 
 _RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{0,9}))?(Z|[+-]\d\d:\d\d)$")
@@ -153,14 +153,8 @@ def _zap(line: str, clock: Clock) -> Parsed:
     if not isinstance(ts, str):
         return None
     m = _RFC3339.match(ts)
-    if not m:
-        return None
-    tz = dt.UTC if m[8] == "Z" else dt.datetime.strptime(m[8].replace(":", ""), "%z").tzinfo or dt.UTC
-    try:
-        t = dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), tzinfo=tz)
-    except ValueError:
-        return None
-    return _ns(t, m[7]), msg
+    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
+    return None if ns is None else (ns, msg)
 
 
 _REDIS = re.compile(
