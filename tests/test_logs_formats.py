@@ -52,6 +52,8 @@ def test_zap_json_fractions_zones_and_float_epochs() -> None:
     epoch = parse("zap", '{"level":"info","ts":1659644100.5,"msg":"x"}')
     assert epoch and abs(epoch[0] - 1_659_644_100_500_000_000) < 1000
     assert parse("zap", '{"ts": [1], "msg": "x"}') is None
+    assert parse("zap", base % "2026-11-27T02:09:49.831+99:99") is None  # impossible offset
+    assert parse("log4j", "2023-03-14 01:35:47,825+99:99 x") is None
     assert parse("zap", "{not json") is None
 
 

@@ -44,8 +44,11 @@ def _ns(t: dt.datetime, frac: str | None) -> int:
     return int(t.timestamp()) * 1_000_000_000 + int(digits or 0)
 
 
-def _at(m: re.Match[str], frac: int, tz: dt.tzinfo) -> int | None:
-    """UTC ns from groups 1–6 (year … second) and a fraction group; None for impossible dates."""
+def _at(m: re.Match[str], frac: int, tz: dt.tzinfo | None) -> int | None:
+    """UTC ns from groups 1–6 (year … second) and a fraction group; None for impossible dates
+    or zones."""
+    if tz is None:
+        return None
     try:
         t = dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), tzinfo=tz)
     except ValueError:
@@ -53,13 +56,17 @@ def _at(m: re.Match[str], frac: int, tz: dt.tzinfo) -> int | None:
     return _ns(t, m[frac])
 
 
-def _zone(text: str | None, default: dt.tzinfo) -> dt.tzinfo:
-    """`Z`, `+02:00` or `+0200`; the given default when the timestamp names no zone."""
+def _zone(text: str | None, default: dt.tzinfo) -> dt.tzinfo | None:
+    """`Z`, `+02:00` or `+0200`; the given default when the timestamp names no zone; None for an
+    impossible offset (`+99:99`), so the line counts as unparsed instead of raising."""
     if not text:
         return default
     if text == "Z":
         return dt.UTC
-    return dt.datetime.strptime(text.replace(":", ""), "%z").tzinfo or dt.UTC
+    try:
+        return dt.datetime.strptime(text.replace(":", ""), "%z").tzinfo
+    except ValueError:
+        return None
 
 
 def _local(clock: Clock, y: int, mo: int, d: int, h: int, mi: int, s: int) -> dt.datetime:
