@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine
 from quorumwatch.faults import Fault, FaultError, FaultPlan, StepResult, StepRunner, build_fault
+from quorumwatch.faults.base import step_failure
 from quorumwatch.faults.heal import JOURNAL_FILE, HealJournal, open_journals, replay
 from quorumwatch.faults.targets import resolve
 from quorumwatch.model import Event, Role, Tick
@@ -150,7 +151,7 @@ class Experiment:
         spec = self.scenario.faults[index]
         return build_fault(spec, self.cluster, f"quorumwatch-{self.run_id}-{self._chains}")
 
-    async def _inject(self, fault: Fault, index: int, trial: TrialRecord) -> int | None:
+    async def _inject(self, fault: Fault, index: int, trial: TrialRecord) -> int:
         spec = self.scenario.faults[index]
         last = self.feed.last
         roles = {o.node: o.role for o in last.observations} if last else {}
@@ -183,8 +184,6 @@ class Experiment:
             result = await self.runner.run(step)
             self._record_step("inject", fid, result)
             if not result.ok:
-                from quorumwatch.faults.base import step_failure
-
                 raise FaultError(f"inject of {plan.description} failed: {step_failure(result)}")
         return fid
 
@@ -197,8 +196,6 @@ class Experiment:
             result = await self.runner.run(step)
             self._record_step("heal", fid, result)
             if not result.ok:
-                from quorumwatch.faults.base import step_failure
-
                 failed.append(step_failure(result))
         for step in plan.verify:
             result = await self.runner.run(step)
@@ -264,8 +261,6 @@ class Experiment:
         except FaultError as exc:
             self.errors.append(str(exc))
             self.event("fault.error", None, error=str(exc))
-            return
-        if fid is None:
             return
         await asyncio.sleep(spec.hold)
         await self._heal(fid)

@@ -140,19 +140,17 @@ def _around(o: Observation, intervals: Sequence[Interval]) -> Interval | None:
     return None
 
 
-def _gaps(intervals: list[tuple[int, int]], lo: int, hi: int, inner_only: bool) -> list[tuple[int, int]]:
+def uncovered(intervals: Sequence[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
     """Maximal sub-ranges of [lo, hi] covered by none of `intervals`."""
     gaps = []
     cur = lo
-    first = True
     for s, e in sorted(intervals):
-        if s > cur and not (inner_only and first):
+        if s > cur:
             gaps.append((cur, min(s, hi)))
-        first = False
         cur = max(cur, e)
         if cur >= hi:
             break
-    if cur < hi and not inner_only:
+    if cur < hi:
         gaps.append((cur, hi))
     return [(s, e) for s, e in gaps if s < e]
 
@@ -163,9 +161,9 @@ def leaderless(per_node: Sequence[NodeIntervals], span: tuple[int, int]) -> list
     lo, hi = span
     possible = [(iv.start, iv.end) for n in per_node for iv in n.possible]
     certain = [(iv.start, iv.end) for n in per_node for iv in n.certain]
-    out = [Window(s, e, True) for s, e in _gaps(possible, lo, hi, inner_only=False)]
+    out = [Window(s, e, True) for s, e in uncovered(possible, lo, hi)]
     if certain:
         c_lo = min(s for s, _ in certain)
         c_hi = max(e for _, e in certain)
-        out += [Window(s, e, False) for s, e in _gaps(certain, c_lo, c_hi, inner_only=False)]
+        out += [Window(s, e, False) for s, e in uncovered(certain, c_lo, c_hi)]
     return sorted(out, key=lambda w: (w.start, not w.certain))

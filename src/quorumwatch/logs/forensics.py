@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from quorumwatch.analysis.verdicts import Overlap
+from quorumwatch.analysis.verdicts import Overlap, uncovered
 from quorumwatch.logs.rules import Pack
 
 
@@ -195,13 +195,5 @@ def anomalies(intervals: Sequence[LeaderInterval]) -> list[dict[str, Any]]:
 
 def gaps(intervals: Sequence[LeaderInterval], span: tuple[int, int]) -> list[tuple[int, int]]:
     """Leaderless stretches between the first and last leadership in the logs."""
-    ivs = sorted((iv.start, iv.end) for iv in intervals)
-    out: list[tuple[int, int]] = []
-    if not ivs:
-        return out
-    cur = ivs[0][1]
-    for s, e in ivs[1:]:
-        if s > cur:
-            out.append((cur, s))
-        cur = max(cur, e)
-    return out
+    ivs = [(iv.start, iv.end) for iv in intervals]
+    return uncovered(ivs, min(s for s, _ in ivs), max(e for _, e in ivs)) if ivs else []
