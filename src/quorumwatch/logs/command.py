@@ -12,7 +12,7 @@ from typing import Any
 from quorumwatch.config import ConfigError, check_name
 from quorumwatch.logs import rules
 from quorumwatch.logs.forensics import Forensics, RoleEvent, analyze_logs, role_event
-from quorumwatch.logs.formats import detect
+from quorumwatch.logs.formats import Format, detect
 from quorumwatch.logs.reader import FileStats, LogError, first_timestamp, scan, sniff
 from quorumwatch.report.lines import stamp
 from quorumwatch.report.results import iso, overlap_json
@@ -55,25 +55,24 @@ def resolve_inputs(args: Sequence[str], run_dir: Path | None) -> dict[str, list[
     return files
 
 
-def choose_pack(explicit: rules.Pack | None, path: Path) -> rules.Pack | None:
+def choose_pack(explicit: rules.Pack | None, fmt: Format | None) -> rules.Pack | None:
     if explicit is not None:
         return explicit
-    fmt = detect(sniff(path))
     return rules.builtin(fmt.default_pack) if fmt and fmt.default_pack else None
 
 
 def _scan_one(
-    node: str, path: Path, explicit: rules.Pack | None, tz: dt.tzinfo, year: int | None
+    node: str, path: Path, head: bytes, explicit: rules.Pack | None, tz: dt.tzinfo, year: int | None
 ) -> tuple[list[RoleEvent], FileStats, str | None]:
     """One file's role events and counts (runs in a worker process when there are several)."""
-    pack = choose_pack(explicit, path)
+    fmt = detect(head)
+    pack = choose_pack(explicit, fmt)
     stats = FileStats(str(path), None)
     if pack is None:
-        head = sniff(path)
         stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
         return [], stats, None
     events = []
-    for rec in scan(path, pack, tz=tz, year=year, stats=stats):
+    for rec in scan(path, pack, tz=tz, year=year, fmt=fmt, stats=stats, head=head):
         ev = role_event(node, rec.file, rec.line, rec.ts_ns, rec.message, pack)
         if ev is not None:
             events.append(ev)
@@ -92,20 +91,23 @@ def run_logs(
 ) -> LogRun:
     """Scan every file (in `jobs` processes: each file streams on its own core) and analyse."""
     out = LogRun(analyze_logs({}))
+    heads = {path: sniff(path) for paths in files.values() for path in paths}
     # rotated files in the order they were written
     work = [
         (node, path)
         for node, paths in files.items()
-        for path in sorted(paths, key=lambda p: (first_timestamp(p, tz, year) or 0, str(p)))
+        for path in sorted(paths, key=lambda p: (first_timestamp(heads[p], tz, year) or 0, str(p)))
     ]
     if jobs > 1 and len(work) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
-            futures = [pool.submit(_scan_one, node, path, explicit, tz, year) for node, path in work]
+            futures = [
+                pool.submit(_scan_one, node, path, heads[path], explicit, tz, year) for node, path in work
+            ]
             results = [f.result() for f in futures]
     else:
-        results = [_scan_one(node, path, explicit, tz, year) for node, path in work]
+        results = [_scan_one(node, path, heads[path], explicit, tz, year) for node, path in work]
     events: dict[str, list[RoleEvent]] = {node: [] for node in files}
     for (node, path), (evs, stats, pack_name) in zip(work, results, strict=True):
         events[node].extend(evs)

@@ -69,9 +69,11 @@ def scan(
     year: int | None = None,
     fmt: Format | None = None,
     stats: FileStats | None = None,
+    head: bytes | None = None,
 ) -> Iterator[Record]:
-    """Records of one file whose message matches some rule of `pack` (any rule; the caller decides)."""
-    head = sniff(path)
+    """Records of one file whose message matches some rule of `pack` (any rule; the caller decides).
+    `head` is the file's first bytes when the caller has already read them."""
+    head = sniff(path) if head is None else head
     fmt = fmt or detect(head)
     if stats is not None:
         stats.format = fmt.name if fmt else None
@@ -81,8 +83,7 @@ def scan(
             stats.without_timestamp = stats.lines
             stats.examples = [_show(x) for x in head.splitlines()[:3]]
         return
-    created = _CREATED.search(head)
-    clock = Clock(tz, int(created[1]) if created else (year or dt.datetime.now(tz).year))
+    clock = _clock(head, tz, year)
     candidates = pack.candidates()
     line_no = 0
     carry = b""
@@ -164,14 +165,18 @@ def _show(raw: bytes) -> str:
     return "".join(c if c.isprintable() else "." for c in text)
 
 
-def first_timestamp(path: Path, tz: dt.tzinfo, year: int | None) -> int | None:
-    """When a file's first record was written (to put rotated files in order)."""
-    head = sniff(path)
+def _clock(head: bytes, tz: dt.tzinfo, year: int | None) -> Clock:
+    """The year for formats without one: glog's `Log file created at:` header, else --year, else now."""
+    created = _CREATED.search(head)
+    return Clock(tz, int(created[1]) if created else (year or dt.datetime.now(tz).year))
+
+
+def first_timestamp(head: bytes, tz: dt.tzinfo, year: int | None) -> int | None:
+    """When a file's first record was written (to put rotated files in order), from its head."""
     fmt = detect(head)
     if fmt is None:
         return None
-    created = _CREATED.search(head)
-    clock = Clock(tz, int(created[1]) if created else (year or dt.datetime.now(tz).year))
+    clock = _clock(head, tz, year)
     for raw in head.splitlines()[:2000]:
         parsed = fmt.parse(raw.rstrip(b"\r").decode("utf-8", "replace"), clock)
         if parsed:

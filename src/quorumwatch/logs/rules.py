@@ -6,6 +6,7 @@ transitions, believed_leader. Built-in packs live in `logs/packs/`; users add th
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -171,6 +172,7 @@ def _compile(spec: PackSpec) -> Pack:
     )
 
 
+@functools.cache
 def builtin(name: str) -> Pack:
     if name not in BUILTIN:
         raise ConfigError(f"no built-in rule pack {name!r} (built-ins: {', '.join(BUILTIN)})")
