@@ -6,12 +6,16 @@ import asyncio
 import sqlite3
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from quorumwatch import __version__
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
+
+if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
+    from quorumwatch.report.lines import LineFormatter
+    from quorumwatch.store import History
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -150,18 +154,16 @@ def analyze(run_dir: Path, as_json: bool) -> None:
     sys.exit(_analyze_and_exit_code(run, as_json=as_json, to_stderr=False))
 
 
-def _watch_live(cluster: ClusterConfig, history: object, formatter: object, duration: float | None) -> None:
+def _watch_live(
+    cluster: ClusterConfig, history: History, formatter: LineFormatter, duration: float | None
+) -> None:
     from rich.console import Console
     from rich.live import Live
 
     from quorumwatch.model import Tick
-    from quorumwatch.report.lines import LineFormatter
     from quorumwatch.report.live import live_table
     from quorumwatch.runner import watch as run_watch
-    from quorumwatch.store import History
 
-    assert isinstance(history, History)
-    assert isinstance(formatter, LineFormatter)
     console = Console()
     with Live(console=console, auto_refresh=False) as live:
 
