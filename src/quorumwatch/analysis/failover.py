@@ -27,11 +27,8 @@ class FaultWindow:
 
 @dataclass(frozen=True, slots=True)
 class TrialMetrics:
-    fault: str
-    target: Any
-    nodes: tuple[str, ...]
-    injected_ns: int
-    healed_ns: int | None
+    window: FaultWindow
+    """The fault these figures are about."""
     old_leader: str | None
     new_leader: str | None
     time_to_new_leader_s: float | None
@@ -39,7 +36,6 @@ class TrialMetrics:
     stale_leader_s: float | None
     old_leader_last_seen_s: float | None
     converged_after_heal_s: float | None
-    trial: int | None = None
 
 
 def _certain_at(per_node: Sequence[NodeIntervals], t: int) -> list[Interval]:
@@ -109,9 +105,8 @@ def trial_metrics(
                 converged = (max(o.recv_ns for o in tk.observations) - fault.healed_ns) * s
                 break
     return TrialMetrics(
-        fault.fault, fault.target, fault.nodes, t0, fault.healed_ns, old_leader, new.node if new else None,
-        time_to_new, leaderless, stale, last_seen, converged, fault.trial,
-    )  # fmt: skip
+        fault, old_leader, new.node if new else None, time_to_new, leaderless, stale, last_seen, converged
+    )
 
 
 def _last_claimant(ticks: Sequence[Tick], t: int) -> str | None:

@@ -51,8 +51,9 @@ def results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = None
         ],
         "trials": [
             {
-                "trial": t.trial, "fault": t.fault, "target": t.target, "nodes": list(t.nodes),
-                "injected_at": at(t.injected_ns), "healed_at": at(t.healed_ns),
+                "trial": t.window.trial, "fault": t.window.fault, "target": t.window.target,
+                "nodes": list(t.window.nodes),
+                "injected_at": at(t.window.injected_ns), "healed_at": at(t.window.healed_ns),
                 "old_leader": t.old_leader, "new_leader": t.new_leader,
                 **{name: _round(getattr(t, name)) for name in FIGURES},
                 "old_leader_last_seen_s": _round(t.old_leader_last_seen_s),
