@@ -97,18 +97,18 @@ def test_leaderless_windows() -> None:
     assert possible == [(100, 510)]  # a certainly led until its last send, b certainly from 510
 
 
+def link_fault_on_a(inject_ms: int = 150, heal_ms: int = 750) -> list[Event]:
+    """The events of one leader link-down on node a, as an experiment records them."""
+    data = {"fault": 1, "kind": "link", "nodes": ["a"], "target": "leader", "trial": 1}
+    return [
+        Event(inject_ms * MS, 0, None, "fault.inject", data),
+        Event(heal_ms * MS, 0, None, "fault.heal", {"fault": 1}),
+    ]
+
+
 def test_failover_metrics_for_an_injected_fault() -> None:
     ticks = history({"a": "LLLLLFFFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
-    events = [
-        Event(
-            150 * MS,
-            0,
-            None,
-            "fault.inject",
-            {"fault": 1, "kind": "link", "nodes": ["a"], "target": "leader", "trial": 1},
-        ),
-        Event(750 * MS, 0, None, "fault.heal", {"fault": 1}),
-    ]
+    events = link_fault_on_a()
     (t,) = analyze(ticks, events).trials
     assert (t.old_leader, t.new_leader) == ("a", "b")
     assert r3(t.time_to_new_leader_s) == 0.26  # b certainly leader from 410 ms

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from quorumwatch.model import Role
-from quorumwatch.store import History
-from tests.labkit import chains_left, events_of, lab_cluster, links_down, qw, run_example
+from tests.labkit import chains_left, lab_cluster, links_down, run_example
 
 pytestmark = pytest.mark.lab
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -22,30 +21,12 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUORUMWATCH_STATE", str(tmp_path / "state"))
 
 
-def multi_leader_ticks(run: Path) -> int:
-    h = History.open(run / "history.sqlite")
-    try:
-        return sum(1 for t in h.ticks() if len(t.leaders) > 1)
-    finally:
-        h.close()
-
-
 @pytest.mark.parametrize("policy", ["keep", "stepdown"])
 def test_zk_election_leader_link_down(policy: str, tmp_path: Path) -> None:
     with lab_cluster("zk-election", 3, policy[0], ("--on-suspend", policy)) as (state, cluster_file):
-        run = tmp_path / "run"
-        r = qw(
-            "run",
-            str(EXAMPLES / "zk-election-leader-link-down.yaml"),
-            "--cluster",
-            str(cluster_file),
-            "--trials",
-            "1",
-            "--run-dir",
-            str(run),
-            timeout=300,
-        )
-        doubles = multi_leader_ticks(run)
+        t = run_example(EXAMPLES / "zk-election-leader-link-down.yaml", cluster_file, tmp_path / "run")
+        r, run = t.result, t.run
+        doubles = sum(1 for tk in t.ticks if len(tk.leaders) > 1)
         results = json.loads((run / "results.json").read_text())
         verdict = results["verdict"]
         if policy == "keep":
@@ -64,8 +45,7 @@ def test_zk_election_leader_link_down(policy: str, tmp_path: Path) -> None:
             assert verdict in ("ok", "possible")
         assert "1 trials (1 back to steady state)" in r.stderr
         assert links_down(state) == [] and chains_left(state) == []
-        old = events_of(run, "fault.inject")[0].data["nodes"][0]
-        log = (run / "logs" / old / "participant.INFO").read_text()
+        log = (run / "logs" / t.old / "participant.INFO").read_text()
         assert log.startswith("Log file created at: ")
         glog = re.compile(r"^I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ participant\.py:\d+\] ", re.M)
         assert glog.search(log)

@@ -6,9 +6,8 @@ import json
 import re
 
 from quorumwatch.analysis import analyze
-from quorumwatch.model import Event
 from quorumwatch.report.results import RESULTS_VERSION, iso, results
-from tests.test_analysis import MS, history
+from tests.test_analysis import history, link_fault_on_a
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$")
 
@@ -19,16 +18,7 @@ def test_iso_utc() -> None:
 
 def test_contract_fields_and_types() -> None:
     ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
-    events = [
-        Event(
-            150 * MS,
-            0,
-            None,
-            "fault.inject",
-            {"fault": 1, "kind": "link", "nodes": ["a"], "target": "leader", "trial": 1},
-        ),
-        Event(750 * MS, 0, None, "fault.heal", {"fault": 1}),
-    ]
+    events = link_fault_on_a()
     data = json.loads(
         json.dumps(results(analyze(ticks, events), 1_785_000_000_000_000_000, {"cluster": "c"}))
     )
