@@ -272,8 +272,8 @@ def wait_for_one_leader(state: LabState, cluster: ClusterConfig, timeout: float)
 
     good = 0
     leader = ""
-    deadline = time.monotonic() + timeout
     last: list[Tick] = []
+    enough = asyncio.Event()
 
     def seen(tick: Tick) -> None:
         nonlocal good, leader
@@ -283,6 +283,8 @@ def wait_for_one_leader(state: LabState, cluster: ClusterConfig, timeout: float)
         good = good + 1 if ok else 0
         if ok:
             leader = tick.leaders[0].node
+        if good >= 3:
+            enough.set()
         for n in state.nodes:
             if n.pid is not None and not alive(n.pid, n.start_time):
                 raise LabError(
@@ -294,10 +296,8 @@ def wait_for_one_leader(state: LabState, cluster: ClusterConfig, timeout: float)
         engine = Engine(
             [make_probe(cluster, n) for n in cluster.nodes], interval_s=0.1, deadline_s=0.08, sinks=[seen]
         )
-        stop = asyncio.Event()
         try:
-            while good < 3 and time.monotonic() < deadline:
-                await engine.run(max_ticks=engine.stats.ticks + 1, stop=stop)
+            await engine.run(duration_s=timeout, stop=enough)
         finally:
             await engine.aclose()
 
