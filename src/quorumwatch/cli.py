@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -16,11 +17,13 @@ from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
 if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
     from quorumwatch.report.lines import LineFormatter
     from quorumwatch.store import History
+    from quorumwatch.workload.spec import WorkloadSpec
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_MULTI_LEADER = 3
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
@@ -32,6 +35,22 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 @click.version_option(__version__, prog_name="quorumwatch")
 def main() -> None:
     """Find split brain in leader-elected clusters: live, under faults, and from logs."""
+
+
+FAIL_ON_HELP = (
+    "Lowest finding that fails the command: possible (default) < dual-leader < violation < harm. "
+    "Findings below it exit 0; harm (data loss, duplicates) always exits 6."
+)
+
+
+def fail_on_option(f: F) -> F:
+    return click.option(
+        "--fail-on",
+        type=click.Choice(["possible", "dual-leader", "violation", "harm"]),
+        default="possible",
+        show_default=True,
+        help=FAIL_ON_HELP,
+    )(f)
 
 
 def _load(path: str, interval: float | None = None, deadline: float | None = None) -> ClusterConfig:
@@ -62,6 +81,14 @@ def check(cluster_file: str, deadline: float | None) -> None:
 @click.option("--node", "only_node", help="Watch one node only (the per-node detector).")
 @click.option("--live", is_flag=True, help="On a terminal, show a live table instead of lines.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to record the run.")
+@click.option(
+    "--workload",
+    "workload_file",
+    type=click.Path(dir_okay=False),
+    help="A file with a `workload:` section (a scenario file works): operations sent through the nodes "
+    "while watching, to measure harm.",
+)
+@fail_on_option
 def watch(
     cluster_file: str,
     interval: float | None,
@@ -71,10 +98,14 @@ def watch(
     only_node: str | None,
     live: bool,
     run_dir: Path | None,
+    workload_file: str | None,
+    fail_on: str,
 ) -> None:
     """Probe every node every tick and print one quorum-matrix line per tick; analyse at the end.
 
-    Exit 0 ok, 3 dual leader, 4 violation, 5 possible only (see `analyze`); 1 errors; 2 usage errors.
+    Exit 6 harm, 4 violation, 3 dual leader, 5 possible only (see `analyze`), 0 ok; 1 errors; 2 usage
+    errors. With a workload, the first Ctrl-C stops the operations and reads the set back; a second
+    one stops at once.
     """
     from quorumwatch.report.lines import LineFormatter
     from quorumwatch.runner import prepare_run
@@ -89,6 +120,15 @@ def watch(
         if not chosen:
             fail(f"{cluster_file}: no node named {only_node!r}", EXIT_USAGE)
         cluster = cluster.model_copy(update={"nodes": chosen})
+    workload = None
+    if workload_file is not None:
+        from quorumwatch.workload.spec import check_workload, load_workload
+
+        try:
+            workload = load_workload(workload_file)
+            check_workload(workload, cluster, workload_file)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
     try:
         run, history = prepare_run(cluster, run_dir)
     except (HistoryError, OSError) as exc:
@@ -97,9 +137,14 @@ def watch(
     formatter = LineFormatter(changes_only=changes_only)
     try:
         if live and sys.stdout.isatty():
-            _watch_live(cluster, history, formatter, duration)
+            _watch_live(cluster, history, formatter, duration, workload, run.name)
         else:
-            asyncio.run(run_watch(cluster, history, duration_s=duration, formatter=formatter))
+            asyncio.run(
+                run_watch(
+                    cluster, history, duration_s=duration, formatter=formatter, workload=workload,
+                    run_id=run.name,
+                )
+            )  # fmt: skip
     except (OSError, sqlite3.Error) as exc:
         fail(f"while recording to {run}: {exc} (ticks recorded so far are kept)")
     finally:
@@ -109,16 +154,18 @@ def watch(
         f"history in {run}",
         err=True,
     )
-    sys.exit(_analyze_and_exit_code(run))
+    sys.exit(_analyze_and_exit_code(run, fail_on=fail_on))
 
 
-def _analyze_and_exit_code(run: Path, *, as_json: bool = False, to_stderr: bool = True) -> int:
+def _analyze_and_exit_code(
+    run: Path, *, as_json: bool = False, to_stderr: bool = True, fail_on: str = "possible"
+) -> int:
     """Analyse a finished run, print the summary, write results.json; the verdict's exit code."""
     import json
 
     from rich.console import Console
 
-    from quorumwatch.analysis import VERDICT_EXIT
+    from quorumwatch.analysis import exit_code
     from quorumwatch.analysis.run import RESULTS_FILE, analyze_run
     from quorumwatch.report.summary import print_summary
     from quorumwatch.store import HistoryError
@@ -134,16 +181,18 @@ def _analyze_and_exit_code(run: Path, *, as_json: bool = False, to_stderr: bool 
         console = Console(stderr=to_stderr, highlight=False, width=None if sys.stdout.isatty() else 140)
         print_summary(data, console)
         console.print(f"results: {run / RESULTS_FILE}")
-    return VERDICT_EXIT[data["verdict"]]
+    return exit_code(data["verdict"], data["harm"], fail_on)
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout instead of the summary.")
-def analyze(run_dir: Path, as_json: bool) -> None:
-    """Verdicts and failover metrics of a recorded run; writes RUN_DIR/results.json.
+@fail_on_option
+def analyze(run_dir: Path, as_json: bool, fail_on: str) -> None:
+    """Verdicts, failover metrics and harm of a recorded run; writes RUN_DIR/results.json.
 
-    Exit 0 ok, 3 dual leader, 4 violation (two leaders in the same epoch), 5 possible only, 1 errors.
+    Exit 6 harm (acknowledged writes lost, duplicate IDs), 4 violation (two leaders in the same
+    epoch), 3 dual leader, 5 possible only, 0 ok (or below --fail-on); 1 errors.
     """
     from quorumwatch.store import HistoryError, resolve_run_dir
 
@@ -151,11 +200,16 @@ def analyze(run_dir: Path, as_json: bool) -> None:
         run = resolve_run_dir(run_dir)
     except HistoryError as exc:
         fail(str(exc))
-    sys.exit(_analyze_and_exit_code(run, as_json=as_json, to_stderr=False))
+    sys.exit(_analyze_and_exit_code(run, as_json=as_json, to_stderr=False, fail_on=fail_on))
 
 
 def _watch_live(
-    cluster: ClusterConfig, history: History, formatter: LineFormatter, duration: float | None
+    cluster: ClusterConfig,
+    history: History,
+    formatter: LineFormatter,
+    duration: float | None,
+    workload: WorkloadSpec | None,
+    run_id: str,
 ) -> None:
     from rich.console import Console
     from rich.live import Live
@@ -170,7 +224,12 @@ def _watch_live(
         def render(tick: Tick) -> None:
             live.update(live_table(tick, cluster.name, formatter.multi_leader_ticks), refresh=True)
 
-        asyncio.run(run_watch(cluster, history, duration_s=duration, formatter=formatter, render=render))
+        asyncio.run(
+            run_watch(
+                cluster, history, duration_s=duration, formatter=formatter, render=render,
+                workload=workload, run_id=run_id,
+            )
+        )  # fmt: skip
 
 
 @main.command()
@@ -216,12 +275,20 @@ def history(run_dir: Path, changes_only: bool) -> None:
 @click.option("--trials", type=click.IntRange(1, 10_000), help="Overrides the scenario's trial count.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to record the run.")
 @click.option("--changes-only", is_flag=True, help="Print only change, warning and fault lines.")
+@fail_on_option
 def run(
-    scenario_file: str, cluster_file: str | None, trials: int | None, run_dir: Path | None, changes_only: bool
+    scenario_file: str,
+    cluster_file: str | None,
+    trials: int | None,
+    run_dir: Path | None,
+    changes_only: bool,
+    fail_on: str,
 ) -> None:
-    """Run an experiment: watch the cluster while faults are injected and healed, trial after trial.
+    """Run an experiment: watch the cluster while faults are injected and healed, trial after trial,
+    with the scenario's workload (if any) sending operations through the nodes all along.
 
-    Exit as `analyze` (0 ok, 3 dual leader, 4 violation, 5 possible); 1 on errors (faults are healed first).
+    Exit as `analyze` (6 harm, 4 violation, 3 dual leader, 5 possible, 0 ok); 1 on errors (faults are
+    healed first).
     """
     from quorumwatch.experiment import Experiment
     from quorumwatch.report.lines import LineFormatter
@@ -250,12 +317,14 @@ def run(
     for error in result.errors:
         click.echo(f"quorumwatch: {error}", err=True)
     converged = sum(1 for t in result.trials if t.converged)
+    if result.workload is not None:
+        click.echo(result.workload.line(), err=True)
     click.echo(
         f"{len(result.trials)} trials ({converged} back to steady state), {result.ticks} ticks, "
         f"{result.multi_leader_ticks} with more than one leader; history in {rundir}",
         err=True,
     )
-    code = _analyze_and_exit_code(rundir)
+    code = _analyze_and_exit_code(rundir, fail_on=fail_on)
     sys.exit(EXIT_ERROR if result.errors or result.interrupted else code)
 
 

@@ -53,6 +53,25 @@ class LoopClock:
 TickSink = Callable[[Tick], None]
 
 
+class TickFeed:
+    """The latest tick, and a way to wait for the next one: a sink for actors that act on what the
+    probes see (fault targets, steady-state checks, workload routing, the final read)."""
+
+    def __init__(self) -> None:
+        self.last: Tick | None = None
+        self._changed = asyncio.Event()
+
+    def push(self, tick: Tick) -> None:
+        self.last = tick
+        self._changed.set()
+
+    async def next(self) -> Tick:
+        self._changed.clear()
+        await self._changed.wait()
+        assert self.last is not None
+        return self.last
+
+
 @dataclass
 class EngineStats:
     ticks: int = 0

@@ -15,6 +15,7 @@ import random
 import secrets
 import shutil
 import signal
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from quorumwatch.config import ClusterConfig
-from quorumwatch.engine import Engine
+from quorumwatch.engine import Engine, TickFeed
 from quorumwatch.faults import Fault, FaultError, FaultPlan, StepResult, StepRunner, build_fault
 from quorumwatch.faults.base import step_failure
 from quorumwatch.faults.heal import JOURNAL_FILE, HealJournal, open_journals, replay
@@ -32,6 +33,7 @@ from quorumwatch.probes import make_probe
 from quorumwatch.report.lines import LineFormatter, event_line
 from quorumwatch.scenario import Scenario, SteadyState
 from quorumwatch.store import History
+from quorumwatch.workload.runner import Workload, WorkloadStats, workload_for
 
 
 class ExperimentError(Exception):
@@ -52,24 +54,7 @@ class ExperimentResult:
     ticks: int
     errors: list[str]
     interrupted: bool = False
-
-
-class _Feed:
-    """The latest ticks, for target resolution and steady-state checks."""
-
-    def __init__(self) -> None:
-        self.last: Tick | None = None
-        self._changed = asyncio.Event()
-
-    def push(self, tick: Tick) -> None:
-        self.last = tick
-        self._changed.set()
-
-    async def next(self) -> Tick:
-        self._changed.clear()
-        await self._changed.wait()
-        assert self.last is not None
-        return self.last
+    workload: WorkloadStats | None = None
 
 
 def steady(tick: Tick, spec: SteadyState) -> bool:
@@ -102,11 +87,15 @@ class Experiment:
         self.run_id = secrets.token_hex(4)
         self.journal = HealJournal(run_dir / JOURNAL_FILE, cluster.name)
         self.runner = StepRunner()
-        self.feed = _Feed()
+        self.feed = TickFeed()
         self.active: dict[int, FaultPlan] = {}
         self.errors: list[str] = []
         self.records: list[TrialRecord] = []
         self._chains = 0
+        self.workload: Workload | None = None
+        self._workload_stop = asyncio.Event()
+        self._record_error: str | None = None
+        self._workload_task: asyncio.Task[WorkloadStats] | None = None
 
     # ---- output and history ----
 
@@ -116,7 +105,13 @@ class Experiment:
     def event(self, kind: str, node: str | None = None, /, **data: Any) -> None:
         mono, wall = self._now()
         ev = Event(mono, wall, node, kind, data)
-        self.history.append_event(ev)
+        try:
+            self.history.append_event(ev)
+        except sqlite3.Error as exc:
+            # Healing must go on when the history cannot be written (a full disk): say it once.
+            if self._record_error is None:
+                self._record_error = f"recording to {self.history.path} failed: {exc}"
+                self._print([f"quorumwatch: {self._record_error} (events are still printed)"])
         line = event_line(ev)
         if line:
             self._print([line])
@@ -127,7 +122,10 @@ class Experiment:
             self.out.flush()
 
     def _on_tick(self, tick: Tick) -> None:
-        self.history.append_tick(tick)
+        try:
+            self.history.append_tick(tick)
+        except sqlite3.Error as exc:
+            raise ExperimentError(f"recording to {self.history.path} failed: {exc}") from None
         self._print(self.formatter.feed(tick))
         self.feed.push(tick)
 
@@ -305,9 +303,29 @@ class Experiment:
                 raise ExperimentError(self.errors[0])
             if k < self.trials and self.scenario.cooldown:
                 await asyncio.sleep(self.scenario.cooldown)
+        await self.finish_workload()
+
+    async def finish_workload(self) -> None:
+        """After the last heal: stop sending, let operations in flight end, read the set back."""
+        if self.workload is None:
+            return
+        self._workload_stop.set()
+        if self._workload_task is not None:
+            await asyncio.wait([self._workload_task])
+        if self.scenario.workload is not None and self.scenario.workload.kind == "set":
+            read = await self.workload.final_read()
+            self.history.append_final_read(read)
+            what = (
+                f"final read from {read.node}: {len(read.values):,} elements"
+                if read.values is not None
+                else f"final read failed: {read.detail}"
+            )
+            self.event("note", None, text=what)
 
     async def run(self) -> ExperimentResult:
-        """Everything, with signals turned into an orderly stop that heals first."""
+        """Probes, faults and the workload side by side under one clock. Signals, and the failure
+        of any actor, turn into an orderly stop that heals first; a failed actor's own error is
+        what the run reports."""
         loop = asyncio.get_running_loop()
         cluster = self.cluster
         engine = Engine(
@@ -319,7 +337,25 @@ class Experiment:
         stop = asyncio.Event()
         engine_task = loop.create_task(engine.run(stop=stop))
         driver = loop.create_task(self.drive())
+        if self.scenario.workload is not None:
+            self.workload = workload_for(
+                self.scenario.workload, cluster, self.history, self.feed, self.run_id
+            )
+            self._workload_task = loop.create_task(self.workload.run(self._workload_stop))
         interrupted = False
+        failed = False
+
+        def actor_done(name: str, task: asyncio.Task[Any]) -> None:
+            nonlocal failed
+            if task.cancelled() or task.exception() is None or driver.done():
+                return
+            failed = True
+            self.errors.append(f"{name} stopped: {task.exception()}")
+            driver.cancel()
+
+        engine_task.add_done_callback(lambda t: actor_done("probes", t))
+        if self._workload_task is not None:
+            self._workload_task.add_done_callback(lambda t: actor_done("workload", t))
 
         def on_signal(signum: int) -> None:
             nonlocal interrupted
@@ -334,25 +370,32 @@ class Experiment:
             try:
                 await driver
             except asyncio.CancelledError:
-                if not interrupted:
+                if not (interrupted or failed):
                     raise
             except (ExperimentError, FaultError) as exc:
                 if str(exc) not in self.errors:
                     self.errors.append(str(exc))
             finally:
                 await self.heal_all()
+                self._workload_stop.set()
                 stop.set()
                 with contextlib.suppress(Exception):
                     await engine_task
+                if self._workload_task is not None:
+                    with contextlib.suppress(Exception):
+                        await self._workload_task
                 await engine.aclose()
+                if self.workload is not None:
+                    await self.workload.client.aclose()
                 await self.collect_logs()
                 await self.runner.aclose()
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         return ExperimentResult(
-            self.records, self.formatter.multi_leader_ticks, self.formatter.ticks, self.errors, interrupted
-        )
+            self.records, self.formatter.multi_leader_ticks, self.formatter.ticks, self.errors, interrupted,
+            self.workload.stats if self.workload is not None else None,
+        )  # fmt: skip
 
     async def collect_logs(self) -> None:
         """Copy each node's log files into the run directory (lab and local: copy; ssh: fetch)."""

@@ -112,6 +112,16 @@ class Tick:
     def leaders(self) -> tuple[Observation, ...]:
         return tuple(o for o in self.observations if o.role is Role.LEADER)
 
+    @property
+    def agreed_leader(self) -> str | None:
+        """The one leader, when exactly one node says leader and every other follows or observes."""
+        leaders = self.leaders
+        if len(leaders) != 1 or any(
+            o.role not in (Role.LEADER, Role.FOLLOWER, Role.OBSERVER) for o in self.observations
+        ):
+            return None
+        return leaders[0].node
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -122,6 +132,51 @@ class Event:
     node: str | None
     kind: str
     data: dict[str, Any]
+
+
+class Outcome(enum.Enum):
+    """What a workload operation's client learned. UNKNOWN (a timeout, a lost connection) may or
+    may not have taken effect: it is never counted as lost nor as failed."""
+
+    OK = "ok"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One workload operation sent through one node, recorded like an observation.
+
+    It took effect (if at all) at some instant inside [send_ns, recv_ns] (monotonic ns). `value` is
+    the element written (`set`) or the ID answered (`unique-ids`, only when ok).
+    """
+
+    index: int
+    """Order of sending within the run (0, 1, …)."""
+    kind: str
+    """`add` (one element of a set) or `id` (a request for a new ID)."""
+    node: str
+    send_ns: int
+    recv_ns: int
+    wall_ns: int
+    outcome: Outcome
+    value: str | None = None
+    epoch: int | None = None
+    """The node's epoch when known: from its answer, else from its latest probe answer."""
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinalRead:
+    """The read of the whole set after the last heal, from the agreed leader."""
+
+    node: str
+    send_ns: int
+    recv_ns: int
+    wall_ns: int
+    values: frozenset[str] | None
+    """None when the read failed (then `detail` says why): lost writes cannot be counted."""
+    detail: str | None = None
 
 
 def excerpt(data: bytes | str, limit: int = 60) -> str:

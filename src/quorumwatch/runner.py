@@ -6,6 +6,7 @@ Signals stop the engine between ticks, so the last tick is recorded whole before
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import signal
 import sys
@@ -17,11 +18,13 @@ from typing import TextIO
 
 from quorumwatch import __version__
 from quorumwatch.config import ClusterConfig, dump_cluster
-from quorumwatch.engine import Engine, EngineStats
+from quorumwatch.engine import Engine, EngineStats, TickFeed
 from quorumwatch.model import Tick
 from quorumwatch.probes import make_probe
 from quorumwatch.report.lines import LineFormatter
 from quorumwatch.store import HISTORY_FILE, History, new_run_dir
+from quorumwatch.workload.runner import workload_for
+from quorumwatch.workload.spec import WorkloadSpec
 
 
 @dataclass
@@ -62,7 +65,12 @@ async def watch(
     formatter: LineFormatter,
     out: TextIO = sys.stdout,
     render: Callable[[Tick], None] | None = None,
+    workload: WorkloadSpec | None = None,
+    run_id: str = "watch",
 ) -> EngineStats:
+    """Watch until `duration_s` or a signal. With a workload: on the first signal (or at the end of
+    the duration) operations stop, the set is read back from the agreed leader, then probing stops;
+    a second signal stops at once."""
     probes = [make_probe(cluster, node) for node in cluster.nodes]
 
     def record(tick: Tick) -> None:
@@ -83,18 +91,85 @@ async def watch(
                 _silence(out)
                 stop.set()
 
+    feed = TickFeed()
     engine = Engine(
-        probes, interval_s=cluster.interval, deadline_s=cluster.effective_deadline, sinks=[record, show]
+        probes,
+        interval_s=cluster.interval,
+        deadline_s=cluster.effective_deadline,
+        sinks=[record, show, feed.push],
     )
     loop = asyncio.get_running_loop()
+    ops_stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if workload is None or ops_stop.is_set():
+            stop.set()
+        ops_stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
-        return await engine.run(duration_s=duration_s, stop=stop)
+        if workload is None:
+            return await engine.run(duration_s=duration_s, stop=stop)
+        return await _watch_with_workload(
+            engine, workload, cluster, history, feed, run_id, duration_s, stop, ops_stop, out
+        )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await engine.aclose()
+
+
+async def _watch_with_workload(
+    engine: Engine,
+    spec: WorkloadSpec,
+    cluster: ClusterConfig,
+    history: History,
+    feed: TickFeed,
+    run_id: str,
+    duration_s: float | None,
+    stop: asyncio.Event,
+    ops_stop: asyncio.Event,
+    out: TextIO,
+) -> EngineStats:
+    loop = asyncio.get_running_loop()
+    wl = workload_for(spec, cluster, history, feed, run_id)
+    engine_task = loop.create_task(engine.run(stop=stop))
+    wl_task = loop.create_task(wl.run(ops_stop))
+    try:
+        ends = [engine_task, wl_task, loop.create_task(ops_stop.wait())]
+        timeout = duration_s
+        _done, _ = await asyncio.wait(ends, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        ends[2].cancel()
+        ops_stop.set()
+        await asyncio.wait([wl_task])
+        if engine_task.done() or wl_task.exception() is not None:
+            stop.set()
+        elif spec.kind == "set" and not stop.is_set():
+            reading = loop.create_task(wl.final_read())
+            await asyncio.wait([reading, engine_task], return_when=asyncio.FIRST_COMPLETED)
+            if reading.done():
+                read = reading.result()
+                history.append_final_read(read)
+                _say(out, f"final read from {read.node}: {len(read.values):,} elements" if read.values
+                     is not None else f"final read failed: {read.detail}")  # fmt: skip
+            else:
+                reading.cancel()
+        _say(out, wl.stats.line())
+    finally:
+        stop.set()
+        ops_stop.set()
+        await asyncio.wait([engine_task, wl_task])
+        await wl.client.aclose()
+    if wl_task.exception() is not None:
+        raise wl_task.exception()  # type: ignore[misc]
+    return engine_task.result()
+
+
+def _say(out: TextIO, line: str) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        out.write(line + "\n")
+        out.flush()
 
 
 def _silence(out: TextIO) -> None:

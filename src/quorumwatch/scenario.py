@@ -7,6 +7,7 @@ faults:
   - {kind: link, target: leader, after: 1, hold: 4}
 trials: 3
 cooldown: 2
+workload: {kind: set, rate: 50}       # optional: did a second leader do harm?
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import Field
 
 from quorumwatch.config import ClusterConfig, ConfigError, _Strict, check_deadline, load_cluster, load_model
 from quorumwatch.faults.specs import FaultSpec
+from quorumwatch.workload.spec import WorkloadSpec, check_workload
 
 
 class SteadyState(_Strict):
@@ -39,6 +41,8 @@ class Scenario(_Strict):
     trials: int = Field(1, ge=1, le=10_000)
     cooldown: float = Field(2.0, ge=0)
     seed: int | None = None
+    workload: WorkloadSpec | None = None
+    """Operations sent through the nodes while faults come and go, to measure harm."""
 
 
 def load_scenario(
@@ -73,6 +77,8 @@ def load_scenario(
                 f"{p}: faults[{i}].target: unknown node or role {bad[0]!r} "
                 f"(nodes: {', '.join(sorted(names))}; roles: {', '.join(ROLE_TARGETS)})"
             )
+    if scenario.workload is not None:
+        check_workload(scenario.workload, cluster, str(p))
     return scenario, cluster
 
 

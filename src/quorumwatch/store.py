@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from quorumwatch.model import Event, Observation, Reason, Role, Tick
+from quorumwatch.model import Event, FinalRead, Observation, Operation, Outcome, Reason, Role, Tick
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 1 had no workload tables; such histories read as runs without a workload."""
 HISTORY_FILE = "history.sqlite"
 
 _SCHEMA = """
@@ -49,6 +51,28 @@ CREATE TABLE events (
     data TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX events_time ON events (mono_ns);
+CREATE TABLE operations (
+    idx INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    node TEXT NOT NULL,
+    send_ns INTEGER NOT NULL,
+    recv_ns INTEGER NOT NULL,
+    wall_ns INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    value TEXT,
+    epoch INTEGER,
+    detail TEXT
+);
+CREATE TABLE final_reads (
+    id INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    send_ns INTEGER NOT NULL,
+    recv_ns INTEGER NOT NULL,
+    wall_ns INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT,
+    vals TEXT
+);
 """
 
 
@@ -62,6 +86,7 @@ class History:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._db = conn
         self.path = path
+        self._version = SCHEMA_VERSION
 
     # ---- opening ----
 
@@ -91,12 +116,15 @@ class History:
             version = db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise HistoryError(f"{path}: not a quorumwatch history ({exc})") from None
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             db.close()
             raise HistoryError(
-                f"{path}: history schema version {version}, this quorumwatch reads {SCHEMA_VERSION}"
+                f"{path}: history schema version {version}, this quorumwatch reads "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
-        return cls(db, path)
+        history = cls(db, path)
+        history._version = version
+        return history
 
     def close(self) -> None:
         self._db.close()
@@ -142,6 +170,22 @@ class History:
             (event.mono_ns, event.wall_ns, event.node, event.kind, json.dumps(event.data, sort_keys=True)),
         )
 
+    def append_operation(self, op: Operation) -> None:
+        """One finished operation, committed on its own (operations finish between ticks)."""
+        self._db.execute(
+            "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (op.index, op.kind, op.node, op.send_ns, op.recv_ns, op.wall_ns, op.outcome.value, op.value,
+             op.epoch, op.detail),
+        )  # fmt: skip
+
+    def append_final_read(self, read: FinalRead) -> None:
+        vals = None if read.values is None else json.dumps(sorted(read.values))
+        self._db.execute(
+            "INSERT INTO final_reads (node, send_ns, recv_ns, wall_ns, ok, detail, vals) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (read.node, read.send_ns, read.recv_ns, read.wall_ns, read.values is not None, read.detail, vals),
+        )
+
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
@@ -174,6 +218,23 @@ class History:
             Event(m, w, n, k, json.loads(d))
             for m, w, n, k, d in self._db.execute(
                 "SELECT mono_ns, wall_ns, node, kind, data FROM events ORDER BY mono_ns, id"
+            )
+        ]
+
+    def operations(self) -> Iterator[Operation]:
+        """Recorded operations in sending order (none in a version-1 history)."""
+        if self._version < 2:
+            return
+        for r in self._db.execute("SELECT * FROM operations ORDER BY idx"):
+            yield Operation(r[0], r[1], r[2], r[3], r[4], r[5], Outcome(r[6]), r[7], r[8], r[9])
+
+    def final_reads(self) -> list[FinalRead]:
+        if self._version < 2:
+            return []
+        return [
+            FinalRead(n, s, r, w, None if v is None else frozenset(json.loads(v)), d)
+            for n, s, r, w, _, d, v in self._db.execute(
+                "SELECT node, send_ns, recv_ns, wall_ns, ok, detail, vals FROM final_reads ORDER BY id"
             )
         ]
 

@@ -6,12 +6,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from quorumwatch.analysis import harm as harm_checks
 from quorumwatch.analysis.failover import FaultWindow, TrialMetrics, summary, trial_metrics
+from quorumwatch.analysis.harm import HarmReport
 from quorumwatch.analysis.intervals import Interval, NodeIntervals, group_by_node, node_intervals
 from quorumwatch.analysis.verdicts import Overlap, Window, artifact_ticks, leaderless, overlaps
-from quorumwatch.model import Event, Tick
+from quorumwatch.model import Event, FinalRead, Operation, Tick
 
 VERDICT_EXIT = {"ok": 0, "dual_leader": 3, "violation": 4, "possible": 5}
+HARM_EXIT = 6
+"""A run whose workload shows data loss or duplicates: ahead of 3/4/5."""
+FAIL_ON = ("possible", "dual-leader", "violation", "harm")
+_FAILS_AT = {
+    "possible": {"possible", "dual_leader", "violation"},
+    "dual-leader": {"dual_leader", "violation"},
+    "violation": {"violation"},
+    "harm": set(),
+}
+
+
+def exit_code(verdict: str, harm: str, fail_on: str = "possible") -> int:
+    """The exit code of `run`/`watch`/`analyze`: harm (6) first, then the verdict's code if it is
+    at or above `fail_on` (possible < dual-leader < violation < harm), else 0."""
+    if harm in ("data_loss", "duplicates"):
+        return HARM_EXIT
+    return VERDICT_EXIT[verdict] if verdict in _FAILS_AT[fail_on] else 0
 
 
 @dataclass(frozen=True)
@@ -26,6 +45,7 @@ class Analysis:
     span: tuple[int, int]
     max_rtt_ns: int
     advice: str | None
+    harm: HarmReport
 
     def summary(self) -> dict[str, Any]:
         return summary(self.trials)
@@ -49,11 +69,18 @@ def analyze(
     *,
     interval_s: float | None = None,
     deadline_s: float | None = None,
+    workload: str | None = None,
+    operations: Sequence[Operation] = (),
+    final_read: FinalRead | None = None,
 ) -> Analysis:
-    """Verdicts and metrics for a history. Pure: same input, same output."""
+    """Verdicts, metrics and harm for a history. Pure: same input, same output.
+
+    `workload` is the workload kind (`set`, `unique-ids`) when one ran, with its operations and
+    the final read of the set."""
     obs = [o for t in ticks for o in t.observations]
     if not obs:
-        return Analysis("ok", (), (), 0, (), (), (), (0, 0), 0, None)
+        harm = harm_checks.check(workload, operations, final_read, (), ())
+        return Analysis("ok", (), (), 0, (), (), (), (0, 0), 0, None, harm)
     span = (min(o.send_ns for o in obs), max(o.recv_ns for o in obs))
     per_node = [node_intervals(n, os_, span) for n, os_ in group_by_node(obs).items()]
     found = overlaps(per_node)
@@ -80,7 +107,19 @@ def analyze(
     return Analysis(
         verdict, tuple(found), tuple(artifacts), multi, tuple(leaderless(per_node, span)), tuple(trials),
         tuple(per_node), span, max_rtt, advice,
+        harm_checks.check(workload, operations, final_read, found, per_node),
     )  # fmt: skip
 
 
-__all__ = ["VERDICT_EXIT", "Analysis", "Interval", "Overlap", "Window", "analyze"]
+__all__ = [
+    "FAIL_ON",
+    "HARM_EXIT",
+    "VERDICT_EXIT",
+    "Analysis",
+    "HarmReport",
+    "Interval",
+    "Overlap",
+    "Window",
+    "analyze",
+    "exit_code",
+]

@@ -20,11 +20,16 @@ def analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
         ticks = list(history.ticks())
         events = history.events()
         meta = history.meta()
+        operations = list(history.operations())
+        reads = history.final_reads()
     finally:
         history.close()
     interval = float(meta.get("interval_s", "0") or 0)
     deadline = float(meta.get("deadline_s", "0") or 0)
-    a = analyze(ticks, events, interval_s=interval, deadline_s=deadline)
+    a = analyze(
+        ticks, events, interval_s=interval, deadline_s=deadline, workload=meta.get("workload_kind"),
+        operations=operations, final_read=reads[-1] if reads else None,
+    )  # fmt: skip
     offset = ticks[0].wall_ns - ticks[0].started_ns if ticks else 0
     data = results(
         a,
@@ -35,6 +40,8 @@ def analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
             "interval_s": interval,
             "deadline_s": deadline,
             "ticks": len(ticks),
+            "workload_client": meta.get("workload_client"),
+            "workload_rate": float(meta["workload_rate"]) if "workload_rate" in meta else None,
         },
     )
     if (run_dir / "logs").is_dir():

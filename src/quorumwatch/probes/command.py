@@ -9,9 +9,12 @@ from quorumwatch.executors import Completed, Executor, executor_for
 from quorumwatch.model import Answer, Reason, Role, excerpt
 
 
-def expand_argv(argv: list[str], node: NodeConfig) -> list[str]:
-    """Fill `{name}`, `{address}`, `{host}`, `{port}` inside arguments; never split or join them."""
+def expand_argv(argv: list[str], node: NodeConfig, value: str | None = None) -> list[str]:
+    """Fill `{name}`, `{address}`, `{host}`, `{port}` (and a workload's `{value}`) inside
+    arguments; never split or join them."""
     values = {"{name}": node.name, "{address}": node.address, "{host}": node.host, "{port}": str(node.port)}
+    if value is not None:
+        values["{value}"] = value
     out = []
     for arg in argv:
         for key, value in values.items():

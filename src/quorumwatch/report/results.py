@@ -7,8 +7,12 @@ from typing import Any
 
 from quorumwatch.analysis import Analysis, Overlap
 from quorumwatch.analysis.failover import FIGURES
+from quorumwatch.analysis.harm import Counts, HarmReport
+from quorumwatch.model import Operation
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
+LISTED = 20
+"""Lost writes, duplicates and stale acknowledgements listed in full, at most (all are counted)."""
 
 
 def iso(wall_ns: int) -> str:
@@ -63,6 +67,73 @@ def results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = None
         "summary": a.summary(),
         "advice": a.advice,
         "observed": {"start": at(a.span[0]), "end": at(a.span[1]), "max_rtt_s": round(a.max_rtt_ns * s, 6)},
+        "harm": a.harm.harm,
+        "harm_reason": a.harm.reason,
+        "workload": workload_json(a.harm, [t.window.injected_ns for t in a.trials], wall_offset_ns),
+    }  # fmt: skip
+
+
+def _counts(c: Counts) -> dict[str, int]:
+    return {"sent": c.sent, "ok": c.ok, "fail": c.fail, "unknown": c.unknown}
+
+
+def workload_json(h: HarmReport, injections: list[int], wall_offset_ns: int) -> dict[str, Any] | None:
+    """The `workload` section: counts, lost writes, duplicates, stale acknowledgements, windows."""
+    if h.kind is None:
+        return None
+    injections = sorted(injections)
+
+    def since_fault(t: int) -> float | None:
+        before = [i for i in injections if i <= t]
+        return round((t - before[-1]) / 1e9, 6) if before else None
+
+    def op(o: Operation) -> dict[str, Any]:
+        return {
+            "value": o.value, "node": o.node, "epoch": o.epoch, "sent_at": iso(o.send_ns + wall_offset_ns),
+            "acknowledged_at": iso(o.recv_ns + wall_offset_ns), "since_fault_s": since_fault(o.recv_ns),
+        }  # fmt: skip
+
+    lost_since = [t for t in (since_fault(o.recv_ns) for o in h.lost) if t is not None]
+    read = h.final_read
+    return {
+        "kind": h.kind,
+        "total": _counts(h.total),
+        "per_node": {n: _counts(c) for n, c in h.per_node},
+        "checked": h.checked,
+        "final_read": None if read is None else {
+            "node": read.node, "at": iso(read.send_ns + wall_offset_ns), "ok": read.values is not None,
+            "elements": None if read.values is None else len(read.values), "detail": read.detail,
+        },
+        "lost": {
+            "count": len(h.lost),
+            "first": [op(o) for o in h.lost[:LISTED]],
+            "since_fault_s": {"min": min(lost_since), "max": max(lost_since)} if lost_since else None,
+        },
+        "failed_but_present": len(h.failed_but_present),
+        "duplicates": {
+            "count": len(h.duplicates),
+            "first": [
+                {"value": d.value, "operations": [op(o) for o in d.ops]} for d in h.duplicates[:LISTED]
+            ],
+        },
+        "stale_acknowledgements": {
+            "count": len(h.stale),
+            "first": [
+                {**op(st.op), "newer_leader": st.newer_node, "newer_epoch": st.newer_epoch}
+                for st in h.stale[:LISTED]
+            ],
+        },
+        "dual_leader_windows": [
+            {
+                "start": iso(w.overlap.start + wall_offset_ns), "end": iso(w.overlap.end + wall_offset_ns),
+                "kind": w.overlap.kind,
+                "nodes": [
+                    {"node": sd.node, "epoch": sd.epoch, "stale": sd.stale, **_counts(sd.counts)}
+                    for sd in w.sides
+                ],
+            }
+            for w in h.windows
+        ],
     }  # fmt: skip
 
 

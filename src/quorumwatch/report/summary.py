@@ -17,6 +17,43 @@ _VERDICT_STYLE = {
 }
 
 
+_HARM_STYLE = {
+    "data_loss": "bold red",
+    "duplicates": "bold red",
+    "none_observed": "bold green",
+    "not_measured": "yellow",
+}
+
+
+def harm_line(data: dict[str, Any]) -> str:
+    """One line: what harm the workload shows, what each stale leader did, and the denominator.
+
+    harm: none observed — n2 (stale, epoch 2) acknowledged 0 of 14 writes sent to it; 0 of 1,420
+    acknowledged writes lost
+    """
+    harm = data["harm"]
+    w = data.get("workload")
+    parts: list[str] = []
+    if w is not None:
+        noun = "writes" if w["kind"] == "set" else "ID requests"
+        for win in w["dual_leader_windows"]:
+            for side in win["nodes"]:
+                if side["stale"]:
+                    epoch = f", epoch {side['epoch']}" if side["epoch"] is not None else ""
+                    parts.append(
+                        f"{side['node']} (stale{epoch}) acknowledged {side['ok']:,} of {side['sent']:,} "
+                        f"{noun} sent to it"
+                    )
+        stale = w["stale_acknowledgements"]["count"]
+        if stale:
+            parts.append(f"{stale:,} acknowledged by a stale leader while a newer one led")
+    parts.append(data["harm_reason"])
+    if w is not None and w["lost"]["since_fault_s"]:
+        r = w["lost"]["since_fault_s"]
+        parts.append(f"lost writes were acknowledged {r['min']:.3f}–{r['max']:.3f} s after the fault began")
+    return f"harm: {harm.replace('_', ' ')} — " + "; ".join(parts)
+
+
 def print_summary(data: dict[str, Any], console: Console) -> None:
     v = data["verdict"]
     console.print(f"verdict: [{_VERDICT_STYLE[v]}]{v}[/]")
@@ -57,6 +94,10 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
                 else ""
             )
         )
+    line = harm_line(data)
+    style = _HARM_STYLE[data["harm"]]
+    head, _, rest = line.partition(" — ")
+    console.print(f"[{style}]{head}[/] — {rest}")
     if data["trials"]:
         t = Table(title="failover per trial (seconds)")
         for col in (

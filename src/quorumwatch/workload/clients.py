@@ -1,0 +1,338 @@
+"""Workload clients: one operation through one node, and the final read of the whole set.
+
+Each client says what it learned and nothing more: `ok` (the node acknowledged), `fail` (a definite
+rejection: the node refused before acting, or the request never reached it), `unknown` (anything
+after which the operation may still have happened). The runner bounds every call with an absolute
+deadline; a cancelled call leaves no half-used connection behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from quorumwatch.config import NodeConfig
+from quorumwatch.model import Outcome, excerpt
+from quorumwatch.probes.transport import HttpConnection
+from quorumwatch.workload.spec import CommandOps, HttpOps, WorkloadSpec
+
+
+@dataclass(frozen=True, slots=True)
+class OpResult:
+    outcome: Outcome
+    value: str | None = None
+    """unique-ids: the ID answered."""
+    epoch: int | None = None
+    detail: str | None = None
+
+
+class ReadError(Exception):
+    """The final read failed; the message says why (printable)."""
+
+
+class WorkloadClient(Protocol):
+    """Sends workload operations through nodes. One per run; connections are its own business."""
+
+    async def add(self, node: NodeConfig, element: str) -> OpResult: ...
+
+    async def new_id(self, node: NodeConfig) -> OpResult: ...
+
+    async def read_all(self, node: NodeConfig) -> frozenset[str]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _field(doc: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(doc, dict) or part not in doc:
+            raise KeyError(dotted)
+        doc = doc[part]
+    return doc
+
+
+class _HttpPool:
+    """Idle keep-alive connections per node; an operation takes one, or opens one."""
+
+    def __init__(self, max_response: int = 1 << 20) -> None:
+        self._idle: dict[tuple[str, int], list[HttpConnection]] = {}
+        self._max = max_response
+
+    @asynccontextmanager
+    async def connection(self, host: str, port: int) -> AsyncIterator[HttpConnection]:
+        idle = self._idle.setdefault((host, port), [])
+        conn = idle.pop() if idle else HttpConnection(host, port, max_response=self._max)
+        try:
+            yield conn
+        except BaseException:
+            await conn.aclose()
+            raise
+        idle.append(conn)
+
+    async def aclose(self) -> None:
+        for conns in self._idle.values():
+            for c in conns:
+                await c.aclose()
+        self._idle.clear()
+
+
+class EtcdClient:
+    """etcd v3 through its JSON gateway: a put per element under `<prefix>/<run>/`, a linearizable
+    range read (paged) at the end. The put's answer carries the node's raft term: the epoch."""
+
+    # gRPC codes etcd returns before proposing anything: the write did not happen
+    DEFINITE: ClassVar[dict[int, str]] = {
+        3: "invalid argument",
+        7: "permission denied",
+        8: "too many requests",
+        16: "unauthenticated",
+    }
+
+    def __init__(self, spec: WorkloadSpec, run: str) -> None:
+        self._base = f"{spec.prefix}/{run}/"
+        self._pool = _HttpPool(max_response=64 << 20)
+
+    @staticmethod
+    def _b64(s: str) -> str:
+        return base64.b64encode(s.encode()).decode()
+
+    async def add(self, node: NodeConfig, element: str) -> OpResult:
+        body = json.dumps({"key": self._b64(self._base + element), "value": self._b64(element)}).encode()
+        try:
+            async with self._pool.connection(node.host, node.port) as conn:
+                resp = await conn.request("POST", "/v3/kv/put", body)
+        except ConnectionRefusedError:
+            return OpResult(Outcome.FAIL, detail="connection refused")
+        return self.interpret_put(resp.status, resp.body)
+
+    @classmethod
+    def interpret_put(cls, status: int, body: bytes) -> OpResult:
+        """Outcome of one put answer (pure)."""
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return OpResult(Outcome.UNKNOWN, detail=f"HTTP {status}: {excerpt(body)!r}")
+        if status == 200 and isinstance(doc, dict) and isinstance(doc.get("header"), dict):
+            term = doc["header"].get("raft_term")
+            return OpResult(Outcome.OK, epoch=int(term) if str(term).isdigit() else None)
+        code = doc.get("code") if isinstance(doc, dict) else None
+        message = str(doc.get("message") or doc.get("error") or "") if isinstance(doc, dict) else ""
+        outcome = Outcome.FAIL if code in cls.DEFINITE else Outcome.UNKNOWN
+        return OpResult(outcome, detail=f"HTTP {status}: {excerpt(message, 100)}")
+
+    async def new_id(self, node: NodeConfig) -> OpResult:
+        raise NotImplementedError("the etcd client serves the set workload only")
+
+    async def read_all(self, node: NodeConfig) -> frozenset[str]:
+        start, end = self._base, self._base[:-1] + chr(ord(self._base[-1]) + 1)
+        out: set[str] = set()
+        key = start
+        while True:
+            body = json.dumps(
+                {"key": self._b64(key), "range_end": self._b64(end), "keys_only": True, "limit": 10_000}
+            ).encode()
+            try:
+                async with self._pool.connection(node.host, node.port) as conn:
+                    resp = await conn.request("POST", "/v3/kv/range", body)
+                doc = json.loads(resp.body)
+                if resp.status != 200:
+                    raise ReadError(f"range on {node.name}: HTTP {resp.status}: {excerpt(resp.body)}")
+                keys = [base64.b64decode(kv["key"]).decode() for kv in doc.get("kvs", [])]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ReadError(f"range on {node.name}: {type(exc).__name__}: {exc}") from None
+            out.update(k[len(self._base) :] for k in keys)
+            if not doc.get("more") or not keys:
+                return frozenset(out)
+            key = keys[-1] + "\x00"
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+class RedisClient:
+    """Redis: SADD of each element to the set `<prefix>:<run>`, SMEMBERS at the end. Redis refuses
+    writes it will not do (READONLY on a replica, NOREPLICAS under min-replicas-to-write) before
+    acting: those are definite failures."""
+
+    def __init__(self, spec: WorkloadSpec, run: str, password: str | None = None) -> None:
+        self._key = f"{spec.prefix}:{run}"
+        self._password = password
+        self._clients: dict[str, Any] = {}
+
+    def _client(self, node: NodeConfig) -> Any:
+        import redis.asyncio as aioredis
+
+        if node.name not in self._clients:
+            self._clients[node.name] = aioredis.Redis(
+                host=node.host, port=node.port, password=self._password, decode_responses=True
+            )
+        return self._clients[node.name]
+
+    async def add(self, node: NodeConfig, element: str) -> OpResult:
+        import redis.exceptions as rex
+
+        try:
+            await self._client(node).sadd(self._key, element)
+        except rex.ResponseError as exc:
+            return OpResult(Outcome.FAIL, detail=excerpt(str(exc), 100))
+        except rex.ConnectionError as exc:
+            refused = isinstance(exc.__cause__, ConnectionRefusedError) or "refused" in str(exc).lower()
+            return OpResult(Outcome.FAIL if refused else Outcome.UNKNOWN, detail=excerpt(str(exc), 100))
+        except (rex.RedisError, OSError) as exc:
+            return OpResult(Outcome.UNKNOWN, detail=excerpt(f"{type(exc).__name__}: {exc}", 100))
+        return OpResult(Outcome.OK)
+
+    async def new_id(self, node: NodeConfig) -> OpResult:
+        raise NotImplementedError("the redis client serves the set workload only")
+
+    async def read_all(self, node: NodeConfig) -> frozenset[str]:
+        import redis.exceptions as rex
+
+        try:
+            members = await self._client(node).smembers(self._key)
+        except (rex.RedisError, OSError) as exc:
+            raise ReadError(f"SMEMBERS on {node.name}: {exc}") from None
+        return frozenset(str(m) for m in members)
+
+    async def aclose(self) -> None:
+        for c in self._clients.values():
+            await c.aclose()
+        self._clients.clear()
+
+
+class HttpClient:
+    """A user's own HTTP service: one request per operation, status codes sorted into outcomes."""
+
+    def __init__(self, ops: HttpOps) -> None:
+        self._ops = ops
+        self._pool = _HttpPool(max_response=64 << 20)
+
+    def outcome(self, status: int) -> Outcome:
+        if status in self._ops.ok_status:
+            return Outcome.OK
+        fail = self._ops.fail_status
+        if (fail is None and 400 <= status < 500) or (fail is not None and status in fail):
+            return Outcome.FAIL
+        return Outcome.UNKNOWN
+
+    async def _send(self, node: NodeConfig, method: str, path: str, body: str | None, value: str) -> Any:
+        from quorumwatch.probes.command import expand_argv
+
+        path = expand_argv([path], node, value)[0]
+        data = None if body is None else expand_argv([body], node, value)[0].encode()
+        async with self._pool.connection(node.host, node.port) as conn:
+            return await conn.request(method, path, data)
+
+    async def _op(self, node: NodeConfig, value: str, want_id: bool) -> OpResult:
+        try:
+            resp = await self._send(node, self._ops.method, self._ops.path, self._ops.body, value)
+        except ConnectionRefusedError:
+            return OpResult(Outcome.FAIL, detail="connection refused")
+        outcome = self.outcome(resp.status)
+        if outcome is not Outcome.OK:
+            return OpResult(outcome, detail=f"HTTP {resp.status}: {excerpt(resp.body)}")
+        if not want_id:
+            return OpResult(Outcome.OK)
+        try:
+            got = resp.body.decode().strip()
+            if self._ops.id_field:
+                got = str(_field(json.loads(got), self._ops.id_field))
+        except (ValueError, KeyError, UnicodeDecodeError):
+            # acknowledged, but we cannot tell which ID: it may have been handed out
+            return OpResult(Outcome.UNKNOWN, detail=f"no ID in the answer: {excerpt(resp.body)!r}")
+        return OpResult(Outcome.OK, value=got)
+
+    async def add(self, node: NodeConfig, element: str) -> OpResult:
+        return await self._op(node, element, want_id=False)
+
+    async def new_id(self, node: NodeConfig) -> OpResult:
+        return await self._op(node, "", want_id=True)
+
+    async def read_all(self, node: NodeConfig) -> frozenset[str]:
+        assert self._ops.read_path is not None
+        try:
+            resp = await self._send(node, self._ops.read_method, self._ops.read_path, None, "")
+            doc = json.loads(resp.body)
+            if resp.status != 200:
+                raise ReadError(f"read on {node.name}: HTTP {resp.status}")
+            items = _field(doc, self._ops.read_field) if self._ops.read_field else doc
+        except (OSError, ValueError, KeyError) as exc:
+            raise ReadError(f"read on {node.name}: {type(exc).__name__}: {exc}") from None
+        if not isinstance(items, list):
+            raise ReadError(f"read on {node.name}: expected a JSON list of elements")
+        return frozenset(str(i) for i in items)
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+class CommandClient:
+    """A user's own command per operation, through the node's control channel."""
+
+    def __init__(self, ops: CommandOps) -> None:
+        from quorumwatch.executors import Executor
+
+        self._ops = ops
+        self._executors: dict[str, Executor] = {}
+
+    async def _run(self, node: NodeConfig, argv: list[str], value: str) -> Any:
+        from quorumwatch.executors import executor_for
+        from quorumwatch.probes.command import expand_argv
+
+        if node.name not in self._executors:
+            self._executors[node.name] = executor_for(node)
+        return await self._executors[node.name].run(expand_argv(argv, node, value))
+
+    async def _op(self, node: NodeConfig, value: str, want_id: bool) -> OpResult:
+        try:
+            done = await self._run(node, self._ops.argv, value)
+        except FileNotFoundError:
+            return OpResult(Outcome.FAIL, detail=f"command not found: {self._ops.argv[0]}")
+        if done.returncode != 0:
+            err = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            outcome = Outcome.FAIL if done.returncode in self._ops.fail_exit_codes else Outcome.UNKNOWN
+            return OpResult(
+                outcome, detail=f"exit {done.returncode}" + (f": {excerpt(err[-1])}" if err else "")
+            )
+        got = done.stdout.decode("utf-8", "replace").strip()
+        if want_id and not got:
+            return OpResult(Outcome.UNKNOWN, detail="exit 0 but no ID printed")
+        return OpResult(Outcome.OK, value=got if want_id else None)
+
+    async def add(self, node: NodeConfig, element: str) -> OpResult:
+        return await self._op(node, element, want_id=False)
+
+    async def new_id(self, node: NodeConfig) -> OpResult:
+        return await self._op(node, "", want_id=True)
+
+    async def read_all(self, node: NodeConfig) -> frozenset[str]:
+        assert self._ops.read_argv is not None
+        try:
+            done = await self._run(node, self._ops.read_argv, "")
+        except (FileNotFoundError, OSError) as exc:
+            raise ReadError(f"read command on {node.name}: {exc}") from None
+        if done.returncode != 0:
+            raise ReadError(f"read command on {node.name}: exit {done.returncode}")
+        return frozenset(
+            line.strip() for line in done.stdout.decode("utf-8", "replace").splitlines() if line.strip()
+        )
+
+    async def aclose(self) -> None:
+        for ex in self._executors.values():
+            await ex.aclose()
+        self._executors.clear()
+
+
+def make_client(kind: str, spec: WorkloadSpec, run: str, redis_password: str | None = None) -> WorkloadClient:
+    if kind == "etcd":
+        return EtcdClient(spec, run)
+    if kind == "redis":
+        return RedisClient(spec, run, redis_password)
+    if kind == "http":
+        assert spec.http is not None
+        return HttpClient(spec.http)
+    assert spec.command is not None
+    return CommandClient(spec.command)

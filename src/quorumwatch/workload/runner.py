@@ -1,0 +1,201 @@
+"""The workload as an actor beside the probes: operations on a schedule that does not drift, routed
+by what the latest tick shows, each bounded by an absolute deadline and recorded when it ends.
+
+Operation k is due at t0 + k/rate. Each runs as its own task, so a node that hangs costs a pending
+task, never a tick or the next operation. `claimed-leaders` sends each operation to every node the
+latest tick shows as leader (clients on both sides of a split); before any tick showed one, to the
+last nodes that did; with none ever seen, the slot is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from quorumwatch.config import ClusterConfig, NodeConfig
+from quorumwatch.engine import Clock, LoopClock, TickFeed
+from quorumwatch.model import FinalRead, Operation, Outcome, excerpt
+from quorumwatch.probes.base import GarbageAnswer
+from quorumwatch.store import History
+from quorumwatch.workload.clients import OpResult, ReadError, WorkloadClient
+from quorumwatch.workload.spec import RouteToNode, WorkloadSpec
+
+
+@dataclass
+class WorkloadStats:
+    sent: int = 0
+    ok: int = 0
+    fail: int = 0
+    unknown: int = 0
+    skipped: int = 0
+    """Slots with nowhere to send (no leader seen yet)."""
+
+    def line(self) -> str:
+        skipped = f", {self.skipped:,} slots skipped (no leader seen yet)" if self.skipped else ""
+        return (
+            f"workload: {self.sent:,} operations: {self.ok:,} ok, {self.fail:,} failed, "
+            f"{self.unknown:,} unknown{skipped}"
+        )
+
+
+class Workload:
+    def __init__(
+        self,
+        spec: WorkloadSpec,
+        cluster: ClusterConfig,
+        client: WorkloadClient,
+        feed: TickFeed,
+        record: Callable[[Operation], None],
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.spec = spec
+        self.nodes = {n.name: n for n in cluster.nodes}
+        self.order = [n.name for n in cluster.nodes]
+        self.client = client
+        self.feed = feed
+        self.record = record
+        self.clock = clock or LoopClock()
+        self.stats = WorkloadStats()
+        self._claimed: list[str] = []
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._error: BaseException | None = None
+        self._index = 0
+
+    # ---- routing ----
+
+    def targets(self, slot: int) -> list[str]:
+        route = self.spec.route
+        if isinstance(route, RouteToNode):
+            return [route.node]
+        if route == "each-node":
+            return [self.order[slot % len(self.order)]]
+        tick = self.feed.last
+        if tick is not None and tick.leaders:
+            self._claimed = [o.node for o in tick.leaders]
+        return list(self._claimed)
+
+    def _epoch(self, node: str) -> int | None:
+        tick = self.feed.last
+        if tick is None:
+            return None
+        return next((o.epoch for o in tick.observations if o.node == node), None)
+
+    # ---- operations ----
+
+    async def run(self, stop: asyncio.Event) -> WorkloadStats:
+        """Send operations until `stop` is set, then wait for those in flight (each has a deadline).
+        Raises what recording an operation raised (a full disk): the run must end with it."""
+        clock = self.clock
+        period_ns = round(1e9 / self.spec.rate)
+        t0 = clock.now_ns()
+        slot = 0
+        try:
+            while not stop.is_set() and self._error is None:
+                due = t0 + slot * period_ns
+                if clock.now_ns() < due:
+                    with contextlib.suppress(TimeoutError):
+                        async with clock.deadline(due):
+                            await stop.wait()
+                    if stop.is_set():
+                        break
+                targets = self.targets(slot)
+                if not targets:
+                    self.stats.skipped += 1
+                for name in targets:
+                    task = asyncio.get_running_loop().create_task(self._one(self.nodes[name]))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
+                slot += 1
+        finally:
+            if self._inflight:
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self._error is not None:
+            raise self._error
+        return self.stats
+
+    async def _one(self, node: NodeConfig) -> None:
+        index = self._index
+        self._index += 1
+        kind = "add" if self.spec.kind == "set" else "id"
+        element = str(index)
+        clock = self.clock
+        epoch = self._epoch(node.name)
+        send, wall = clock.now_ns(), clock.wall_ns()
+        self.stats.sent += 1
+        try:
+            async with clock.deadline(send + round(self.spec.timeout * 1e9)):
+                if kind == "add":
+                    result = await self.client.add(node, element)
+                else:
+                    result = await self.client.new_id(node)
+        except TimeoutError:
+            result = OpResult(Outcome.UNKNOWN, detail=f"no answer within {self.spec.timeout:g} s")
+        except ConnectionRefusedError:
+            result = OpResult(Outcome.FAIL, detail="connection refused")
+        except (OSError, EOFError, GarbageAnswer) as exc:
+            # after the request may have left: it may have taken effect
+            result = OpResult(Outcome.UNKNOWN, detail=excerpt(f"{type(exc).__name__}: {exc}", 100))
+        recv = clock.now_ns()
+        value = element if kind == "add" else result.value
+        op = Operation(
+            index, kind, node.name, send, recv, wall, result.outcome, value,
+            result.epoch if result.epoch is not None else epoch, result.detail,
+        )  # fmt: skip
+        counts = {Outcome.OK: "ok", Outcome.FAIL: "fail", Outcome.UNKNOWN: "unknown"}
+        setattr(self.stats, counts[op.outcome], getattr(self.stats, counts[op.outcome]) + 1)
+        try:
+            self.record(op)
+        except Exception as exc:
+            self._error = self._error or exc
+
+    # ---- the final read ----
+
+    async def final_read(self) -> FinalRead:
+        """Read the whole set from the first agreed leader within `final_read.within` seconds."""
+        clock = self.clock
+        spec = self.spec.final_read
+        deadline = clock.now_ns() + round(spec.within * 1e9)
+        why = "no tick showed one agreed leader"
+        with contextlib.suppress(TimeoutError):
+            async with clock.deadline(deadline):
+                while True:
+                    tick = await self.feed.next()
+                    leader = tick.agreed_leader
+                    if leader is None:
+                        continue
+                    send, wall = clock.now_ns(), clock.wall_ns()
+                    try:
+                        async with clock.deadline(min(deadline, send + round(spec.timeout * 1e9))):
+                            values = await self.client.read_all(self.nodes[leader])
+                    except TimeoutError:
+                        why = f"reading from {leader} took longer than {spec.timeout:g} s"
+                        continue
+                    except (ReadError, OSError, EOFError, GarbageAnswer) as exc:
+                        why = str(exc)
+                        continue
+                    return FinalRead(leader, send, clock.now_ns(), wall, values)
+        now = clock.now_ns()
+        return FinalRead(
+            "", now, now, clock.wall_ns(), None, f"no final read within {spec.within:g} s: {why}"
+        )
+
+
+def workload_for(
+    spec: WorkloadSpec, cluster: ClusterConfig, history: History, feed: TickFeed, run: str
+) -> Workload:
+    """A workload recording into `history`, its kind, client and rate noted in the history's meta."""
+    from quorumwatch.config import RedisProbeConfig
+    from quorumwatch.workload.clients import make_client
+    from quorumwatch.workload.spec import check_workload
+
+    kind = check_workload(spec, cluster, "workload")
+    password = cluster.probe.password if isinstance(cluster.probe, RedisProbeConfig) else None
+    for key, value in (
+        ("workload_kind", spec.kind), ("workload_client", kind), ("workload_rate", repr(spec.rate)),
+        ("workload_run", run),
+    ):  # fmt: skip
+        history.set_meta(key, value)
+    return Workload(spec, cluster, make_client(kind, spec, run, password), feed, history.append_operation)

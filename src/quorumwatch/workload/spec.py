@@ -1,0 +1,156 @@
+"""Workloads as validated data: what to send, how often, through which nodes, with which client.
+
+workload:
+  kind: set              # set | unique-ids
+  rate: 50               # operations per second, in total
+  route: claimed-leaders # claimed-leaders | each-node | {node: NAME}
+  client: etcd           # etcd | redis | http | command; default: the cluster's probe kind
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from quorumwatch.config import ClusterConfig, ConfigError, _Strict, check_name, load_model
+
+
+class RouteToNode(_Strict):
+    node: str
+
+    @field_validator("node")
+    @classmethod
+    def _node(cls, v: str) -> str:
+        return check_name(v, "node name")
+
+
+def _template(v: str) -> str:
+    """Only the documented placeholders: a typo must not silently send a literal `{vaule}`."""
+    for name in re.findall(r"\{([^{}]*)\}", v):
+        if name not in {"value", "name", "address", "host", "port"}:
+            raise ValueError(
+                f"unknown placeholder {{{name}}} in {v!r} (use {{value}}, {{name}}, {{address}})"
+            )
+    return v
+
+
+class HttpOps(_Strict):
+    """A generic HTTP service: one request per operation, `{value}` filled into path and body."""
+
+    method: Literal["GET", "POST", "PUT"] = "POST"
+    path: str = "/"
+    body: str | None = None
+    ok_status: list[int] = Field(default_factory=lambda: [200, 201, 204])
+    fail_status: list[int] | None = None
+    """Statuses that are a definite rejection (the operation did not happen); default: any 4xx.
+    Any other status is `unknown`: the server may have acted before it failed."""
+    id_field: str | None = None
+    """unique-ids: the answer's JSON field holding the ID (dotted path); default: the whole body."""
+    read_method: Literal["GET", "POST"] = "GET"
+    read_path: str | None = None
+    """set: the request that returns every element (a JSON list, or `read_field` of a JSON object)."""
+    read_field: str | None = None
+
+    @field_validator("path", "body", "read_path")
+    @classmethod
+    def _placeholders(cls, v: str | None) -> str | None:
+        return None if v is None else _template(v)
+
+
+class CommandOps(_Strict):
+    """A command per operation, run through the node's control channel; exit 0 means ok."""
+
+    argv: list[str] = Field(min_length=1)
+    fail_exit_codes: list[int] = Field(default_factory=lambda: [1])
+    """Exit codes that are a definite rejection; any other non-zero exit is `unknown`."""
+    read_argv: list[str] | None = Field(None, min_length=1)
+    """set: prints every element, one per line."""
+
+    @field_validator("argv", "read_argv")
+    @classmethod
+    def _placeholders(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_template(a) for a in v]
+
+
+class FinalReadSpec(_Strict):
+    within: float = Field(30.0, gt=0, le=3600)
+    """Seconds to wait, after the workload stops, for one agreed leader to read from."""
+    timeout: float = Field(5.0, gt=0, le=600)
+
+
+class WorkloadSpec(_Strict):
+    kind: Literal["set", "unique-ids"]
+    rate: float = Field(50.0, gt=0, le=10_000)
+    route: Literal["claimed-leaders", "each-node"] | RouteToNode = "claimed-leaders"
+    client: Literal["etcd", "redis", "http", "command"] | None = None
+    timeout: float = Field(1.0, gt=0, le=600)
+    """Per operation: past this the outcome is `unknown` (it may still take effect)."""
+    prefix: str = "quorumwatch"
+    """etcd: keys `<prefix>/<run>/<n>`; Redis: the set `<prefix>:<run>`."""
+    http: HttpOps | None = None
+    command: CommandOps | None = None
+    final_read: FinalReadSpec = FinalReadSpec()
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_./:-]{1,100}", v):
+            raise ValueError(f"prefix {v!r}: letters, digits and '_./:-', at most 100")
+        return v
+
+    @model_validator(mode="after")
+    def _client_fits(self) -> WorkloadSpec:
+        if self.client == "http" and self.http is None:
+            raise ValueError("client http needs an `http:` section (method, path, ...)")
+        if self.client == "command" and self.command is None:
+            raise ValueError("client command needs a `command:` section (argv, ...)")
+        if self.kind == "unique-ids" and self.client in ("etcd", "redis"):
+            raise ValueError(f"unique-ids needs an http or command client, not {self.client}")
+        return self
+
+    def client_for(self, cluster: ClusterConfig) -> str:
+        """The client kind: as given, else the cluster's probe kind when that is a client kind."""
+        if self.client is not None:
+            return self.client
+        kind = cluster.probe.kind
+        if kind in ("etcd", "redis") and self.kind == "set":
+            return kind
+        if kind == "http" and self.http is not None:
+            return "http"
+        if kind == "command" and self.command is not None:
+            return "command"
+        raise ConfigError(
+            f"workload: no client for probe kind {kind!r}; set `client:` (etcd, redis, http, command)"
+        )
+
+
+def check_workload(spec: WorkloadSpec, cluster: ClusterConfig, source: str) -> str:
+    """Cross-checks against the cluster; the client kind to use. ConfigError names the file."""
+    try:
+        client = spec.client_for(cluster)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if isinstance(spec.route, RouteToNode) and spec.route.node not in {n.name for n in cluster.nodes}:
+        raise ConfigError(
+            f"{source}: workload.route.node: no node named {spec.route.node!r} "
+            f"(nodes: {', '.join(n.name for n in cluster.nodes)})"
+        )
+    if spec.kind == "set" and client == "http" and spec.http and spec.http.read_path is None:
+        raise ConfigError(f"{source}: workload.http.read_path: a set needs a request that reads it back")
+    if spec.kind == "set" and client == "command" and spec.command and spec.command.read_argv is None:
+        raise ConfigError(f"{source}: workload.command.read_argv: a set needs a command that reads it back")
+    return client
+
+
+class _WorkloadSection(_Strict):
+    # other top-level keys are allowed: a scenario file can serve as the workload file
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    workload: WorkloadSpec
+
+
+def load_workload(path: str | Path) -> WorkloadSpec:
+    """`watch --workload FILE`: the `workload:` section of a file (a scenario file works too)."""
+    return load_model(path, _WorkloadSection, "a workload section").workload
