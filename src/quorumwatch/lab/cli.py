@@ -35,8 +35,35 @@ def lab() -> None:
 @click.option(
     "--session-timeout", default=3.0, show_default=True, help="zk-election: ZooKeeper session timeout."
 )
+@click.option(
+    "--fencing",
+    is_flag=True,
+    help="zk-election: every ID allocation is a conditional (versioned) ZooKeeper write, so a cut-off "
+    "leader's allocations fail instead of repeating its successor's.",
+)
+@click.option(
+    "--min-replicas-to-write",
+    type=click.IntRange(0, 8),
+    default=0,
+    help="redis: a master refuses writes unless this many replicas are connected (Redis' mitigation).",
+)
+@click.option(
+    "--min-replicas-max-lag",
+    type=click.IntRange(1, 3600),
+    default=10,
+    show_default=True,
+    help="redis: seconds since a replica's last ack for it to count toward --min-replicas-to-write.",
+)
 def up(
-    kind: str, nodes: int, name: str | None, timeout: float, on_suspend: str, session_timeout: float
+    kind: str,
+    nodes: int,
+    name: str | None,
+    timeout: float,
+    on_suspend: str,
+    session_timeout: float,
+    fencing: bool,
+    min_replicas_to_write: int,
+    min_replicas_max_lag: int,
 ) -> None:
     """Build namespaces, start a KIND cluster, wait for one leader; print the cluster file's path last.
 
@@ -45,7 +72,13 @@ def up(
     """
     from quorumwatch.lab import manager
 
-    options = {"on_suspend": on_suspend, "session_timeout": session_timeout}
+    options = {
+        "on_suspend": on_suspend,
+        "session_timeout": session_timeout,
+        "fencing": fencing,
+        "min_replicas_to_write": min_replicas_to_write,
+        "min_replicas_max_lag": min_replicas_max_lag,
+    }
     try:
         state = manager.up(
             kind, nodes, name, lambda s: click.echo(s, err=True), timeout=timeout, options=options

@@ -138,7 +138,7 @@ def zk_election(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
                 sys.executable, "-m", "quorumwatch.lab.participant", "--name", n.name, "--zk", hosts,
                 "--listen", f"{n.mgmt_ip}:8080", "--advertise", f"{n.data_ip}:10100",
                 "--on-suspend", policy, "--session-timeout", str(options.get("session_timeout", 3.0)),
-                "--log", str(d / "participant.INFO"),
+                "--log", str(d / "participant.INFO"), *(["--fencing"] if options.get("fencing") else []),
             ],
             d / "participant.INFO",
         )  # fmt: skip
@@ -168,6 +168,11 @@ def redis(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
             'save ""', "appendonly no", f"replica-announce-ip {n.data_ip}", f"logfile {d / 'redis.log'}",
             "daemonize no",
         ]  # fmt: skip
+        if options.get("min_replicas_to_write"):
+            # Redis' own mitigation, on every node (any of them may be promoted): a master that
+            # hears from fewer replicas within the lag refuses writes (NOREPLICAS)
+            conf.append(f"min-replicas-to-write {int(options['min_replicas_to_write'])}")
+            conf.append(f"min-replicas-max-lag {int(options.get('min_replicas_max_lag') or 10)}")
         if n is not master:
             conf.append(f"replicaof {master.data_ip} 6379")
         servers[n.name] = ServerSpec(

@@ -9,6 +9,14 @@ is suspended:
 - `keep` (the hazard): lead until the session is reported LOST. A leader cut off from ZooKeeper
   only learns that when it reconnects, so for a while it leads next to the one elected meanwhile.
 
+While leading it hands out IDs (`POST /ids`) from a counter whose high-water mark lives in
+ZooKeeper (`/quorumwatch/ids`); a new leader starts from the stored mark. Each allocation stores
+the new mark before answering. When ZooKeeper cannot be reached, a `keep` leader serves from its
+local counter anyway (so a cut-off leader hands out IDs its successor hands out again), a
+`stepdown` one refuses. `--fencing` makes every allocation a conditional write on the mark's
+version (the fencing-token pattern): a leader whose mark was moved by a successor, or that cannot
+reach ZooKeeper, refuses, whatever its policy.
+
 Run: python -m quorumwatch.lab.participant --name n1 --zk 10.213.1.21:2181,... --listen IP:8080 --log F
 """
 
@@ -26,10 +34,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.exceptions import BadVersionError, KazooException, NoNodeError
 from kazoo.retry import KazooRetry
 
 ELECTION = "/quorumwatch/election"
+IDS = "/quorumwatch/ids"
+MARK_WRITE_TIMEOUT = 0.5
 
 
 class GlogWriter:
@@ -65,10 +75,24 @@ class Status:
 
 class Participant:
     def __init__(
-        self, name: str, hosts: str, policy: str, log: GlogWriter, session_timeout: float, advertise: str
+        self,
+        name: str,
+        hosts: str,
+        policy: str,
+        log: GlogWriter,
+        session_timeout: float,
+        advertise: str,
+        fencing: bool = False,
     ) -> None:
         self.name = name
         self.policy = policy
+        self.fencing = fencing
+        self.id_lock = threading.Lock()
+        self.next_id = 0
+        self.mark_version = -1
+        self.pending_write: Any = None
+        """A mark write still unanswered. Kazoo counts every request as a heartbeat, so writes sent
+        into a dead connection would keep it from ever noticing: at most one is outstanding."""
         self.log = log
         self.advertise = advertise
         self.status = Status()
@@ -92,6 +116,11 @@ class Participant:
     def become_leader(self, seq: int) -> None:
         if self.status.role == "leader":
             return
+        data, stat = self.zk.get(IDS)  # a successor starts from the stored mark
+        with self.id_lock:
+            self.next_id = int(data or b"0")
+            self.mark_version = stat.version
+        self.log.log(f"id mark is {self.next_id} (version {stat.version})", line=99)
         self.log.log(f"[ROLE CHANGE] I am the leader now.  seq is {seq}", line=101)
         self._set(role="leader", leader=self.name, leader_seq=seq)
         self.log.log("Start the leader role", line=103)
@@ -115,8 +144,34 @@ class Participant:
 
     # ---- election ----
 
+    def allocate(self) -> tuple[int, dict[str, Any]]:
+        """One new ID, as (HTTP status, answer)."""
+        with self.id_lock:
+            if self.status.role != "leader":
+                return 503, {"error": "not leader", "node": self.name}
+            n = self.next_id + 1
+            stored = False
+            quiet = self.pending_write is None or self.pending_write.ready()
+            if self.zk.state == KazooState.CONNECTED and quiet:
+                version = self.mark_version if self.fencing else -1
+                try:
+                    self.pending_write = self.zk.set_async(IDS, str(n).encode(), version=version)
+                    stat = self.pending_write.get(timeout=MARK_WRITE_TIMEOUT)
+                    self.mark_version = stat.version
+                    stored = True
+                except BadVersionError:
+                    self.log.log(f"id mark moved by another leader: refusing id {n}", level="W", line=150)
+                    return 409, {"error": "fenced: the id mark was moved by another leader"}
+                except Exception as exc:  # kazoo's timeout and connection errors alike
+                    self.log.log(f"cannot store id mark {n}: {type(exc).__name__}", level="W", line=153)
+            if not stored and (self.fencing or self.policy != "keep"):
+                return 503, {"error": "cannot reach zookeeper to store the id mark"}
+            self.next_id = n
+            return 200, {"id": str(n), "node": self.name, "epoch": self.status.leader_seq}
+
     def join(self) -> None:
         self.zk.ensure_path(ELECTION)
+        self.zk.ensure_path(IDS)
         data = f"{self.name} {self.advertise}".encode()
         path = self.zk.create(f"{ELECTION}/n_", data, ephemeral=True, sequence=True)
         self.znode = path
@@ -198,16 +253,30 @@ class Participant:
 
 def serve(participant: Participant, host: str, port: int) -> None:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path != "/status":
-                self.send_error(404)
-                return
-            body = json.dumps(participant.snapshot()).encode()
-            self.send_response(200)
+        protocol_version = "HTTP/1.1"  # keep-alive: the workload reuses its connections
+
+        def _answer(self, status: int, doc: dict[str, Any]) -> None:
+            body = json.dumps(doc).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path != "/status":
+                self._answer(404, {"error": "not found"})
+                return
+            self._answer(200, participant.snapshot())
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            if self.path != "/ids":
+                self._answer(404, {"error": "not found"})
+                return
+            self._answer(*participant.allocate())
 
         def log_message(self, format: str, *args: Any) -> None:
             return
@@ -225,13 +294,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--advertise", help="what followers log as the leader's address (default: --listen)")
     ap.add_argument("--on-suspend", choices=["stepdown", "keep"], default="stepdown")
     ap.add_argument("--session-timeout", type=float, default=3.0)
+    ap.add_argument("--fencing", action="store_true", help="allocate IDs with conditional writes")
     ap.add_argument("--log", required=True)
     args = ap.parse_args(argv)
     host, port = args.listen.rsplit(":", 1)
     log = GlogWriter(args.log)
     p = Participant(
-        args.name, args.zk, args.on_suspend, log, args.session_timeout, args.advertise or args.listen
-    )
+        args.name, args.zk, args.on_suspend, log, args.session_timeout, args.advertise or args.listen,
+        args.fencing,
+    )  # fmt: skip
     serve(p, host, int(port))
     try:
         p.run()
