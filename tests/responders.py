@@ -62,10 +62,14 @@ class EtcdLikeCluster:
     """N fake etcd members on loopback in a background thread; `roles[i]` is what member i says:
     "L", "F", or "hang" (accepts, never answers). For CLI tests that run quorumwatch as a process."""
 
-    def __init__(self, roles: list[str]) -> None:
+    def __init__(self, roles: list[str], keep_writes: bool = True) -> None:
         import threading
 
         self.roles = roles
+        self.kv = FakeKv()
+        """One store behind every member (as if replicated); writes are acknowledged and, with
+        keep_writes False, forgotten (a store that loses acknowledged writes)."""
+        self.keep_writes = keep_writes
         self.ports: list[int] = []
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -95,10 +99,15 @@ class EtcdLikeCluster:
                 assert task is not None
                 tasks.add(task)
                 try:
-                    while await read_http_request(reader):
+                    while request := await read_http_request(reader):
                         if self.roles[i] == "hang":
                             await asyncio.sleep(3600)
-                        writer.write(http_response(self._answer(i)))
+                        if request.startswith(b"POST /v3/kv/"):
+                            writer.write(self.kv.answer(request))
+                            if not self.keep_writes:
+                                self.kv.keys.clear()
+                        else:
+                            writer.write(http_response(self._answer(i)))
                         await writer.drain()
                 except (ConnectionError, asyncio.CancelledError):
                     pass
@@ -131,3 +140,50 @@ class EtcdLikeCluster:
         return (
             f"name: fake\nprobe: {{kind: etcd}}\ninterval: {interval}\ndeadline: {deadline}\nnodes:\n{nodes}"
         )
+
+
+class FakeKv:
+    """An etcd-like v3 JSON gateway for workload unit tests: put and paged range over a dict.
+    `mode`: "ok", "hang" (never answers), "reject" (gRPC InvalidArgument), "timeout" (etcd's
+    ambiguous "request timed out")."""
+
+    def __init__(self, term: int = 7, mode: str = "ok", page: int = 3) -> None:
+        self.keys: dict[str, str] = {}
+        self.term = term
+        self.mode = mode
+        self.page = page
+
+    def answer(self, request: bytes) -> bytes:
+        import base64
+        import json
+
+        head, _, body = request.partition(b"\r\n\r\n")
+        path = head.split(b" ")[1].decode()
+        doc = json.loads(body or b"{}")
+        header = {"member_id": "1", "raft_term": str(self.term)}
+        if path == "/v3/kv/put":
+            if self.mode == "reject":
+                err = {"error": "bad", "code": 3, "message": "etcdserver: key is not provided"}
+                return http_response(json.dumps(err).encode(), 400)
+            if self.mode == "timeout":
+                err = {"error": "x", "code": 14, "message": "etcdserver: request timed out"}
+                return http_response(json.dumps(err).encode(), 503)
+            key = base64.b64decode(doc["key"]).decode()
+            self.keys[key] = base64.b64decode(doc["value"]).decode()
+            return http_response(json.dumps({"header": header}).encode())
+        if path == "/v3/kv/range":
+            lo = base64.b64decode(doc["key"]).decode()
+            hi = base64.b64decode(doc["range_end"]).decode()
+            found = sorted(k for k in self.keys if lo <= k < hi)
+            page = found[: self.page]
+            kvs = [{"key": base64.b64encode(k.encode()).decode()} for k in page]
+            out = {"header": header, "kvs": kvs, "more": len(found) > len(page), "count": str(len(found))}
+            return http_response(json.dumps(out).encode())
+        return http_response(b'{"error":"not found"}', 404)
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while request := await read_http_request(reader):
+            if self.mode == "hang":
+                await asyncio.sleep(3600)
+            writer.write(self.answer(request))
+            await writer.drain()

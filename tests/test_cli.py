@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -173,3 +174,41 @@ def test_history_of_a_non_run_is_one_line_error(tmp_path: Path) -> None:
 )
 def test_usage_errors_exit_2(args: list[str]) -> None:
     assert qw(*args).returncode == 2
+
+
+@pytest.mark.parametrize(("keep", "code", "harm"), [(True, 0, "none observed"), (False, 6, "data loss")])
+def test_watch_with_a_workload_reports_harm_and_exits_6_on_lost_writes(
+    tmp_path: Path, keep: bool, code: int, harm: str
+) -> None:
+    with EtcdLikeCluster(["L", "F", "F"], keep_writes=keep) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        w = tmp_path / "w.yaml"
+        w.write_text("workload: {kind: set, rate: 50}\n")
+        r = qw("watch", str(f), "--duration", "1", "--workload", str(w), "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == code, r.stderr
+    assert re.search(r"final read from n1: \d+ elements", r.stdout)
+    assert re.search(r"workload: \d+ operations: \d+ ok, 0 failed, 0 unknown", r.stdout)
+    assert f"harm: {harm} — " in r.stderr
+    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    w_ = data["workload"]
+    assert data["harm"] == harm.replace(" ", "_") and w_["kind"] == "set" and w_["total"]["ok"] >= 20
+    assert w_["lost"]["count"] == (0 if keep else w_["total"]["ok"] - w_["final_read"]["elements"])
+    assert data["meta"]["workload_client"] == "etcd" and data["meta"]["workload_rate"] == 50.0
+    # analyze recomputes the same from the history; --fail-on never hides harm
+    a = qw("analyze", str(tmp_path / "r"), "--fail-on", "violation", "--json")
+    assert a.returncode == code and json.loads(a.stdout)["workload"] == w_
+
+
+def test_fail_on_sets_the_lowest_finding_that_fails(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["L", "L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        r = qw("watch", str(f), "--duration", "0.5", "--run-dir", str(tmp_path / "r"), "--fail-on", "harm")
+    assert r.returncode == 0, r.stderr  # a dual leader, but no harm measured: below --fail-on harm
+    assert "harm: not measured — no workload ran" in r.stderr
+    assert qw("analyze", str(tmp_path / "r")).returncode == 3
+    assert qw("analyze", str(tmp_path / "r"), "--fail-on", "dual-leader").returncode == 3
+    assert qw("analyze", str(tmp_path / "r"), "--fail-on", "violation").returncode == 0
+    bad = qw("analyze", str(tmp_path / "r"), "--fail-on", "sometimes")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

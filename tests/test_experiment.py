@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,32 @@ def test_failed_inject_is_healed_and_reported(tmp_path: Path) -> None:
     assert result.errors and "exit 4" in result.errors[0]
     assert marker.read_text() == "h"  # healed although the inject failed half-way
     assert pending(run_dir / "heal-journal.jsonl") == []
+
+
+def test_a_full_disk_ends_the_run_with_its_own_error_and_faults_healed(tmp_path: Path) -> None:
+    """An actor's failure (here the recorder, as the engine's sink) ends the run at once with that
+    actor's error, not with a later symptom ("steady state not reached"); the fault is healed."""
+    import io
+
+    from quorumwatch.config import load_cluster
+
+    marker = tmp_path / "healed"
+    s = scenario(marker, tmp_path / "run" / "heal-journal.jsonl", trials=1)
+    s = s.model_copy(update={"faults": [s.faults[0].model_copy(update={"hold": 30.0})]})
+    with EtcdLikeCluster(["L", "F", "F"]) as fake:
+        (tmp_path / "c.yaml").write_text(fake.cluster_yaml())
+        cluster = load_cluster(tmp_path / "c.yaml")
+        run_dir, history = prepare_run(cluster, tmp_path / "run")
+        db = history._db
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count={pages + 1}")  # a real SQLite "database or disk is full"
+        exp = Experiment(s, cluster, history, run_dir, out=io.StringIO())
+        t0 = time.monotonic()
+        result = asyncio.run(exp.run())
+        took = time.monotonic() - t0
+        history.close()
+    assert result.errors and result.errors[0].startswith("probes stopped: recording to ")
+    assert "database or disk is full" in result.errors[0]
+    assert marker.read_text() == "h"  # healed first
+    assert pending(run_dir / "heal-journal.jsonl") == []  # the journal is its own file, fsynced
+    assert took < 25  # ended by the failure, not by the 30 s hold

@@ -125,3 +125,45 @@ def test_kill_9_loses_at_most_the_tick_being_written(tmp_path: Path) -> None:
     assert len(recorded) >= last + 1
     assert [t.index for t in recorded] == list(range(len(recorded)))
     assert all(len(t.observations) == 2 for t in recorded)
+
+
+def test_operations_and_final_reads_round_trip(tmp_path: Path) -> None:
+    from quorumwatch.model import FinalRead, Operation, Outcome
+
+    h = History.create(tmp_path / HISTORY_FILE, ["n1"], {})
+    ops = [
+        Operation(0, "add", "n1", 10, 20, 30, Outcome.OK, "0", 4),
+        Operation(1, "id", "n1", 11, 25, 31, Outcome.UNKNOWN, None, None, "no answer within 1 s"),
+    ]
+    for o in ops:
+        h.append_operation(o)
+    h.append_final_read(FinalRead("n1", 40, 50, 60, frozenset({"0", "x"})))
+    h.append_final_read(FinalRead("", 70, 70, 80, None, "no agreed leader"))
+    h.close()
+    r = History.open(tmp_path / HISTORY_FILE)
+    assert list(r.operations()) == ops
+    assert r.final_reads() == [
+        FinalRead("n1", 40, 50, 60, frozenset({"0", "x"})),
+        FinalRead("", 70, 70, 80, None, "no agreed leader"),
+    ]
+    r.close()
+
+
+def test_version_1_histories_still_read_as_runs_without_a_workload(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / HISTORY_FILE)
+    db.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE nodes (idx INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);"
+        "CREATE TABLE ticks (tick INTEGER PRIMARY KEY, scheduled_ns, started_ns, wall_ns);"
+        "CREATE TABLE observations (tick, node, send_ns, recv_ns, wall_ns, role, epoch, leader, reason,"
+        " detail, self_id);"
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, mono_ns, wall_ns, node, kind, data);"
+        "INSERT INTO nodes VALUES (0, 'n1'); INSERT INTO ticks VALUES (0, 0, 1, 2);"
+        "INSERT INTO observations VALUES (0, 'n1', 3, 4, 5, 'leader', 2, NULL, NULL, NULL, NULL);"
+        "PRAGMA user_version=1;"
+    )
+    db.close()
+    r = History.open(tmp_path / HISTORY_FILE)
+    assert [o.role for t in r.ticks() for o in t.observations] == [Role.LEADER]
+    assert list(r.operations()) == [] and r.final_reads() == []
+    r.close()

@@ -1,0 +1,191 @@
+"""Harm checkers on literal histories, and properties over generated histories whose truth is known."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quorumwatch.analysis import analyze, exit_code
+from quorumwatch.analysis.harm import check, duplicate_ids, lost_writes, stale_acks
+from quorumwatch.analysis.intervals import Interval, NodeIntervals
+from quorumwatch.model import FinalRead, Operation, Outcome
+from tests.test_analysis import history
+
+MS = 1_000_000
+OK, FAIL, UNK = Outcome.OK, Outcome.FAIL, Outcome.UNKNOWN
+
+
+def op(i: int, node: str, at_ms: int, outcome: Outcome, value: str | None = None, **kw: object) -> Operation:
+    kind = str(kw.pop("kind", "add"))
+    epoch = kw.pop("epoch", None)
+    assert epoch is None or isinstance(epoch, int)
+    v = value if value is not None else (str(i) if kind == "add" else None)
+    return Operation(i, kind, node, at_ms * MS, (at_ms + 5) * MS, 0, outcome, v, epoch)
+
+
+def read(values: set[str]) -> FinalRead:
+    return FinalRead("a", 0, 1, 0, frozenset(values))
+
+
+def test_acknowledged_writes_missing_from_the_final_read_are_lost_and_unknown_ones_never() -> None:
+    ops = [
+        op(0, "a", 0, OK),
+        op(1, "a", 10, OK),
+        op(2, "b", 20, UNK),
+        op(3, "b", 30, FAIL),
+        op(4, "a", 40, OK),
+    ]
+    assert [o.index for o in lost_writes(ops, frozenset({"0", "4"}))] == [1]
+    h = check("set", ops, read({"0", "4", "3"}), (), ())
+    assert h.harm == "data_loss" and [o.index for o in h.lost] == [1]
+    assert h.reason == "1 of 3 acknowledged writes lost" and h.checked == 3
+    assert [o.index for o in h.failed_but_present] == [3]  # a "definite" failure that took effect
+    assert (h.total.sent, h.total.ok, h.total.fail, h.total.unknown) == (5, 3, 1, 1)
+    assert dict(h.per_node)["b"].unknown == 1
+
+
+def test_none_observed_carries_its_denominator_and_nothing_examined_is_not_measured() -> None:
+    ops = [op(i, "a", i * 10, OK) for i in range(3)]
+    h = check("set", ops, read({"0", "1", "2"}), (), ())
+    assert (h.harm, h.reason) == ("none_observed", "0 of 3 acknowledged writes lost")
+    failed_read = FinalRead("a", 0, 1, 0, None, "no agreed leader")
+    assert check("set", ops, failed_read, (), ()).harm == "not_measured"
+    assert "no agreed leader" in check("set", ops, failed_read, (), ()).reason
+    assert check("set", ops, None, (), ()).harm == "not_measured"
+    assert check("set", [op(0, "a", 0, UNK)], read(set()), (), ()).harm == "not_measured"
+    assert check(None, (), None, (), ()).harm == "not_measured"
+    assert check("unique-ids", [op(0, "a", 0, FAIL, kind="id")], None, (), ()).harm == "not_measured"
+
+
+def test_duplicate_ids_count_only_acknowledged_answers() -> None:
+    ops = [
+        op(0, "a", 0, OK, "7", kind="id"),
+        op(1, "b", 10, OK, "7", kind="id"),
+        op(2, "b", 20, OK, "8", kind="id"),
+        op(3, "a", 30, UNK, "8", kind="id"),  # an unknown answer is no ID handed out
+        op(4, "a", 40, OK, "9", kind="id"),
+    ]
+    dups = duplicate_ids(ops)
+    assert [(d.value, [o.node for o in d.ops]) for d in dups] == [("7", ["a", "b"])]
+    h = check("unique-ids", ops, None, (), ())
+    assert h.harm == "duplicates" and h.checked == 4
+    assert h.reason == "1 IDs handed out more than once (1 extra) among 4 acknowledged"
+    clean = check("unique-ids", [op(0, "a", 0, OK, "1", kind="id")], None, (), ())
+    assert (clean.harm, clean.reason) == ("none_observed", "0 duplicates among 1 acknowledged IDs")
+
+
+def nodes_(**certain: list[tuple[int, int, int | None]]) -> list[NodeIntervals]:
+    out = []
+    for node, ivs in certain.items():
+        c = tuple(Interval(node, s * MS, e * MS, (ep,) if ep is not None else (), True) for s, e, ep in ivs)
+        p = tuple(Interval(node, (s - 50) * MS, (e + 50) * MS, (), False) for s, e, _ in ivs)
+        out.append(NodeIntervals(node, c, p))
+    return out
+
+
+def test_stale_acknowledgement_needs_a_newer_leader_throughout_the_request() -> None:
+    per_node = nodes_(a=[(0, 1000, 2)], b=[(500, 2000, 3)])
+    ops = [
+        op(0, "a", 200, OK, epoch=2),  # before b led: fine
+        op(1, "a", 600, OK, epoch=2),  # b certainly led in term 3: stale
+        op(2, "a", 498, OK, epoch=2),  # b's leadership began inside the request: not proven
+        op(3, "b", 700, OK, epoch=3),  # the newer leader itself
+        op(4, "a", 800, FAIL, epoch=2),  # refused: no acknowledgement at all
+        op(5, "a", 900, OK, epoch=3),  # answered in the newer term (a forwarded write): fine
+    ]
+    assert [(s.op.index, s.newer_node, s.newer_epoch) for s in stale_acks(ops, per_node)] == [(1, "b", 3)]
+
+
+def test_without_epochs_the_leadership_that_began_first_is_the_stale_one() -> None:
+    per_node = nodes_(a=[(0, 1000, None)], b=[(500, 2000, None)])
+    ops = [op(0, "a", 600, OK), op(1, "b", 600, OK), op(2, "a", 1200, OK)]
+    # op 2: a is not leading by the evidence (its possible leadership ended at 1050): not called stale
+    assert [s.op.index for s in stale_acks(ops, per_node)] == [0]
+
+
+def test_dual_leader_windows_count_what_each_leader_was_sent_and_acknowledged() -> None:
+    ticks = history({"a": "LLLLLLLFF", "b": "FFFLLLLLL"}, {"a": [2] * 9, "b": [3] * 9})
+    ops = [
+        op(0, "a", 150, OK, epoch=2),  # before the overlap
+        op(1, "a", 420, OK, epoch=2),
+        op(2, "a", 450, UNK, epoch=2),
+        op(3, "b", 430, OK, epoch=3),
+        op(4, "b", 440, FAIL, epoch=3),
+    ]
+    a = analyze(ticks, workload="set", operations=ops, final_read=read({"0", "1", "3"}))
+    [w] = a.harm.windows
+    sides = {s.node: s for s in w.sides}
+    assert sides["a"].stale and not sides["b"].stale
+    assert (sides["a"].counts.sent, sides["a"].counts.ok, sides["a"].counts.unknown) == (2, 1, 1)
+    assert (sides["b"].counts.sent, sides["b"].counts.ok, sides["b"].counts.fail) == (2, 1, 1)
+    assert [s.op.index for s in a.harm.stale] == [1]
+    assert a.verdict == "dual_leader" and a.harm.harm == "none_observed"
+
+
+def test_exit_codes_put_harm_first_and_respect_fail_on() -> None:
+    assert exit_code("dual_leader", "data_loss") == 6
+    assert exit_code("ok", "duplicates", "harm") == 6
+    assert exit_code("dual_leader", "none_observed") == 3
+    assert exit_code("dual_leader", "none_observed", "harm") == 0
+    assert exit_code("possible", "not_measured", "dual-leader") == 0
+    assert exit_code("violation", "not_measured", "dual-leader") == 4
+    assert exit_code("dual_leader", "not_measured", "violation") == 0
+    assert exit_code("possible", "not_measured") == 5
+
+
+# ---- properties: generated histories whose truth is known ----
+
+outcomes = st.sampled_from([OK, FAIL, UNK])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(outcomes, st.booleans(), st.booleans()), max_size=60),
+    st.sampled_from(["a", "b", "c"]),
+)
+def test_lost_is_exactly_the_acknowledged_writes_the_store_dropped(
+    rows: list[tuple[Outcome, bool, bool]], node: str
+) -> None:
+    """Each row: outcome, whether the store kept an ok write, whether an unknown/failed one landed."""
+    ops = [op(i, node, i * 10, o) for i, (o, _, _) in enumerate(rows)]
+    kept = {
+        str(i) for i, (o, keep, landed) in enumerate(rows) if (o is OK and keep) or (o is not OK and landed)
+    }
+    dropped = {i for i, (o, keep, _) in enumerate(rows) if o is OK and not keep}
+    h = check("set", ops, read(kept), (), ())
+    assert {o.index for o in h.lost} == dropped
+    assert all(o.outcome is OK for o in h.lost)  # unknown outcomes are never lost
+    acked = sum(1 for o, _, _ in rows if o is OK)
+    assert h.harm == ("not_measured" if acked == 0 else "data_loss" if dropped else "none_observed")
+    assert h.checked == acked
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(outcomes, st.integers(0, 15)), max_size=60))
+def test_duplicates_are_exactly_the_ids_acknowledged_twice(rows: list[tuple[Outcome, int]]) -> None:
+    ops = [op(i, "ab"[i % 2], i * 10, o, str(v), kind="id") for i, (o, v) in enumerate(rows)]
+    acked = [v for o, v in rows if o is OK]
+    truth = {str(v) for v in acked if acked.count(v) > 1}
+    h = check("unique-ids", ops, None, (), ())
+    assert {d.value for d in h.duplicates} == truth
+    assert all(len(d.ops) == acked.count(int(d.value)) for d in h.duplicates)
+    assert h.harm == ("not_measured" if not acked else "duplicates" if truth else "none_observed")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3000), st.integers(1, 50), st.sampled_from(["a", "b"])), max_size=40),
+    st.integers(0, 2000),
+    st.integers(100, 2000),
+)
+def test_stale_acks_are_exactly_those_inside_a_newer_certain_leadership(
+    reqs: list[tuple[int, int, str]], b_start: int, b_len: int
+) -> None:
+    """a leads [0, 2500] in epoch 1, b leads [b_start, b_start + b_len] in epoch 2 (both certain)."""
+    per_node = nodes_(a=[(0, 2500, 1)], b=[(b_start, b_start + b_len, 2)])
+    ops = [
+        Operation(i, "add", n, s * MS, (s + d) * MS, 0, OK, str(i), 1 if n == "a" else 2)
+        for i, (s, d, n) in enumerate(reqs)
+    ]
+    want = {i for i, (s, d, n) in enumerate(reqs) if n == "a" and b_start <= s and s + d <= b_start + b_len}
+    assert {x.op.index for x in stale_acks(ops, per_node)} == want

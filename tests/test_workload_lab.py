@@ -1,0 +1,104 @@
+"""Harm on real clusters, one trial each: etcd's stale leader acknowledges nothing (no loss); a
+Redis master cut off from its sentinels loses acknowledged writes (fewer, and only early, under
+min-replicas-to-write); a ZooKeeper-elected ID service that keeps leading while cut off hands out
+duplicate IDs, unless it steps down or fences its writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.labkit import chains_left, lab_cluster, links_down, run_example
+
+pytestmark = pytest.mark.lab
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUORUMWATCH_STATE", str(tmp_path / "state"))
+
+
+def results(run: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((run / "results.json").read_text())
+    return data
+
+
+def test_etcd_stale_leader_acknowledges_nothing_and_no_write_is_lost(tmp_path: Path) -> None:
+    with lab_cluster("etcd", 3, "w") as (state, cluster_file):
+        t = run_example(EXAMPLES / "etcd-leader-link-down-writes.yaml", cluster_file, tmp_path / "run")
+        data = results(t.run)
+        w = data["workload"]
+        assert data["harm"] == "none_observed", data["harm_reason"]
+        assert w["lost"]["count"] == 0 and w["total"]["ok"] >= 500
+        assert data["harm_reason"] == f"0 of {w['total']['ok']:,} acknowledged writes lost"
+        assert w["final_read"]["ok"] and w["final_read"]["elements"] >= w["total"]["ok"]
+        # writes sent to the cut-off leader never came back acknowledged in its old term
+        assert w["stale_acknowledgements"]["count"] == 0
+        assert w["per_node"][t.old]["unknown"] + w["per_node"][t.old]["fail"] > 0
+        assert "harm: none observed — " in t.result.stderr
+        assert links_down(state) == []
+
+
+def test_redis_isolated_master_loses_acknowledged_writes_and_min_replicas_narrows_it(
+    tmp_path: Path,
+) -> None:
+    example = EXAMPLES / "redis-master-isolate-writes.yaml"
+    with lab_cluster("redis", 3, "w") as (state, cluster_file):
+        t = run_example(example, cluster_file, tmp_path / "plain", codes=(6,))
+        plain = results(t.run)
+        assert chains_left(state) == []
+    assert plain["harm"] == "data_loss" and plain["verdict"] == "dual_leader"
+    lost = plain["workload"]["lost"]
+    assert lost["count"] > 0 and all(x["node"] == t.old for x in lost["first"])
+    assert "harm: data loss — " in t.result.stderr and "acknowledged writes lost" in t.result.stderr
+
+    extra = ("--min-replicas-to-write", "1", "--min-replicas-max-lag", "1")
+    with lab_cluster("redis", 3, "m", extra) as (state, cluster_file):
+        t2 = run_example(example, cluster_file, tmp_path / "mitigated", codes=(0, 3, 5, 6))
+        mitigated = results(t2.run)
+    m = mitigated["workload"]
+    # Redis refuses writes (NOREPLICAS) once its replicas lag past 1 s: far fewer lost, not none,
+    # and only in the first seconds after the cut
+    assert m["lost"]["count"] < lost["count"] / 4
+    assert m["total"]["fail"] > 0
+    if m["lost"]["count"]:
+        assert m["lost"]["since_fault_s"]["max"] <= 3.0
+        assert all(x["since_fault_s"] is not None and x["since_fault_s"] <= 3.0 for x in m["lost"]["first"])
+
+
+@pytest.mark.parametrize(
+    ("options", "harm", "codes"),
+    [
+        (("--on-suspend", "keep"), "duplicates", (6,)),
+        (("--on-suspend", "stepdown"), "none_observed", (0, 5)),
+        (("--on-suspend", "keep", "--fencing"), "none_observed", (3,)),
+    ],
+    ids=["keep", "stepdown", "keep-fencing"],
+)
+def test_zk_election_ids_duplicate_only_without_stepdown_or_fencing(
+    tmp_path: Path, options: tuple[str, ...], harm: str, codes: tuple[int, ...]
+) -> None:
+    tag = "i" + "".join(o[2] for o in options)
+    with lab_cluster("zk-election", 3, tag, options) as (state, cluster_file):
+        t = run_example(EXAMPLES / "zk-election-ids.yaml", cluster_file, tmp_path / "run", codes=codes)
+        assert links_down(state) == []
+    data = results(t.run)
+    w = data["workload"]
+    assert data["harm"] == harm, data["harm_reason"]
+    assert w["kind"] == "unique-ids" and w["checked"] >= 100
+    if harm == "duplicates":
+        first = w["duplicates"]["first"][0]
+        nodes = {o["node"] for o in first["operations"]}
+        assert t.old in nodes and len(nodes) == 2  # the cut-off leader and its successor
+        assert "harm: duplicates — " in t.result.stderr
+    else:
+        assert w["duplicates"]["count"] == 0
+    if "--fencing" in options:
+        # it still believed it led (a dual leader), but every allocation it tried was refused
+        assert data["verdict"] == "dual_leader"
+        side = next(s for win in w["dual_leader_windows"] for s in win["nodes"] if s["stale"])
+        assert side["node"] == t.old and side["ok"] == 0 and side["sent"] > 0
