@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,22 @@ RESULTS_FILE = "results.json"
 
 
 def analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
+    with _frozen_heap():
+        return _analyze_run(run_dir)
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Millions of loaded records are long-lived and never cyclic garbage: the cyclic collector
+    would re-scan them on every full collection (measured: half the checkers' time at 1 M
+    operations). Freeze what exists once loaded; unfreeze when done."""
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
     history = History.open(run_dir / HISTORY_FILE)
     try:
         ticks = list(history.ticks())
@@ -24,6 +43,7 @@ def analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
         reads = history.final_reads()
     finally:
         history.close()
+    gc.freeze()
     interval = float(meta.get("interval_s", "0") or 0)
     deadline = float(meta.get("deadline_s", "0") or 0)
     a = analyze(
