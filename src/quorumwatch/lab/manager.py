@@ -265,9 +265,9 @@ def _start(state: LabState, node: NodeState) -> None:
 
 
 def wait_for_one_leader(state: LabState, cluster: ClusterConfig, timeout: float) -> str:
-    """Probe until three ticks in a row show exactly one leader and every other node following."""
+    """Probe until three ticks in a row show one agreed leader (every other node follows or observes)."""
     from quorumwatch.engine import Engine
-    from quorumwatch.model import Role, Tick
+    from quorumwatch.model import Tick
     from quorumwatch.probes import make_probe
 
     good = 0
@@ -278,11 +278,10 @@ def wait_for_one_leader(state: LabState, cluster: ClusterConfig, timeout: float)
     def seen(tick: Tick) -> None:
         nonlocal good, leader
         last[:] = [tick]
-        roles = [o.role for o in tick.observations]
-        ok = roles.count(Role.LEADER) == 1 and all(r in (Role.LEADER, Role.FOLLOWER) for r in roles)
-        good = good + 1 if ok else 0
-        if ok:
-            leader = tick.leaders[0].node
+        agreed = tick.agreed_leader
+        good = good + 1 if agreed is not None else 0
+        if agreed is not None:
+            leader = agreed
         if good >= 3:
             enough.set()
         for n in state.nodes:

@@ -203,7 +203,21 @@ class RedisClient:
         self._clients.clear()
 
 
-class HttpClient:
+class _OneRequestPerOperation:
+    """Clients of a user's own service: an add and an ID request are the same call, `{value}` filled
+    in (empty for IDs); the answer's body is the ID."""
+
+    async def _op(self, node: NodeConfig, value: str, want_id: bool) -> OpResult:
+        raise NotImplementedError
+
+    async def add(self, node: NodeConfig, element: str) -> OpResult:
+        return await self._op(node, element, want_id=False)
+
+    async def new_id(self, node: NodeConfig) -> OpResult:
+        return await self._op(node, "", want_id=True)
+
+
+class HttpClient(_OneRequestPerOperation):
     """A user's own HTTP service: one request per operation, status codes sorted into outcomes."""
 
     def __init__(self, ops: HttpOps) -> None:
@@ -245,12 +259,6 @@ class HttpClient:
             return OpResult(Outcome.UNKNOWN, detail=f"no ID in the answer: {excerpt(resp.body)!r}")
         return OpResult(Outcome.OK, value=got)
 
-    async def add(self, node: NodeConfig, element: str) -> OpResult:
-        return await self._op(node, element, want_id=False)
-
-    async def new_id(self, node: NodeConfig) -> OpResult:
-        return await self._op(node, "", want_id=True)
-
     async def read_all(self, node: NodeConfig) -> frozenset[str]:
         assert self._ops.read_path is not None
         try:
@@ -269,7 +277,7 @@ class HttpClient:
         await self._pool.aclose()
 
 
-class CommandClient:
+class CommandClient(_OneRequestPerOperation):
     """A user's own command per operation, through the node's control channel."""
 
     def __init__(self, ops: CommandOps) -> None:
@@ -301,12 +309,6 @@ class CommandClient:
         if want_id and not got:
             return OpResult(Outcome.UNKNOWN, detail="exit 0 but no ID printed")
         return OpResult(Outcome.OK, value=got if want_id else None)
-
-    async def add(self, node: NodeConfig, element: str) -> OpResult:
-        return await self._op(node, element, want_id=False)
-
-    async def new_id(self, node: NodeConfig) -> OpResult:
-        return await self._op(node, "", want_id=True)
 
     async def read_all(self, node: NodeConfig) -> frozenset[str]:
         assert self._ops.read_argv is not None
