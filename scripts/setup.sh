@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(etcd-server etcd-client zookeeper libslf4j-java libservlet-api-java default-jre-headless
+APT_PACKAGES=(etcd-server etcd-client zookeeper libslf4j-java liblog4j1.2-java libservlet-api-java default-jre-headless
               iproute2 iptables redis-server redis-sentinel openssh-server openssh-client make)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from quorumwatch.model import Role
-from tests.labkit import chains_left, lab_cluster, links_down, run_example
+from tests.labkit import chains_left, lab_cluster, links_down, qw, run_example, wait_for
 
 pytestmark = pytest.mark.lab
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -75,3 +75,20 @@ def test_zookeeper_leader_link_down(tmp_path: Path) -> None:
         # the cut-off leader stops serving: it is not a leader any more before the heal
         assert {o.node: o.role for o in t.during[-1].observations}[t.old] is not Role.LEADER
         assert links_down(state) == []
+        # the servers log as Debian's package configures them (log4j ROLLINGFILE, default layout),
+        # and the zookeeper pack reads every node's leadership from those lines
+        logs = json.loads((t.run / "results.json").read_text())["logs"]
+        assert logs["verdict"] in ("ok", "possible", "dual_leader") and logs["silent_nodes"] == []
+        zk_files = [f for f in logs["files"] if f["path"].endswith("zookeeper.log")]
+        assert len(zk_files) == 3
+        assert all(f["format"] == "log4j" and f["pack"] == "zookeeper" for f in zk_files)
+        assert all(f["leadership_events"] >= 2 for f in zk_files)
+        log = Path(state.dir) / t.old / "zookeeper.log"
+        first = log.read_text().splitlines()[0]
+        assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - INFO  \[main:", first)
+        # a restarted server appends to the same file: its history survives
+        before = log.stat().st_size
+        assert qw("lab", "stop", state.name, t.old).returncode == 0
+        assert qw("lab", "start", state.name, t.old).returncode == 0
+        wait_for("the restarted server to log", lambda: log.stat().st_size > before + 1000, 30)
+        assert log.read_text().splitlines()[0] == first

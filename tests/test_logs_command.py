@@ -139,7 +139,11 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path: Path) -> None:
     junk = tmp_path / "junk.log"
     junk.write_bytes(b"\x00\xff\xfe" * 1000)
     j = qw("logs", str(junk))
-    assert j.returncode == 0 and "no known log format recognised" in j.stdout
+    assert j.returncode == 1 and "verdict: inconclusive" in j.stdout  # nothing read: never "ok"
+    assert (
+        f"{junk} (" in j.stdout
+        and "no known format, no leadership event (no pack fits its format)" in j.stdout
+    )
     assert qw("logs", str(tmp_path / "a.log"), "--pack", "nosuch").returncode == 2
 
 
@@ -185,3 +189,136 @@ def test_five_nodes_hand_checkable(tmp_path: Path) -> None:
     skewed = json.loads(qw("logs", *files, "--tz", "UTC", "--json", "--skew", "1.5").stdout)
     pairs = {(tuple(o["nodes"]), o["certain"]) for o in skewed["overlaps"]}
     assert pairs == {(("n1", "n2"), True), (("n2", "n3"), False)}
+
+
+# ---- nothing silent; ZooKeeper's default layouts; metamorphic relations ----
+
+ZK_34_LINES = (
+    "2019-03-02 11:04:52,117 - INFO  [QuorumPeer[myid=2]/0:0:0:0:0:0:0:0:2181:QuorumPeer@909] - LOOKING\n"
+    "2019-03-02 11:04:52,361 - INFO  [QuorumPeer[myid=2]/0:0:0:0:0:0:0:0:2181:Follower@63] - FOLLOWING - "
+    "LEADER ELECTION TOOK - 212\n"
+)
+
+
+def test_zookeeper_34_default_layout_gives_looking_and_following(tmp_path: Path) -> None:
+    (tmp_path / "n2").mkdir()
+    (tmp_path / "n2" / "zookeeper.log").write_text(ZK_34_LINES)
+    r = qw("logs", str(tmp_path / "n2" / "zookeeper.log"), "--json", "--all", "--tz", "UTC")
+    data = json.loads(r.stdout)
+    assert [(e["event"], e["time"]) for e in data["timeline"]] == [
+        ("follower_start", "2019-03-02T11:04:52.117000Z"),
+        ("follower_start", "2019-03-02T11:04:52.361000Z"),
+    ]
+    assert data["files"][0]["leadership_events"] == 2 and data["verdict"] == "ok"
+
+
+def test_no_leadership_line_anywhere_is_inconclusive_never_ok(tmp_path: Path) -> None:
+    for n in ("n1", "n2"):
+        (tmp_path / n).mkdir()
+        (tmp_path / n / "zookeeper.log").write_text(
+            "2019-03-02 11:04:51,903 - INFO  [main:QuorumPeerMain@127] - Starting quorum peer\n" * 3
+        )
+    files = [str(tmp_path / n / "zookeeper.log") for n in ("n1", "n2")]
+    r = qw("logs", *files)
+    assert r.returncode == 1, r.stdout
+    assert r.stdout.startswith("verdict: inconclusive\n")
+    for f in files:
+        assert (
+            f"{f} (n{f[-15]}): 3 lines, 3 records, format log4j, no leadership event (pack zookeeper tried)"
+            in (r.stdout)
+        )
+    assert "--pack or --rules" in r.stdout
+    j = qw("logs", *files, "--json")
+    assert j.returncode == 1 and json.loads(j.stdout)["verdict"] == "inconclusive"
+
+
+def test_silent_nodes_are_listed(tmp_path: Path) -> None:
+    (tmp_path / "n4").mkdir()
+    (tmp_path / "n4" / "zookeeper.log").write_text(
+        "2026-11-27 02:55:24,642 [main] INFO org.apache.zookeeper.server.quorum.QuorumPeerMain - Starting\n"
+    )
+    files = [
+        *(str(p) for p in sorted(FIX.glob("zookeeper/*/zookeeper.log"))),
+        str(tmp_path / "n4" / "zookeeper.log"),
+    ]
+    r = qw("logs", *files, "--json")
+    data = json.loads(r.stdout)
+    assert data["silent_nodes"] == ["n4"] and data["verdict"] == "ok"
+    assert [f["leadership_events"] > 0 for f in data["files"]] == [True, True, True, False]
+    text = qw("logs", *files).stdout
+    assert "silent nodes (no leadership event in their logs; nothing is known of them): n4" in text
+
+
+def _shape(data: dict[str, object]) -> tuple[object, ...]:
+    return (
+        data["verdict"],
+        [(i["node"], i["epoch"], i["start"], i["end"]) for i in data["intervals"]],  # type: ignore[attr-defined]
+        [(o["nodes"], o["start"], o["end"], o["kind"]) for o in data["overlaps"]],  # type: ignore[attr-defined]
+    )
+
+
+CORPORA = ["etcd", "redis", "zkelect", "zookeeper", "zookeeper-34", "zookeeper-35", "zookeeper-debian"]
+
+
+def _variants(src: Path, dst: Path) -> dict[str, list[str]]:
+    """The same logs as LF, CRLF, mixed endings, trailing blanks, gzip, split by rotation, in
+    reverse node order: NODE=GLOB arguments per variant."""
+    out: dict[str, list[str]] = {}
+    nodes = sorted(p for p in src.iterdir() if p.is_dir())
+
+    def make(name: str, transform: object) -> None:
+        args = []
+        for node in nodes:
+            d = dst / name / node.name
+            d.mkdir(parents=True)
+            for f in sorted(node.iterdir()):
+                assert callable(transform)
+                transform(f, d)
+            args.append(f"{node.name}={d}/*")
+        out[name] = args
+
+    def lines(f: Path) -> list[bytes]:
+        return f.read_bytes().splitlines(keepends=True)
+
+    make("lf", lambda f, d: (d / f.name).write_bytes(f.read_bytes()))
+    make("crlf", lambda f, d: (d / f.name).write_bytes(b"".join(x.rstrip(b"\n") + b"\r\n" for x in lines(f))))
+    make(
+        "mixed",
+        lambda f, d: (d / f.name).write_bytes(
+            b"".join(x.rstrip(b"\n") + (b"\r\n" if i % 2 else b"\n") for i, x in enumerate(lines(f)))
+        ),
+    )
+    make(
+        "blanks",
+        lambda f, d: (d / f.name).write_bytes(b"".join(x.rstrip(b"\n") + b"  \t\n" for x in lines(f))),
+    )
+    make("gzip", lambda f, d: (d / (f.name + ".gz")).write_bytes(gzip.compress(f.read_bytes())))
+
+    def rotate(f: Path, d: Path) -> None:
+        xs = lines(f)
+        # glog files carry a header in each rotated file; cut after it, on a line that starts a record
+        head = [x for x in xs[:3] if x.startswith((b"Log file created at", b"Running on", b"Log line"))]
+        body = xs[len(head) :]
+        cut = next(
+            (i for i in range(len(body) // 2, len(body)) if body[i][:1] not in (b" ", b"\t")), len(body)
+        )
+        (d / (f.name + ".1")).write_bytes(b"".join(head + body[:cut]))
+        (d / f.name).write_bytes(b"".join(head + body[cut:]))
+
+    make("rotated", rotate)
+    out["reversed"] = list(reversed(out["lf"]))
+    return out
+
+
+def test_endings_blanks_gzip_rotation_and_order_never_change_a_verdict_or_an_interval(tmp_path: Path) -> None:
+    for corpus in CORPORA:
+        variants = _variants(FIX / corpus, tmp_path / corpus)
+        shapes = {}
+        for name, args in variants.items():
+            r = qw("logs", *args, "--json", "--tz", "UTC", "--year", "2026")
+            assert r.returncode in (0, 3, 4, 5), f"{corpus}/{name}: {r.stderr}"
+            shapes[name] = _shape(json.loads(r.stdout))
+        base = shapes["lf"]
+        assert base[1], f"{corpus}: no leader interval at all"
+        for name, shape in shapes.items():
+            assert shape == base, f"{corpus}: {name} differs from LF"

@@ -13,7 +13,8 @@ from quorumwatch.analysis.intervals import Interval, NodeIntervals, group_by_nod
 from quorumwatch.analysis.verdicts import Overlap, Window, artifact_ticks, leaderless, overlaps
 from quorumwatch.model import Event, FinalRead, Operation, Tick
 
-VERDICT_EXIT = {"ok": 0, "dual_leader": 3, "violation": 4, "possible": 5}
+VERDICT_EXIT = {"ok": 0, "dual_leader": 3, "violation": 4, "possible": 5, "inconclusive": 1}
+"""`inconclusive`: nothing examined could say who led (no observation, no leadership line)."""
 HARM_EXIT = 6
 """A run whose workload shows data loss or duplicates: ahead of 3/4/5."""
 FAIL_ON = ("possible", "dual-leader", "violation", "harm")
@@ -30,6 +31,8 @@ def exit_code(verdict: str, harm: str, fail_on: str = "possible") -> int:
     at or above `fail_on` (possible < dual-leader < violation < harm), else 0."""
     if harm in ("data_loss", "duplicates"):
         return HARM_EXIT
+    if verdict == "inconclusive":
+        return VERDICT_EXIT[verdict]  # never a pass: nothing was examined
     return VERDICT_EXIT[verdict] if verdict in _FAILS_AT[fail_on] else 0
 
 
@@ -80,7 +83,7 @@ def analyze(
     obs = [o for t in ticks for o in t.observations]
     if not obs:
         harm = harm_checks.check(workload, operations, final_read, (), ())
-        return Analysis("ok", (), (), 0, (), (), (), (0, 0), 0, None, harm)
+        return Analysis("inconclusive", (), (), 0, (), (), (), (0, 0), 0, "no observation was recorded", harm)
     span = (min(o.send_ns for o in obs), max(o.recv_ns for o in obs))
     per_node = [node_intervals(n, os_, span) for n, os_ in group_by_node(obs).items()]
     found = overlaps(per_node)

@@ -78,7 +78,7 @@ def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
 
     from quorumwatch.analysis.joined import detection_lags, disproved_ticks
     from quorumwatch.config import ConfigError
-    from quorumwatch.logs.command import resolve_inputs, run_logs
+    from quorumwatch.logs.command import files_json, resolve_inputs, run_logs
     from quorumwatch.logs.reader import LogError
     from quorumwatch.report.results import iso, overlap_json
 
@@ -94,6 +94,8 @@ def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
     values = [d.lag_s for d in lags if d.lag_s is not None]
     return {
         "verdict": f.verdict,
+        "silent_nodes": list(f.silent),
+        "files": files_json(r),
         "overlaps": [overlap_json(o) for o in f.overlaps],
         "detection_lags": [
             {"node": d.node, "change": d.change, "logged_at": iso(d.log_ns),

@@ -18,9 +18,13 @@ from quorumwatch.lab.system import LabError, require_programs
 
 ZK_JARS = {
     "/usr/share/java/zookeeper.jar": "zookeeper",
-    "/usr/share/java/slf4j-simple.jar": "libslf4j-java",
+    "/usr/share/java/slf4j-log4j12.jar": "libslf4j-java",
+    "/usr/share/java/log4j-1.2.jar": "liblog4j1.2-java",
     "/usr/share/java/servlet-api.jar": "libservlet-api-java",
 }
+ZK_LOG4J = "/etc/zookeeper/conf/log4j.properties"
+"""The logging configuration Debian's zookeeper package ships (log4j 1.2, ROLLINGFILE appender,
+`%d{ISO8601} - %-5p [%t:%C{1}@%L] - %m%n`): the lab's servers write what a stock server writes."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def etcd(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
 
 
 def _zookeeper_servers(members: list[NodeNet], root: Path) -> dict[str, ServerSpec]:
-    require_programs(["java"], ZK_JARS)
+    require_programs(["java"], {**ZK_JARS, ZK_LOG4J: "zookeeper"})
     cp = ":".join(ZK_JARS)
     servers = {}
     for k, n in enumerate(members, start=1):
@@ -100,15 +104,12 @@ def _zookeeper_servers(members: list[NodeNet], root: Path) -> dict[str, ServerSp
         servers[n.name] = ServerSpec(
             [
                 "java", "-Xms64m", "-Xmx256m", "-XX:+UseSerialGC",
-                "-Dorg.slf4j.simpleLogger.showDateTime=true",
-                "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss,SSS",
-                "-Dorg.slf4j.simpleLogger.showThreadName=true",
-                f"-Dzookeeper.log.dir={d}",
+                f"-Dlog4j.configuration=file:{ZK_LOG4J}", "-Dzookeeper.root.logger=INFO,ROLLINGFILE",
+                f"-Dzookeeper.log.dir={d}", "-Dzookeeper.log.file=zookeeper.log",
                 "-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(d / "zoo.cfg"),
             ],
-            # slf4j-simple truncates its logFile on start; on stderr the lines land in console.log,
-            # which the lab appends to, so a restarted server keeps its history
-            d / "console.log",
+            # ROLLINGFILE appends: a restarted server keeps its history in the same file
+            d / "zookeeper.log",
             {d / "zoo.cfg": cfg, d / "data" / "myid": f"{k}\n"},
         )  # fmt: skip
     return servers

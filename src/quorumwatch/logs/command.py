@@ -11,7 +11,7 @@ from typing import Any
 
 from quorumwatch.config import ConfigError, check_name
 from quorumwatch.logs import rules
-from quorumwatch.logs.forensics import Forensics, RoleEvent, analyze_logs, role_event
+from quorumwatch.logs.forensics import LEADERSHIP, Forensics, RoleEvent, analyze_logs, role_event
 from quorumwatch.logs.formats import Format, detect
 from quorumwatch.logs.reader import FileStats, LogError, first_timestamp, scan, sniff
 from quorumwatch.report.lines import stamp
@@ -23,6 +23,23 @@ class LogRun:
     forensics: Forensics
     stats: list[FileStats] = field(default_factory=list)
     packs: dict[str, str] = field(default_factory=dict)
+    nodes: dict[str, str] = field(default_factory=dict)
+    """File path → node."""
+
+    def silent_files(self) -> list[str]:
+        """One line per file that gave no leadership event: what was read, what was tried, what to do."""
+        out = []
+        for s in self.stats:
+            if s.events:
+                continue
+            pack = self.packs.get(s.path)
+            tried = f"pack {pack} tried" if pack else "no pack fits its format"
+            fmt = f"format {s.format}" if s.format else "no known format"
+            out.append(
+                f"{s.path} ({self.nodes.get(s.path, '?')}): {s.lines:,} lines, {s.records:,} records, "
+                f"{fmt}, no leadership event ({tried}); name the rules with --pack or --rules"
+            )
+        return out
 
 
 def resolve_inputs(args: Sequence[str], run_dir: Path | None) -> dict[str, list[Path]]:
@@ -76,6 +93,7 @@ def _scan_one(
         ev = role_event(node, rec.file, rec.line, rec.ts_ns, rec.message, pack)
         if ev is not None:
             events.append(ev)
+            stats.events += ev.kind in LEADERSHIP
     return events, stats, pack.name
 
 
@@ -112,6 +130,7 @@ def run_logs(
     for (node, path), (evs, stats, pack_name) in zip(work, results, strict=True):
         events[node].extend(evs)
         out.stats.append(stats)
+        out.nodes[str(path)] = node
         if pack_name:
             out.packs[str(path)] = pack_name
     out.forensics = analyze_logs(
@@ -137,15 +156,22 @@ def to_json(r: LogRun, context_s: float, show_all: bool) -> dict[str, Any]:
             {"start": iso(lo), "end": iso(hi), "duration_s": round((hi - lo) / 1e9, 6)} for lo, hi in f.gaps
         ],
         "timeline": [_event_json(e) for e in timeline(f, context_s, show_all)],
-        "files": [
-            {"path": s.path, "format": s.format, "pack": r.packs.get(s.path), "lines": s.lines}
-            for s in r.stats
-        ],
+        "files": files_json(r),
+        "silent_nodes": list(f.silent),
         "unparsed_lines": {
             "count": sum(s.without_timestamp for s in r.stats),
             "examples": [f"{s.path}: {x}" for s in r.stats for x in s.examples][:10],
         },
     }  # fmt: skip
+
+
+def files_json(r: LogRun) -> list[dict[str, Any]]:
+    """Per file: what was read and what it said (so nothing counts as examined silently)."""
+    return [
+        {"path": s.path, "node": r.nodes.get(s.path), "format": s.format, "pack": r.packs.get(s.path),
+         "lines": s.lines, "records": s.records, "leadership_events": s.events}
+        for s in r.stats
+    ]  # fmt: skip
 
 
 def _iso_anomaly(a: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +208,18 @@ def timeline(f: Forensics, context_s: float, show_all: bool) -> list[RoleEvent]:
 def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], None]) -> None:
     f = r.forensics
     echo(f"verdict: {f.verdict}")
+    if f.verdict == "inconclusive":
+        echo("no file gave a leadership event: nothing here says who led")
+        for line in r.silent_files():
+            echo(f"  {line}")
+        return
+    if f.silent:
+        echo(
+            "silent nodes (no leadership event in their logs; nothing is known of them): "
+            + ", ".join(f.silent)
+        )
+        for line in r.silent_files():
+            echo(f"  {line}")
     echo("leader intervals:")
     for iv in f.intervals:
         start = "(before the logs)" if iv.open_start else stamp(iv.start)

@@ -17,6 +17,9 @@ from typing import Any
 from quorumwatch.analysis.verdicts import Overlap, uncovered
 from quorumwatch.logs.rules import Pack
 
+LEADERSHIP = ("leader_start", "leader_stop", "follower_start")
+"""Events that say who leads; `epoch`, `session` and `believed_leader` alone do not."""
+
 
 @dataclass(frozen=True, slots=True)
 class RoleEvent:
@@ -50,6 +53,8 @@ class Forensics:
     verdict: str
     span: tuple[int, int]
     extra: dict[str, Any] = field(default_factory=dict)
+    silent: tuple[str, ...] = ()
+    """Nodes whose logs gave no leadership event while other nodes' did: nothing is known of them."""
 
 
 def role_event(node: str, file: str, line: int, ts_ns: int, message: str, pack: Pack) -> RoleEvent | None:
@@ -87,6 +92,8 @@ def leader_intervals(node: str, events: Sequence[RoleEvent], span: tuple[int, in
     for e in events:
         if e.kind == "epoch" and e.epoch is not None:
             last_epoch = e.epoch
+            if open_at is not None and open_epoch is None:
+                open_epoch = e.epoch  # named just after taking over (ZooKeeper's new zxid)
             continue
         if e.kind == "leader_start":
             epoch = e.epoch if e.epoch is not None else last_epoch
@@ -140,8 +147,11 @@ def analyze_logs(
         ]
         per_node[node] = sorted(corrected, key=lambda e: e.ts_ns)
     all_events = sorted((e for evs in per_node.values() for e in evs), key=lambda e: (e.ts_ns, e.node))
-    if not all_events:
-        return Forensics((), (), (), (), (), "ok", (0, 0))
+    speaking = {n for n, evs in per_node.items() if any(e.kind in LEADERSHIP for e in evs)}
+    if not speaking:
+        # nothing examined says anything about leadership: never "ok"
+        return Forensics((), (), (), (), tuple(all_events), "inconclusive", (0, 0))
+    silent = tuple(sorted(set(per_node) - speaking))
     span = (all_events[0].ts_ns, all_events[-1].ts_ns)
     intervals = [iv for node in sorted(per_node) for iv in leader_intervals(node, per_node[node], span)]
     overlaps: list[Overlap] = []
@@ -157,7 +167,7 @@ def analyze_logs(
     verdict = next((k for k in ("violation", "dual_leader", "possible") if k in kinds), "ok")
     return Forensics(
         tuple(intervals), tuple(overlaps), tuple(anomalies(intervals)), tuple(gaps(intervals, span)),
-        tuple(all_events), verdict, span,
+        tuple(all_events), verdict, span, silent=silent,
     )  # fmt: skip
 
 

@@ -45,6 +45,8 @@ class FileStats:
     without_timestamp: int = 0
     examples: list[str] = field(default_factory=list)
     first_ns: int | None = None
+    events: int = 0
+    """Leadership events recognised (leader_start, leader_stop, follower_start)."""
 
 
 def _open(path: Path) -> BinaryIO:
@@ -111,7 +113,8 @@ def scan(
                     end = cut if end < 0 else end
                     line_no += buf.count(b"\n", pos, start)
                     pos = end
-                    text = buf[start:end].rstrip(b"\r").decode("utf-8", "replace")
+                    # CR of CRLF files and trailing blanks are not part of the message
+                    text = buf[start:end].rstrip(b" \t\r").decode("utf-8", "replace")
                     parsed = fmt.parse(text, clock)
                     if parsed is None:
                         parsed = _owner(buf, start, fmt, clock) or last_record
@@ -134,7 +137,7 @@ def _owner(chunk: bytes, start: int, fmt: Format, clock: Clock) -> tuple[int, st
         if end <= 0:
             return None
         prev = chunk.rfind(b"\n", 0, end - 1) + 1
-        parsed = fmt.parse(chunk[prev : end - 1].rstrip(b"\r").decode("utf-8", "replace"), clock)
+        parsed = fmt.parse(chunk[prev : end - 1].rstrip(b" \t\r").decode("utf-8", "replace"), clock)
         if parsed is not None:
             return parsed
         end = prev
@@ -178,7 +181,7 @@ def first_timestamp(head: bytes, tz: dt.tzinfo, year: int | None) -> int | None:
         return None
     clock = _clock(head, tz, year)
     for raw in head.splitlines()[:2000]:
-        parsed = fmt.parse(raw.rstrip(b"\r").decode("utf-8", "replace"), clock)
+        parsed = fmt.parse(raw.rstrip(b" \t\r").decode("utf-8", "replace"), clock)
         if parsed:
             return parsed[0]
     return None

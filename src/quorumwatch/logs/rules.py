@@ -155,8 +155,10 @@ def required_literal(pattern: str) -> str | None:
 
 def prefilter_of(pattern: str) -> str:
     """A rule's pattern usable on raw lines: anchors refer to the message, which starts after the
-    timestamp, and group names may repeat across rules."""
-    return re.sub(r"\(\?P<\w+>", "(?:", pattern.removeprefix("^"))
+    timestamp and ends before a CR (CRLF files) or trailing blanks; group names may repeat across
+    rules."""
+    raw = re.sub(r"\(\?P<\w+>", "(?:", pattern.removeprefix("^"))
+    return re.sub(r"(?<!\\)\$", r"(?=[ \t\r]*$)", raw)
 
 
 BUILTIN = ("zk-elected", "etcd", "zookeeper", "redis-sentinel")

@@ -14,6 +14,7 @@ _VERDICT_STYLE = {
     "possible": "bold yellow",
     "dual_leader": "bold red",
     "violation": "bold red",
+    "inconclusive": "bold yellow",
 }
 
 
