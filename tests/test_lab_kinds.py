@@ -92,3 +92,22 @@ def test_zookeeper_leader_link_down(tmp_path: Path) -> None:
         assert qw("lab", "start", state.name, t.old).returncode == 0
         wait_for("the restarted server to log", lambda: log.stat().st_size > before + 1000, 30)
         assert log.read_text().splitlines()[0] == first
+
+
+def test_keepalived_isolated_master_makes_two_masters(tmp_path: Path) -> None:
+    """VRRP's split brain on real keepalived: the BACKUP stops hearing adverts and takes the
+    virtual address while the cut-off MASTER keeps it; probes and the console logs both show it."""
+    with lab_cluster("keepalived", 2, "v") as (state, cluster_file):
+        t = run_example(EXAMPLES / "keepalived-master-isolate.yaml", cluster_file, tmp_path / "run")
+        assert t.result.returncode == 3, t.result.stderr
+        results = json.loads((t.run / "results.json").read_text())
+        certain = [d for d in results["dual_leaders"] if d["certain"]]
+        assert certain and certain[0]["kind"] == "dual_leader" and certain[0]["duration_s"] > 1
+        logs = results["logs"]
+        assert logs["verdict"] == "dual_leader"
+        assert {f["pack"] for f in logs["files"]} == {"keepalived"}
+        assert chains_left(state) == []
+        log = (t.run / "logs" / t.old / "console.log").read_text()
+        assert re.search(
+            r"^\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}: \(VI_1\) Entering MASTER STATE$", log, re.M
+        )

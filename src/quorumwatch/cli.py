@@ -382,8 +382,9 @@ def heal(run_dir: Path | None) -> None:
     "--run", "run_dir", type=click.Path(file_okay=False, path_type=Path), help="Use the logs a run collected."
 )
 @click.option(
-    "--pack", "packs", multiple=True, help="Built-in rule pack (zk-elected, etcd, zookeeper, redis-sentinel)."
+    "--pack", "packs", multiple=True, help="Built-in rule pack (see --list-packs); default: chosen per file."
 )
+@click.option("--list-packs", is_flag=True, help="List the built-in rule packs, their formats and events.")
 @click.option(
     "--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False), help="Rule pack file (YAML)."
 )
@@ -424,6 +425,7 @@ def logs(
     show_all: bool,
     as_json: bool,
     jobs: int | None,
+    list_packs: bool,
 ) -> None:
     """Rebuild who led when from node logs: NODE=PATH_OR_GLOB ..., plain paths (node = parent
     directory), or --run RUN_DIR. Exit 0 ok, 3 dual leader, 4 same-epoch overlap, 5 possible only."""
@@ -436,6 +438,14 @@ def logs(
     from quorumwatch.analysis import VERDICT_EXIT
     from quorumwatch.logs import rules
     from quorumwatch.logs.command import LogError, render, resolve_inputs, run_logs, to_json
+
+    if list_packs:
+        for name in rules.BUILTIN:
+            pack = rules.builtin(name)
+            click.echo(f"{name}  (formats: {', '.join(pack.formats) or 'any'})")
+            for rule in pack.rules:
+                click.echo(f"  {rule.event:<15} {rule.pattern.pattern}")
+        return
 
     try:
         tz: dt.tzinfo = (

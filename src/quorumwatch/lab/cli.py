@@ -20,7 +20,7 @@ def lab() -> None:
 
 
 @lab.command()
-@click.argument("kind", type=click.Choice(["etcd", "zookeeper", "zk-election", "redis"]))
+@click.argument("kind", type=click.Choice(["etcd", "zookeeper", "zk-election", "redis", "keepalived"]))
 @click.option("--nodes", default=3, show_default=True, help="Number of nodes.")
 @click.option("--name", help="Lab name (default: the kind; 'zk' for zookeeper, 'zkelect' for zk-election).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for one agreed leader.")
@@ -68,7 +68,7 @@ def up(
     """Build namespaces, start a KIND cluster, wait for one leader; print the cluster file's path last.
 
     Kinds: etcd, zookeeper, zk-election (3 ZooKeeper servers + N participants electing through them),
-    redis (a master, replicas and 3 sentinels).
+    redis (a master, replicas and 3 sentinels), keepalived (VRRP instances sharing a virtual address).
     """
     from quorumwatch.lab import manager
 

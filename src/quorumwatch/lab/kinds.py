@@ -7,6 +7,7 @@ zk-election participants elect through, the sentinels that watch Redis.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -225,11 +226,44 @@ def redis(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
     return KindSpec({"kind": "redis"}, 6379, 0.1, 0.08, servers, [n.name for n in nodes], ready)
 
 
+def keepalived(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
+    """VRRP: keepalived instances on the data link sharing one virtual address; MASTER holds it.
+    Probed by looking for the address on each node's data interface (a command in its namespace)."""
+    require_programs(["keepalived", "ip"])
+    vip = f"{net.nodes[0].data_ip.rsplit('.', 1)[0]}.200"
+    servers = {}
+    for k, n in enumerate(net.nodes):
+        d = root / n.name
+        conf = "\n".join(
+            [
+                "global_defs {", f"  router_id {n.name}", "  enable_script_security", "}",
+                "vrrp_instance VI_1 {", "  state BACKUP", "  interface eth0", "  virtual_router_id 51",
+                f"  priority {150 - 10 * k}", "  advert_int 1",
+                "  virtual_ipaddress {", f"    {vip}/24 dev eth0", "  }", "}",
+            ]
+        ) + "\n"  # fmt: skip
+        servers[n.name] = ServerSpec(
+            [
+                "keepalived", "--dont-fork", "--log-console", "--log-detail", "--vrrp",
+                "--use-file", str(d / "keepalived.conf"), "--pid", str(d / "keepalived.pid"),
+                "--vrrp_pid", str(d / "vrrp.pid"),
+            ],
+            d / "console.log",
+            {d / "keepalived.conf": conf},
+        )  # fmt: skip
+    probe = {
+        "kind": "command", "argv": ["ip", "-o", "-4", "addr", "show", "dev", "eth0"],
+        "leader_regex": rf"inet {re.escape(vip)}/", "follower_regex": r"inet ",
+    }  # fmt: skip
+    return KindSpec(probe, 112, 0.1, 0.08, servers, [n.name for n in net.nodes])
+
+
 KINDS: dict[str, Kind] = {
     "etcd": Kind(_nodes_only, etcd),
     "zookeeper": Kind(_nodes_only, zookeeper),
     "zk-election": Kind(_zk_election_names, zk_election),
     "redis": Kind(_redis_names, redis),
+    "keepalived": Kind(_nodes_only, keepalived),
 }
 
 

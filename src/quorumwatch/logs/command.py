@@ -72,10 +72,10 @@ def resolve_inputs(args: Sequence[str], run_dir: Path | None) -> dict[str, list[
     return files
 
 
-def choose_pack(explicit: rules.Pack | None, fmt: Format | None) -> rules.Pack | None:
+def choose_pack(explicit: rules.Pack | None, fmt: Format | None, head: bytes) -> rules.Pack | None:
     if explicit is not None:
         return explicit
-    return rules.builtin(fmt.default_pack) if fmt and fmt.default_pack else None
+    return rules.for_sample(fmt.name, fmt.default_pack, head) if fmt else None
 
 
 def _scan_one(
@@ -83,7 +83,7 @@ def _scan_one(
 ) -> tuple[list[RoleEvent], FileStats, str | None]:
     """One file's role events and counts (runs in a worker process when there are several)."""
     fmt = detect(head)
-    pack = choose_pack(explicit, fmt)
+    pack = choose_pack(explicit, fmt, head)
     stats = FileStats(str(path), None)
     if pack is None:
         stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)

@@ -95,6 +95,8 @@ def leader_intervals(node: str, events: Sequence[RoleEvent], span: tuple[int, in
             if open_at is not None and open_epoch is None:
                 open_epoch = e.epoch  # named just after taking over (ZooKeeper's new zxid)
             continue
+        if e.kind == "follower_start" and e.epoch is not None:
+            last_epoch = e.epoch  # "entering candidate state ... term=3": the term a leadership would have
         if e.kind == "leader_start":
             epoch = e.epoch if e.epoch is not None else last_epoch
             if open_at is not None and epoch is not None and open_epoch is not None and epoch != open_epoch:

@@ -185,6 +185,85 @@ def _redis(line: str, clock: Clock) -> Parsed:
     return _ns(t, m[10]), (f"[role {role}] " if role else "") + m[12]
 
 
+_HCLOG = re.compile(
+    r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{1,9})(Z|[+-]\d\d:?\d\d) \[([A-Z]+)\] +(.*)$"
+)
+
+
+def _hclog(line: str, clock: Clock) -> Parsed:
+    """HashiCorp's hclog (Consul, Nomad, Vault): `2021-05-11T15:55:18.773+0200 [INFO]  msg`."""
+    m = _HCLOG.match(line)
+    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
+    return None if m is None or ns is None else (ns, m[10])
+
+
+_BRACKETED = re.compile(
+    r"^\[(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)[,.](\d{1,9})(Z|[+-]\d\d:?\d\d)?\] ?(.*)$"
+)
+
+
+def _bracketed(line: str, clock: Clock) -> Parsed:
+    """Kafka's `[2024-03-28 09:22:25,425] INFO ...`, Elasticsearch's `[2021-04-14T16:22:49,915][INFO ]...`."""
+    m = _BRACKETED.match(line)
+    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
+    return None if m is None or ns is None else (ns, m[9])
+
+
+def _mongodb(line: str, clock: Clock) -> Parsed:
+    """MongoDB 4.4+ structured logs: `{"t":{"$date":"…"},…,"msg":"…","attr":{…}}`; the message is
+    msg followed by attr as compact JSON, so rules can match state names and terms."""
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("t"), dict):
+        return None
+    ts = doc["t"].get("$date")
+    m = _RFC3339.match(ts.replace("+0000", "Z")) if isinstance(ts, str) else None
+    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
+    if ns is None:
+        return None
+    msg = str(doc.get("msg", ""))
+    attr = doc.get("attr")
+    if attr is not None:
+        msg += " " + json.dumps(attr, separators=(",", ":"), sort_keys=True)
+    return ns, msg
+
+
+_CTIME = re.compile(
+    r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) +(\d\d?) (\d\d):(\d\d):(\d\d) (\d{4}): (.*)$"
+)
+
+
+def _ctime(line: str, clock: Clock) -> Parsed:
+    """keepalived's console log: `Sat Sep 16 19:04:05 2023: (VI_1) Entering MASTER STATE`."""
+    m = _CTIME.match(line)
+    if not m or m[1] not in MONTHS:
+        return None
+    try:
+        t = _local(clock, int(m[6]), MONTHS[m[1]], int(m[2]), int(m[3]), int(m[4]), int(m[5]))
+    except ValueError:
+        return None
+    return _ns(t, None), m[7]
+
+
+_SYSLOG = re.compile(r"^([A-Z][a-z]{2}) +(\d\d?) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? (\S+) (.*)$")
+
+
+def _syslog(line: str, clock: Clock) -> Parsed:
+    """RFC 3164 syslog (`Nov 14 15:52:32 host prog[pid]: msg`, no year); the host stays in the
+    message so `--node-from` can split merged files."""
+    m = _SYSLOG.match(line)
+    if not m or m[1] not in MONTHS:
+        return None
+    mo = MONTHS[m[1]]
+    try:
+        t = _local(clock, clock.month_year(mo), mo, int(m[2]), int(m[3]), int(m[4]), int(m[5]))
+    except ValueError:
+        return None
+    return _ns(t, m[6]), f"{m[7]} {m[8]}"
+
+
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
@@ -197,6 +276,33 @@ FORMATS: dict[str, Format] = {
         ),
         Format("golog", re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d", re.M), _golog, "zk-elected"),
         Format("zap", re.compile(rb'^\{.*"ts":', re.M), _zap, "etcd"),
+        Format("mongodb", re.compile(rb'^\{"t":\{"\$date":', re.M), _mongodb, "mongodb"),
+        Format(
+            "hclog",
+            re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(?:Z|[+-]\d\d:?\d\d) \[[A-Z]+\] ", re.M),
+            _hclog,
+            "hashicorp-raft",
+        ),
+        Format(
+            "bracketed",
+            re.compile(rb"^\[\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d", re.M),
+            _bracketed,
+            None,
+        ),
+        Format(
+            "ctime",
+            re.compile(
+                rb"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} +\d\d? \d\d:\d\d:\d\d \d{4}: ", re.M
+            ),
+            _ctime,
+            "keepalived",
+        ),
+        Format(
+            "syslog",
+            re.compile(rb"^[A-Z][a-z]{2} +\d\d? \d\d:\d\d:\d\d(?:\.\d+)? \S+ ", re.M),
+            _syslog,
+            None,
+        ),
         Format(
             "capnslog",
             re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [A-Z] \| ", re.M),
@@ -218,7 +324,8 @@ FORMATS: dict[str, Format] = {
 
 
 def detect(sample: bytes) -> Format | None:
-    """The format whose record starts match most lines of a sample (ties: the order above)."""
+    """The format whose record starts match most lines of a sample (ties: the order above: the
+    more specific formats, hclog before log4j, come first)."""
     best: tuple[int, Format] | None = None
     for f in FORMATS.values():
         n = len(f.start.findall(sample))

@@ -45,6 +45,8 @@ class PackSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
+    formats: list[str] = Field(default_factory=list)
+    """Log formats this pack is written for; a file of such a format may get it without --pack."""
     rules: list[RuleSpec] = Field(min_length=1)
 
 
@@ -60,6 +62,7 @@ class Rule:
 class Pack:
     name: str
     rules: tuple[Rule, ...]
+    formats: tuple[str, ...] = ()
 
     def candidates(self) -> Finder:
         """Finds positions of candidate lines in a chunk: rules with a required literal use
@@ -161,7 +164,10 @@ def prefilter_of(pattern: str) -> str:
     return re.sub(r"(?<!\\)\$", r"(?=[ \t\r]*$)", raw)
 
 
-BUILTIN = ("zk-elected", "etcd", "zookeeper", "redis-sentinel")
+BUILTIN = (
+    "zk-elected", "etcd", "zookeeper", "redis-sentinel", "hashicorp-raft", "client-go", "kafka-kraft",
+    "patroni", "mongodb", "elasticsearch", "keepalived",
+)  # fmt: skip
 
 
 def _compile(spec: PackSpec) -> Pack:
@@ -171,7 +177,25 @@ def _compile(spec: PackSpec) -> Pack:
             Rule(r.event, re.compile(r.match), spec.name, r.prefilter or prefilter_of(r.match))
             for r in spec.rules
         ),
+        tuple(spec.formats),
     )
+
+
+def for_sample(fmt_name: str, default: str | None, sample: bytes) -> Pack | None:
+    """The built-in pack for a file of this format: among the packs written for the format, the one
+    whose rules find the most candidate lines in the file's first bytes; else the format's default.
+    (glog carries ZooKeeper-elected services and client-go alike, log4j ZooKeeper and Patroni.)"""
+    best: tuple[int, Pack] | None = None
+    for name in BUILTIN:
+        pack = builtin(name)
+        if fmt_name not in pack.formats:
+            continue
+        hits = len(pack.candidates().positions(sample))
+        if hits and (best is None or hits > best[0]):
+            best = (hits, pack)
+    if best is not None:
+        return best[1]
+    return builtin(default) if default else None
 
 
 @functools.cache
