@@ -384,3 +384,42 @@ def test_list_packs_names_every_pack_with_its_formats_and_events() -> None:
         assert re.search(rf"^{name}  \(formats: [a-z0-9, ]+\)$", r.stdout, re.M), name
     starts = [line for line in r.stdout.splitlines() if line.startswith("  leader_start ")]
     assert any(line.endswith(r"\((?P<instance>[^)]+)\) Entering MASTER STATE") for line in starts)
+
+
+def test_merged_files_split_into_nodes_give_the_per_node_answer() -> None:
+    """journald exports, RFC 3164 and 5424 syslog of the two real keepalived instances, split by host;
+    a ZooKeeper dump of two servers split by myid: the same intervals and overlap as per-node files."""
+    per_node = json.loads(
+        qw(
+            "logs", *(f"{n}={FIX}/keepalived/{n}/console.log" for n in ("n1", "n2")), "--json", "--tz", "UTC"
+        ).stdout
+    )
+    for merged in ("journal.json", "syslog", "syslog5424.log"):
+        r = qw(
+            "logs",
+            str(FIX / "merged" / merged),
+            "--node-from",
+            "host",
+            "--json",
+            "--tz",
+            "UTC",
+            "--year",
+            "2026",
+        )
+        assert r.returncode == 3, f"{merged}: {r.stdout}"
+        data = json.loads(r.stdout)
+        assert _shape(data) == _shape(per_node), merged
+        fmt = {"journal.json": "journald", "syslog": "syslog", "syslog5424.log": "syslog5424"}[merged]
+        assert {f["format"] for f in data["files"]} == {fmt}
+        assert {f["pack"] for f in data["files"]} == {"keepalived"}  # chosen by content among all packs
+    zk = json.loads(
+        qw(
+            "logs", str(FIX / "merged" / "zookeeper-all.log"), "--node-from", r"myid:(?P<node>\d+)", "--json"
+        ).stdout
+    )
+    separate = json.loads(
+        qw("logs", *(f"{n[1]}={FIX}/zookeeper-35/{n}/zookeeper.log" for n in ("n1", "n2")), "--json").stdout
+    )
+    assert _shape(zk) == _shape(separate) and zk["verdict"] == "dual_leader"
+    bad = qw("logs", str(FIX / "merged" / "syslog"), "--node-from", "(no group)")
+    assert bad.returncode == 2 and "needs a named group (?P<node>...)" in bad.stderr

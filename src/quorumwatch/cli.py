@@ -386,6 +386,11 @@ def heal(run_dir: Path | None) -> None:
 )
 @click.option("--list-packs", is_flag=True, help="List the built-in rule packs, their formats and events.")
 @click.option(
+    "--node-from",
+    help="Split merged files into nodes: 'host' (syslog, journald exports) or a regex with a group "
+    "(?P<node>...) searched in each message.",
+)
+@click.option(
     "--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False), help="Rule pack file (YAML)."
 )
 @click.option("--leader-start", help="Regex: this node became leader.")
@@ -426,6 +431,7 @@ def logs(
     as_json: bool,
     jobs: int | None,
     list_packs: bool,
+    node_from: str | None,
 ) -> None:
     """Rebuild who led when from node logs: NODE=PATH_OR_GLOB ..., plain paths (node = parent
     directory), or --run RUN_DIR. Exit 0 ok, 3 dual leader, 4 same-epoch overlap, 5 possible only."""
@@ -438,6 +444,7 @@ def logs(
     from quorumwatch.analysis import VERDICT_EXIT
     from quorumwatch.logs import rules
     from quorumwatch.logs.command import LogError, render, resolve_inputs, run_logs, to_json
+    from quorumwatch.logs.command import node_from as split_by
 
     if list_packs:
         for name in rules.BUILTIN:
@@ -473,8 +480,9 @@ def logs(
         explicit = rules.merge(chosen) if chosen else None
         files = resolve_inputs(inputs, run_dir)
         result = run_logs(
-            files, explicit, tz=tz, year=year, skew_s=skew, offsets_s=offs, jobs=jobs or os.cpu_count() or 1
-        )
+            files, explicit, tz=tz, year=year, skew_s=skew, offsets_s=offs, jobs=jobs or os.cpu_count() or 1,
+            split=split_by(node_from),
+        )  # fmt: skip
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     except LogError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,10 +79,37 @@ def choose_pack(explicit: rules.Pack | None, fmt: Format | None, head: bytes) ->
     return rules.for_sample(fmt.name, fmt.default_pack, head) if fmt else None
 
 
+HOST = re.compile(r"^(?P<node>[A-Za-z0-9][A-Za-z0-9_.-]{0,62}) ")
+"""`--node-from host`: the host name syslog and journald exports put before each message."""
+
+
+def node_from(spec: str | None) -> re.Pattern[str] | None:
+    """`--node-from host` or a regular expression with a group `node`; ConfigError otherwise."""
+    if spec is None:
+        return None
+    if spec == "host":
+        return HOST
+    try:
+        pattern = re.compile(spec)
+    except re.error as exc:
+        raise ConfigError(f"--node-from {spec!r}: bad regular expression: {exc}") from None
+    if "node" not in pattern.groupindex:
+        raise ConfigError(f"--node-from {spec!r}: needs a named group (?P<node>...), or 'host'")
+    return pattern
+
+
 def _scan_one(
-    node: str, path: Path, head: bytes, explicit: rules.Pack | None, tz: dt.tzinfo, year: int | None
+    node: str,
+    path: Path,
+    head: bytes,
+    explicit: rules.Pack | None,
+    tz: dt.tzinfo,
+    year: int | None,
+    split: re.Pattern[str] | None = None,
 ) -> tuple[list[RoleEvent], FileStats, str | None]:
-    """One file's role events and counts (runs in a worker process when there are several)."""
+    """One file's role events and counts (runs in a worker process when there are several).
+    With `split`, each record's node is the group `node` of that pattern in its message (lines of
+    several nodes merged in one file); records it does not match stay with the file's node."""
     fmt = detect(head)
     pack = choose_pack(explicit, fmt, head)
     stats = FileStats(str(path), None)
@@ -90,7 +118,10 @@ def _scan_one(
         return [], stats, None
     events = []
     for rec in scan(path, pack, tz=tz, year=year, fmt=fmt, stats=stats, head=head):
-        ev = role_event(node, rec.file, rec.line, rec.ts_ns, rec.message, pack)
+        m = split.search(rec.message) if split is not None else None
+        ev = role_event(
+            m["node"] if m and m["node"] else node, rec.file, rec.line, rec.ts_ns, rec.message, pack
+        )
         if ev is not None:
             events.append(ev)
             stats.events += ev.kind in LEADERSHIP
@@ -106,6 +137,7 @@ def run_logs(
     skew_s: float,
     offsets_s: dict[str, float],
     jobs: int = 1,
+    split: re.Pattern[str] | None = None,
 ) -> LogRun:
     """Scan every file (in `jobs` processes: each file streams on its own core) and analyse."""
     out = LogRun(analyze_logs({}))
@@ -121,14 +153,17 @@ def run_logs(
 
         with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
             futures = [
-                pool.submit(_scan_one, node, path, heads[path], explicit, tz, year) for node, path in work
+                pool.submit(_scan_one, node, path, heads[path], explicit, tz, year, split)
+                for node, path in work
             ]
             results = [f.result() for f in futures]
     else:
-        results = [_scan_one(node, path, heads[path], explicit, tz, year) for node, path in work]
-    events: dict[str, list[RoleEvent]] = {node: [] for node in files}
+        results = [_scan_one(node, path, heads[path], explicit, tz, year, split) for node, path in work]
+    # with a split, only the nodes the lines name are nodes; a merged file's own name is not one
+    events: dict[str, list[RoleEvent]] = {} if split is not None else {node: [] for node in files}
     for (node, path), (evs, stats, pack_name) in zip(work, results, strict=True):
-        events[node].extend(evs)
+        for ev in evs:
+            events.setdefault(ev.node, []).append(ev)
         out.stats.append(stats)
         out.nodes[str(path)] = node
         if pack_name:

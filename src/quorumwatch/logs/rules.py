@@ -184,11 +184,14 @@ def _compile(spec: PackSpec) -> Pack:
 def for_sample(fmt_name: str, default: str | None, sample: bytes) -> Pack | None:
     """The built-in pack for a file of this format: among the packs written for the format, the one
     whose rules find the most candidate lines in the file's first bytes; else the format's default.
-    (glog carries ZooKeeper-elected services and client-go alike, log4j ZooKeeper and Patroni.)"""
+    (glog carries ZooKeeper-elected services and client-go alike, log4j ZooKeeper and Patroni;
+    syslog and journald exports carry anything, so every pack competes for them.)"""
+    from quorumwatch.logs.formats import CARRIERS
+
     best: tuple[int, Pack] | None = None
     for name in BUILTIN:
         pack = builtin(name)
-        if fmt_name not in pack.formats:
+        if fmt_name not in pack.formats and fmt_name not in CARRIERS:
             continue
         hits = len(pack.candidates().positions(sample))
         if hits and (best is None or hits > best[0]):
