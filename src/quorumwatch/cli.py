@@ -185,6 +185,36 @@ def _analyze_and_exit_code(
 
 
 @main.command()
+@click.argument("cluster_file", type=click.Path(dir_okay=False))
+@click.option(
+    "--samples", type=click.IntRange(1, 1000), default=20, show_default=True, help="Samples per node."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the offsets as JSON.")
+def clocks(cluster_file: str, samples: int, as_json: bool) -> None:
+    """Measure each node's clock offset from this machine through its control channel, NTP-style:
+    the sample with the smallest round trip wins; offset ± half that round trip. Prints ready-to-use
+    `logs --offset ... --skew ...` arguments."""
+    import dataclasses
+    import json
+
+    from quorumwatch.clocks import ClockError, measure, offsets_args
+
+    cluster = _load(cluster_file)
+    try:
+        offsets = asyncio.run(measure(cluster, samples))
+    except ClockError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(o) for o in offsets], indent=2))
+        return
+    for o in offsets:
+        click.echo(
+            f"{o.node}: {o.offset_s * 1000:+.3f} ms ± {o.uncertainty_s * 1000:.3f} ms ({o.samples} samples)"
+        )
+    click.echo(f"logs arguments: {offsets_args(offsets)}")
+
+
+@main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout instead of the summary.")
 @fail_on_option
@@ -471,6 +501,19 @@ def logs(
             fail(f"--offset {o!r}: expected NODE=SECONDS", EXIT_USAGE)
     if bool(leader_start) != bool(leader_stop):
         fail("--leader-start and --leader-stop go together", EXIT_USAGE)
+    if run_dir is not None and not offs:
+        from quorumwatch.clocks import CLOCKS_FILE, ClockError, load_for_logs
+
+        measured = run_dir / CLOCKS_FILE
+        if measured.is_file():
+            try:
+                offs, extra_skew = load_for_logs(measured)
+            except ClockError as exc:
+                fail(str(exc))
+            skew += extra_skew
+            click.echo(
+                f"applying clock offsets measured by the run ({measured}); skew {skew:.4f} s", err=True
+            )
     try:
         chosen = [rules.builtin(p) for p in packs] + [rules.load_pack(f) for f in rule_files]
         if leader_start and leader_stop:

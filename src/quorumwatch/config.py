@@ -221,6 +221,9 @@ class NodeConfig(_Strict):
     server: ServerConfig | None = None
     logs: list[str] = Field(default_factory=list)
     """The node's log files (paths on the node), collected into the run directory at the end."""
+    clock: list[str] | None = Field(None, min_length=1)
+    """Prints the node's wall clock as seconds since the epoch (default `date +%s.%N`), run through
+    `control` to measure its offset (`quorumwatch clocks`, and at the start and end of `run`)."""
 
     @field_validator("data_address")
     @classmethod

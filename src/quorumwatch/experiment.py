@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from quorumwatch.clocks import ClockOffset
 from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine, TickFeed
 from quorumwatch.faults import Fault, FaultError, FaultPlan, StepResult, StepRunner, build_fault
@@ -96,6 +97,7 @@ class Experiment:
         self._workload_stop = asyncio.Event()
         self._record_error: str | None = None
         self._workload_task: asyncio.Task[WorkloadStats] | None = None
+        self._clocks: dict[str, list[ClockOffset]] = {}
 
     # ---- output and history ----
 
@@ -291,6 +293,7 @@ class Experiment:
                 )
         for i in range(len(self.scenario.faults)):
             await self._new_fault(i).preflight(self.runner)
+        await self.measure_clocks("start")
         ss = self.scenario.steady_state
         if not await self.wait_steady("before the first trial"):
             raise ExperimentError(
@@ -387,6 +390,8 @@ class Experiment:
                 await engine.aclose()
                 if self.workload is not None:
                     await self.workload.client.aclose()
+                if self._clocks:
+                    await self.measure_clocks("end")
                 await self.collect_logs()
                 await self.runner.aclose()
         finally:
@@ -396,6 +401,25 @@ class Experiment:
             self.records, self.formatter.multi_leader_ticks, self.formatter.ticks, self.errors, interrupted,
             self.workload.stats if self.workload is not None else None,
         )  # fmt: skip
+
+    async def measure_clocks(self, when: str) -> None:
+        """Each node's clock offset, kept in clocks.json for `logs --run` and `analyze` to apply.
+        Only nodes with logs to align are measured; a failure is a note, not the end of the run."""
+        from quorumwatch.clocks import CLOCKS_FILE, ClockError, measure_node, save
+
+        nodes = [n for n in self.cluster.nodes if n.logs]
+        if not nodes:
+            return
+        try:
+            async with asyncio.timeout(30):
+                got = list(await asyncio.gather(*(measure_node(n, 10) for n in nodes)))
+        except (ClockError, OSError, TimeoutError) as exc:
+            self.event("note", None, text=f"clock offsets not measured at the {when}: {exc}")
+            return
+        self._clocks[when] = got
+        save(self.run_dir / CLOCKS_FILE, self._clocks)
+        shown = ", ".join(f"{o.node} {o.offset_s * 1000:+.1f}±{o.uncertainty_s * 1000:.1f} ms" for o in got)
+        self.event("note", None, text=f"clock offsets at the {when}: {shown}")
 
     async def collect_logs(self) -> None:
         """Copy each node's log files into the run directory (lab and local: copy; ssh: fetch)."""

@@ -77,6 +77,7 @@ def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
     import datetime as dt
 
     from quorumwatch.analysis.joined import detection_lags, disproved_ticks
+    from quorumwatch.clocks import CLOCKS_FILE, ClockError, load_for_logs
     from quorumwatch.config import ConfigError
     from quorumwatch.logs.command import files_json, resolve_inputs, run_logs
     from quorumwatch.logs.reader import LogError
@@ -85,8 +86,12 @@ def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
     try:
         files = resolve_inputs([], run_dir)
         tz = dt.datetime.now().astimezone().tzinfo or dt.UTC
-        r = run_logs(files, None, tz=tz, year=None, skew_s=0.0, offsets_s={})
-    except (ConfigError, LogError) as exc:
+        offsets: dict[str, float] = {}
+        skew = 0.0
+        if (run_dir / CLOCKS_FILE).is_file():
+            offsets, skew = load_for_logs(run_dir / CLOCKS_FILE)
+        r = run_logs(files, None, tz=tz, year=None, skew_s=skew, offsets_s=offsets)
+    except (ConfigError, LogError, ClockError) as exc:
         return {"error": str(exc)}
     f = r.forensics
     lags = detection_lags(f, ticks)
@@ -95,6 +100,8 @@ def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
     return {
         "verdict": f.verdict,
         "silent_nodes": list(f.silent),
+        "clock_offsets_s": {n: round(v, 6) for n, v in sorted(offsets.items())},
+        "skew_s": round(skew, 6),
         "files": files_json(r),
         "overlaps": [overlap_json(o) for o in f.overlaps],
         "detection_lags": [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 import click
@@ -54,6 +55,13 @@ def lab() -> None:
     show_default=True,
     help="redis: seconds since a replica's last ack for it to count toward --min-replicas-to-write.",
 )
+@click.option(
+    "--clock-offset",
+    "clock_offsets",
+    multiple=True,
+    help="NODE=SECONDS: run that node's server with its clock shifted (faketime), as on a host whose "
+    "clock is off; its cluster-file clock command sees the same shift.",
+)
 def up(
     kind: str,
     nodes: int,
@@ -64,6 +72,7 @@ def up(
     fencing: bool,
     min_replicas_to_write: int,
     min_replicas_max_lag: int,
+    clock_offsets: tuple[str, ...],
 ) -> None:
     """Build namespaces, start a KIND cluster, wait for one leader; print the cluster file's path last.
 
@@ -72,7 +81,18 @@ def up(
     """
     from quorumwatch.lab import manager
 
+    shifts: dict[str, float] = {}
+    for item in clock_offsets:
+        node, sep, value = item.partition("=")
+        try:
+            shifts[node] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not math.isfinite(shifts.get(node, 0.0)) or abs(shifts.get(node, 0.0)) > 86400:
+            click.echo(f"quorumwatch lab: --clock-offset {item!r}: expected NODE=SECONDS", err=True)
+            sys.exit(2)
     options = {
+        "clock_offsets": shifts,
         "on_suspend": on_suspend,
         "session_timeout": session_timeout,
         "fencing": fencing,

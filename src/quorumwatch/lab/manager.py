@@ -20,7 +20,7 @@ from typing import Any
 
 from quorumwatch.config import ClusterConfig, dump_cluster
 from quorumwatch.lab import kinds, net
-from quorumwatch.lab.system import LabError, alive, kill_pid, proc_start_time, require_root
+from quorumwatch.lab.system import LabError, alive, kill_pid, proc_start_time, require_programs, require_root
 
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 DEFAULT_ROOT = Path("/var/tmp/quorumwatch/labs")
@@ -40,6 +40,8 @@ class NodeState:
     log: str
     pid: int | None = None
     start_time: int | None = None
+    clock: list[str] | None = None
+    """How to read this node's clock when it is shifted (faketime), for the cluster file."""
 
 
 @dataclass
@@ -149,6 +151,7 @@ def up(
         node_names, support = spec_kind.names(nodes)
         plan = net.plan(name, index, node_names + support)
         spec = spec_kind.build(plan, path, options or {})
+        shifts = _clock_shifts(options or {}, spec.cluster_nodes)
         state = LabState(
             name,
             kind,
@@ -164,8 +167,9 @@ def up(
                     n.netns,
                     n.data_ip,
                     n.mgmt_ip,
-                    spec.servers[n.name].argv,
+                    [*shifts.get(n.name, []), *spec.servers[n.name].argv],
                     str(spec.servers[n.name].log),
+                    clock=[*shifts[n.name], "date", "+%s.%N"] if n.name in shifts else None,
                 )
                 for n in plan.nodes
             ],
@@ -217,6 +221,18 @@ def up(
     return state
 
 
+def _clock_shifts(options: dict[str, Any], nodes: list[str]) -> dict[str, list[str]]:
+    """`--clock-offset n2=1.5`: that node's server runs under faketime, as on a host whose clock is
+    1.5 s ahead; its clock command in the cluster file sees the same shift."""
+    out = {}
+    for node, seconds in (options.get("clock_offsets") or {}).items():
+        if node not in nodes:
+            raise LabError(f"--clock-offset: no cluster node {node!r} (nodes: {', '.join(nodes)})")
+        require_programs(["faketime"])
+        out[node] = ["faketime", "-f", f"{seconds:+g}s"]
+    return out
+
+
 def _cluster_config(state: LabState, spec: kinds.KindSpec) -> ClusterConfig:
     """A cluster file on which every fault kind works: data interface and address for link,
     partition and loss faults; server commands (run locally, by pid) for kill and pause."""
@@ -240,6 +256,7 @@ def _cluster_config(state: LabState, spec: kinds.KindSpec) -> ClusterConfig:
                         "control": "local",
                     },
                     "logs": sorted({n.log, str(state.path / n.name / "console.log")}),
+                    **({"clock": n.clock} if n.clock else {}),
                 }
                 for n in state.nodes
                 if n.name in state.cluster_nodes
