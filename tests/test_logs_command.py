@@ -423,3 +423,15 @@ def test_merged_files_split_into_nodes_give_the_per_node_answer() -> None:
     assert _shape(zk) == _shape(separate) and zk["verdict"] == "dual_leader"
     bad = qw("logs", str(FIX / "merged" / "syslog"), "--node-from", "(no group)")
     assert bad.returncode == 2 and "needs a named group (?P<node>...)" in bad.stderr
+
+
+def test_a_last_line_without_newline_is_counted(tmp_path: Path) -> None:
+    (tmp_path / "n1").mkdir()
+    lines = [
+        "I1128 10:00:00.000000 1 a.cc:1] [ROLE CHANGE] I am the leader now.  seq is 1",
+        "I1128 10:00:01.000000 1 a.cc:1] Start the leader role",
+    ]
+    for name, text in (("a.INFO", "\n".join(lines)), ("b.INFO", "\n".join(lines) + "\n")):
+        (tmp_path / "n1" / name).write_text(text)
+        data = json.loads(qw("logs", str(tmp_path / "n1" / name), "--json", "--year", "2026").stdout)
+        assert (data["files"][0]["lines"], data["files"][0]["records"]) == (2, 2), name

@@ -124,8 +124,10 @@ def scan(
                     last_record = parsed
                     yield Record(str(path), line_no + 1, parsed[0], parsed[1])
                 line_no += buf.count(b"\n", pos, cut)
+                # the file's last line counts even without a newline after it
+                unterminated = 1 if not data and buf[cut - 1 : cut] != b"\n" else 0
                 if stats is not None:
-                    _count(buf, cut, line_no - first_line, fmt, stats)
+                    _count(buf, cut, line_no - first_line + unterminated, fmt, stats)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
 
