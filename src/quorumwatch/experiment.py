@@ -140,6 +140,8 @@ class Experiment:
             argv=list(result.step.argv),
             rc=result.returncode,
             ok=result.ok,
+            started_ns=result.started_ns,
+            ended_ns=result.ended_ns,
             stdout=result.stdout[-2000:],
             stderr=result.stderr[-2000:],
         )
@@ -316,14 +318,7 @@ class Experiment:
         if self._workload_task is not None:
             await asyncio.wait([self._workload_task])
         if self.scenario.workload is not None and self.scenario.workload.kind == "set":
-            read = await self.workload.final_read()
-            self.history.append_final_read(read)
-            what = (
-                f"final read from {read.node}: {len(read.values):,} elements"
-                if read.values is not None
-                else f"final read failed: {read.detail}"
-            )
-            self.event("note", None, text=what)
+            self.event("note", None, text=await self.workload.read_back())
 
     async def run(self) -> ExperimentResult:
         """Probes, faults and the workload side by side under one clock. Signals, and the failure

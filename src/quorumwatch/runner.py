@@ -137,22 +137,21 @@ async def _watch_with_workload(
     engine_task = loop.create_task(engine.run(stop=stop))
     wl_task = loop.create_task(wl.run(ops_stop))
     try:
-        ends = [engine_task, wl_task, loop.create_task(ops_stop.wait())]
-        timeout = duration_s
-        _done, _ = await asyncio.wait(ends, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        ends[2].cancel()
+        # until the duration ends, a signal, or an actor fails
+        signalled = loop.create_task(ops_stop.wait())
+        await asyncio.wait(
+            [engine_task, wl_task, signalled], timeout=duration_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        signalled.cancel()
         ops_stop.set()
         await asyncio.wait([wl_task])
         if engine_task.done() or wl_task.exception() is not None:
             stop.set()
         elif spec.kind == "set" and not stop.is_set():
-            reading = loop.create_task(wl.final_read())
+            reading = loop.create_task(wl.read_back())
             await asyncio.wait([reading, engine_task], return_when=asyncio.FIRST_COMPLETED)
             if reading.done():
-                read = reading.result()
-                history.append_final_read(read)
-                _say(out, f"final read from {read.node}: {len(read.values):,} elements" if read.values
-                     is not None else f"final read failed: {read.detail}")  # fmt: skip
+                _say(out, reading.result())
             else:
                 reading.cancel()
         _say(out, wl.stats.line())

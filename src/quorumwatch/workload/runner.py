@@ -49,6 +49,7 @@ class Workload:
         feed: TickFeed,
         record: Callable[[Operation], None],
         *,
+        record_read: Callable[[FinalRead], None] = lambda read: None,
         clock: Clock | None = None,
     ) -> None:
         self.spec = spec
@@ -57,6 +58,7 @@ class Workload:
         self.client = client
         self.feed = feed
         self.record = record
+        self.record_read = record_read
         self.clock = clock or LoopClock()
         self.stats = WorkloadStats()
         self._claimed: list[str] = []
@@ -153,6 +155,14 @@ class Workload:
 
     # ---- the final read ----
 
+    async def read_back(self) -> str:
+        """The final read, recorded; the line that says what it found."""
+        read = await self.final_read()
+        self.record_read(read)
+        if read.values is None:
+            return f"final read failed: {read.detail}"
+        return f"final read from {read.node}: {len(read.values):,} elements"
+
     async def final_read(self) -> FinalRead:
         """Read the whole set from the first agreed leader within `final_read.within` seconds."""
         clock = self.clock
@@ -198,4 +208,7 @@ def workload_for(
         ("workload_run", run),
     ):  # fmt: skip
         history.set_meta(key, value)
-    return Workload(spec, cluster, make_client(kind, spec, run, password), feed, history.append_operation)
+    return Workload(
+        spec, cluster, make_client(kind, spec, run, password), feed, history.append_operation,
+        record_read=history.append_final_read,
+    )  # fmt: skip
