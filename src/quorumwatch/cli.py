@@ -490,15 +490,15 @@ def logs(
         )
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         fail(f"--tz: unknown time zone {tz_name!r}", EXIT_USAGE)
+    from quorumwatch.config import node_seconds
+
     offs: dict[str, float] = {}
     for o in offsets:
-        node, sep, val = o.partition("=")
         try:
-            offs[node] = float(val)
+            node, offs_s = node_seconds(o)
         except ValueError:
             fail(f"--offset {o!r}: expected NODE=SECONDS", EXIT_USAGE)
-        if not sep:
-            fail(f"--offset {o!r}: expected NODE=SECONDS", EXIT_USAGE)
+        offs[node] = offs_s
     if bool(leader_start) != bool(leader_stop):
         fail("--leader-start and --leader-stop go together", EXIT_USAGE)
     if run_dir is not None and not offs:

@@ -8,6 +8,7 @@ already stepped down) masquerade as the present, the flaw that made home-made de
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,15 @@ def check_ifname(value: str) -> str:
     if not IFNAME_RE.match(value):
         raise ValueError(f"invalid interface name {value!r}: letters, digits, '_.@-', at most 15")
     return value
+
+
+def node_seconds(text: str) -> tuple[str, float]:
+    """`NODE=SECONDS` (`--offset`, `--clock-offset`); ValueError for anything else, inf and nan too."""
+    node, sep, value = text.partition("=")
+    seconds = float(value) if sep and node else float("nan")
+    if not math.isfinite(seconds):
+        raise ValueError(f"{text!r}: expected NODE=SECONDS")
+    return node, seconds
 
 
 def split_hostport(address: str) -> tuple[str, int]:

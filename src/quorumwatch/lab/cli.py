@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 
 import click
@@ -79,18 +78,22 @@ def up(
     Kinds: etcd, zookeeper, zk-election (3 ZooKeeper servers + N participants electing through them),
     redis (a master, replicas and 3 sentinels), keepalived (VRRP instances sharing a virtual address).
     """
+    from quorumwatch.config import node_seconds
     from quorumwatch.lab import manager
 
     shifts: dict[str, float] = {}
     for item in clock_offsets:
-        node, sep, value = item.partition("=")
         try:
-            shifts[node] = float(value)
+            node, seconds = node_seconds(item)
         except ValueError:
-            sep = ""
-        if not sep or not math.isfinite(shifts.get(node, 0.0)) or abs(shifts.get(node, 0.0)) > 86400:
-            click.echo(f"quorumwatch lab: --clock-offset {item!r}: expected NODE=SECONDS", err=True)
+            seconds = float("inf")
+        if abs(seconds) > 86400:
+            click.echo(
+                f"quorumwatch lab: --clock-offset {item!r}: expected NODE=SECONDS, |SECONDS| ≤ 86400",
+                err=True,
+            )
             sys.exit(2)
+        shifts[node] = seconds
     options = {
         "clock_offsets": shifts,
         "on_suspend": on_suspend,

@@ -76,6 +76,20 @@ def _local(clock: Clock, y: int, mo: int, d: int, h: int, mi: int, s: int) -> dt
 Parsed = tuple[int, str] | None
 
 
+def _stamped(
+    pattern: re.Pattern[str], message: int, zone: int | None = None
+) -> Callable[[str, Clock], Parsed]:
+    """The parser of a format whose groups 1–7 are year … fraction, `message` the message's group
+    and `zone` (if any) the zone's; zone-less times are read in the caller's zone."""
+
+    def parse(line: str, clock: Clock) -> Parsed:
+        m = pattern.match(line)
+        ns = _at(m, 7, _zone(m[zone], clock.tz) if zone else clock.tz) if m else None
+        return None if m is None or ns is None else (ns, m[message])
+
+    return parse
+
+
 @functools.cache
 def _nonstart(start: bytes) -> re.Pattern[bytes]:
     return re.compile(rb"\n(?!" + start + rb")")
@@ -116,10 +130,7 @@ def _glog(line: str, clock: Clock) -> Parsed:
 _GOLOG = re.compile(r"^(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? (.*)$")
 
 
-def _golog(line: str, clock: Clock) -> Parsed:
-    m = _GOLOG.match(line)
-    ns = _at(m, 7, clock.tz) if m else None
-    return None if m is None or ns is None else (ns, m[8])
+_golog = _stamped(_GOLOG, 8)
 
 
 _ISO_COMMA = re.compile(
@@ -127,19 +138,13 @@ _ISO_COMMA = re.compile(
 )
 
 
-def _iso_comma(line: str, clock: Clock) -> Parsed:
-    m = _ISO_COMMA.match(line)
-    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
-    return None if m is None or ns is None else (ns, m[9])
+_iso_comma = _stamped(_ISO_COMMA, 9, zone=8)
 
 
 _CAPNS = re.compile(r"^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{1,9}) ([A-Z]) \| (.*)$")
 
 
-def _capnslog(line: str, clock: Clock) -> Parsed:
-    m = _CAPNS.match(line)
-    ns = _at(m, 7, clock.tz) if m else None
-    return None if m is None or ns is None else (ns, m[9])
+_capnslog = _stamped(_CAPNS, 9)
 
 
 _RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{0,9}))?(Z|[+-]\d\d:\d\d)$")
@@ -190,11 +195,8 @@ _HCLOG = re.compile(
 )
 
 
-def _hclog(line: str, clock: Clock) -> Parsed:
-    """HashiCorp's hclog (Consul, Nomad, Vault): `2021-05-11T15:55:18.773+0200 [INFO]  msg`."""
-    m = _HCLOG.match(line)
-    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
-    return None if m is None or ns is None else (ns, m[10])
+_hclog = _stamped(_HCLOG, 10, zone=8)
+"""HashiCorp's hclog (Consul, Nomad, Vault): `2021-05-11T15:55:18.773+0200 [INFO]  msg`."""
 
 
 _BRACKETED = re.compile(
@@ -202,11 +204,8 @@ _BRACKETED = re.compile(
 )
 
 
-def _bracketed(line: str, clock: Clock) -> Parsed:
-    """Kafka's `[2024-03-28 09:22:25,425] INFO ...`, Elasticsearch's `[2021-04-14T16:22:49,915][INFO ]...`."""
-    m = _BRACKETED.match(line)
-    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
-    return None if m is None or ns is None else (ns, m[9])
+_bracketed = _stamped(_BRACKETED, 9, zone=8)
+"""Kafka's `[2024-03-28 09:22:25,425] INFO ...`, Elasticsearch's `[2021-04-14T16:22:49,915][INFO ]...`."""
 
 
 def _mongodb(line: str, clock: Clock) -> Parsed:
