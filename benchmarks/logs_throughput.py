@@ -6,6 +6,8 @@ every ~20,000 lines, then times, in one run:
 - `quorumwatch logs --pack zk-elected NODE=FILE ...` (find candidates in 16 MB chunks, parse only them).
 Peak memory is the child process's maximum resident set.
 
+Then the same for one of the files alone (where `--jobs` splits the file into line-aligned parts).
+
 Run: `.venv/bin/python benchmarks/logs_throughput.py [--mb 1000] [--dir DIR] [--keep]`.
 """
 
@@ -122,6 +124,18 @@ def main() -> None:
             print(
                 f"quorumwatch logs --jobs {jobs}:  {qw_s:6.2f} s  {size / qw_s:7.0f} MB/s  "
                 f"peak RSS {qw_mb:.0f} MB  ({size / qw_s / (size / grep_s):.0%} of grep)",
+                flush=True,
+            )
+        # one big file: --jobs splits it into line-aligned parts
+        one = files[0].stat().st_size / 1e6
+        grep1_s, _, _ = timed(["grep", "-cE", "|".join(PHRASES), str(files[0])])
+        print(f"one file ({one:,.0f} MB): grep -cE {grep1_s:.2f} s  {one / grep1_s:7.0f} MB/s", flush=True)
+        for jobs in ("1", str(os.cpu_count() or 1)):
+            one_cmd = [*qw[:10], f"n1={files[0]}", "--json", "--jobs", jobs]
+            qw_s, qw_mb, q = timed(one_cmd)
+            print(
+                f"one file, quorumwatch logs --jobs {jobs}:  {qw_s:6.2f} s  {one / qw_s:7.0f} MB/s  "
+                f"peak RSS {qw_mb:.0f} MB  ({one / qw_s / (one / grep1_s):.0%} of grep)",
                 flush=True,
             )
     finally:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from quorumwatch.logs.command import resolve_inputs, run_logs, to_json
 
 FIX = Path(__file__).parent / "fixtures" / "logs"
@@ -435,3 +437,38 @@ def test_a_last_line_without_newline_is_counted(tmp_path: Path) -> None:
         (tmp_path / "n1" / name).write_text(text)
         data = json.loads(qw("logs", str(tmp_path / "n1" / name), "--json", "--year", "2026").stdout)
         assert (data["files"][0]["lines"], data["files"][0]["records"]) == (2, 2), name
+
+
+def test_a_big_file_split_across_cores_gives_the_same_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--jobs cuts one big file into line-aligned parts: intervals, line numbers, counts and the year
+    (a Dec 31 → Jan 1 rollover falls inside a later part) come out exactly as from one scan."""
+    from quorumwatch.logs import reader
+
+    node = tmp_path / "n1"
+    node.mkdir()
+    lines = ["Log file created at: 2025/12/31 23:00:00"]
+    t = 0
+    for i in range(3000):
+        t += 2
+        day, rest = ("1231", 23 * 3600 + t) if t < 3600 else ("0101", t - 3600)
+        stamp = f"{day} {rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}.000000"
+        msg = (
+            f"[ROLE CHANGE] I am the leader now.  seq is {i}" if i % 700 == 0 else
+            "Stopping the services of meta, this: 0x1" if i % 700 == 350 else f"noise {i}"
+        )  # fmt: skip
+        lines.append(f"I{stamp} 1 m.cc:1] {msg}")
+        if i % 97 == 0:
+            lines.append("    continuation of the record above")
+    (node / "meta.INFO").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(reader, "SPLIT_MIN", 1000)
+    files = resolve_inputs([f"n1={node}/meta.INFO"], None)
+    one = to_json(run_logs(files, None, tz=dt.UTC, year=None, skew_s=0, offsets_s={}, jobs=1), 5, True)
+    three = to_json(run_logs(files, None, tz=dt.UTC, year=None, skew_s=0, offsets_s={}, jobs=3), 5, True)
+    assert len(reader.parts(node / "meta.INFO", (node / "meta.INFO").read_bytes(), reader.FORMATS["glog"], 3,
+                            dt.UTC, None)) == 3  # fmt: skip
+    assert one == three
+    assert [i["start"][:10] for i in one["intervals"]] == ["2025-12-31", "2025-12-31", "2025-12-31",
+                                                          "2026-01-01", "2026-01-01"]  # fmt: skip
+    assert one["files"][0]["lines"] == len(lines) and one["files"][0]["records"] == 3000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import glob
 import re
@@ -14,7 +15,7 @@ from quorumwatch.config import ConfigError, check_name
 from quorumwatch.logs import rules
 from quorumwatch.logs.forensics import LEADERSHIP, Forensics, RoleEvent, analyze_logs, role_event
 from quorumwatch.logs.formats import Format, detect
-from quorumwatch.logs.reader import FileStats, LogError, first_timestamp, scan, sniff
+from quorumwatch.logs.reader import FileStats, LogError, Part, first_timestamp, parts, scan, sniff
 from quorumwatch.report.lines import stamp
 from quorumwatch.report.results import iso, overlap_json
 
@@ -106,10 +107,11 @@ def _scan_one(
     tz: dt.tzinfo,
     year: int | None,
     split: re.Pattern[str] | None = None,
+    part: Part | None = None,
 ) -> tuple[list[RoleEvent], FileStats, str | None]:
-    """One file's role events and counts (runs in a worker process when there are several).
-    With `split`, each record's node is the group `node` of that pattern in its message (lines of
-    several nodes merged in one file); records it does not match stay with the file's node."""
+    """One file's (or one part's) role events and counts (in a worker process when there are
+    several). With `split`, each record's node is the group `node` of that pattern in its message
+    (lines of several nodes merged in one file); records it does not match stay with the file's node."""
     fmt = detect(head)
     pack = choose_pack(explicit, fmt, head)
     stats = FileStats(str(path), None)
@@ -117,7 +119,7 @@ def _scan_one(
         stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
         return [], stats, None
     events = []
-    for rec in scan(path, pack, tz=tz, year=year, fmt=fmt, stats=stats, head=head):
+    for rec in scan(path, pack, tz=tz, year=year, fmt=fmt, stats=stats, head=head, part=part):
         m = split.search(rec.message) if split is not None else None
         ev = role_event(
             m["node"] if m and m["node"] else node, rec.file, rec.line, rec.ts_ns, rec.message, pack
@@ -126,6 +128,24 @@ def _scan_one(
             events.append(ev)
             stats.events += ev.kind in LEADERSHIP
     return events, stats, pack.name
+
+
+def _join(
+    results: list[tuple[list[RoleEvent], FileStats, str | None]],
+) -> tuple[list[RoleEvent], FileStats, str | None]:
+    """One file's result from its parts': counts added, line numbers continued."""
+    if len(results) == 1:
+        return results[0]
+    events: list[RoleEvent] = []
+    stats = FileStats(results[0][1].path, results[0][1].format)
+    for evs, st, _ in results:
+        events += [dataclasses.replace(e, line=e.line + stats.lines) for e in evs]
+        stats.lines += st.lines
+        stats.records += st.records
+        stats.without_timestamp += st.without_timestamp
+        stats.events += st.events
+        stats.examples += st.examples[: 3 - len(stats.examples)]
+    return events, stats, results[0][2]
 
 
 def run_logs(
@@ -139,7 +159,8 @@ def run_logs(
     jobs: int = 1,
     split: re.Pattern[str] | None = None,
 ) -> LogRun:
-    """Scan every file (in `jobs` processes: each file streams on its own core) and analyse."""
+    """Scan every file (in `jobs` processes: each file, or each part of a big one, streams on its
+    own core) and analyse."""
     out = LogRun(analyze_logs({}))
     heads = {path: sniff(path) for paths in files.values() for path in paths}
     # rotated files in the order they were written
@@ -148,17 +169,23 @@ def run_logs(
         for node, paths in files.items()
         for path in sorted(paths, key=lambda p: (first_timestamp(heads[p], tz, year) or 0, str(p)))
     ]
-    if jobs > 1 and len(work) > 1:
+    # a big file is cut into line-aligned parts so that `jobs` cores share it too
+    pieces: list[tuple[int, Part | None]] = []
+    for i, (_, path) in enumerate(work):
+        fmt = detect(heads[path]) if jobs > 1 else None
+        cut = parts(path, heads[path], fmt, jobs, tz, year) if fmt is not None else []
+        pieces += [(i, p) for p in cut] if len(cut) > 1 else [(i, None)]
+    args = [
+        (work[i][0], work[i][1], heads[work[i][1]], explicit, tz, year, split, part) for i, part in pieces
+    ]
+    if jobs > 1 and len(pieces) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
-            futures = [
-                pool.submit(_scan_one, node, path, heads[path], explicit, tz, year, split)
-                for node, path in work
-            ]
-            results = [f.result() for f in futures]
+        with ProcessPoolExecutor(max_workers=min(jobs, len(pieces))) as pool:
+            done = [f.result() for f in [pool.submit(_scan_one, *a) for a in args]]
     else:
-        results = [_scan_one(node, path, heads[path], explicit, tz, year, split) for node, path in work]
+        done = [_scan_one(*a) for a in args]
+    results = [_join([r for (i, _), r in zip(pieces, done, strict=True) if i == k]) for k in range(len(work))]
     # with a split, only the nodes the lines name are nodes; a merged file's own name is not one
     events: dict[str, list[RoleEvent]] = {} if split is not None else {node: [] for node in files}
     for (node, path), (evs, stats, pack_name) in zip(work, results, strict=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -72,9 +73,11 @@ def scan(
     fmt: Format | None = None,
     stats: FileStats | None = None,
     head: bytes | None = None,
+    part: Part | None = None,
 ) -> Iterator[Record]:
     """Records of one file whose message matches some rule of `pack` (any rule; the caller decides).
-    `head` is the file's first bytes when the caller has already read them."""
+    `head` is the file's first bytes when the caller has already read them; `part` limits the scan
+    to a line-aligned byte range (line numbers then count from its start)."""
     head = sniff(path) if head is None else head
     fmt = fmt or detect(head)
     if stats is not None:
@@ -85,15 +88,19 @@ def scan(
             stats.without_timestamp = stats.lines
             stats.examples = [_show(x) for x in head.splitlines()[:3]]
         return
-    clock = _clock(head, tz, year)
+    clock = part.clock if part is not None else _clock(head, tz, year)
     candidates = pack.candidates()
     line_no = 0
     carry = b""
     last_record: tuple[int, str] | None = None  # for continuation lines matched by a rule
     try:
         with _open(path) as f:
+            if part is not None:
+                f.seek(part.start)
+            left = part.end - part.start if part is not None else -1
             while True:
-                data = f.read(CHUNK)
+                data = f.read(CHUNK if left < 0 else min(CHUNK, left))
+                left -= len(data) if left >= 0 else 0
                 if not data and not carry:
                     break
                 buf = carry + data if carry else data
@@ -130,6 +137,62 @@ def scan(
                     _count(buf, cut, line_no - first_line + unterminated, fmt, stats)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A line-aligned byte range of a big file, scanned on its own core, with the clock state
+    (year, last month) its first record is read in."""
+
+    start: int
+    end: int
+    clock: Clock
+
+
+SPLIT_MIN = 2 * CHUNK
+"""Files smaller than this are not worth splitting."""
+
+
+def parts(path: Path, head: bytes, fmt: Format, k: int, tz: dt.tzinfo, year: int | None) -> list[Part]:
+    """Up to k ranges of a plain file, each starting at a record start (never inside a record
+    and its continuation lines). Formats without a year carry it across: a range starting in a
+    month before the previous range's starts in the next year (ranges span less than a year)."""
+    size = path.stat().st_size
+    if k < 2 or size < SPLIT_MIN or path.suffix == ".gz":
+        return [Part(0, size, _clock(head, tz, year))]
+    first = _clock(head, tz, year)
+    bounds = [0]
+    with open(path, "rb") as f:
+        for i in range(1, k):
+            f.seek(size * i // k)
+            window = f.read(1 << 20)
+            pos = window.find(b"\n")
+            while 0 <= pos < len(window) - 1 and not fmt.start.match(window, pos + 1):
+                pos = window.find(b"\n", pos + 1)
+            at = size * i // k + pos + 1 if pos >= 0 and pos < len(window) - 1 else None
+            if at is not None and at > bounds[-1]:
+                bounds.append(at)
+    bounds.append(size)
+    out = []
+    year_now, month_before = first.year, _month(path, 0, fmt, first)
+    for lo, hi in itertools.pairwise(bounds):
+        month = _month(path, lo, fmt, Clock(tz, year_now)) if lo else month_before
+        if month is not None and month_before is not None and month < month_before:
+            year_now += 1
+        out.append(Part(lo, hi, Clock(tz, year_now, 0 if lo == 0 else (month or 0))))
+        month_before = month if month is not None else month_before
+    return out
+
+
+def _month(path: Path, at: int, fmt: Format, clock: Clock) -> int | None:
+    """The month of the record starting at byte `at`, as the format reads it."""
+    with open(path, "rb") as f:
+        f.seek(at)
+        line = f.readline(1 << 16)
+    parsed = fmt.parse(line.rstrip(b" \t\r\n").decode("utf-8", "replace"), Clock(clock.tz, clock.year))
+    if parsed is None:
+        return None
+    return dt.datetime.fromtimestamp(parsed[0] / 1e9, tz=clock.tz).month
 
 
 def _owner(chunk: bytes, start: int, fmt: Format, clock: Clock) -> tuple[int, str] | None:
@@ -189,4 +252,4 @@ def first_timestamp(head: bytes, tz: dt.tzinfo, year: int | None) -> int | None:
     return None
 
 
-__all__ = ["FORMATS", "FileStats", "LogError", "Record", "first_timestamp", "scan"]
+__all__ = ["FORMATS", "FileStats", "LogError", "Part", "Record", "first_timestamp", "parts", "scan"]
