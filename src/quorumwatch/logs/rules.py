@@ -115,13 +115,16 @@ def _literal_database(literals: tuple[bytes, ...]) -> Any:
         import hyperscan
     except ImportError:
         return None
-    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    db.compile(
-        expressions=[re.escape(lit) for lit in literals],
-        ids=list(range(len(literals))),
-        elements=len(literals),
-        flags=[0] * len(literals),
-    )
+    try:
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        db.compile(
+            expressions=[re.escape(lit) for lit in literals],
+            ids=list(range(len(literals))),
+            elements=len(literals),
+            flags=[0] * len(literals),
+        )
+    except hyperscan.error:
+        return None  # e.g. a CPU hyperscan does not support: the finds still work
     return db
 
 
