@@ -13,13 +13,13 @@ def _lines(chunk: bytes, positions: list[int]) -> list[int]:
 
 def test_hyperscan_and_the_finds_find_the_same_candidate_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     pack = rules.builtin("zk-elected")
+    messages = [
+        b"noise", b"Start the leader role", b"noise", b"Leader is 10.0.0.1:8200. seq is 3",
+        b"Stopping quorum cluster.", b"zookeeper session event: A --> B", b"Start the follower role",
+    ]  # fmt: skip
     chunk = b"".join(
-        b"I1128 10:00:%02d.000000 1 m.cc:1] %s\n" % (i % 60, msg)
-        for i, msg in enumerate(
-            [b"noise", b"Start the leader role", b"noise", b"Leader is 10.0.0.1:8200. seq is 3",
-             b"Stopping quorum cluster.", b"zookeeper session event: A --> B", b"Start the follower role"] * 50
-        )
-    )  # fmt: skip
+        b"I1128 10:00:%02d.000000 1 m.cc:1] %s\n" % (i % 60, msg) for i, msg in enumerate(messages * 50)
+    )
     finder = pack.candidates()
     assert rules._literal_database(finder.literals) is not None  # the wheel's hyperscan is there
     end = chunk.index(b"\n", len(chunk) // 2) + 1
