@@ -414,6 +414,16 @@ def test_merged_files_split_into_nodes_give_the_per_node_answer() -> None:
         fmt = {"journal.json": "journald", "syslog": "syslog", "syslog5424.log": "syslog5424"}[merged]
         assert {f["format"] for f in data["files"]} == {fmt}
         assert {f["pack"] for f in data["files"]} == {"keepalived"}  # chosen by content among all packs
+    by_field = qw(
+        "logs",
+        str(FIX / "merged" / "journal.json"),
+        "--node-from",
+        "field:_HOSTNAME",
+        "--json",
+        "--tz",
+        "UTC",
+    )
+    assert _shape(json.loads(by_field.stdout)) == _shape(per_node)
     zk = json.loads(
         qw(
             "logs", str(FIX / "merged" / "zookeeper-all.log"), "--node-from", r"myid:(?P<node>\d+)", "--json"
@@ -424,7 +434,7 @@ def test_merged_files_split_into_nodes_give_the_per_node_answer() -> None:
     )
     assert _shape(zk) == _shape(separate) and zk["verdict"] == "dual_leader"
     bad = qw("logs", str(FIX / "merged" / "syslog"), "--node-from", "(no group)")
-    assert bad.returncode == 2 and "needs a named group (?P<node>...)" in bad.stderr
+    assert bad.returncode == 2 and "needs a named group (?P<node>...), 'host' or 'field:NAME'" in bad.stderr
 
 
 def test_a_last_line_without_newline_is_counted(tmp_path: Path) -> None:

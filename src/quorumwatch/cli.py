@@ -417,8 +417,8 @@ def heal(run_dir: Path | None) -> None:
 @click.option("--list-packs", is_flag=True, help="List the built-in rule packs, their formats and events.")
 @click.option(
     "--node-from",
-    help="Split merged files into nodes: 'host' (syslog, journald exports) or a regex with a group "
-    "(?P<node>...) searched in each message.",
+    help="Split merged files into nodes: 'host' (syslog, journald exports), 'field:NAME' (a journald "
+    "field, e.g. field:_MACHINE_ID) or a regex with a group (?P<node>...) searched in each message.",
 )
 @click.option(
     "--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False), help="Rule pack file (YAML)."

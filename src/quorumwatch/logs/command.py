@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import glob
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from quorumwatch.config import ConfigError, check_name
 from quorumwatch.logs import rules
 from quorumwatch.logs.forensics import LEADERSHIP, Forensics, RoleEvent, analyze_logs, role_event
 from quorumwatch.logs.formats import Format, detect
-from quorumwatch.logs.reader import FileStats, LogError, Part, first_timestamp, parts, scan, sniff
+from quorumwatch.logs.reader import FileStats, LogError, Part, Record, first_timestamp, parts, scan, sniff
 from quorumwatch.report.lines import stamp
 from quorumwatch.report.results import iso, overlap_json
 
@@ -84,19 +85,41 @@ HOST = re.compile(r"^(?P<node>[A-Za-z0-9][A-Za-z0-9_.-]{0,62}) ")
 """`--node-from host`: the host name syslog and journald exports put before each message."""
 
 
-def node_from(spec: str | None) -> re.Pattern[str] | None:
-    """`--node-from host` or a regular expression with a group `node`; ConfigError otherwise."""
+@dataclass(frozen=True)
+class NodeFrom:
+    """Which node a record of a merged file belongs to: the group `node` of a pattern searched in its
+    message, or a field of a JSON line (`field:_MACHINE_ID` in a journald export)."""
+
+    pattern: re.Pattern[str] | None = None
+    field: str | None = None
+
+    def node_of(self, rec: Record) -> str | None:
+        if self.pattern is not None:
+            m = self.pattern.search(rec.message)
+            return m["node"] if m and m["node"] else None
+        try:
+            value = json.loads(rec.raw).get(self.field)
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) and value else None
+
+
+def node_from(spec: str | None) -> NodeFrom | None:
+    """`--node-from host`, `field:NAME` or a regular expression with a group `node`; ConfigError
+    otherwise."""
     if spec is None:
         return None
     if spec == "host":
-        return HOST
+        return NodeFrom(HOST)
+    if spec.startswith("field:") and spec[6:]:
+        return NodeFrom(field=spec[6:])
     try:
         pattern = re.compile(spec)
     except re.error as exc:
         raise ConfigError(f"--node-from {spec!r}: bad regular expression: {exc}") from None
     if "node" not in pattern.groupindex:
-        raise ConfigError(f"--node-from {spec!r}: needs a named group (?P<node>...), or 'host'")
-    return pattern
+        raise ConfigError(f"--node-from {spec!r}: needs a named group (?P<node>...), 'host' or 'field:NAME'")
+    return NodeFrom(pattern)
 
 
 def _scan_one(
@@ -106,7 +129,7 @@ def _scan_one(
     explicit: rules.Pack | None,
     tz: dt.tzinfo,
     year: int | None,
-    split: re.Pattern[str] | None = None,
+    split: NodeFrom | None = None,
     part: Part | None = None,
 ) -> tuple[list[RoleEvent], FileStats, str | None]:
     """One file's (or one part's) role events and counts (in a worker process when there are
@@ -120,10 +143,8 @@ def _scan_one(
         return [], stats, None
     events = []
     for rec in scan(path, pack, tz=tz, year=year, fmt=fmt, stats=stats, head=head, part=part):
-        m = split.search(rec.message) if split is not None else None
-        ev = role_event(
-            m["node"] if m and m["node"] else node, rec.file, rec.line, rec.ts_ns, rec.message, pack
-        )
+        named = split.node_of(rec) if split is not None else None
+        ev = role_event(named or node, rec.file, rec.line, rec.ts_ns, rec.message, pack)
         if ev is not None:
             events.append(ev)
             stats.events += ev.kind in LEADERSHIP
@@ -157,7 +178,7 @@ def run_logs(
     skew_s: float,
     offsets_s: dict[str, float],
     jobs: int = 1,
-    split: re.Pattern[str] | None = None,
+    split: NodeFrom | None = None,
 ) -> LogRun:
     """Scan every file (in `jobs` processes: each file, or each part of a big one, streams on its
     own core) and analyse."""

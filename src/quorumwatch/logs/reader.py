@@ -35,6 +35,8 @@ class Record:
     line: int
     ts_ns: int
     message: str
+    raw: str = ""
+    """The whole line, for fields the message leaves out (a journald export's other fields)."""
 
 
 @dataclass
@@ -129,7 +131,7 @@ def scan(
                             continue
                         parsed = (parsed[0], text)
                     last_record = parsed
-                    yield Record(str(path), line_no + 1, parsed[0], parsed[1])
+                    yield Record(str(path), line_no + 1, parsed[0], parsed[1], text)
                 line_no += buf.count(b"\n", pos, cut)
                 # the file's last line counts even without a newline after it
                 unterminated = 1 if not data and buf[cut - 1 : cut] != b"\n" else 0
