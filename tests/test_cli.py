@@ -135,30 +135,32 @@ def test_check_reports_each_node_and_fails_on_unknown(tmp_path: Path) -> None:
     assert any(s.startswith("n3") and "X unknown" in s and "timeout" in s for s in out)
 
 
+def interrupted_watch(args: list[str], ticks: int) -> tuple[int, str, str]:
+    """`quorumwatch watch ARGS` sent SIGINT once `ticks` matrix lines were printed: (exit code,
+    stdout after them, stderr)."""
+    proc = subprocess.Popen([*QW, "watch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        seen = 0
+        deadline = time.monotonic() + 30
+        while seen < ticks and time.monotonic() < deadline:
+            if "quorum matrix" in proc.stdout.readline():
+                seen += 1
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out, err
+
+
 def test_sigint_stops_cleanly_with_history_kept(tmp_path: Path) -> None:
     with EtcdLikeCluster(["L", "F"]) as c:
         f = tmp_path / "c.yaml"
         f.write_text(c.cluster_yaml())
-        proc = subprocess.Popen(
-            [*QW, "watch", str(f), "--run-dir", str(tmp_path / "r")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            seen = 0
-            deadline = time.monotonic() + 30
-            while seen < 5 and time.monotonic() < deadline:
-                if "quorum matrix" in proc.stdout.readline():
-                    seen += 1
-            os.kill(proc.pid, signal.SIGINT)
-            _, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert proc.returncode == 0
+        code, _, err = interrupted_watch([str(f), "--run-dir", str(tmp_path / "r")], 5)
+    assert code == 0
     assert "Traceback" not in err
     assert len(list(History.open(tmp_path / "r" / "history.sqlite").ticks())) >= 5
 
@@ -220,26 +222,10 @@ def test_ctrl_c_during_a_workload_stops_operations_and_reads_the_set_back(tmp_pa
         f.write_text(c.cluster_yaml())
         w = tmp_path / "w.yaml"
         w.write_text("workload: {kind: set, rate: 50}\n")
-        proc = subprocess.Popen(
-            [*QW, "watch", str(f), "--workload", str(w), "--run-dir", str(tmp_path / "r")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        code, out, err = interrupted_watch(
+            [str(f), "--workload", str(w), "--run-dir", str(tmp_path / "r")], 10
         )
-        try:
-            assert proc.stdout is not None
-            seen = 0
-            deadline = time.monotonic() + 30
-            while seen < 10 and time.monotonic() < deadline:
-                if "quorum matrix" in proc.stdout.readline():
-                    seen += 1
-            os.kill(proc.pid, signal.SIGINT)
-            out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert proc.returncode == 0, err
+    assert code == 0, err
     assert "Traceback" not in err
     assert re.search(r"final read from n1: \d+ elements", out)
     h = History.open(tmp_path / "r" / "history.sqlite")
