@@ -189,3 +189,13 @@ def test_stale_acks_are_exactly_those_inside_a_newer_certain_leadership(
     ]
     want = {i for i, (s, d, n) in enumerate(reqs) if n == "a" and b_start <= s and s + d <= b_start + b_len}
     assert {x.op.index for x in stale_acks(ops, per_node)} == want
+
+
+def test_the_cli_offers_exactly_the_fail_on_levels_the_analysis_knows() -> None:
+    import click
+
+    from quorumwatch.analysis import FAIL_ON
+    from quorumwatch.cli import analyze as analyze_cmd
+
+    (opt,) = [p for p in analyze_cmd.params if p.name == "fail_on"]
+    assert isinstance(opt.type, click.Choice) and tuple(opt.type.choices) == FAIL_ON

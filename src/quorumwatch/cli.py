@@ -46,6 +46,7 @@ FAIL_ON_HELP = (
 def fail_on_option(f: F) -> F:
     return click.option(
         "--fail-on",
+        # analysis.FAIL_ON, spelled out: importing analysis here would slow every command's start-up
         type=click.Choice(["possible", "dual-leader", "violation", "harm"]),
         default="possible",
         show_default=True,

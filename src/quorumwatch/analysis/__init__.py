@@ -17,13 +17,14 @@ VERDICT_EXIT = {"ok": 0, "dual_leader": 3, "violation": 4, "possible": 5, "incon
 """`inconclusive`: nothing examined could say who led (no observation, no leadership line)."""
 HARM_EXIT = 6
 """A run whose workload shows data loss or duplicates: ahead of 3/4/5."""
-FAIL_ON = ("possible", "dual-leader", "violation", "harm")
 _FAILS_AT = {
     "possible": {"possible", "dual_leader", "violation"},
     "dual-leader": {"dual_leader", "violation"},
     "violation": {"violation"},
     "harm": set(),
 }
+FAIL_ON = tuple(_FAILS_AT)
+"""`--fail-on` levels, lowest first."""
 
 
 def exit_code(verdict: str, harm: str, fail_on: str = "possible") -> int:

@@ -25,7 +25,6 @@ from quorumwatch.analysis.verdicts import Overlap
 from quorumwatch.model import FinalRead, Operation, Outcome
 
 _SEND = attrgetter("send_ns")
-HARMS = ("data_loss", "duplicates", "none_observed", "not_measured")
 
 
 @dataclass(frozen=True, slots=True)

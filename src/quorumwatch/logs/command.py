@@ -133,8 +133,8 @@ def _scan_one(
     part: Part | None = None,
 ) -> tuple[list[RoleEvent], FileStats, str | None]:
     """One file's (or one part's) role events and counts (in a worker process when there are
-    several). With `split`, each record's node is the group `node` of that pattern in its message
-    (lines of several nodes merged in one file); records it does not match stay with the file's node."""
+    several). With `split` (lines of several nodes merged in one file), each record's node is the one
+    `split` names; records it names none for stay with the file's node."""
     fmt = detect(head)
     pack = choose_pack(explicit, fmt, head)
     stats = FileStats(str(path), None)

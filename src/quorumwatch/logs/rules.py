@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from quorumwatch.config import ConfigError, load_model
+from quorumwatch.logs.formats import CARRIERS
 
 EventKind = Literal["leader_start", "leader_stop", "follower_start", "epoch", "session", "believed_leader"]
 
@@ -219,8 +220,6 @@ def for_sample(fmt_name: str, default: str | None, sample: bytes) -> Pack | None
     whose rules find the most candidate lines in the file's first bytes; else the format's default.
     (glog carries ZooKeeper-elected services and client-go alike, log4j ZooKeeper and Patroni;
     syslog and journald exports carry anything, so every pack competes for them.)"""
-    from quorumwatch.logs.formats import CARRIERS
-
     best: tuple[int, Pack] | None = None
     for name in BUILTIN:
         pack = builtin(name)
