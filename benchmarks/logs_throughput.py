@@ -3,7 +3,7 @@
 Generates N MB of glog lines over 5 nodes (default 1,000 MB), mostly noise with a role change
 every ~20,000 lines, then times, in one run:
 - `grep -cE` of the zk-elected pack's phrases over the same files (the ceiling of a scan);
-- `quorumwatch logs --pack zk-elected NODE=FILE ...` (find candidates in 16 MB chunks, parse only them).
+- `quorumwatch logs --pack zk-elected NODE=FILE ...` (find candidates in 1 MB chunks, parse only them).
 Peak memory is the child process's maximum resident set.
 
 Then the same for one of the files alone (where `--jobs` splits the file into line-aligned parts).

@@ -1,4 +1,4 @@
-"""Streaming log reading: big chunks, candidate lines found by one regex, only those parsed.
+"""Streaming log reading: 1 MB chunks, candidate lines found in one pass, only those parsed.
 
 Measured on this machine (lab-facts.md): a per-line Python loop reads ~89 MB/s, a regex alternation
 over 16 MB chunks ~200 MB/s. So we search whole chunks for any rule's pattern, cut out the matching
@@ -20,7 +20,9 @@ from typing import BinaryIO, cast
 from quorumwatch.logs.formats import FORMATS, Clock, Format, detect
 from quorumwatch.logs.rules import Pack
 
-CHUNK = 16 << 20
+CHUNK = 1 << 20
+"""Read size: small enough that the passes over a chunk (phrases, newlines, record starts) find it
+still in the CPU cache (measured: 346 MB/s with 1 MB chunks, 303 MB/s with 16 MB)."""
 _CREATED = re.compile(rb"Log file created at: (\d{4})/(\d\d)/(\d\d)")
 _GLOG_HEADER = (b"Log file created at:", b"Running on machine:", b"Running duration", b"Log line format:")
 
@@ -106,7 +108,7 @@ def scan(
                 if not data and not carry:
                     break
                 buf = carry + data if carry else data
-                # work on buf[:cut] through bounds, not slices: a 16 MB copy per chunk is measurable
+                # work on buf[:cut] through bounds, not slices: a copy per chunk is measurable
                 cut = buf.rfind(b"\n") + 1 if data else len(buf)
                 if cut == 0:
                     carry = buf
@@ -151,7 +153,7 @@ class Part:
     clock: Clock
 
 
-SPLIT_MIN = 2 * CHUNK
+SPLIT_MIN = 32 << 20
 """Files smaller than this are not worth splitting."""
 
 
