@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from quorumwatch.analysis import VERDICT_EXIT, analyze
+from quorumwatch.analysis import analyze
 from quorumwatch.analysis.failover import percentile
 from quorumwatch.analysis.intervals import node_intervals
-from quorumwatch.model import Event, Observation, Reason, Role, Tick
+from quorumwatch.model import Event, Observation, Reason, Role, Tick, Verdict
 
 MS = 1_000_000
 L, F, C, X = Role.LEADER, Role.FOLLOWER, Role.CANDIDATE, Role.UNKNOWN
@@ -54,7 +54,7 @@ def test_single_leader_answer_is_only_possible() -> None:
 
 def test_stable_cluster_is_ok() -> None:
     a = analyze(history({"a": "LLLLL", "b": "FFFFF", "c": "FFFFF"}, {"a": [2] * 5}))
-    assert a.verdict == "ok" and a.overlaps == () and VERDICT_EXIT[a.verdict] == 0
+    assert a.verdict == "ok" and a.overlaps == () and a.verdict.exit_code == 0
 
 
 def test_stale_leader_is_a_dual_leader_with_its_duration() -> None:
@@ -69,7 +69,7 @@ def test_stale_leader_is_a_dual_leader_with_its_duration() -> None:
 
 def test_same_epoch_overlap_is_a_violation() -> None:
     a = analyze(history({"a": "LLLF", "b": "FLLL"}, {"a": [7] * 4, "b": [7] * 4}))
-    assert a.verdict == "violation" and VERDICT_EXIT["violation"] == 4
+    assert a.verdict == "violation" and Verdict.VIOLATION.exit_code == 4
     assert [o.kind for o in a.overlaps if o.certain] == ["violation"]
 
 

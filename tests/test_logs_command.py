@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from quorumwatch.logs.command import resolve_inputs, run_logs, to_json
+from quorumwatch.logs.command import resolve_inputs, run_logs
+from quorumwatch.report.logs import to_json
 
 FIX = Path(__file__).parent / "fixtures" / "logs"
 QW = [sys.executable, "-m", "quorumwatch"]

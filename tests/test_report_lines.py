@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from quorumwatch._serial import stamp
 from quorumwatch.model import Observation, Reason, Role, Tick
-from quorumwatch.report.lines import LineFormatter, matrix, stamp
+from quorumwatch.report.lines import LineFormatter, matrix
 
 UTC = dt.UTC
 T0 = 1_785_000_000_000_000_000  # some wall time in ns

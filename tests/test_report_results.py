@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+from quorumwatch._serial import iso
 from quorumwatch.analysis import analyze
-from quorumwatch.report.results import RESULTS_VERSION, iso, results
+from quorumwatch.report.results import RESULTS_VERSION, results
 from tests.test_analysis import history, link_fault_on_a
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from quorumwatch import __version__
+from quorumwatch._version import __version__
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
 
 if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
@@ -167,8 +167,8 @@ def _analyze_and_exit_code(
     from rich.console import Console
 
     from quorumwatch.analysis import exit_code
-    from quorumwatch.analysis.run import RESULTS_FILE, analyze_run
     from quorumwatch.report.summary import print_summary
+    from quorumwatch.rundir import RESULTS_FILE, analyze_run
     from quorumwatch.store import HistoryError
 
     try:
@@ -472,10 +472,10 @@ def logs(
     import re
     import zoneinfo
 
-    from quorumwatch.analysis import VERDICT_EXIT
     from quorumwatch.logs import rules
-    from quorumwatch.logs.command import LogError, render, resolve_inputs, run_logs, to_json
+    from quorumwatch.logs.command import LogError, resolve_inputs, run_logs
     from quorumwatch.logs.command import node_from as split_by
+    from quorumwatch.report.logs import render, to_json
 
     if list_packs:
         for name in rules.BUILTIN:
@@ -535,7 +535,7 @@ def logs(
         click.echo(json.dumps(to_json(result, context, show_all), indent=2))
     else:
         render(result, context, show_all, click.echo)
-    sys.exit(VERDICT_EXIT[result.forensics.verdict])
+    sys.exit(result.forensics.verdict.exit_code)
 
 
 def _register_lab() -> None:

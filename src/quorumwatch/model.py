@@ -8,6 +8,7 @@ literals in tests and analysed by pure functions.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,78 @@ _LETTERS = {
     Role.OBSERVER: "O",
     Role.UNKNOWN: "X",
 }
+
+
+class Verdict(enum.StrEnum):
+    """The strongest finding of an analysis (of probes or of logs), with its exit code and words.
+
+    A str, so it is written to JSON and compared as the plain value (`"dual_leader"`)."""
+
+    OK = "ok"
+    POSSIBLE = "possible"
+    DUAL_LEADER = "dual_leader"
+    VIOLATION = "violation"
+    INCONCLUSIVE = "inconclusive"
+    """Nothing examined could say who led (no observation, no leadership line): never a pass."""
+
+    @property
+    def exit_code(self) -> int:
+        """The one meaning of exit codes 0, 1, 3, 4, 5 across every command (6 is harm, 2 usage)."""
+        return _VERDICT_EXIT[self]
+
+    @property
+    def display(self) -> str:
+        """The verdict in plain words, for terminals, reports and test failures."""
+        return _VERDICT_WORDS[self]
+
+    @property
+    def style(self) -> str:
+        """Rich style: red for a proven double leader, yellow for what needs a look, green for ok."""
+        return _VERDICT_STYLE[self]
+
+    @classmethod
+    def strongest(cls, kinds: Iterable[str]) -> Verdict:
+        """The verdict of a set of overlap kinds: violation > dual_leader > possible > ok."""
+        found = set(kinds)
+        return next((v for v in (cls.VIOLATION, cls.DUAL_LEADER, cls.POSSIBLE) if v.value in found), cls.OK)
+
+
+_VERDICT_EXIT = {
+    Verdict.OK: 0, Verdict.INCONCLUSIVE: 1, Verdict.DUAL_LEADER: 3, Verdict.VIOLATION: 4, Verdict.POSSIBLE: 5,
+}  # fmt: skip
+_VERDICT_WORDS = {
+    Verdict.OK: "one leader at a time: no overlap of leaderships was possible",
+    Verdict.POSSIBLE: "two leaders may have overlapped: the evidence can neither prove nor rule it out",
+    Verdict.DUAL_LEADER: "two leaders at once, proven",
+    Verdict.VIOLATION: "two leaders in the same epoch, proven: the election's own guarantee broke",
+    Verdict.INCONCLUSIVE: "inconclusive: nothing examined said who led",
+}
+_VERDICT_STYLE = {
+    Verdict.OK: "bold green", Verdict.POSSIBLE: "bold yellow", Verdict.DUAL_LEADER: "bold red",
+    Verdict.VIOLATION: "bold red", Verdict.INCONCLUSIVE: "bold yellow",
+}  # fmt: skip
+
+
+class Harm(enum.StrEnum):
+    """What the workload shows the double leader did to acknowledged operations."""
+
+    NONE_OBSERVED = "none_observed"
+    DATA_LOSS = "data_loss"
+    DUPLICATES = "duplicates"
+    NOT_MEASURED = "not_measured"
+    """No workload ran, or its result could not be read back: nothing is claimed."""
+
+    @property
+    def harmful(self) -> bool:
+        return self in (Harm.DATA_LOSS, Harm.DUPLICATES)
+
+    @property
+    def style(self) -> str:
+        return "bold red" if self.harmful else "bold green" if self is Harm.NONE_OBSERVED else "yellow"
+
+
+HARM_EXIT = 6
+"""Exit code of a run whose workload shows data loss or duplicates: ahead of the verdict's."""
 
 
 class Reason(enum.Enum):

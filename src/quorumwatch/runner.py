@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from quorumwatch import __version__
+from quorumwatch._version import __version__
 from quorumwatch.config import ClusterConfig, dump_cluster
 from quorumwatch.engine import Engine, EngineStats, TickFeed
 from quorumwatch.model import Tick

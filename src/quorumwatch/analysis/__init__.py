@@ -11,35 +11,32 @@ from quorumwatch.analysis.failover import FaultWindow, TrialMetrics, summary, tr
 from quorumwatch.analysis.harm import HarmReport
 from quorumwatch.analysis.intervals import Interval, NodeIntervals, group_by_node, node_intervals
 from quorumwatch.analysis.verdicts import Overlap, Window, artifact_ticks, leaderless, overlaps
-from quorumwatch.model import Event, FinalRead, Operation, Tick
+from quorumwatch.model import HARM_EXIT, Event, FinalRead, Harm, Operation, Tick, Verdict
 
-VERDICT_EXIT = {"ok": 0, "dual_leader": 3, "violation": 4, "possible": 5, "inconclusive": 1}
-"""`inconclusive`: nothing examined could say who led (no observation, no leadership line)."""
-HARM_EXIT = 6
-"""A run whose workload shows data loss or duplicates: ahead of 3/4/5."""
 _FAILS_AT = {
-    "possible": {"possible", "dual_leader", "violation"},
-    "dual-leader": {"dual_leader", "violation"},
-    "violation": {"violation"},
+    "possible": {Verdict.POSSIBLE, Verdict.DUAL_LEADER, Verdict.VIOLATION},
+    "dual-leader": {Verdict.DUAL_LEADER, Verdict.VIOLATION},
+    "violation": {Verdict.VIOLATION},
     "harm": set(),
 }
 FAIL_ON = tuple(_FAILS_AT)
 """`--fail-on` levels, lowest first."""
 
 
-def exit_code(verdict: str, harm: str, fail_on: str = "possible") -> int:
+def exit_code(verdict: Verdict | str, harm: Harm | str, fail_on: str = "possible") -> int:
     """The exit code of `run`/`watch`/`analyze`: harm (6) first, then the verdict's code if it is
     at or above `fail_on` (possible < dual-leader < violation < harm), else 0."""
-    if harm in ("data_loss", "duplicates"):
+    verdict, harm = Verdict(verdict), Harm(harm)
+    if harm.harmful:
         return HARM_EXIT
-    if verdict == "inconclusive":
-        return VERDICT_EXIT[verdict]  # never a pass: nothing was examined
-    return VERDICT_EXIT[verdict] if verdict in _FAILS_AT[fail_on] else 0
+    if verdict is Verdict.INCONCLUSIVE:
+        return verdict.exit_code  # never a pass: nothing was examined
+    return verdict.exit_code if verdict in _FAILS_AT[fail_on] else 0
 
 
 @dataclass(frozen=True)
 class Analysis:
-    verdict: str
+    verdict: Verdict
     overlaps: tuple[Overlap, ...]
     artifact_ticks: tuple[int, ...]
     multi_leader_ticks: int
@@ -84,7 +81,8 @@ def analyze(
     obs = [o for t in ticks for o in t.observations]
     if not obs:
         harm = harm_checks.check(workload, operations, final_read, (), ())
-        return Analysis("inconclusive", (), (), 0, (), (), (), (0, 0), 0, "no observation was recorded", harm)
+        nothing = "no observation was recorded"
+        return Analysis(Verdict.INCONCLUSIVE, (), (), 0, (), (), (), (0, 0), 0, nothing, harm)
     span = (min(o.send_ns for o in obs), max(o.recv_ns for o in obs))
     per_node = [node_intervals(n, os_, span) for n, os_ in group_by_node(obs).items()]
     found = overlaps(per_node)
@@ -92,7 +90,7 @@ def analyze(
     artifacts = artifact_ticks(ticks, by_name)
     multi = sum(1 for t in ticks if len(t.leaders) > 1)
     kinds = {o.kind for o in found}
-    verdict = next((k for k in ("violation", "dual_leader", "possible") if k in kinds), "ok")
+    verdict = Verdict.strongest(kinds)
     faults = faults_from_events(events)
     trials = []
     starts = [t.started_ns for t in ticks]
@@ -101,7 +99,7 @@ def analyze(
         trials.append(trial_metrics(f, per_node, ticks, until, starts))
     max_rtt = max(o.recv_ns - o.send_ns for o in obs)
     advice = None
-    if verdict == "possible":
+    if verdict is Verdict.POSSIBLE:
         worst = max(o.duration_ns for o in found if not o.certain)
         advice = (
             f"the longest overlap that cannot be ruled out is {worst / 1e6:.0f} ms; to tighten it, "
@@ -118,11 +116,11 @@ def analyze(
 __all__ = [
     "FAIL_ON",
     "HARM_EXIT",
-    "VERDICT_EXIT",
     "Analysis",
     "HarmReport",
     "Interval",
     "Overlap",
+    "Verdict",
     "Window",
     "analyze",
     "exit_code",

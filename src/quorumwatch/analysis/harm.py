@@ -22,7 +22,7 @@ from operator import attrgetter
 
 from quorumwatch.analysis.intervals import Interval, NodeIntervals
 from quorumwatch.analysis.verdicts import Overlap
-from quorumwatch.model import FinalRead, Operation, Outcome
+from quorumwatch.model import FinalRead, Harm, Operation, Outcome
 
 _SEND = attrgetter("send_ns")
 
@@ -67,7 +67,7 @@ class WindowCounts:
 class HarmReport:
     kind: str | None
     """`set` or `unique-ids`; None when no workload ran."""
-    harm: str
+    harm: Harm
     reason: str
     """Why this harm: the denominator for none_observed, what is missing for not_measured."""
     per_node: tuple[tuple[str, Counts], ...]
@@ -201,16 +201,16 @@ def check(
     checked = 0
     if kind is None:
         harm, reason = (
-            "not_measured",
+            Harm.NOT_MEASURED,
             "no workload ran: add one to measure harm (`workload:` in the scenario)",
         )
     elif kind == "set":
         acked = total.ok
         if final_read is None or final_read.values is None:
             why = final_read.detail if final_read is not None else "no final read was made"
-            harm, reason = "not_measured", f"lost writes cannot be counted: {why}"
+            harm, reason = Harm.NOT_MEASURED, f"lost writes cannot be counted: {why}"
         elif acked == 0:
-            harm, reason = "not_measured", f"none of the {total.sent} writes sent was acknowledged"
+            harm, reason = Harm.NOT_MEASURED, f"none of the {total.sent} writes sent was acknowledged"
         else:
             lost = lost_writes(ops, final_read.values)
             present = [
@@ -219,16 +219,16 @@ def check(
                 if o.outcome is Outcome.FAIL and o.kind == "add" and o.value in final_read.values
             ]
             checked = acked
-            harm = "data_loss" if lost else "none_observed"
+            harm = Harm.DATA_LOSS if lost else Harm.NONE_OBSERVED
             reason = f"{len(lost):,} of {acked:,} acknowledged writes lost"
     else:
         dups = duplicate_ids(ops)
         checked = total.ok
         if checked == 0:
-            harm, reason = "not_measured", f"none of the {total.sent} ID requests was answered"
+            harm, reason = Harm.NOT_MEASURED, f"none of the {total.sent} ID requests was answered"
         else:
             extra = sum(len(d.ops) - 1 for d in dups)
-            harm = "duplicates" if dups else "none_observed"
+            harm = Harm.DUPLICATES if dups else Harm.NONE_OBSERVED
             reason = (
                 f"{len(dups):,} IDs handed out more than once ({extra:,} extra) "
                 f"among {checked:,} acknowledged"

@@ -16,6 +16,7 @@ from typing import Any
 
 from quorumwatch.analysis.verdicts import Overlap, uncovered
 from quorumwatch.logs.rules import Pack
+from quorumwatch.model import Verdict
 
 LEADERSHIP = ("leader_start", "leader_stop", "follower_start")
 """Events that say who leads; `epoch`, `session` and `believed_leader` alone do not."""
@@ -50,7 +51,7 @@ class Forensics:
     anomalies: tuple[dict[str, Any], ...]
     gaps: tuple[tuple[int, int], ...]
     events: tuple[RoleEvent, ...]
-    verdict: str
+    verdict: Verdict
     span: tuple[int, int]
     extra: dict[str, Any] = field(default_factory=dict)
     silent: tuple[str, ...] = ()
@@ -152,7 +153,7 @@ def analyze_logs(
     speaking = {n for n, evs in per_node.items() if any(e.kind in LEADERSHIP for e in evs)}
     if not speaking:
         # nothing examined says anything about leadership: never "ok"
-        return Forensics((), (), (), (), tuple(all_events), "inconclusive", (0, 0))
+        return Forensics((), (), (), (), tuple(all_events), Verdict.INCONCLUSIVE, (0, 0))
     silent = tuple(sorted(set(per_node) - speaking))
     span = (all_events[0].ts_ns, all_events[-1].ts_ns)
     intervals = [iv for node in sorted(per_node) for iv in leader_intervals(node, per_node[node], span)]
@@ -165,8 +166,7 @@ def analyze_logs(
         if o is not None:
             overlaps.append(o)
     overlaps.sort(key=lambda o: (o.start, o.nodes))
-    kinds = {o.kind for o in overlaps}
-    verdict = next((k for k in ("violation", "dual_leader", "possible") if k in kinds), "ok")
+    verdict = Verdict.strongest(o.kind for o in overlaps)
     return Forensics(
         tuple(intervals), tuple(overlaps), tuple(anomalies(intervals)), tuple(gaps(intervals, span)),
         tuple(all_events), verdict, span, silent=silent,

@@ -13,14 +13,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from quorumwatch._serial import stamp
 from quorumwatch.model import Event, Observation, Role, Tick
-
-
-def stamp(wall_ns: int, tz: dt.tzinfo | None = None) -> str:
-    """`YYYY/MM/DD HH:MM:SS.ffffff` in local time (or tz)."""
-    secs, ns = divmod(wall_ns, 1_000_000_000)
-    t = dt.datetime.fromtimestamp(secs, tz=tz) if tz else dt.datetime.fromtimestamp(secs)
-    return t.strftime("%Y/%m/%d %H:%M:%S.") + f"{ns // 1000:06d}"
 
 
 def matrix(observations: tuple[Observation, ...] | list[Observation]) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from quorumwatch._serial import stamp
 from quorumwatch.model import Role, Tick
-from quorumwatch.report.lines import matrix, stamp
+from quorumwatch.report.lines import matrix
 
 _STYLE = {
     Role.LEADER: "bold green",

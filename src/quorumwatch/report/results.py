@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
+from quorumwatch._serial import iso
 from quorumwatch.analysis import Analysis, Overlap
 from quorumwatch.analysis.failover import FIGURES
 from quorumwatch.analysis.harm import Counts, HarmReport
@@ -13,13 +13,6 @@ from quorumwatch.model import Operation
 RESULTS_VERSION = 2
 LISTED = 20
 """Lost writes, duplicates and stale acknowledgements listed in full, at most (all are counted)."""
-
-
-def iso(wall_ns: int) -> str:
-    """ISO-8601 UTC with microseconds."""
-    secs, ns = divmod(wall_ns, 1_000_000_000)
-    t = dt.datetime.fromtimestamp(secs, tz=dt.UTC).replace(microsecond=ns // 1000)
-    return t.isoformat().replace("+00:00", "Z")
 
 
 def overlap_json(o: Overlap, offset_ns: int = 0) -> dict[str, Any]:

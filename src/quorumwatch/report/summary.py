@@ -8,22 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quorumwatch.analysis.failover import FIGURES
-
-_VERDICT_STYLE = {
-    "ok": "bold green",
-    "possible": "bold yellow",
-    "dual_leader": "bold red",
-    "violation": "bold red",
-    "inconclusive": "bold yellow",
-}
-
-
-_HARM_STYLE = {
-    "data_loss": "bold red",
-    "duplicates": "bold red",
-    "none_observed": "bold green",
-    "not_measured": "yellow",
-}
+from quorumwatch.model import Harm, Verdict
 
 
 def harm_line(data: dict[str, Any]) -> str:
@@ -57,7 +42,7 @@ def harm_line(data: dict[str, Any]) -> str:
 
 def print_summary(data: dict[str, Any], console: Console) -> None:
     v = data["verdict"]
-    console.print(f"verdict: [{_VERDICT_STYLE[v]}]{v}[/]")
+    console.print(f"verdict: [{Verdict(v).style}]{v}[/]")
     certain = [d for d in data["dual_leaders"] if d["certain"]]
     possible = [d for d in data["dual_leaders"] if not d["certain"]]
     for d in certain:
@@ -86,7 +71,7 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
     if logs and "verdict" in logs:
         lags = [d["lag_s"] for d in logs["detection_lags"] if d["lag_s"] is not None]
         console.print(
-            f"  the nodes' logs say: [{_VERDICT_STYLE[logs['verdict']]}]{logs['verdict']}[/]; "
+            f"  the nodes' logs say: [{Verdict(logs['verdict']).style}]{logs['verdict']}[/]; "
             f"{len(logs['detection_lags'])} role changes logged"
             + (f", seen by the probes after {min(lags):.3f}–{max(lags):.3f} s" if lags else "")
             + (
@@ -96,7 +81,7 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
             )
         )
     line = harm_line(data)
-    style = _HARM_STYLE[data["harm"]]
+    style = Harm(data["harm"]).style
     head, _, rest = line.partition(" — ")
     console.print(f"[{style}]{head}[/] — {rest}")
     if data["trials"]:

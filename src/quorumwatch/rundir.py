@@ -1,4 +1,5 @@
-"""Analysing a recorded run: load its history, analyse, write results.json (I/O at the edge)."""
+"""Orchestration of a recorded run: open its directory, read the history, collect the nodes' logs,
+analyse (the pure layers below) and write results.json. The only place these layers meet."""
 
 from __future__ import annotations
 
@@ -68,12 +69,14 @@ def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
     """What the nodes' own logs say, next to what the probes saw."""
     import datetime as dt
 
-    from quorumwatch.analysis.joined import detection_lags, disproved_ticks
+    from quorumwatch._serial import iso
     from quorumwatch.clocks import CLOCKS_FILE, ClockError, load_for_logs
     from quorumwatch.config import ConfigError
-    from quorumwatch.logs.command import files_json, resolve_inputs, run_logs
+    from quorumwatch.logs.command import resolve_inputs, run_logs
+    from quorumwatch.logs.joined import detection_lags, disproved_ticks
     from quorumwatch.logs.reader import LogError
-    from quorumwatch.report.results import iso, overlap_json
+    from quorumwatch.report.logs import files_json
+    from quorumwatch.report.results import overlap_json
 
     try:
         files = resolve_inputs([], run_dir)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from quorumwatch.analysis.joined import detection_lags, disproved_ticks
 from quorumwatch.logs.forensics import RoleEvent, analyze_logs
+from quorumwatch.logs.joined import detection_lags, disproved_ticks
 from tests.test_analysis import MS, history
 
 WALL0 = 1_785_000_000_000_000_000  # the run's wall clock at tick 0

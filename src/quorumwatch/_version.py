@@ -1,0 +1,3 @@
+"""The one version source (pyproject reads it; so do `--version` and run metadata)."""
+
+__version__ = "0.2.0"

@@ -1,0 +1,137 @@
+"""`quorumwatch logs` output: the scan's result as text lines and as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from quorumwatch._serial import iso, stamp
+from quorumwatch.logs.command import LogRun
+from quorumwatch.logs.forensics import Forensics, RoleEvent
+from quorumwatch.report.results import overlap_json
+
+
+def to_json(r: LogRun, context_s: float, show_all: bool) -> dict[str, Any]:
+    f = r.forensics
+    return {
+        "version": 1,
+        "verdict": f.verdict,
+        "intervals": [
+            {"node": iv.node, "epoch": iv.epoch, "start": iso(iv.start), "end": iso(iv.end),
+             "duration_s": round((iv.end - iv.start) / 1e9, 6),
+             "open_start": iv.open_start, "open_end": iv.open_end}
+            for iv in f.intervals
+        ],
+        "overlaps": [overlap_json(o) for o in f.overlaps],
+        "anomalies": [_iso_anomaly(a) for a in f.anomalies],
+        "leaderless": [
+            {"start": iso(lo), "end": iso(hi), "duration_s": round((hi - lo) / 1e9, 6)} for lo, hi in f.gaps
+        ],
+        "timeline": [_event_json(e) for e in timeline(f, context_s, show_all)],
+        "files": files_json(r),
+        "silent_nodes": list(f.silent),
+        "unparsed_lines": {
+            "count": sum(s.without_timestamp for s in r.stats),
+            "examples": [f"{s.path}: {x}" for s in r.stats for x in s.examples][:10],
+        },
+    }  # fmt: skip
+
+
+def files_json(r: LogRun) -> list[dict[str, Any]]:
+    """Per file: what was read and what it said (so nothing counts as examined silently)."""
+    return [
+        {"path": s.path, "node": r.nodes.get(s.path), "format": s.format, "pack": r.packs.get(s.path),
+         "lines": s.lines, "records": s.records, "leadership_events": s.events}
+        for s in r.stats
+    ]  # fmt: skip
+
+
+def _iso_anomaly(a: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    if "starts" in out:
+        out["starts"] = [iso(t) for t in out["starts"]]
+    for k in ("from", "to"):
+        if k in out:
+            out[k] = {**out[k], "at": iso(out[k]["at"])}
+    return out
+
+
+def _event_json(e: RoleEvent) -> dict[str, Any]:
+    return {
+        "time": iso(e.ts_ns),
+        "node": e.node,
+        "event": e.kind,
+        "epoch": e.epoch,
+        "file": e.file,
+        "line": e.line,
+        "message": e.message[:300],
+    }
+
+
+def timeline(f: Forensics, context_s: float, show_all: bool) -> list[RoleEvent]:
+    """Role events of all nodes in one order; by default only around overlaps."""
+    if show_all:
+        return list(f.events)
+    ctx = round(context_s * 1e9)
+    windows = [(o.start - ctx, o.end + ctx) for o in f.overlaps]
+    return [e for e in f.events if any(lo <= e.ts_ns <= hi for lo, hi in windows)]
+
+
+def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], None]) -> None:
+    f = r.forensics
+    echo(f"verdict: {f.verdict}")
+    if f.verdict == "inconclusive":
+        echo("no file gave a leadership event: nothing here says who led")
+        for line in r.silent_files():
+            echo(f"  {line}")
+        return
+    if f.silent:
+        echo(
+            "silent nodes (no leadership event in their logs; nothing is known of them): "
+            + ", ".join(f.silent)
+        )
+        for line in r.silent_files():
+            echo(f"  {line}")
+    echo("leader intervals:")
+    for iv in f.intervals:
+        start = "(before the logs)" if iv.open_start else stamp(iv.start)
+        end = "(after the logs)" if iv.open_end else stamp(iv.end)
+        echo(
+            f"  {iv.node:<8} epoch {iv.epoch if iv.epoch is not None else '?':<6} {start} → {end} "
+            f"({(iv.end - iv.start) / 1e9:.3f} s)"
+        )
+    if f.overlaps:
+        echo("overlaps:")
+        for o in f.overlaps:
+            echo(
+                f"  {o.kind:<11} {' + '.join(o.nodes)} (epochs {o.epochs[0]} / {o.epochs[1]}) "
+                f"{stamp(o.start)} → {stamp(o.end)} ({o.duration_ns / 1e9:.3f} s)"
+            )
+    for a in f.anomalies:
+        if a["kind"] == "duplicate_epoch":
+            echo(f"anomaly: epoch {a['epoch']} claimed by {', '.join(a['nodes'])}")
+        else:
+            frm, to = a["from"], a["to"]
+            echo(
+                f"anomaly: epoch went backwards: {frm['node']} epoch {frm['epoch']} at {stamp(frm['at'])}, "
+                f"then {to['node']} epoch {to['epoch']} at {stamp(to['at'])}"
+            )
+    for lo, hi in f.gaps:
+        echo(f"leaderless: {stamp(lo)} → {stamp(hi)} ({(hi - lo) / 1e9:.3f} s)")
+    events = timeline(f, context_s, show_all)
+    if events:
+        echo("timeline:" if show_all else f"timeline (±{context_s:g} s around overlaps):")
+        for e in events:
+            echo(f"  {stamp(e.ts_ns)} {e.node:<8} {e.kind:<15} {e.message[:140]}")
+    unparsed = sum(s.without_timestamp for s in r.stats)
+    if unparsed:
+        echo(f"{unparsed} lines without a timestamp (continuations attach to the record before them), e.g.:")
+        for s in r.stats:
+            for x in s.examples[:2]:
+                echo(f"  {s.path}: {x}")
+    for s in r.stats:
+        if s.format is None and s.lines:
+            echo(f"note: {s.path}: no known log format recognised; skipped")
+
+
+__all__ = ["files_json", "render", "timeline", "to_json"]
