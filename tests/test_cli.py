@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -99,7 +101,20 @@ def test_two_leaders_exit_3_and_default_run_dir(tmp_path: Path) -> None:
     assert "verdict: dual_leader" in r.stderr
     latest = tmp_path / "runs" / "fake" / "latest"
     assert (latest / "history.sqlite").is_file() and (latest / "cluster.yaml").is_file()
-    assert qw("history", str(tmp_path / "runs" / "fake")).returncode == 3
+    # a replay judges nothing: exit 3 means a proven dual leader, and only `analyze` proves it
+    replay = qw("history", str(tmp_path / "runs" / "fake"), "--format", "jsonl")
+    assert replay.returncode == 0, replay.stderr
+    ticks = [json.loads(x) for x in replay.stdout.splitlines()]
+    assert ticks and all(t["type"] == "tick" and t["leaders"] == ["n1", "n2"] for t in ticks)
+    assert [n["epoch"] for n in ticks[0]["nodes"]][:2] == [3, 4] and ticks[0]["matrix"] == "LLF"
+    table = qw("history", str(tmp_path / "runs" / "fake"), "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert table.returncode == 0 and len(rows) == 3 * len(ticks)
+    assert [(r["node"], r["role"], r["epoch"]) for r in rows[:3]] == [
+        ("n1", "leader", "3"),
+        ("n2", "leader", "4"),
+        ("n3", "follower", "3"),
+    ]
 
 
 def test_node_option_watches_one_node(tmp_path: Path) -> None:
@@ -129,10 +144,18 @@ def test_check_reports_each_node_and_fails_on_unknown(tmp_path: Path) -> None:
         f = tmp_path / "c.yaml"
         f.write_text(c.cluster_yaml())
         r = qw("check", str(f))
+        j = qw("check", str(f), "--json")
     assert r.returncode == 1
     out = r.stdout.splitlines()
     assert any(s.startswith("n2") and "L leader" in s and "epoch 4" in s for s in out)
     assert any(s.startswith("n3") and "X unknown" in s and "timeout" in s for s in out)
+    data = json.loads(j.stdout)
+    assert j.returncode == 1 and data["ok"] is False and data["leaders"] == ["n2"]
+    assert [(n["node"], n["role"], n["reason"]) for n in data["nodes"]] == [
+        ("n1", "follower", None),
+        ("n2", "leader", None),
+        ("n3", "unknown", "timeout"),
+    ]
 
 
 def interrupted_watch(args: list[str], ticks: int) -> tuple[int, str, str]:
@@ -238,3 +261,16 @@ def test_ctrl_c_during_a_workload_stops_operations_and_reads_the_set_back(tmp_pa
     acked = {o.value for o in ops if o.outcome.value == "ok"}
     assert acked and acked <= reads[0].values  # every acknowledged write was read back
     assert "harm: none observed — 0 of" in err
+
+
+def test_watch_format_jsonl_is_one_object_per_tick(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["F", "L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        r = qw("watch", str(f), "--duration", "0.6", "--format", "jsonl", "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert rows and all(t["type"] == "tick" and t["cluster"] == "fake" for t in rows)
+    assert all(t["leaders"] == ["n2"] and t["matrix"] == "FLF" for t in rows)
+    assert [t["index"] for t in rows] == list(range(len(rows)))
+    assert "verdict: ok" in r.stderr  # the summary stays off stdout

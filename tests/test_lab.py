@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -101,3 +102,8 @@ def test_status_lists_the_lab(lab: tuple[LabState, Path]) -> None:
     assert f"lab {state.name}: {state.kind}, 3 nodes" in r.stdout
     assert r.stdout.count("L leader") == 1
     assert r.stdout.count("F follower") == 2
+    j = qw("lab", "status", state.name, "--json")
+    [lab] = json.loads(j.stdout)
+    assert j.returncode == 0 and lab["name"] == state.name and len(lab["nodes"]) == 3
+    assert all(n["running"] and n["pid"] for n in lab["nodes"])
+    assert sorted(n["answer"]["role"] for n in lab["nodes"]) == ["follower", "follower", "leader"]

@@ -27,10 +27,10 @@ ALLOWED: dict[str, set[str]] = {
     "clocks": {"config", "executors"},
     "engine": {"model", "probes"},
     "report": {"model", "analysis", "logs", "_serial"},
-    "check": {"config", "engine", "model", "probes"},
+    "check": {"config", "engine", "model", "probes", "report"},
     "workload": {"config", "engine", "executors", "model", "probes", "store"},
     "scenario": {"config", "faults", "workload"},
-    "lab": {"check", "config", "engine", "model", "probes"},
+    "lab": {"check", "config", "engine", "model", "probes", "report"},
     "rundir": {"analysis", "clocks", "config", "logs", "model", "report", "store", "_serial"},
     "runner": {"config", "engine", "model", "probes", "report", "store", "workload", "_version"},
     "experiment": {"clocks", "config", "engine", "executors", "faults", "model", "probes", "report"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine
@@ -39,6 +40,21 @@ def answer_text(o: Observation) -> str:
         parts.append(f"{o.reason.value if o.reason else 'unknown'}: {o.detail or ''}")
     parts.append(f"rtt {o.rtt_ns / 1e6:.2f} ms")
     return "  ".join(parts)
+
+
+def check_json(cluster: ClusterConfig, tick: Tick) -> dict[str, Any]:
+    """`check --json`: the cluster's timing and each node's answer, as `history --format jsonl` shows
+    observations."""
+    from quorumwatch.report.export import observation_json
+
+    return {
+        "cluster": cluster.name, "probe": cluster.probe.kind, "interval_s": cluster.interval,
+        "deadline_s": cluster.effective_deadline,
+        "nodes": [{"address": n.address, **observation_json(o)} for n, o in zip(
+            cluster.nodes, tick.observations, strict=True)],
+        "leaders": [o.node for o in tick.leaders],
+        "ok": all(o.role is not Role.UNKNOWN for o in tick.observations),
+    }  # fmt: skip
 
 
 async def check_cluster(cluster: ClusterConfig, echo: Callable[[str], None]) -> bool:

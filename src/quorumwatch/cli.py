@@ -15,14 +15,13 @@ from quorumwatch._version import __version__
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
 
 if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
-    from quorumwatch.report.lines import LineFormatter
+    from quorumwatch.report.lines import TickFormatter
     from quorumwatch.store import History
     from quorumwatch.workload.spec import WorkloadSpec
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_MULTI_LEADER = 3
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -64,12 +63,22 @@ def _load(path: str, interval: float | None = None, deadline: float | None = Non
 @main.command()
 @click.argument("cluster_file", type=click.Path(dir_okay=False))
 @click.option("--deadline", type=float, help="Probe deadline in seconds (default from the file).")
-def check(cluster_file: str, deadline: float | None) -> None:
-    """Validate CLUSTER_FILE and probe each node once, printing what each answered."""
-    from quorumwatch.check import check_cluster
+@click.option("--json", "as_json", is_flag=True, help="Print the answers as one JSON object.")
+def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
+    """Validate CLUSTER_FILE and probe each node once, printing what each answered.
+
+    Exit 0 when every node gave a definite answer, 1 otherwise; 2 for a bad file."""
+    import json
+
+    from quorumwatch.check import check_cluster, check_json, probe_once
 
     cluster = _load(cluster_file, None, deadline)
-    ok = asyncio.run(check_cluster(cluster, click.echo))
+    if as_json:
+        data = check_json(cluster, asyncio.run(probe_once(cluster)))
+        click.echo(json.dumps(data, indent=2))
+        ok = bool(data["ok"])
+    else:
+        ok = asyncio.run(check_cluster(cluster, click.echo))
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
 
 
@@ -89,6 +98,10 @@ def check(cluster_file: str, deadline: float | None) -> None:
     help="A file with a `workload:` section (a scenario file works): operations sent through the nodes "
     "while watching, to measure harm.",
 )
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
+    help="text: one line per tick and change; jsonl: one JSON object per tick on stdout (summary on stderr).",
+)  # fmt: skip
 @fail_on_option
 def watch(
     cluster_file: str,
@@ -100,6 +113,7 @@ def watch(
     live: bool,
     run_dir: Path | None,
     workload_file: str | None,
+    fmt: str,
     fail_on: str,
 ) -> None:
     """Probe every node every tick and print one quorum-matrix line per tick; analyse at the end.
@@ -135,7 +149,11 @@ def watch(
     except (HistoryError, OSError) as exc:
         fail(str(exc))
     click.echo(f"recording to {run}", err=True)
-    formatter = LineFormatter(changes_only=changes_only)
+    formatter: TickFormatter = LineFormatter(changes_only=changes_only)
+    if fmt == "jsonl":
+        from quorumwatch.report.export import JsonlFormatter
+
+        formatter, live = JsonlFormatter(cluster.name), False
     try:
         if live and sys.stdout.isatty():
             _watch_live(cluster, history, formatter, duration, workload, run.name)
@@ -237,7 +255,7 @@ def analyze(run_dir: Path, as_json: bool, fail_on: str) -> None:
 def _watch_live(
     cluster: ClusterConfig,
     history: History,
-    formatter: LineFormatter,
+    formatter: TickFormatter,
     duration: float | None,
     workload: WorkloadSpec | None,
     run_id: str,
@@ -265,9 +283,21 @@ def _watch_live(
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--changes-only", is_flag=True, help="Print only change and warning lines.")
-def history(run_dir: Path, changes_only: bool) -> None:
-    """Print the ticks (and fault events) recorded in RUN_DIR in the same line format as `watch`."""
+@click.option("--changes-only", is_flag=True, help="Print only change and warning lines (text format).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "jsonl", "csv"]), default="text", show_default=True,
+    help="text: the lines `watch` prints; jsonl: one object per tick and event; csv: one row per "
+    "observation.",
+)  # fmt: skip
+def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
+    """Print the ticks (and fault events) recorded in RUN_DIR, as `watch` printed them or as data.
+
+    Exit 0 (a replay judges nothing: `analyze` gives the verdict); 1 errors.
+    """
+    import json
+
+    from quorumwatch.model import Event, Tick
+    from quorumwatch.report.export import csv_header, csv_rows, event_json, tick_json
     from quorumwatch.report.lines import LineFormatter, event_line
     from quorumwatch.store import History, HistoryError, resolve_run_dir
 
@@ -277,25 +307,39 @@ def history(run_dir: Path, changes_only: bool) -> None:
     except HistoryError as exc:
         fail(str(exc))
     formatter = LineFormatter(changes_only=changes_only)
+
+    def tick_out(tick: Tick) -> None:
+        if fmt == "jsonl":
+            click.echo(json.dumps(tick_json(tick)))
+        elif fmt == "csv":
+            click.echo(csv_rows(tick), nl=False)
+        else:
+            for line in formatter.feed(tick):
+                click.echo(line)
+
+    def event_out(ev: Event) -> None:
+        if fmt == "jsonl":
+            click.echo(json.dumps(event_json(ev)))
+        elif fmt == "text":
+            line = event_line(ev)
+            if line:
+                click.echo(line)
+
     try:
+        if fmt == "csv":
+            click.echo(csv_header(), nl=False)
         events = hist.events()
         i = 0
         for tick in hist.ticks():
             # events print where they happened: before the first tick that ended after them
             while i < len(events) and events[i].mono_ns <= tick.started_ns:
-                line = event_line(events[i])
-                if line:
-                    click.echo(line)
+                event_out(events[i])
                 i += 1
-            for line in formatter.feed(tick):
-                click.echo(line)
+            tick_out(tick)
         for ev in events[i:]:
-            line = event_line(ev)
-            if line:
-                click.echo(line)
+            event_out(ev)
     finally:
         hist.close()
-    sys.exit(EXIT_MULTI_LEADER if formatter.multi_leader_ticks else EXIT_OK)
 
 
 @main.command()

@@ -31,7 +31,7 @@ from quorumwatch.faults.heal import JOURNAL_FILE, HealJournal, open_journals, re
 from quorumwatch.faults.targets import resolve
 from quorumwatch.model import Event, Role, Tick
 from quorumwatch.probes import make_probe
-from quorumwatch.report.lines import LineFormatter, event_line
+from quorumwatch.report.lines import LineFormatter, TickFormatter, event_line
 from quorumwatch.scenario import Scenario, SteadyState
 from quorumwatch.store import History
 from quorumwatch.workload.runner import Workload, WorkloadStats, workload_for
@@ -75,7 +75,7 @@ class Experiment:
         *,
         trials: int | None = None,
         out: TextIO = sys.stdout,
-        formatter: LineFormatter | None = None,
+        formatter: TickFormatter | None = None,
     ) -> None:
         self.scenario = scenario
         self.cluster = cluster

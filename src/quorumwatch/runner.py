@@ -21,7 +21,7 @@ from quorumwatch.config import ClusterConfig, dump_cluster
 from quorumwatch.engine import Engine, EngineStats, TickFeed
 from quorumwatch.model import Tick
 from quorumwatch.probes import make_probe
-from quorumwatch.report.lines import LineFormatter
+from quorumwatch.report.lines import TickFormatter
 from quorumwatch.store import HISTORY_FILE, History, new_run_dir
 from quorumwatch.workload.runner import workload_for
 from quorumwatch.workload.spec import WorkloadSpec
@@ -62,7 +62,7 @@ async def watch(
     history: History,
     *,
     duration_s: float | None,
-    formatter: LineFormatter,
+    formatter: TickFormatter,
     out: TextIO = sys.stdout,
     render: Callable[[Tick], None] | None = None,
     workload: WorkloadSpec | None = None,

@@ -131,7 +131,8 @@ def down(name: str | None) -> None:
 
 @lab.command()
 @click.argument("name", required=False)
-def status(name: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the labs as a JSON list.")
+def status(name: str | None, as_json: bool) -> None:
     """Show labs, their nodes, pids and current roles."""
     from quorumwatch.lab import manager
     from quorumwatch.lab import status as lab_status
@@ -140,6 +141,11 @@ def status(name: str | None) -> None:
         labs = [manager.find_lab(name)] if name else manager.all_labs()
     except LabError as exc:
         _fail(exc)
+        return
+    if as_json:
+        import json
+
+        click.echo(json.dumps([lab_status.describe_json(s) for s in labs], indent=2))
         return
     if not labs:
         click.echo("no labs")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from quorumwatch._serial import stamp
 from quorumwatch.model import Event, Observation, Role, Tick
@@ -40,6 +40,15 @@ def _describe(o: Observation) -> str:
 class _NodeState:
     leadership: str
     since_wall_ns: int
+
+
+class TickFormatter(Protocol):
+    """Turns ticks into output lines and counts what it saw (text lines, JSON lines)."""
+
+    ticks: int
+    multi_leader_ticks: int
+
+    def feed(self, tick: Tick) -> list[str]: ...
 
 
 @dataclass
