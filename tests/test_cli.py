@@ -17,6 +17,7 @@ import pytest
 
 from quorumwatch.store import History
 from tests.responders import EtcdLikeCluster
+from tests.results_contract import read_results
 
 QW = [sys.executable, "-m", "quorumwatch"]
 
@@ -72,7 +73,7 @@ def test_watch_prints_matrix_lines_records_history_and_replays_them(tmp_path: Pa
         r = qw("watch", str(f), "--duration", "1.0", "--run-dir", str(tmp_path / "run"))
     # n3 never answers: it might have been leader next to n2, and the verdict says so
     assert r.returncode == 5, r.stderr
-    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    results = read_results(tmp_path / "run")
     assert results["verdict"] == "possible"
     assert results["dual_leaders"] and not any(d["certain"] for d in results["dual_leaders"])
     assert {tuple(d["nodes"]) for d in results["dual_leaders"]} == {("n2", "n3")}
@@ -215,7 +216,7 @@ def test_watch_with_a_workload_reports_harm_and_exits_6_on_lost_writes(
     assert re.search(r"final read from n1: \d+ elements", r.stdout)
     assert re.search(r"workload: \d+ operations: \d+ ok, 0 failed, 0 unknown", r.stdout)
     assert f"harm: {harm} — " in r.stderr
-    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    data = read_results(tmp_path / "r")
     w_ = data["workload"]
     assert data["harm"] == harm.replace(" ", "_") and w_["kind"] == "set" and w_["total"]["ok"] >= 20
     assert w_["lost"]["count"] == (0 if keep else w_["total"]["ok"] - w_["final_read"]["elements"])

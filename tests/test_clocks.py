@@ -23,6 +23,7 @@ from quorumwatch.clocks import (
 )
 from quorumwatch.config import NodeConfig
 from tests.labkit import lab_cluster, qw, run_example
+from tests.results_contract import read_results
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 S = 1_000_000_000
@@ -107,6 +108,4 @@ def test_a_faketime_shifted_node_is_measured_and_its_logs_aligned(tmp_path: Path
 
     for key in ("start", "end"):
         assert abs(ts(ma[0][key]) - ts(mb[0][key])) <= skew + 0.01
-    assert json.loads((t.run / "results.json").read_text())["logs"]["clock_offsets_s"]["n2"] == pytest.approx(
-        1.5, abs=0.02
-    )
+    assert read_results(t.run)["logs"]["clock_offsets_s"]["n2"] == pytest.approx(1.5, abs=0.02)

@@ -3,7 +3,6 @@ path out (normal end, SIGINT, kill -9 + `quorumwatch heal`, the next run)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from tests.labkit import (
     tcp_reachable,
     wait_for,
 )
+from tests.results_contract import read_results
 
 pytestmark = pytest.mark.lab
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -220,7 +220,7 @@ def test_etcd_failover_metrics_are_in_the_expected_ranges(
         run = tmp_path / f"run{attempt}"
         r = qw("run", str(scenario), "--cluster", str(cluster_file), "--run-dir", str(run))
         assert r.returncode in (0, 3, 5), r.stderr
-        results = json.loads((run / "results.json").read_text())
+        results = read_results(run)
         (trial,) = results["trials"]
         assert trial["old_leader"] and trial["new_leader"] and trial["new_leader"] != trial["old_leader"]
         assert 0.2 <= trial["time_to_new_leader_s"] <= 3.0, trial

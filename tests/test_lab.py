@@ -103,7 +103,7 @@ def test_status_lists_the_lab(lab: tuple[LabState, Path]) -> None:
     assert r.stdout.count("L leader") == 1
     assert r.stdout.count("F follower") == 2
     j = qw("lab", "status", state.name, "--json")
-    [lab] = json.loads(j.stdout)
-    assert j.returncode == 0 and lab["name"] == state.name and len(lab["nodes"]) == 3
-    assert all(n["running"] and n["pid"] for n in lab["nodes"])
-    assert sorted(n["answer"]["role"] for n in lab["nodes"]) == ["follower", "follower", "leader"]
+    [listed] = json.loads(j.stdout)
+    assert j.returncode == 0 and listed["name"] == state.name and len(listed["nodes"]) == 3
+    assert all(n["running"] and n["pid"] for n in listed["nodes"])
+    assert sorted(n["answer"]["role"] for n in listed["nodes"]) == ["follower", "follower", "leader"]

@@ -3,7 +3,6 @@ appears exactly when the participants keep leading while suspended; Sentinel fai
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from quorumwatch.model import Role
 from tests.labkit import chains_left, lab_cluster, links_down, qw, run_example, wait_for
+from tests.results_contract import read_results
 
 pytestmark = pytest.mark.lab
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -27,7 +27,7 @@ def test_zk_election_leader_link_down(policy: str, tmp_path: Path) -> None:
         t = run_example(EXAMPLES / "zk-election-leader-link-down.yaml", cluster_file, tmp_path / "run")
         r, run = t.result, t.run
         doubles = sum(1 for tk in t.ticks if len(tk.leaders) > 1)
-        results = json.loads((run / "results.json").read_text())
+        results = read_results(run)
         verdict = results["verdict"]
         if policy == "keep":
             assert r.returncode == 3, r.stderr
@@ -77,7 +77,7 @@ def test_zookeeper_leader_link_down(tmp_path: Path) -> None:
         assert links_down(state) == []
         # the servers log as Debian's package configures them (log4j ROLLINGFILE, default layout),
         # and the zookeeper pack reads every node's leadership from those lines
-        logs = json.loads((t.run / "results.json").read_text())["logs"]
+        logs = read_results(t.run)["logs"]
         assert logs["verdict"] in ("ok", "possible", "dual_leader") and logs["silent_nodes"] == []
         zk_files = [f for f in logs["files"] if f["path"].endswith("zookeeper.log")]
         assert len(zk_files) == 3
@@ -100,7 +100,7 @@ def test_keepalived_isolated_master_makes_two_masters(tmp_path: Path) -> None:
     with lab_cluster("keepalived", 2, "v") as (state, cluster_file):
         t = run_example(EXAMPLES / "keepalived-master-isolate.yaml", cluster_file, tmp_path / "run")
         assert t.result.returncode == 3, t.result.stderr
-        results = json.loads((t.run / "results.json").read_text())
+        results = read_results(t.run)
         certain = [d for d in results["dual_leaders"] if d["certain"]]
         assert certain and certain[0]["kind"] == "dual_leader" and certain[0]["duration_s"] > 1
         logs = results["logs"]

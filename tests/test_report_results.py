@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 import re
 
+import jsonschema
+import pydantic
+import pytest
+
 from quorumwatch._serial import iso
 from quorumwatch.analysis import analyze
 from quorumwatch.report.results import RESULTS_VERSION, results
+from quorumwatch.report.schema import Results, schema_text
+from tests.results_contract import SCHEMA_FILE, validate
 from tests.test_analysis import history, link_fault_on_a
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z$")
@@ -20,8 +26,8 @@ def test_iso_utc() -> None:
 def test_contract_fields_and_types() -> None:
     ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
     events = link_fault_on_a()
-    data = json.loads(
-        json.dumps(results(analyze(ticks, events), 1_785_000_000_000_000_000, {"cluster": "c"}))
+    data = validate(
+        json.loads(results(analyze(ticks, events), 1_785_000_000_000_000_000, {"cluster": "c"}).to_json())
     )
     assert data["version"] == RESULTS_VERSION
     assert (
@@ -53,3 +59,37 @@ def test_contract_fields_and_types() -> None:
     assert s["trials"] == 1
     for figure in ("time_to_new_leader_s", "leaderless_s", "stale_leader_s", "converged_after_heal_s"):
         assert set(s[figure]) >= {"min", "p50", "p90", "p99", "max"}
+
+
+def test_shipped_schema_is_the_models_schema() -> None:
+    """docs/results.schema.json is generated from the pydantic models: regenerate it with
+    `.venv/bin/python -c "from quorumwatch.report.schema import schema_text; print(schema_text(), end='')"
+    > docs/results.schema.json` when a model changes."""
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text()
+
+
+def test_schema_rejects_what_the_contract_forbids() -> None:
+    ticks = history({"a": "LLLFFF", "b": "FFFLLL"}, {"a": [1] * 6, "b": [2] * 6})
+    good = json.loads(results(analyze(ticks), 0).to_json())
+    validate(good)
+    assert "logs" not in good  # absent, not null, when the run collected none
+    for broken in (
+        {**good, "verdict": "fine"},
+        {**good, "harm": "none"},
+        {**good, "surprise": 1},
+        {k: v for k, v in good.items() if k != "trials"},
+        {**good, "dual_leaders": [{"nodes": ["a"], "epochs": [1], "start": "x", "end": "y",
+                                   "duration_s": 1, "certain": True, "kind": "dual_leader"}]},
+    ):  # fmt: skip
+        with pytest.raises(jsonschema.ValidationError):
+            validate(broken)
+        with pytest.raises(pydantic.ValidationError):
+            Results.model_validate(broken)
+
+
+def test_results_round_trip_through_the_model() -> None:
+    ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL"}, {"a": [1] * 10, "b": [2] * 10})
+    out = results(analyze(ticks, link_fault_on_a()), 10**18, {"cluster": "c"})
+    again = Results.model_validate_json(out.to_json())
+    assert again == out and again.verdict.exit_code == 3
+    assert any(d.certain and d.kind == "dual_leader" for d in again.dual_leaders)

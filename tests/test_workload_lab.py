@@ -5,13 +5,13 @@ duplicate IDs, unless it steps down or fences its writes."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.labkit import chains_left, lab_cluster, links_down, run_example
+from tests.results_contract import read_results
 
 pytestmark = pytest.mark.lab
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -23,7 +23,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def results(run: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((run / "results.json").read_text())
+    data: dict[str, Any] = read_results(run)
     return data
 
 

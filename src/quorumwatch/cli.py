@@ -180,7 +180,6 @@ def _analyze_and_exit_code(
     run: Path, *, as_json: bool = False, to_stderr: bool = True, fail_on: str = "possible"
 ) -> int:
     """Analyse a finished run, print the summary, write results.json; the verdict's exit code."""
-    import json
 
     from rich.console import Console
 
@@ -190,17 +189,17 @@ def _analyze_and_exit_code(
     from quorumwatch.store import HistoryError
 
     try:
-        _, data = analyze_run(run)
+        _, out = analyze_run(run)
     except (HistoryError, OSError, sqlite3.Error) as exc:
         click.echo(f"quorumwatch: cannot analyse {run}: {exc}", err=True)
         return EXIT_ERROR
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(out.to_json(), nl=False)
     else:
         console = Console(stderr=to_stderr, highlight=False, width=None if sys.stdout.isatty() else 140)
-        print_summary(data, console)
+        print_summary(out.data(), console)
         console.print(f"results: {run / RESULTS_FILE}")
-    return exit_code(data["verdict"], data["harm"], fail_on)
+    return exit_code(out.verdict, out.harm, fail_on)
 
 
 @main.command()

@@ -4,19 +4,19 @@ analyse (the pure layers below) and write results.json. The only place these lay
 from __future__ import annotations
 
 import gc
-import json
 from pathlib import Path
 from typing import Any
 
 from quorumwatch.analysis import Analysis, analyze
 from quorumwatch.model import Tick
 from quorumwatch.report.results import results
+from quorumwatch.report.schema import Results
 from quorumwatch.store import HISTORY_FILE, History
 
 RESULTS_FILE = "results.json"
 
 
-def analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
+def analyze_run(run_dir: Path) -> tuple[Analysis, Results]:
     """Millions of loaded records are long-lived and never cyclic garbage: the cyclic collector
     would re-scan them on every full collection (measured: half the checkers' time at 1 M
     operations). `_analyze_run` freezes what exists once the history is loaded; unfrozen here."""
@@ -26,7 +26,7 @@ def analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
         gc.unfreeze()
 
 
-def _analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
+def _analyze_run(run_dir: Path) -> tuple[Analysis, Results]:
     history = History.open(run_dir / HISTORY_FILE)
     try:
         ticks = list(history.ticks())
@@ -44,7 +44,7 @@ def _analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
         operations=operations, final_read=reads[-1] if reads else None,
     )  # fmt: skip
     offset = ticks[0].wall_ns - ticks[0].started_ns if ticks else 0
-    data = results(
+    out = results(
         a,
         offset,
         {
@@ -56,13 +56,12 @@ def _analyze_run(run_dir: Path) -> tuple[Analysis, dict[str, Any]]:
             "workload_client": meta.get("workload_client"),
             "workload_rate": float(meta["workload_rate"]) if "workload_rate" in meta else None,
         },
+        _logs_section(run_dir, ticks) if (run_dir / "logs").is_dir() else None,
     )
-    if (run_dir / "logs").is_dir():
-        data["logs"] = _logs_section(run_dir, ticks)
     tmp = run_dir / (RESULTS_FILE + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(out.to_json(), encoding="utf-8")
     tmp.replace(run_dir / RESULTS_FILE)
-    return a, data
+    return a, out
 
 
 def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:

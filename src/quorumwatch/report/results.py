@@ -9,6 +9,7 @@ from quorumwatch.analysis import Analysis, Overlap
 from quorumwatch.analysis.failover import FIGURES
 from quorumwatch.analysis.harm import Counts, HarmReport
 from quorumwatch.model import Operation
+from quorumwatch.report.schema import Results
 
 RESULTS_VERSION = 2
 LISTED = 20
@@ -24,8 +25,18 @@ def overlap_json(o: Overlap, offset_ns: int = 0) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Monotonic times become wall-clock ISO times via the run's measured offset."""
+def results(
+    a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = None, logs: dict[str, Any] | None = None
+) -> Results:
+    """The typed results.json of an analysis (validated against the contract as it is built).
+    Monotonic times become wall-clock ISO times via the run's measured offset."""
+    data = _results(a, wall_offset_ns, meta)
+    if logs is not None:
+        data["logs"] = logs
+    return Results.model_validate(data)
+
+
+def _results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = None) -> dict[str, Any]:
 
     def at(mono: int | None) -> str | None:
         return None if mono is None else iso(mono + wall_offset_ns)

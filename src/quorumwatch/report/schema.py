@@ -1,0 +1,255 @@
+"""The typed contract of `results.json` (version 2): pydantic models, from which the file is written
+and `docs/results.schema.json` is generated. Field meanings: docs/results.md."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from quorumwatch.model import Harm, Verdict
+
+Time = str
+"""ISO-8601 UTC with microseconds (`2026-11-27T02:19:46.342335Z`)."""
+OverlapKind = Literal["possible", "dual_leader", "violation"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Meta(_Model):
+    cluster: str | None = None
+    probe: str | None = None
+    interval_s: float = 0.0
+    deadline_s: float = 0.0
+    ticks: int = 0
+    workload_client: str | None = None
+    workload_rate: float | None = None
+
+
+class OverlapOut(_Model):
+    """Two nodes' leaderships overlapping: proven (`certain`) or not ruled out."""
+
+    nodes: list[str] = Field(min_length=2, max_length=2)
+    epochs: list[int | None] = Field(min_length=2, max_length=2)
+    start: Time
+    end: Time
+    duration_s: float = Field(ge=0)
+    certain: bool
+    kind: OverlapKind
+
+
+class LeaderlessOut(_Model):
+    start: Time | None
+    end: Time | None
+    duration_s: float = Field(ge=0)
+    certain: bool
+
+
+class TrialOut(_Model):
+    trial: int | None
+    fault: str
+    target: Any
+    nodes: list[str]
+    injected_at: Time | None
+    healed_at: Time | None
+    old_leader: str | None
+    new_leader: str | None
+    time_to_new_leader_s: float | None
+    leaderless_s: float | None
+    stale_leader_s: float | None
+    converged_after_heal_s: float | None
+    old_leader_last_seen_s: float | None
+
+
+class Spread(_Model):
+    """Nearest-rank percentiles of one failover figure over the trials that had it."""
+
+    min: float
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    n: int = Field(ge=1)
+
+
+class Summary(_Model):
+    trials: int = Field(ge=0)
+    time_to_new_leader_s: Spread | None
+    leaderless_s: Spread | None
+    stale_leader_s: Spread | None
+    converged_after_heal_s: Spread | None
+
+
+class Observed(_Model):
+    start: Time | None
+    end: Time | None
+    max_rtt_s: float = Field(ge=0)
+
+
+class Counts(_Model):
+    sent: int = Field(ge=0)
+    ok: int = Field(ge=0)
+    fail: int = Field(ge=0)
+    unknown: int = Field(ge=0)
+
+
+class FinalReadOut(_Model):
+    node: str
+    at: Time
+    ok: bool
+    elements: int | None
+    detail: str | None
+
+
+class OperationOut(_Model):
+    value: str | None
+    node: str
+    epoch: int | None
+    sent_at: Time
+    acknowledged_at: Time
+    since_fault_s: float | None
+
+
+class StaleOut(OperationOut):
+    newer_leader: str
+    newer_epoch: int | None
+
+
+class Range(_Model):
+    min: float
+    max: float
+
+
+class Lost(_Model):
+    count: int = Field(ge=0)
+    first: list[OperationOut]
+    since_fault_s: Range | None
+
+
+class DuplicateOut(_Model):
+    value: str | None
+    operations: list[OperationOut]
+
+
+class Duplicates(_Model):
+    count: int = Field(ge=0)
+    first: list[DuplicateOut]
+
+
+class StaleAcks(_Model):
+    count: int = Field(ge=0)
+    first: list[StaleOut]
+
+
+class SideOut(Counts):
+    node: str
+    epoch: int | None
+    stale: bool
+
+
+class HarmWindowOut(_Model):
+    start: Time
+    end: Time
+    kind: OverlapKind
+    nodes: list[SideOut]
+
+
+class WorkloadOut(_Model):
+    kind: Literal["set", "unique-ids"]
+    total: Counts
+    per_node: dict[str, Counts]
+    checked: int = Field(ge=0)
+    final_read: FinalReadOut | None
+    lost: Lost
+    failed_but_present: int = Field(ge=0)
+    duplicates: Duplicates
+    stale_acknowledgements: StaleAcks
+    dual_leader_windows: list[HarmWindowOut]
+
+
+class LogFileOut(_Model):
+    path: str
+    node: str | None
+    format: str | None
+    pack: str | None
+    lines: int = Field(ge=0)
+    records: int = Field(ge=0)
+    leadership_events: int = Field(ge=0)
+
+
+class DetectionLagOut(_Model):
+    node: str
+    change: Literal["became leader", "stopped leading"]
+    logged_at: Time
+    seen_at: Time | None
+    lag_s: float | None
+
+
+class LogsOut(_Model):
+    """What the nodes' own logs say, next to what the probes saw."""
+
+    verdict: Verdict
+    silent_nodes: list[str]
+    clock_offsets_s: dict[str, float]
+    skew_s: float
+    files: list[LogFileOut]
+    overlaps: list[OverlapOut]
+    detection_lags: list[DetectionLagOut]
+    detection_lag_max_s: float | None
+    disproved_ticks: int = Field(ge=0)
+    disproved_tick_indexes: list[int]
+
+
+class LogsErrorOut(_Model):
+    """The run collected logs that could not be read: why."""
+
+    error: str
+
+
+class Results(_Model):
+    """`results.json`, version 2."""
+
+    version: Literal[2]
+    verdict: Verdict
+    meta: Meta
+    dual_leaders: list[OverlapOut]
+    artifact_ticks: int = Field(ge=0)
+    artifact_tick_indexes: list[int]
+    multi_leader_ticks: int = Field(ge=0)
+    leaderless: list[LeaderlessOut]
+    trials: list[TrialOut]
+    summary: Summary
+    advice: str | None
+    observed: Observed
+    harm: Harm
+    harm_reason: str
+    workload: WorkloadOut | None
+    logs: LogsOut | LogsErrorOut | None = None
+    """Absent (not null) when the run collected no logs."""
+
+    def to_json(self) -> str:
+        """The file's text: `logs` left out when there were none, every other null kept."""
+        return self.model_dump_json(indent=2, exclude={"logs"} if self.logs is None else None) + "\n"
+
+    def data(self) -> dict[str, Any]:
+        """The same as plain JSON data (what `analyze --json` prints)."""
+        return self.model_dump(mode="json", exclude={"logs"} if self.logs is None else None)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema shipped as docs/results.schema.json (a test keeps the file equal to this)."""
+    schema = Results.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def schema_text() -> str:
+    """docs/results.schema.json's exact text."""
+    import json
+
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+__all__ = ["Results", "json_schema", "schema_text"]
