@@ -76,6 +76,7 @@ class Experiment:
         trials: int | None = None,
         out: TextIO = sys.stdout,
         formatter: TickFormatter | None = None,
+        signals: bool = True,
     ) -> None:
         self.scenario = scenario
         self.cluster = cluster
@@ -84,6 +85,8 @@ class Experiment:
         self.trials = trials or scenario.trials
         self.out = out
         self.formatter = formatter or LineFormatter()
+        self.signals = signals
+        """Ctrl-C/SIGTERM heal and stop (the CLI); a library caller cancels the task instead."""
         self.rng = random.Random(scenario.seed)
         self.run_id = secrets.token_hex(4)
         self.journal = HealJournal(run_dir / JOURNAL_FILE, cluster.name)
@@ -362,8 +365,9 @@ class Experiment:
                 self._print([f"quorumwatch: {signal.Signals(signum).name}: healing, then stopping"])
                 driver.cancel()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal, sig)
+        if self.signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, on_signal, sig)
         try:
             try:
                 await driver
@@ -390,8 +394,9 @@ class Experiment:
                 await self.collect_logs()
                 await self.runner.aclose()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            if self.signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
         return ExperimentResult(
             self.records, self.formatter.multi_leader_ticks, self.formatter.ticks, self.errors, interrupted,
             self.workload.stats if self.workload is not None else None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import io
 import signal
 import sys
 import time
@@ -63,26 +64,32 @@ async def watch(
     *,
     duration_s: float | None,
     formatter: TickFormatter,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = sys.stdout,
     render: Callable[[Tick], None] | None = None,
     workload: WorkloadSpec | None = None,
     run_id: str = "watch",
+    stop: asyncio.Event | None = None,
+    ops_stop: asyncio.Event | None = None,
+    signals: bool = True,
+    on_tick: Callable[[Tick], None] | None = None,
 ) -> EngineStats:
-    """Watch until `duration_s` or a signal. With a workload: on the first signal (or at the end of
-    the duration) operations stop, the set is read back from the agreed leader, then probing stops;
-    a second signal stops at once."""
+    """Watch until `duration_s`, a signal (with `signals`) or `stop`. With a workload: on the first
+    signal, `ops_stop` or the end of the duration, operations stop, the set is read back from the
+    agreed leader, then probing stops; a second signal (or `stop`) stops at once. `out=None` prints
+    nothing (the library's way)."""
     probes = [make_probe(cluster, node) for node in cluster.nodes]
 
     def record(tick: Tick) -> None:
         history.append_tick(tick)
 
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
+    sink = out if out is not None else Discard()
 
     def show(tick: Tick) -> None:
         lines = formatter.feed(tick)
         if render is not None:
             render(tick)
-        elif lines:
+        elif lines and out is not None:
             try:
                 out.write("\n".join(lines) + "\n")
                 out.flush()
@@ -96,27 +103,29 @@ async def watch(
         probes,
         interval_s=cluster.interval,
         deadline_s=cluster.effective_deadline,
-        sinks=[record, show, feed.push],
+        sinks=[record, show, feed.push, *([on_tick] if on_tick is not None else [])],
     )
     loop = asyncio.get_running_loop()
-    ops_stop = asyncio.Event()
+    ops_stop = ops_stop or asyncio.Event()
 
     def on_signal() -> None:
         if workload is None or ops_stop.is_set():
             stop.set()
         ops_stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+    if signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
     try:
         if workload is None:
             return await engine.run(duration_s=duration_s, stop=stop)
         return await _watch_with_workload(
-            engine, workload, cluster, history, feed, run_id, duration_s, stop, ops_stop, out
+            engine, workload, cluster, history, feed, run_id, duration_s, stop, ops_stop, sink
         )
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        if signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
         await engine.aclose()
 
 
@@ -163,6 +172,13 @@ async def _watch_with_workload(
     if wl_task.exception() is not None:
         raise wl_task.exception()  # type: ignore[misc]
     return engine_task.result()
+
+
+class Discard(io.StringIO):
+    """An output that keeps nothing (a watch driven by the library prints nothing unless asked)."""
+
+    def write(self, s: str) -> int:
+        return len(s)
 
 
 def _say(out: TextIO, line: str) -> None:

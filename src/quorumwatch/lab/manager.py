@@ -132,7 +132,51 @@ def up(
     timeout: float = 60,
     options: dict[str, Any] | None = None,
 ) -> LabState:
-    """Build the network, start a real cluster, wait for exactly one leader, write cluster.yaml."""
+    """Build the network, start a real cluster, wait for exactly one leader, write cluster.yaml
+    (from synchronous code; `up_async` from a running event loop)."""
+    return asyncio.run(up_async(kind, nodes, name, say, within=timeout, options=options))
+
+
+async def up_async(
+    kind: str,
+    nodes: int,
+    name: str | None,
+    say: Say,
+    *,
+    within: float = 60,
+    options: dict[str, Any] | None = None,
+) -> LabState:
+    """`up` for async callers: the blocking set-up runs in a worker thread, the wait for a leader
+    on the caller's loop; on any failure (cancellation included) the lab is torn down."""
+    state, spec, cluster = await asyncio.to_thread(_build, kind, nodes, name, say, options or {})
+    try:
+        t = time.monotonic()
+        leader = await await_one_leader(state, cluster, within)
+        if spec.ready is not None:
+            missing = await asyncio.to_thread(spec.ready)
+            deadline = time.monotonic() + within
+            while missing is not None:
+                if time.monotonic() > deadline:
+                    raise LabError(f"{kind} cluster not ready within {within:g} s: {missing}")
+                await asyncio.sleep(0.2)
+                missing = await asyncio.to_thread(spec.ready)
+        state.ready = True
+        state.save()
+        support = [n.name for n in state.nodes if n.name not in state.cluster_nodes]
+        extra = f" (+{len(support)} support: {', '.join(support)})" if support else ""
+        took = time.monotonic() - t
+        say(f"{kind} cluster {state.name!r} up: {nodes} nodes{extra}, leader {leader} ({took:.2f} s)")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(asyncio.to_thread(down_one, state))
+        raise
+    return state
+
+
+def _build(
+    kind: str, nodes: int, name: str | None, say: Say, options: dict[str, Any]
+) -> tuple[LabState, kinds.KindSpec, ClusterConfig]:
+    """Network, files and processes of a new lab (blocking); torn down again if any step fails."""
     require_root()
     spec_kind = kinds.kind(kind)
     if not 1 <= nodes <= 9:
@@ -150,8 +194,8 @@ def up(
         path.mkdir(parents=True)
         node_names, support = spec_kind.names(nodes)
         plan = net.plan(name, index, node_names + support)
-        spec = spec_kind.build(plan, path, options or {})
-        shifts = _clock_shifts(options or {}, spec.cluster_nodes)
+        spec = spec_kind.build(plan, path, options)
+        shifts = _clock_shifts(options, spec.cluster_nodes)
         state = LabState(
             name,
             kind,
@@ -199,26 +243,11 @@ def up(
         cluster_file.write_text(dump_cluster(cluster), encoding="utf-8")
         state.cluster_file = str(cluster_file)
         state.save()
-        t = time.monotonic()
-        leader = wait_for_one_leader(state, cluster, timeout)
-        if spec.ready is not None:
-            missing = spec.ready()
-            deadline = time.monotonic() + timeout
-            while missing is not None:
-                if time.monotonic() > deadline:
-                    raise LabError(f"{kind} cluster not ready within {timeout:g} s: {missing}")
-                time.sleep(0.2)
-                missing = spec.ready()
-        state.ready = True
-        state.save()
-        extra = f" (+{len(support)} support: {', '.join(support)})" if support else ""
-        took = time.monotonic() - t
-        say(f"{kind} cluster {name!r} up: {nodes} nodes{extra}, leader {leader} ({took:.2f} s)")
     except BaseException:
         with contextlib.suppress(Exception):
             down_one(state)
         raise
-    return state
+    return state, spec, cluster
 
 
 def _clock_shifts(options: dict[str, Any], nodes: list[str]) -> dict[str, list[str]]:
@@ -283,6 +312,12 @@ def _start(state: LabState, node: NodeState) -> None:
 
 def wait_for_one_leader(state: LabState, cluster: ClusterConfig, timeout: float) -> str:
     """Probe until three ticks in a row show one agreed leader (every other node follows or observes)."""
+    return asyncio.run(await_one_leader(state, cluster, timeout))
+
+
+async def await_one_leader(state: LabState, cluster: ClusterConfig, within: float) -> str:
+    """`wait_for_one_leader` on the caller's event loop."""
+    timeout = within
     from quorumwatch.engine import Engine
     from quorumwatch.model import Tick
     from quorumwatch.probes import make_probe
@@ -317,7 +352,7 @@ def wait_for_one_leader(state: LabState, cluster: ClusterConfig, timeout: float)
         finally:
             await engine.aclose()
 
-    asyncio.run(probe_until())
+    await probe_until()
     if good < 3:
         seen_roles = " ".join(o.role.letter for o in last[0].observations) if last else "nothing"
         raise LabError(f"no single agreed leader within {timeout:g} s (last matrix: [{seen_roles}])")

@@ -1,0 +1,284 @@
+"""The library: watch, run and analyse from Python code (re-exported from `quorumwatch`; docs/api.md).
+
+Everything here is async or pure: no signal handlers, no printing unless an output is given, no
+hidden event loop. A watch records to a run directory exactly as the CLI does, so `quorumwatch
+analyze`, `history` and `report` work on what the library recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TextIO
+
+from quorumwatch.analysis import Analysis, exit_code
+from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
+from quorumwatch.logs.command import LogRun, resolve_inputs, run_logs
+from quorumwatch.logs.rules import Pack, builtin, load_pack
+from quorumwatch.model import Harm, Tick, Verdict
+from quorumwatch.report.lines import LineFormatter
+from quorumwatch.report.schema import Results
+from quorumwatch.rundir import RESULTS_FILE, analyze_run
+from quorumwatch.scenario import Scenario, dump_scenario, load_scenario
+from quorumwatch.store import History
+from quorumwatch.workload.spec import WorkloadSpec, load_workload
+
+ClusterLike = ClusterConfig | str | Path
+"""A cluster: its loaded config, or the path of its cluster file."""
+
+
+def _cluster(c: ClusterLike) -> ClusterConfig:
+    return c if isinstance(c, ClusterConfig) else load_cluster(str(c))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished watch or experiment: where it was recorded and what the analysis found."""
+
+    run_dir: Path
+    results: Results
+    errors: tuple[str, ...] = ()
+    """What stopped an experiment early (a fault that failed, steady state not reached)."""
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.results.verdict
+
+    @property
+    def harm(self) -> Harm:
+        return self.results.harm
+
+    @property
+    def results_path(self) -> Path:
+        return self.run_dir / RESULTS_FILE
+
+    def exit_code(self, fail_on: str = "possible") -> int:
+        """What `quorumwatch run`/`watch` would exit with (1 when an experiment had errors)."""
+        code = exit_code(self.verdict, self.harm, fail_on)
+        return code if code or not self.errors else 1
+
+    def failed(self, fail_on: str = "possible") -> bool:
+        return self.exit_code(fail_on) != 0
+
+
+@dataclass
+class Watch:
+    """Watches a cluster in the background while the caller's block runs:
+
+        async with quorumwatch.Watch(cluster) as w:
+            ...  # inject a fault, run a test
+        assert w.result.verdict is Verdict.OK
+
+    Entering records to a new run directory and returns once the first tick is in (so the block
+    is observed from its start); leaving stops the probes (with a workload: stops the operations,
+    reads the set back, then stops), analyses and writes results.json.
+    """
+
+    cluster: ClusterLike
+    workload: WorkloadSpec | str | Path | None = None
+    run_dir: Path | None = None
+    """Where to record; default runs/<cluster>/<UTC time> (below `runs`)."""
+    runs: Path = Path("runs")
+    out: TextIO | None = None
+    """Where to print the watch lines; None prints nothing."""
+    first_tick_timeout: float = 30.0
+    on_tick: Callable[[Tick], None] | None = None
+    """Called with every tick as it is recorded (on the watch's event loop: keep it short)."""
+    result: RunResult | None = field(default=None, init=False)
+    _ticks: int = field(default=0, init=False)
+    _task: asyncio.Task[object] | None = field(default=None, init=False)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _ops_stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _history: History | None = field(default=None, init=False)
+    _recorded: Path | None = field(default=None, init=False)
+
+    @property
+    def ticks(self) -> int:
+        """Ticks recorded so far."""
+        return self._ticks
+
+    @property
+    def recording(self) -> Path | None:
+        """The run directory, once entered."""
+        return self._recorded
+
+    async def __aenter__(self) -> Watch:
+        from quorumwatch.runner import prepare_run
+        from quorumwatch.runner import watch as run_watch
+        from quorumwatch.workload.spec import check_workload
+
+        cluster = _cluster(self.cluster)
+        spec = self.workload
+        if spec is not None and not isinstance(spec, WorkloadSpec):
+            where = str(spec)
+            spec = load_workload(where)
+            check_workload(spec, cluster, where)
+        self.workload = spec
+        self._recorded, self._history = prepare_run(cluster, self.run_dir, self.runs)
+        first = asyncio.Event()
+
+        def seen(tick: Tick) -> None:
+            self._ticks += 1
+            first.set()
+            if self.on_tick is not None:
+                self.on_tick(tick)
+
+        self._task = asyncio.get_running_loop().create_task(
+            run_watch(
+                cluster, self._history, duration_s=None, formatter=LineFormatter(), out=self.out,
+                workload=spec, run_id=self._recorded.name, stop=self._stop, ops_stop=self._ops_stop,
+                signals=False, on_tick=seen,
+            )
+        )  # fmt: skip
+        ready = asyncio.get_running_loop().create_task(first.wait())
+        await asyncio.wait(
+            [ready, self._task], timeout=self.first_tick_timeout, return_when="FIRST_COMPLETED"
+        )
+        if not ready.done():
+            ready.cancel()
+            await self._finish()
+            raise TimeoutError(f"{cluster.name}: no tick within {self.first_tick_timeout:g} s")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._finish()
+        assert self._recorded is not None
+        _, results = await asyncio.to_thread(analyze_run, self._recorded)
+        self.result = RunResult(self._recorded, results)
+
+    async def _finish(self) -> None:
+        (self._ops_stop if self.workload is not None else self._stop).set()
+        try:
+            if self._task is not None:
+                await self._task
+        finally:
+            self._stop.set()
+            if self._history is not None:
+                self._history.close()
+
+
+async def observe(
+    cluster: ClusterLike,
+    *,
+    duration: float,
+    workload: WorkloadSpec | str | Path | None = None,
+    run_dir: Path | None = None,
+    runs: Path = Path("runs"),
+    out: TextIO | None = None,
+) -> RunResult:
+    """Watch `cluster` for `duration` seconds (with a workload: operations, then the read-back), then
+    analyse: what `quorumwatch watch --duration` does, as a value."""
+    w = Watch(cluster, workload, run_dir, runs, out)
+    async with w:
+        await asyncio.sleep(duration)
+    assert w.result is not None
+    return w.result
+
+
+async def run_experiment(
+    scenario: Scenario | str | Path,
+    cluster: ClusterLike | None = None,
+    *,
+    trials: int | None = None,
+    run_dir: Path | None = None,
+    runs: Path = Path("runs"),
+    out: TextIO | None = None,
+) -> RunResult:
+    """Run a scenario (faults trial after trial, its workload alongside) and analyse it: what
+    `quorumwatch run` does, as a value. Cancelling the task heals every fault before it ends."""
+    from quorumwatch.experiment import Experiment
+    from quorumwatch.runner import Discard, prepare_run
+
+    if isinstance(scenario, Scenario):
+        if cluster is None:
+            raise ConfigError("a loaded Scenario needs its cluster")
+        spec, config = scenario, _cluster(cluster)
+    else:
+        spec, config = load_scenario(str(scenario), None if cluster is None else str(cluster))
+        if isinstance(cluster, ClusterConfig):
+            config = cluster
+    recorded, history = prepare_run(config, run_dir, runs)
+    (recorded / "scenario.yaml").write_text(dump_scenario(spec, config), encoding="utf-8")
+    experiment = Experiment(
+        spec,
+        config,
+        history,
+        recorded,
+        trials=trials,
+        out=out if out is not None else Discard(),
+        signals=False,
+    )
+    try:
+        done = await experiment.run()
+    finally:
+        history.close()
+    _, results = await asyncio.to_thread(analyze_run, recorded)
+    return RunResult(recorded, results, tuple(done.errors))
+
+
+def analyze(history: str | Path) -> Results:
+    """Analyse a recorded run directory (or its history.sqlite) and write its results.json, as
+    `quorumwatch analyze` does. For ticks in memory use `analyze_ticks` (pure)."""
+    path = Path(history)
+    return analyze_run(path.parent if path.is_file() else path)[1]
+
+
+def analyze_ticks(ticks: Sequence[Tick], **kwargs: object) -> Analysis:
+    """The pure analysis of ticks (and events, operations …) held in memory; see
+    `quorumwatch.analysis.analyze` for the keyword arguments."""
+    from quorumwatch.analysis import analyze as pure
+
+    return pure(ticks, **kwargs)  # type: ignore[arg-type]
+
+
+def analyze_logs(
+    files: Mapping[str, Sequence[str | Path]] | Sequence[str],
+    *,
+    pack: Pack | str | Path | None = None,
+    skew_s: float = 0.0,
+    offsets_s: Mapping[str, float] | None = None,
+    tz: dt.tzinfo | None = None,
+    year: int | None = None,
+    jobs: int = 1,
+) -> LogRun:
+    """Who led when, from the nodes' own log files: `{node: [paths]}` or `quorumwatch logs`-style
+    arguments (`NODE=PATH`, globs). `pack`: a built-in pack's name, a rules file, or None to choose
+    by content. `.forensics.verdict` is a Verdict (`inconclusive` when no file said who led)."""
+    if isinstance(files, Mapping):
+        paths = {node: [Path(p) for p in ps] for node, ps in files.items()}
+    else:
+        paths = resolve_inputs(list(files), None)
+    chosen: Pack | None
+    if pack is None or isinstance(pack, Pack):
+        chosen = pack
+    elif isinstance(pack, str) and not Path(pack).suffix:
+        chosen = builtin(pack)
+    else:
+        chosen = load_pack(str(pack))
+    zone = tz or dt.datetime.now().astimezone().tzinfo or dt.UTC
+    return run_logs(
+        paths, chosen, tz=zone, year=year, skew_s=skew_s, offsets_s=dict(offsets_s or {}), jobs=jobs
+    )
+
+
+def scenario_of(path: str | Path, cluster: str | Path | None = None) -> tuple[Scenario, ClusterConfig]:
+    """A scenario file and its cluster (the scenario's own, or `cluster` instead), validated."""
+    return load_scenario(str(path), None if cluster is None else str(cluster))
+
+
+__all__ = [
+    "RunResult",
+    "Watch",
+    "analyze",
+    "analyze_logs",
+    "analyze_ticks",
+    "observe",
+    "run_experiment",
+    "scenario_of",
+]
