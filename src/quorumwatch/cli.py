@@ -173,11 +173,16 @@ def watch(
         f"history in {run}",
         err=True,
     )
-    sys.exit(_analyze_and_exit_code(run, fail_on=fail_on))
+    sys.exit(_analyze_and_exit_code(run, fail_on=fail_on, report=True))
 
 
 def _analyze_and_exit_code(
-    run: Path, *, as_json: bool = False, to_stderr: bool = True, fail_on: str = "possible"
+    run: Path,
+    *,
+    as_json: bool = False,
+    to_stderr: bool = True,
+    fail_on: str = "possible",
+    report: bool = False,
 ) -> int:
     """Analyse a finished run, print the summary, write results.json; the verdict's exit code."""
 
@@ -185,11 +190,11 @@ def _analyze_and_exit_code(
 
     from quorumwatch.analysis import exit_code
     from quorumwatch.report.summary import print_summary
-    from quorumwatch.rundir import RESULTS_FILE, analyze_run
+    from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE, analyze_run
     from quorumwatch.store import HistoryError
 
     try:
-        _, out = analyze_run(run)
+        _, out = analyze_run(run, report=report)
     except (HistoryError, OSError, sqlite3.Error) as exc:
         click.echo(f"quorumwatch: cannot analyse {run}: {exc}", err=True)
         return EXIT_ERROR
@@ -199,6 +204,8 @@ def _analyze_and_exit_code(
         console = Console(stderr=to_stderr, highlight=False, width=None if sys.stdout.isatty() else 140)
         print_summary(out.data(), console)
         console.print(f"results: {run / RESULTS_FILE}")
+        if report:
+            console.print(f"report: {run / REPORT_FILE}")
     return exit_code(out.verdict, out.harm, fail_on)
 
 
@@ -249,6 +256,25 @@ def analyze(run_dir: Path, as_json: bool, fail_on: str) -> None:
     except HistoryError as exc:
         fail(str(exc))
     sys.exit(_analyze_and_exit_code(run, as_json=as_json, to_stderr=False, fail_on=fail_on))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def report(run_dir: Path) -> None:
+    """Write RUN_DIR/report.html: the run as one self-contained page (no network needed to open it) —
+    verdict and harm in words, a timeline with a lane per node, fault bands and dual-leader windows,
+    the trials and their failover figures. `run` and `watch` write it themselves.
+
+    Exit 0 when written; 1 errors."""
+    from quorumwatch.rundir import REPORT_FILE, analyze_run
+    from quorumwatch.store import HistoryError, resolve_run_dir
+
+    try:
+        run = resolve_run_dir(run_dir)
+        analyze_run(run, report=True)
+    except (HistoryError, OSError, sqlite3.Error) as exc:
+        fail(f"cannot write the report of {run_dir}: {exc}")
+    click.echo(run / REPORT_FILE)
 
 
 def _watch_live(
@@ -398,7 +424,7 @@ def run(
         f"{result.multi_leader_ticks} with more than one leader; history in {rundir}",
         err=True,
     )
-    code = _analyze_and_exit_code(rundir, fail_on=fail_on)
+    code = _analyze_and_exit_code(rundir, fail_on=fail_on, report=True)
     sys.exit(EXIT_ERROR if result.errors or result.interrupted else code)
 
 

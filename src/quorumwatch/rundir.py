@@ -14,21 +14,23 @@ from quorumwatch.report.schema import Results
 from quorumwatch.store import HISTORY_FILE, History
 
 RESULTS_FILE = "results.json"
+REPORT_FILE = "report.html"
 
 
-def analyze_run(run_dir: Path) -> tuple[Analysis, Results]:
+def analyze_run(run_dir: Path, *, report: bool = False) -> tuple[Analysis, Results]:
     """Millions of loaded records are long-lived and never cyclic garbage: the cyclic collector
     would re-scan them on every full collection (measured: half the checkers' time at 1 M
     operations). `_analyze_run` freezes what exists once the history is loaded; unfrozen here."""
     try:
-        return _analyze_run(run_dir)
+        return _analyze_run(run_dir, report)
     finally:
         gc.unfreeze()
 
 
-def _analyze_run(run_dir: Path) -> tuple[Analysis, Results]:
+def _analyze_run(run_dir: Path, report: bool) -> tuple[Analysis, Results]:
     history = History.open(run_dir / HISTORY_FILE)
     try:
+        nodes = history.nodes()
         ticks = list(history.ticks())
         events = history.events()
         meta = history.meta()
@@ -58,10 +60,28 @@ def _analyze_run(run_dir: Path) -> tuple[Analysis, Results]:
         },
         _logs_section(run_dir, ticks) if (run_dir / "logs").is_dir() else None,
     )
-    tmp = run_dir / (RESULTS_FILE + ".tmp")
-    tmp.write_text(out.to_json(), encoding="utf-8")
-    tmp.replace(run_dir / RESULTS_FILE)
+    _write(run_dir / RESULTS_FILE, out.to_json())
+    if report:
+        from quorumwatch.report.html import page, timeline
+
+        lost = frozenset(o.value for o in a.harm.lost if o.value is not None)
+        figure = timeline(nodes, ticks, out, operations, lost)
+        title = f"quorumwatch: {meta.get('cluster', '?')} — {run_dir.name}"
+        _write(run_dir / REPORT_FILE, page(out, figure, _plotly_js(), title))
     return a, out
+
+
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
 
 
 def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
