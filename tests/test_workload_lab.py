@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import ARTIFACTS, REPORT_CHECK, chromium
 from tests.labkit import chains_left, lab_cluster, links_down, run_example
 from tests.results_contract import read_results
 
@@ -41,6 +42,17 @@ def test_etcd_stale_leader_acknowledges_nothing_and_no_write_is_lost(tmp_path: P
         assert w["per_node"][t.old]["unknown"] + w["per_node"][t.old]["fail"] > 0
         assert "harm: none observed — " in t.result.stderr
         assert links_down(state) == []
+    # the demo's picture: its report.html in real Chromium, a lane per node, the fault band, the red window
+    assert data["dual_leaders"], "the cut-off etcd leader overlaps its successor for a moment"
+    with chromium() as browser:
+        visit, seen = browser.visit(
+            (t.run / "report.html").as_uri(), ARTIFACTS / "report-etcd-demo.png", REPORT_CHECK
+        )
+    assert visit.console_errors == [] and visit.exceptions == [] and visit.requests == []
+    assert {"n1", "n2", "n3", "dual leader", "workload"} <= set(seen["lanes"])
+    assert [s["name"] for s in seen["shapes"]].count("fault") == 1
+    red = {"dual leader (proven)", "dual leader (possible)"} & set(seen["names"])
+    assert red and (seen["hatched"] > 0 or {"name": "dual-leader", "fill": "#d32f2f"} in seen["shapes"])
 
 
 def test_redis_isolated_master_loses_acknowledged_writes_and_min_replicas_narrows_it(

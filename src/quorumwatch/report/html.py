@@ -319,7 +319,7 @@ def timeline(
         "barmode": "overlay",
         "height": 160 + 38 * len(order),
         "margin": {"l": 110, "r": 20, "t": 40, "b": 90},
-        "xaxis": {"type": "date", "title": {"text": "local time (the list above: UTC)"}, "rangeslider": {"visible": False}},
+        "xaxis": {"type": "date", "rangeslider": {"visible": False}},
         "yaxis": {
             "type": "category",
             "categoryorder": "array",
@@ -523,7 +523,8 @@ harm: <b>{html.escape(r.harm.value.replace("_", " "))}</b> — {html.escape(r.ha
 {f"<p>{html.escape(r.advice)}</p>" if r.advice else ""}
 <p style="font-size:13px;color:#616161">{r.multi_leader_ticks:,} ticks showed more than one L;
 {r.artifact_ticks:,} of them provably an artifact of sampling.
-Drag to zoom, double-click to reset; hover for epoch, round trip and errors.</p>
+Timeline in local time (the list above is UTC). Drag to zoom, double-click to reset; hover for
+epoch, round trip and errors.</p>
 <div id="timeline"></div>
 <h2 style="font-size:16px">Trials</h2>
 {_trials_table(r)}
