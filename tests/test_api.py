@@ -26,7 +26,7 @@ def test_every_public_name_resolves_and_nothing_else_is_public() -> None:
         assert getattr(quorumwatch, name) is not None, name
     assert dir(quorumwatch) == sorted(quorumwatch.__all__)
     with pytest.raises(AttributeError):
-        _ = quorumwatch.runner
+        _ = quorumwatch.no_such_name
 
 
 def test_import_stays_light() -> None:

@@ -46,6 +46,7 @@ def test_block_with_two_leaders_fails_and_keeps_its_run(tmp_path: Path) -> None:
         "two leaders at once, proven" in message and "proven dual_leader: n1 + n2 (epochs 3 / 4)" in message
     )
     assert f"run kept: {result.run_dir}" in message and result.run_dir in KEPT
+    assert f"report: {result.report_path}" in message and result.report_path.is_file()
     assert read_results(result.run_dir)["verdict"] == "dual_leader"
 
 

@@ -22,7 +22,7 @@ from quorumwatch.logs.rules import Pack, builtin, load_pack
 from quorumwatch.model import Harm, Tick, Verdict
 from quorumwatch.report.lines import LineFormatter
 from quorumwatch.report.schema import Results
-from quorumwatch.rundir import RESULTS_FILE, analyze_run
+from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE, analyze_run
 from quorumwatch.scenario import Scenario, dump_scenario, load_scenario
 from quorumwatch.store import History
 from quorumwatch.workload.spec import WorkloadSpec, load_workload
@@ -56,6 +56,11 @@ class RunResult:
     def results_path(self) -> Path:
         return self.run_dir / RESULTS_FILE
 
+    @property
+    def report_path(self) -> Path:
+        """report.html (written unless the watch or experiment was asked not to)."""
+        return self.run_dir / REPORT_FILE
+
     def exit_code(self, fail_on: str = "possible") -> int:
         """What `quorumwatch run`/`watch` would exit with (1 when an experiment had errors)."""
         code = exit_code(self.verdict, self.harm, fail_on)
@@ -88,6 +93,8 @@ class Watch:
     first_tick_timeout: float = 30.0
     on_tick: Callable[[Tick], None] | None = None
     """Called with every tick as it is recorded (on the watch's event loop: keep it short)."""
+    report: bool = True
+    """Write report.html beside results.json when the watch ends."""
     result: RunResult | None = field(default=None, init=False)
     _ticks: int = field(default=0, init=False)
     _task: asyncio.Task[object] | None = field(default=None, init=False)
@@ -149,7 +156,7 @@ class Watch:
     ) -> None:
         await self._finish()
         assert self._recorded is not None
-        _, results = await asyncio.to_thread(analyze_run, self._recorded)
+        _, results = await asyncio.to_thread(analyze_run, self._recorded, report=self.report)
         self.result = RunResult(self._recorded, results)
 
     async def _finish(self) -> None:
@@ -189,6 +196,7 @@ async def run_experiment(
     run_dir: Path | None = None,
     runs: Path = Path("runs"),
     out: TextIO | None = None,
+    report: bool = True,
 ) -> RunResult:
     """Run a scenario (faults trial after trial, its workload alongside) and analyse it: what
     `quorumwatch run` does, as a value. Cancelling the task heals every fault before it ends."""
@@ -218,7 +226,7 @@ async def run_experiment(
         done = await experiment.run()
     finally:
         history.close()
-    _, results = await asyncio.to_thread(analyze_run, recorded)
+    _, results = await asyncio.to_thread(analyze_run, recorded, report=report)
     return RunResult(recorded, results, tuple(done.errors))
 
 
