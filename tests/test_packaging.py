@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -71,3 +73,36 @@ def test_installed_cli_measures_harm(installed: Path, tmp_path: Path) -> None:
         )
     assert r.returncode == 6, r.stderr
     assert "harm: data loss — " in r.stderr and (tmp_path / "r" / "results.json").is_file()
+
+
+def test_sdist_carries_tests_fixtures_examples_and_docs(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "-o", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    (sdist,) = tmp_path.glob("quorumwatch-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    for needed in ("LICENSE", "docs/design.md", "docs/api.md", "docs/results.schema.json",
+                   "examples/etcd-leader-link-down-writes.yaml", "tests/test_api.py", "tests/conftest.py",
+                   "tests/fixtures/logs/etcd/n1/n1.log", "scripts/setup.sh", "Makefile"):  # fmt: skip
+        assert needed in names, needed
+    assert not any(n.startswith("test-artifacts") or "__pycache__" in n for n in names)
+
+
+def test_wheel_metadata_has_one_version_licence_and_the_pytest_plugin(installed: Path) -> None:
+    (wheel,) = (installed.parent / "dist").glob("quorumwatch-*.whl")
+    from quorumwatch._version import __version__
+
+    assert wheel.name.startswith(f"quorumwatch-{__version__}-")
+    z = zipfile.ZipFile(wheel)
+    meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+    text = z.read(meta).decode()
+    assert f"Version: {__version__}" in text and "License-Expression: MIT" in text
+    assert "Classifier: Framework :: Pytest" in text
+    points = z.read(meta.replace("METADATA", "entry_points.txt")).decode()
+    assert "[pytest11]" in points and "quorumwatch = quorumwatch.pytest_plugin" in points
+    version = subprocess.run(
+        [str(installed / "bin" / "quorumwatch"), "--version"], capture_output=True, text=True, check=True
+    )
+    assert __version__ in version.stdout
