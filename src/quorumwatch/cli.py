@@ -510,6 +510,11 @@ def heal(run_dir: Path | None) -> None:
     "--context", type=float, default=5.0, show_default=True, help="Timeline seconds around overlaps."
 )
 @click.option("--all", "show_all", is_flag=True, help="Show the whole timeline.")
+@click.option(
+    "--timeline", "timeline_only", is_flag=True,
+    help="Print only the merged timeline of every role event, one line each (for lnav: "
+    "contrib/lnav/quorumwatch.json, or grep).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(
     "--jobs", type=click.IntRange(1, 64), help="Files scanned in parallel (default: the number of cores)."
@@ -528,6 +533,7 @@ def logs(
     year: int | None,
     context: float,
     show_all: bool,
+    timeline_only: bool,
     as_json: bool,
     jobs: int | None,
     list_packs: bool,
@@ -544,7 +550,7 @@ def logs(
     from quorumwatch.logs import rules
     from quorumwatch.logs.command import LogError, resolve_inputs, run_logs
     from quorumwatch.logs.command import node_from as split_by
-    from quorumwatch.report.logs import render, to_json
+    from quorumwatch.report.logs import render, timeline_lines, to_json
 
     if list_packs:
         for name in rules.BUILTIN:
@@ -602,6 +608,9 @@ def logs(
         fail(str(exc))
     if as_json:
         click.echo(json.dumps(to_json(result, context, show_all), indent=2))
+    elif timeline_only:
+        for line in timeline_lines(result.forensics):
+            click.echo(line)
     else:
         render(result, context, show_all, click.echo)
     sys.exit(result.forensics.verdict.exit_code)

@@ -34,9 +34,13 @@ CHANGING = "#ce93d8"
 RED = "#d32f2f"
 SEGMENT_BUDGET = 60_000
 """Role segments drawn over all lanes at most (keeps a 24 h, 10 Hz run's page well under 25 MB)."""
+BAND_LIMIT = 200
+"""Bands across every lane (faults, proven dual leaders) up to this many; beyond, only their own
+lane's bars (plotly redraws each band on every zoom; thousands would make a day's page sluggish)."""
 OPERATION_BUDGET = 20_000
 """Workload markers drawn at most; lost, failed and stale operations are drawn first."""
 
+FAULT_LANE = "faults"
 DUAL_LANE = "dual leader"
 LEADERLESS_LANE = "leaderless"
 WORKLOAD_LANE = "workload"
@@ -216,7 +220,7 @@ def timeline(
                 marker={"color": RED, **pattern, "line": {"color": RED, "width": 1}},
             )
         )
-        if certain:
+        if certain and len(found) <= BAND_LIMIT:
             for s, e in zip(starts, ends, strict=True):
                 shapes.append(
                     {
@@ -259,13 +263,23 @@ def timeline(
             )
     # fault windows: labelled bands
     last_tick = ticks[-1].wall_ns if ticks else 0
+    faults: list[tuple[int, int, str]] = []
     for trial in results.trials:
         start = _from_iso(trial.injected_at)
         if start is None:
             continue
         end = _from_iso(trial.healed_at) or last_tick
         target = trial.target if isinstance(trial.target, str) else ""
-        label = f"trial {trial.trial}: {trial.fault} {target} ({', '.join(trial.nodes)})"
+        faults.append((start, end, f"trial {trial.trial}: {trial.fault} {target} ({', '.join(trial.nodes)})"))
+    if faults:
+        extra_lanes.insert(0, FAULT_LANE)
+        traces.append(
+            _bar(
+                "fault", [FAULT_LANE] * len(faults), [f[0] for f in faults], [f[1] for f in faults],
+                [html.escape(f[2]) for f in faults], marker={"color": "#1565c0", "opacity": 0.5},
+            )
+        )  # fmt: skip
+    for start, end, label in faults if len(faults) <= BAND_LIMIT else []:
         shapes.append(
             {
                 "type": "rect",

@@ -77,6 +77,17 @@ def timeline(f: Forensics, context_s: float, show_all: bool) -> list[RoleEvent]:
     return [e for e in f.events if any(lo <= e.ts_ns <= hi for lo, hi in windows)]
 
 
+def timeline_lines(f: Forensics) -> list[str]:
+    """Every role event of every node in time order, one line each: `TIME NODE EVENT [epoch N]
+    FILE:LINE MESSAGE` (the format contrib/lnav/quorumwatch.json reads)."""
+    return [
+        f"{stamp(e.ts_ns)} {e.node} {e.kind}"
+        + (f" epoch={e.epoch}" if e.epoch is not None else "")
+        + f" {e.file}:{e.line} {e.message}"
+        for e in f.events
+    ]
+
+
 def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], None]) -> None:
     f = r.forensics
     echo(f"verdict: {f.verdict}")
@@ -134,4 +145,4 @@ def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], No
             echo(f"note: {s.path}: no known log format recognised; skipped")
 
 
-__all__ = ["files_json", "render", "timeline", "to_json"]
+__all__ = ["files_json", "render", "timeline", "timeline_lines", "to_json"]
