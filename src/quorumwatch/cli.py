@@ -598,10 +598,13 @@ def logs(
             chosen.append(rules.quick_pack(leader_start, leader_stop, epoch_re))
         explicit = rules.merge(chosen) if chosen else None
         files = resolve_inputs(inputs, run_dir)
-        result = run_logs(
-            files, explicit, tz=tz, year=year, skew_s=skew, offsets_s=offs, jobs=jobs or os.cpu_count() or 1,
-            split=split_by(node_from),
-        )  # fmt: skip
+        from quorumwatch.report.progress import bytes_progress
+
+        with bytes_progress("scanning logs") as progress:
+            result = run_logs(
+                files, explicit, tz=tz, year=year, skew_s=skew, offsets_s=offs,
+                jobs=jobs or os.cpu_count() or 1, split=split_by(node_from), progress=progress,
+            )  # fmt: skip
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     except LogError as exc:

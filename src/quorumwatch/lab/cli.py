@@ -102,10 +102,11 @@ def up(
         "min_replicas_to_write": min_replicas_to_write,
         "min_replicas_max_lag": min_replicas_max_lag,
     }
+    from quorumwatch.report.progress import status
+
     try:
-        state = manager.up(
-            kind, nodes, name, lambda s: click.echo(s, err=True), timeout=timeout, options=options
-        )
+        with status(f"starting a {kind} lab and waiting for one agreed leader (up to {timeout:g} s)") as say:
+            state = manager.up(kind, nodes, name, say, timeout=timeout, options=options)
     except LabError as exc:
         _fail(exc)
         return

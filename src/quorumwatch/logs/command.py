@@ -7,7 +7,7 @@ import datetime as dt
 import glob
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +166,15 @@ def _join(
     return events, stats, results[0][2]
 
 
+def _size(path: Path, part: Part | None) -> int:
+    if part is not None:
+        return part.end - part.start
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def run_logs(
     files: dict[str, list[Path]],
     explicit: rules.Pack | None,
@@ -176,9 +185,10 @@ def run_logs(
     offsets_s: dict[str, float],
     jobs: int = 1,
     split: NodeFrom | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> LogRun:
     """Scan every file (in `jobs` processes: each file, or each part of a big one, streams on its
-    own core) and analyse."""
+    own core) and analyse. `progress(bytes_done, bytes_total)` is told as each piece finishes."""
     out = LogRun(analyze_logs({}))
     heads = {path: sniff(path) for paths in files.values() for path in paths}
     # rotated files in the order they were written
@@ -196,13 +206,28 @@ def run_logs(
     args = [
         (work[i][0], work[i][1], heads[work[i][1]], explicit, tz, year, split, part) for i, part in pieces
     ]
+    sizes = [_size(work[i][1], part) for i, part in pieces]
+    total, finished = sum(sizes), 0
+    if progress is not None:
+        progress(0, total)
     if jobs > 1 and len(pieces) > 1:
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=min(jobs, len(pieces))) as pool:
-            done = [f.result() for f in [pool.submit(_scan_one, *a) for a in args]]
+            futures = [pool.submit(_scan_one, *a) for a in args]
+            at = {f: k for k, f in enumerate(futures)}
+            for f in as_completed(futures):
+                finished += sizes[at[f]]
+                if progress is not None:
+                    progress(finished, total)
+            done = [f.result() for f in futures]
     else:
-        done = [_scan_one(*a) for a in args]
+        done = []
+        for a, size in zip(args, sizes, strict=True):
+            done.append(_scan_one(*a))
+            finished += size
+            if progress is not None:
+                progress(finished, total)
     results = [_join([r for (i, _), r in zip(pieces, done, strict=True) if i == k]) for k in range(len(work))]
     # with a split, only the nodes the lines name are nodes; a merged file's own name is not one
     events: dict[str, list[RoleEvent]] = {} if split is not None else {node: [] for node in files}
