@@ -32,8 +32,10 @@ ROLE_COLOURS = {
 }
 CHANGING = "#ce93d8"
 RED = "#d32f2f"
-SEGMENT_BUDGET = 60_000
+SEGMENT_BUDGET = 30_000
 """Role segments drawn over all lanes at most (keeps a 24 h, 10 Hz run's page well under 25 MB)."""
+TABLE_ROWS = 200
+"""Trials listed in the table at most (the spread plot and results.json cover all)."""
 BAND_LIMIT = 200
 """Bands across every lane (faults, proven dual leaders) up to this many; beyond, only their own
 lane's bars (plotly redraws each band on every zoom; thousands would make a day's page sluggish)."""
@@ -453,7 +455,7 @@ def _trials_table(r: Results) -> str:
         *[f.removesuffix("_s").replace("_", " ") + " (s)" for f in FIGURES],
     ]
     rows = []
-    for t in r.trials:
+    for t in r.trials[:TABLE_ROWS]:
         cells = [
             t.trial,
             t.fault,
@@ -469,6 +471,11 @@ def _trials_table(r: Results) -> str:
         + "</tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
+        + (
+            f"<p>… and {len(r.trials) - TABLE_ROWS:,} more trials (results.json lists all).</p>"
+            if len(r.trials) > TABLE_ROWS
+            else ""
+        )
     )
 
 
