@@ -97,6 +97,8 @@ class Chromium:
             self.send(f"{domain}.enable", session=session)
         size = {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False}
         self.send("Emulation.setDeviceMetricsOverride", size, session)
+        # the page also records its own errors and requests, whatever the timing of the events above
+        self.send("Page.addScriptToEvaluateOnNewDocument", {"source": _WATCH_PAGE}, session)
         self.send("Page.navigate", {"url": url}, session)
         deadline = time.monotonic() + within
         value: Any = None
@@ -112,7 +114,13 @@ class Chromium:
         shot = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session)
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         screenshot.write_bytes(base64.b64decode(shot["data"]))
-        return self._visit(session), value
+        seen = self.send("Runtime.evaluate", {"expression": _PAGE_SAW, "returnByValue": True}, session).get(
+            "result", {}
+        ).get("value") or {"errors": [], "requests": []}
+        visit = self._visit(session)
+        visit.console_errors += [e for e in seen["errors"] if e not in visit.console_errors]
+        visit.requests += [r for r in seen["requests"] if _remote(r) and r not in visit.requests]
+        return visit, value
 
     def _visit(self, session: str) -> PageVisit:
         v = PageVisit()
@@ -131,9 +139,30 @@ class Chromium:
                 v.exceptions.append(json.dumps(p.get("exceptionDetails", {}))[:500])
             elif method == "Network.requestWillBeSent":
                 url = p.get("request", {}).get("url", "")
-                if not url.startswith(("file:", "data:", "blob:", "about:")):
+                if _remote(url):
                     v.requests.append(url)
         return v
+
+
+_WATCH_PAGE = """
+window.__qw = {errors: [], requests: []};
+(function () {
+  const error = console.error.bind(console);
+  console.error = (...args) => { window.__qw.errors.push(args.map(String).join(" ")); error(...args); };
+  window.addEventListener("error", e => window.__qw.errors.push("uncaught: " + e.message));
+  window.addEventListener("unhandledrejection", e => window.__qw.errors.push("rejection: " + e.reason));
+  document.addEventListener("securitypolicyviolation", e => window.__qw.requests.push(e.blockedURI));
+})();
+"""
+_PAGE_SAW = """(() => {
+  const own = window.__qw || {errors: [], requests: []};
+  const fetched = performance.getEntriesByType("resource").map(e => e.name);
+  return {errors: own.errors, requests: fetched.concat(own.requests)};
+})()"""
+
+
+def _remote(url: str) -> bool:
+    return bool(url) and not url.startswith(("file:", "data:", "blob:", "about:"))
 
 
 def _high(fd: int) -> int:

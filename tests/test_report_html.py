@@ -112,7 +112,7 @@ def test_report_renders_in_chromium_with_lanes_fault_band_and_red_window(
     assert report.stat().st_size < 25 << 20
     visit, seen = browser.visit(report.as_uri(), ARTIFACTS / "report-literal.png", REPORT_CHECK)
     assert visit.console_errors == [] and visit.exceptions == [] and visit.requests == []
-    assert results.leaderless == [] and sorted(seen["lanes"]) == ["a", "b", "c", "dual leader"]
+    assert results.leaderless == [] and sorted(seen["lanes"]) == ["a", "b", "c", "dual leader", "faults"]
     assert [s["name"] for s in seen["shapes"]].count("fault") == 1  # one trial: one fault band
     assert {"name": "dual-leader", "fill": "#d32f2f"} in seen["shapes"]  # the proven window, red
     assert seen["drawn"] == len(seen["shapes"]) and "dual leader (proven)" in seen["names"]

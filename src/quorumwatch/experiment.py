@@ -29,7 +29,21 @@ from quorumwatch.faults import Fault, FaultError, FaultPlan, StepResult, StepRun
 from quorumwatch.faults.base import step_failure
 from quorumwatch.faults.heal import JOURNAL_FILE, HealJournal, open_journals, replay
 from quorumwatch.faults.targets import resolve
-from quorumwatch.model import Event, Role, Tick
+from quorumwatch.model import (
+    CommandRun,
+    Event,
+    EventBody,
+    FaultFailed,
+    FaultHealed,
+    FaultInjected,
+    HealFailed,
+    Note,
+    Role,
+    SteadyChecked,
+    Tick,
+    TrialEnded,
+    TrialStarted,
+)
 from quorumwatch.probes import make_probe
 from quorumwatch.report.lines import LineFormatter, TickFormatter, event_line
 from quorumwatch.scenario import Scenario, SteadyState
@@ -107,9 +121,9 @@ class Experiment:
     def _now(self) -> tuple[int, int]:
         return int(asyncio.get_running_loop().time() * 1e9), time.time_ns()
 
-    def event(self, kind: str, node: str | None = None, /, **data: Any) -> None:
+    def event(self, body: EventBody, node: str | None = None) -> None:
         mono, wall = self._now()
-        ev = Event(mono, wall, node, kind, data)
+        ev = Event.of(mono, wall, node, body)
         try:
             self.history.append_event(ev)
         except sqlite3.Error as exc:
@@ -136,18 +150,12 @@ class Experiment:
 
     def _record_step(self, phase: str, fid: int, result: StepResult) -> None:
         self.event(
-            "cmd",
+            CommandRun(
+                phase, fid, tuple(result.step.argv), result.returncode, result.ok, result.started_ns,
+                result.ended_ns, result.stdout[-2000:], result.stderr[-2000:],
+            ),
             result.step.node,
-            phase=phase,
-            fault=fid,
-            argv=list(result.step.argv),
-            rc=result.returncode,
-            ok=result.ok,
-            started_ns=result.started_ns,
-            ended_ns=result.ended_ns,
-            stdout=result.stdout[-2000:],
-            stderr=result.stderr[-2000:],
-        )
+        )  # fmt: skip
 
     # ---- faults ----
 
@@ -166,15 +174,9 @@ class Experiment:
         fid = self.journal.arm(plan)  # fsynced before anything is touched
         self.active[fid] = plan
         self.event(
-            "fault.inject",
-            None,
-            fault=fid,
-            kind=plan.kind,
-            target=spec.target,
-            nodes=list(plan.nodes),
-            description=plan.description,
-            trial=trial.index,
-            details=plan.details,
+            FaultInjected(
+                fid, plan.kind, spec.target, tuple(plan.nodes), plan.description, trial.index, plan.details
+            )
         )
         trial.faults.append(
             {
@@ -209,21 +211,14 @@ class Experiment:
                     f"after heal, '{step.shown()}' on {step.node} still shows {plan.verify_absent!r}"
                 )
         if failed:
-            self.event("fault.heal_failed", None, fault=fid, errors=failed)
+            self.event(HealFailed(fid, tuple(failed)))
             raise FaultError(
                 f"heal of {plan.description} failed: {failed[0]} "
                 f"(the journal keeps it: run 'quorumwatch heal {self.run_dir}')"
             )
         self.journal.healed(fid)
         del self.active[fid]
-        self.event(
-            "fault.heal",
-            None,
-            fault=fid,
-            kind=plan.kind,
-            nodes=list(plan.nodes),
-            description=plan.description,
-        )
+        self.event(FaultHealed(fid, plan.kind, tuple(plan.nodes), plan.description))
 
     async def heal_all(self) -> None:
         """Heal every fault this run has armed, newest first; keep going past failures."""
@@ -249,12 +244,12 @@ class Experiment:
                         continue
                     since = tick.started_ns if since is None else since
                     if tick.started_ns - since >= spec.hold_for * 1e9:
-                        self.event("steady", None, reached=True, phase=what)
+                        self.event(SteadyChecked(True, what))
                         return True
         except TimeoutError:
             last = self.feed.last
             matrix = " ".join(o.role.letter for o in last.observations) if last else "no ticks"
-            self.event("steady", None, reached=False, phase=what, last=matrix)
+            self.event(SteadyChecked(False, what, matrix))
             return False
 
     async def _fault_task(self, index: int, fault: Fault, t0: float, trial: TrialRecord) -> None:
@@ -265,7 +260,7 @@ class Experiment:
             fid = await self._inject(fault, index, trial)
         except FaultError as exc:
             self.errors.append(str(exc))
-            self.event("fault.error", None, error=str(exc))
+            self.event(FaultFailed(str(exc)))
             return
         await asyncio.sleep(spec.hold)
         await self._heal(fid)
@@ -273,7 +268,7 @@ class Experiment:
     async def trial(self, k: int) -> TrialRecord:
         record = TrialRecord(k)
         self.records.append(record)
-        self.event("trial.start", None, trial=k, of=self.trials)
+        self.event(TrialStarted(k, self.trials))
         t0 = asyncio.get_running_loop().time()
         faults = [self._new_fault(i) for i in range(len(self.scenario.faults))]
         try:
@@ -284,14 +279,14 @@ class Experiment:
             for exc in group.exceptions:
                 self.errors.append(str(exc))
         record.converged = await self.wait_steady(f"after trial {k}")
-        self.event("trial.end", None, trial=k, converged=record.converged)
+        self.event(TrialEnded(k, record.converged))
         return record
 
     async def drive(self) -> None:
         for _, path in open_journals(self.cluster.name):
             if path.resolve() == (self.run_dir / JOURNAL_FILE).resolve():
                 continue
-            failures = await replay(path, self.runner, lambda s: self.event("note", None, text=s))
+            failures = await replay(path, self.runner, lambda s: self.event(Note(s)))
             if failures:
                 raise ExperimentError(
                     f"leftover faults from {path.parent} could not be healed: {failures[0]}"
@@ -321,7 +316,7 @@ class Experiment:
         if self._workload_task is not None:
             await asyncio.wait([self._workload_task])
         if self.scenario.workload is not None and self.scenario.workload.kind == "set":
-            self.event("note", None, text=await self.workload.read_back())
+            self.event(Note(await self.workload.read_back()))
 
     async def run(self) -> ExperimentResult:
         """Probes, faults and the workload side by side under one clock. Signals, and the failure
@@ -414,12 +409,12 @@ class Experiment:
             async with asyncio.timeout(30):
                 got = list(await asyncio.gather(*(measure_node(n, 10) for n in nodes)))
         except (ClockError, OSError, TimeoutError) as exc:
-            self.event("note", None, text=f"clock offsets not measured at the {when}: {exc}")
+            self.event(Note(f"clock offsets not measured at the {when}: {exc}"))
             return
         self._clocks[when] = got
         save(self.run_dir / CLOCKS_FILE, self._clocks)
         shown = ", ".join(f"{o.node} {o.offset_s * 1000:+.1f}±{o.uncertainty_s * 1000:.1f} ms" for o in got)
-        self.event("note", None, text=f"clock offsets at the {when}: {shown}")
+        self.event(Note(f"clock offsets at the {when}: {shown}"))
 
     async def collect_logs(self) -> None:
         """Copy each node's log files into the run directory (lab and local: copy; ssh: fetch)."""
@@ -432,7 +427,7 @@ class Experiment:
             try:
                 copied = await fetch_files(node, dest)
             except (OSError, FaultError) as exc:
-                self.event("note", node.name, text=f"could not collect logs of {node.name}: {exc}")
+                self.event(Note(f"could not collect logs of {node.name}: {exc}"), node.name)
                 continue
             if not copied:
                 shutil.rmtree(dest, ignore_errors=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar
 
 
 class Role(enum.Enum):
@@ -198,13 +198,164 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something that happened at a time on a node (a fault, a log line), on the same clock."""
+    """Something that happened at a time on a node (a fault, a command, a trial), on the run's
+    clock. `kind` and `data` are the stored form (history.sqlite, JSON exports); `body` is the
+    typed record to read it by."""
 
     mono_ns: int
     wall_ns: int
     node: str | None
     kind: str
     data: dict[str, Any]
+
+    @staticmethod
+    def of(mono_ns: int, wall_ns: int, node: str | None, body: EventBody) -> Event:
+        return Event(mono_ns, wall_ns, node, body.KIND, _stored(body))
+
+    @property
+    def body(self) -> EventBody:
+        """The typed record; `UnknownEvent` for a kind this version does not know or a record
+        whose fields do not fit (an older or damaged history): never an exception."""
+        return parse_body(self.kind, self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRun:
+    """A command a fault ran (inject or heal step) with its outcome."""
+
+    KIND: ClassVar[str] = "cmd"
+    phase: str
+    fault: int
+    argv: tuple[str, ...]
+    rc: int | None
+    ok: bool
+    started_ns: int
+    ended_ns: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultInjected:
+    KIND: ClassVar[str] = "fault.inject"
+    fault: int
+    kind: str
+    target: Any
+    nodes: tuple[str, ...]
+    description: str = ""
+    trial: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultHealed:
+    KIND: ClassVar[str] = "fault.heal"
+    fault: int
+    kind: str = ""
+    nodes: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HealFailed:
+    KIND: ClassVar[str] = "fault.heal_failed"
+    fault: int
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FaultFailed:
+    """A fault that could not be injected."""
+
+    KIND: ClassVar[str] = "fault.error"
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrialStarted:
+    KIND: ClassVar[str] = "trial.start"
+    trial: int
+    of: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrialEnded:
+    KIND: ClassVar[str] = "trial.end"
+    trial: int
+    converged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SteadyChecked:
+    KIND: ClassVar[str] = "steady"
+    reached: bool
+    phase: str
+    last: str | None = None
+    """The last matrix seen, when steady state was not reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    KIND: ClassVar[str] = "note"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """An event this version cannot read as one of the records above; kept as it was stored."""
+
+    KIND: ClassVar[str] = ""
+    kind: str
+    data: dict[str, Any]
+
+
+EventBody = (
+    CommandRun | FaultInjected | FaultHealed | HealFailed | FaultFailed | TrialStarted | TrialEnded
+    | SteadyChecked | Note | UnknownEvent
+)  # fmt: skip
+_BODIES: dict[str, type[Any]] = {
+    c.KIND: c
+    for c in (CommandRun, FaultInjected, FaultHealed, HealFailed, FaultFailed, TrialStarted, TrialEnded,
+              SteadyChecked, Note)
+}  # fmt: skip
+
+
+def _stored(body: EventBody) -> dict[str, Any]:
+    """The JSON-ready form (tuples as lists) that history.sqlite keeps."""
+    out = {}
+    for f in fields(body):
+        v = getattr(body, f.name)
+        out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def parse_body(kind: str, data: Any) -> EventBody:
+    cls = _BODIES.get(kind)
+    if cls is None or not isinstance(data, dict):
+        return UnknownEvent(kind, data if isinstance(data, dict) else {"value": data})
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                return UnknownEvent(kind, data)
+            continue
+        v = data[f.name]
+        want = str(f.type)
+        if want.startswith("tuple"):
+            if not isinstance(v, list | tuple):
+                return UnknownEvent(kind, data)
+            v = tuple(str(x) for x in v)
+        elif want in ("int", "int | None") and not (isinstance(v, int) and not isinstance(v, bool)):
+            if not (v is None and want == "int | None"):
+                return UnknownEvent(kind, data)
+        elif want == "bool" and not isinstance(v, bool):
+            return UnknownEvent(kind, data)
+        elif want in ("str", "str | None") and not isinstance(v, str) and not (v is None and "None" in want):
+            return UnknownEvent(kind, data)
+        elif want.startswith("dict") and not isinstance(v, dict):
+            return UnknownEvent(kind, data)
+        values[f.name] = v
+    return cls(**values)  # type: ignore[no-any-return]
 
 
 class Outcome(enum.Enum):

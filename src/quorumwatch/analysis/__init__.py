@@ -11,7 +11,17 @@ from quorumwatch.analysis.failover import FaultWindow, TrialMetrics, summary, tr
 from quorumwatch.analysis.harm import HarmReport
 from quorumwatch.analysis.intervals import Interval, NodeIntervals, group_by_node, node_intervals
 from quorumwatch.analysis.verdicts import Overlap, Window, artifact_ticks, leaderless, overlaps
-from quorumwatch.model import HARM_EXIT, Event, FinalRead, Harm, Operation, Tick, Verdict
+from quorumwatch.model import (
+    HARM_EXIT,
+    Event,
+    FaultHealed,
+    FaultInjected,
+    FinalRead,
+    Harm,
+    Operation,
+    Tick,
+    Verdict,
+)
 
 _FAILS_AT = {
     "possible": {Verdict.POSSIBLE, Verdict.DUAL_LEADER, Verdict.VIOLATION},
@@ -53,15 +63,16 @@ class Analysis:
 
 
 def faults_from_events(events: Sequence[Event]) -> list[FaultWindow]:
-    healed = {e.data.get("fault"): e.mono_ns for e in events if e.kind == "fault.heal"}
-    return [
-        FaultWindow(
-            str(e.data.get("kind")), e.data.get("target"), tuple(e.data.get("nodes") or ()), e.mono_ns,
-            healed.get(e.data.get("fault")), e.data.get("trial"),
-        )
-        for e in events
-        if e.kind == "fault.inject"
-    ]  # fmt: skip
+    """Each injected fault with when it was healed (None: never)."""
+    healed: dict[int, int] = {}
+    injected: list[tuple[int, FaultInjected]] = []
+    for e in events:
+        match e.body:
+            case FaultHealed(fault=fid):
+                healed[fid] = e.mono_ns
+            case FaultInjected() as body:
+                injected.append((e.mono_ns, body))
+    return [FaultWindow(b.kind, b.target, b.nodes, at, healed.get(b.fault), b.trial) for at, b in injected]
 
 
 def analyze(

@@ -14,7 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from quorumwatch._serial import stamp
-from quorumwatch.model import Event, Observation, Role, Tick
+from quorumwatch.model import (
+    CommandRun,
+    Event,
+    FaultFailed,
+    FaultHealed,
+    FaultInjected,
+    HealFailed,
+    Note,
+    Observation,
+    Role,
+    SteadyChecked,
+    Tick,
+    TrialEnded,
+    TrialStarted,
+)
 
 
 def matrix(observations: tuple[Observation, ...] | list[Observation]) -> str:
@@ -92,43 +106,39 @@ class LineFormatter:
         return out
 
 
-def _target(data: dict[str, Any]) -> str:
-    target = data.get("target")
-    nodes = ", ".join(str(n) for n in data.get("nodes") or [])
-    if target is None or target == nodes or target == [nodes]:
-        return nodes
-    return f"{target} → {nodes}"
+def _target(target: Any, nodes: tuple[str, ...]) -> str:
+    shown = ", ".join(nodes)
+    if target is None or target == shown or target == [shown]:
+        return shown
+    return f"{target} → {shown}"
 
 
 def event_line(ev: Event, tz: dt.tzinfo | None = None) -> str | None:
     """The line an experiment prints for an event (fault commands, trials, steady state)."""
     ts = stamp(ev.wall_ns, tz)
-    d = ev.data
-    if ev.kind == "cmd":
-        argv = shlex.join(str(a) for a in d.get("argv", []))
-        line = f"{ts} running cmd: '{argv}'" + (f" on {ev.node}" if ev.node else "")
-        if not d.get("ok", True):
-            err = str(d.get("stderr") or d.get("stdout") or "").strip().splitlines()
-            line += f" -> exit {d.get('rc')}" + (f": {err[-1]}" if err else "")
-        return line
-    if ev.kind == "fault.inject":
-        return f"{ts} trial {d.get('trial')}: inject {d.get('description')} (target {_target(d)})"
-    if ev.kind == "fault.heal":
-        return f"{ts} healed: {d.get('description')}"
-    if ev.kind == "fault.heal_failed":
-        errors = d.get("errors") or ["?"]
-        return f"{ts} HEAL FAILED for fault {d.get('fault')}: {errors[0]}"
-    if ev.kind == "fault.error":
-        return f"{ts} fault error: {d.get('error')}"
-    if ev.kind == "trial.start":
-        return f"{ts} trial {d.get('trial')}/{d.get('of')} starts"
-    if ev.kind == "trial.end":
-        state = "back" if d.get("converged") else "NOT back"
-        return f"{ts} trial {d.get('trial')} ends: steady state {state}"
-    if ev.kind == "steady":
-        if d.get("reached"):
-            return f"{ts} steady state reached ({d.get('phase')})"
-        return f"{ts} steady state NOT reached ({d.get('phase')}); last matrix [{d.get('last')}]"
-    if ev.kind == "note":
-        return f"{ts} {d.get('text')}"
+    match ev.body:
+        case CommandRun() as c:
+            line = f"{ts} running cmd: '{shlex.join(c.argv)}'" + (f" on {ev.node}" if ev.node else "")
+            if not c.ok:
+                err = (c.stderr or c.stdout).strip().splitlines()
+                line += f" -> exit {c.rc}" + (f": {err[-1]}" if err else "")
+            return line
+        case FaultInjected() as f:
+            return f"{ts} trial {f.trial}: inject {f.description} (target {_target(f.target, f.nodes)})"
+        case FaultHealed() as h:
+            return f"{ts} healed: {h.description}"
+        case HealFailed() as hf:
+            return f"{ts} HEAL FAILED for fault {hf.fault}: {(hf.errors or ('?',))[0]}"
+        case FaultFailed() as ff:
+            return f"{ts} fault error: {ff.error}"
+        case TrialStarted() as t:
+            return f"{ts} trial {t.trial}/{t.of} starts"
+        case TrialEnded() as te:
+            return f"{ts} trial {te.trial} ends: steady state {'back' if te.converged else 'NOT back'}"
+        case SteadyChecked(reached=True) as st:
+            return f"{ts} steady state reached ({st.phase})"
+        case SteadyChecked() as st:
+            return f"{ts} steady state NOT reached ({st.phase}); last matrix [{st.last}]"
+        case Note() as n:
+            return f"{ts} {n.text}"
     return None
