@@ -50,6 +50,7 @@ def main() -> None:
     took = time.perf_counter() - t
     drawn = sum(len(tr["y"]) for tr in fig["data"] if tr["name"].startswith("dual leader"))
     gaps = sum(len(tr["y"]) for tr in fig["data"] if tr["name"].startswith("leaderless"))
+    faults = sum(len(tr["y"]) for tr in fig["data"] if tr["name"] == "fault")
     lanes = [tr for tr in fig["data"] if tr["type"] == "bar" and tr["y"] and tr["y"][0].startswith("n")]
     segs = sum(len(tr["y"]) for tr in lanes)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -65,7 +66,8 @@ def main() -> None:
         f"leaderless windows drawn {gaps:,} of {len(res.leaderless):,}"
     )
     print(f"peak RSS {peak:.0f} MB")
-    assert drawn == len(res.dual_leaders) and gaps == len(res.leaderless)
+    print(f"fault windows drawn {faults:,} of {len(res.trials):,}")
+    assert drawn == len(res.dual_leaders) and gaps == len(res.leaderless) and faults == len(res.trials) > 0
 
 
 if __name__ == "__main__":

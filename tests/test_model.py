@@ -54,6 +54,9 @@ def test_what_does_not_fit_is_unknown_not_an_error() -> None:
     assert isinstance(parse_body("cmd", {"argv": "ls"}), UnknownEvent)
     assert isinstance(parse_body("note", ["not", "an", "object"]), UnknownEvent)
     assert parse_body("fault.heal", {"fault": 2}) == FaultHealed(2)  # optional fields default
+    # a fault recorded without its target (older histories) is still a fault: its trial must not vanish
+    old = parse_body("fault.inject", {"fault": 1, "kind": "link", "nodes": ["n1"], "trial": 1})
+    assert old == FaultInjected(1, "link", None, ("n1",), "", 1)
 
 
 @given(

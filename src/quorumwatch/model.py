@@ -240,8 +240,8 @@ class FaultInjected:
     KIND: ClassVar[str] = "fault.inject"
     fault: int
     kind: str
-    target: Any
-    nodes: tuple[str, ...]
+    target: Any = None
+    nodes: tuple[str, ...] = ()
     description: str = ""
     trial: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
