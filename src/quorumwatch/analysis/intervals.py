@@ -53,63 +53,107 @@ def _definite_non_leader(o: Observation) -> bool:
     return o.role is not Role.LEADER and o.role is not Role.UNKNOWN
 
 
+class NodeTracker:
+    """The interval logic of one node, one observation at a time (observations in send order).
+
+    `feed` returns the intervals an observation closes; `finish` those still open when the
+    observations end. Only the open run and the open segment are kept, so memory does not grow
+    with time; `node_intervals` (batch) is this tracker run over a whole history."""
+
+    __slots__ = (
+        "lo", "node", "run_epoch", "run_first_recv", "run_last_send", "run_len", "seg_epochs", "seg_has",
+        "seg_start",
+    )  # fmt: skip
+
+    def __init__(self, node: str, lo: int) -> None:
+        self.node = node
+        self.lo = lo
+        """Where an interval open at the start begins (the first send of the whole history)."""
+        self.seg_start: int | None = None  # send of the last definite non-leader answer; None: open
+        self.seg_has = False
+        self.seg_epochs: set[int] = set()
+        self.run_epoch: int | None = None
+        self.run_first_recv = 0
+        self.run_last_send = 0
+        self.run_len = 0
+
+    def _close_run(self, out: list[Interval]) -> None:
+        if self.run_len >= 2 and self.run_first_recv < self.run_last_send:
+            epochs = () if self.run_epoch is None else (self.run_epoch,)
+            out.append(Interval(self.node, self.run_first_recv, self.run_last_send, epochs, True))
+        self.run_len = 0
+
+    def feed(self, o: Observation) -> list[Interval]:
+        out: list[Interval] = []
+        if o.role is Role.LEADER:
+            self.seg_has = True
+            if o.epoch is not None:
+                self.seg_epochs.add(o.epoch)
+            if self.run_len and o.epoch == self.run_epoch:
+                self.run_last_send = o.send_ns
+                self.run_len += 1
+            else:
+                self._close_run(out)
+                self.run_epoch, self.run_first_recv, self.run_last_send, self.run_len = (
+                    o.epoch, o.recv_ns, o.send_ns, 1
+                )  # fmt: skip
+        elif o.role is Role.UNKNOWN:
+            self.seg_has = True
+            if self.run_len and self.run_epoch is None:
+                self._close_run(out)  # without epochs an unseen step-down and re-election cannot be ruled out
+        else:
+            self._close_run(out)
+            if self.seg_has:
+                start = self.lo if self.seg_start is None else self.seg_start
+                epochs = tuple(sorted(self.seg_epochs))
+                out.append(
+                    Interval(self.node, start, o.recv_ns, epochs, False, open_start=self.seg_start is None)
+                )
+            self.seg_start, self.seg_has, self.seg_epochs = o.send_ns, False, set()
+        return out
+
+    def finish(self, hi: int) -> list[Interval]:
+        """The intervals still open when the observations end at `hi` (the last receive)."""
+        out: list[Interval] = []
+        self._close_run(out)
+        if self.seg_has:
+            start = self.lo if self.seg_start is None else self.seg_start
+            out.append(
+                Interval(self.node, start, hi, tuple(sorted(self.seg_epochs)), False,
+                         open_start=self.seg_start is None, open_end=True)
+            )  # fmt: skip
+        return out
+
+    @property
+    def certain_so_far(self) -> Interval | None:
+        """The open run of leader answers, when it already proves a leadership."""
+        if self.run_len >= 2 and self.run_first_recv < self.run_last_send:
+            epochs = () if self.run_epoch is None else (self.run_epoch,)
+            return Interval(self.node, self.run_first_recv, self.run_last_send, epochs, True)
+        return None
+
+    @property
+    def possible_since(self) -> int | None:
+        """Where the open possible leadership began, if one is open."""
+        if not self.seg_has:
+            return None
+        return self.lo if self.seg_start is None else self.seg_start
+
+    @property
+    def future_start(self) -> int | None:
+        """No interval this node closes from now on starts before this (None: it may reach back to
+        the open segment's start, which is this value when set)."""
+        return self.seg_start
+
+
 def node_intervals(node: str, observations: Sequence[Observation], span: tuple[int, int]) -> NodeIntervals:
     """Intervals of one node; `observations` sorted by send time; `span` bounds open ends."""
-    certain: list[Interval] = []
-    possible: list[Interval] = []
-    lo, hi = span
-
-    # possible: segments of leader/unknown answers between definite non-leader answers
-    seg_start: int | None = None  # send of the last definite non-leader answer; None: open
-    seg_has = False
-    seg_epochs: set[int] = set()
-    # certain: runs of leader answers in one epoch
-    run_epoch: int | None = None
-    run_first_recv = 0
-    run_last_send = 0
-    run_len = 0
-
-    def close_run() -> None:
-        nonlocal run_len
-        if run_len >= 2 and run_first_recv < run_last_send:
-            epochs = () if run_epoch is None else (run_epoch,)
-            certain.append(Interval(node, run_first_recv, run_last_send, epochs, True))
-        run_len = 0
-
-    for o in observations:
-        if o.role is Role.LEADER:
-            seg_has = True
-            if o.epoch is not None:
-                seg_epochs.add(o.epoch)
-            if run_len and o.epoch == run_epoch:
-                run_last_send = o.send_ns
-                run_len += 1
-            else:
-                close_run()
-                run_epoch, run_first_recv, run_last_send, run_len = o.epoch, o.recv_ns, o.send_ns, 1
-        elif o.role is Role.UNKNOWN:
-            seg_has = True
-            if run_len and run_epoch is None:
-                close_run()  # without epochs an unseen step-down and re-election cannot be ruled out
-        else:
-            close_run()
-            if seg_has:
-                start = lo if seg_start is None else seg_start
-                possible.append(
-                    Interval(
-                        node, start, o.recv_ns, tuple(sorted(seg_epochs)), False, open_start=seg_start is None
-                    )
-                )
-            seg_start, seg_has, seg_epochs = o.send_ns, False, set()
-    close_run()
-    if seg_has:
-        start = lo if seg_start is None else seg_start
-        possible.append(
-            Interval(
-                node, start, hi, tuple(sorted(seg_epochs)), False, open_start=seg_start is None, open_end=True
-            )
-        )
-    return NodeIntervals(node, tuple(certain), tuple(possible))
+    tracker = NodeTracker(node, span[0])
+    found = [iv for o in observations for iv in tracker.feed(o)]
+    found += tracker.finish(span[1])
+    return NodeIntervals(
+        node, tuple(iv for iv in found if iv.certain), tuple(iv for iv in found if not iv.certain)
+    )
 
 
 def group_by_node(observations: Iterable[Observation]) -> dict[str, list[Observation]]:
