@@ -49,17 +49,21 @@ class Window:
 
 
 def _pair_overlaps(a: Sequence[Interval], b: Sequence[Interval], certain: bool) -> list[Overlap]:
+    """Every intersection of an interval of `a` with one of `b` (both sorted by start). A node's
+    consecutive possible intervals share the window of the answer between them, so the pairs are
+    not disjoint: each `a` interval is checked against every `b` interval it can reach."""
     out = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        x, y = a[i], b[j]
-        lo, hi = max(x.start, y.start), min(x.end, y.end)
-        if lo < hi:
-            out.append(Overlap((x.node, y.node), (x.epoch, y.epoch), lo, hi, certain))
-        if x.end <= y.end:
-            i += 1
-        else:
+    j = 0
+    for x in a:
+        while j < len(b) and b[j].end <= x.start:  # a node's interval ends never decrease
             j += 1
+        k = j
+        while k < len(b) and b[k].start < x.end:
+            y = b[k]
+            lo, hi = max(x.start, y.start), min(x.end, y.end)
+            if lo < hi:
+                out.append(Overlap((x.node, y.node), (x.epoch, y.epoch), lo, hi, certain))
+            k += 1
     return out
 
 
@@ -84,9 +88,11 @@ def _subtract(overlaps: list[Overlap], cover: list[Overlap]) -> list[Overlap]:
 
 
 def _merge(overlaps: list[Overlap]) -> list[Overlap]:
-    """Join touching or overlapping pieces of the same pair and kind."""
+    """Join touching or overlapping pieces of the same pair and kind. A possible piece inside
+    another of the same pair adds no time (it comes from the answer window two intervals of a node
+    share) and is dropped first, so it cannot blur the epochs of the piece around it."""
     out: list[Overlap] = []
-    for o in sorted(overlaps, key=lambda o: (o.nodes, o.certain, o.start)):
+    for o in sorted(_outermost(overlaps), key=lambda o: (o.nodes, o.certain, o.start)):
         last = out[-1] if out else None
         if last and last.nodes == o.nodes and last.certain == o.certain and o.start <= last.end:
             epochs = last.epochs if last.epochs == o.epochs else (
@@ -100,6 +106,26 @@ def _merge(overlaps: list[Overlap]) -> list[Overlap]:
         else:
             out.append(o)
     return sorted(out, key=lambda o: (o.start, o.nodes))
+
+
+def _outermost(overlaps: list[Overlap]) -> list[Overlap]:
+    """Possible pieces not contained in another possible piece of the same pair (certain ones as they are)."""
+    keep: list[Overlap] = []
+    by_pair: dict[tuple[str, str], list[Overlap]] = {}
+    for o in overlaps:
+        if o.certain:
+            keep.append(o)
+        else:
+            by_pair.setdefault(o.nodes, []).append(o)
+    for pieces in by_pair.values():
+        pieces.sort(key=lambda o: (o.start, -o.end))
+        reach = None
+        for o in pieces:
+            if reach is not None and o.end <= reach:
+                continue  # inside an earlier piece (same or earlier start, later or same end)
+            keep.append(o)
+            reach = o.end if reach is None else max(reach, o.end)
+    return keep
 
 
 def overlaps(per_node: Sequence[NodeIntervals]) -> list[Overlap]:

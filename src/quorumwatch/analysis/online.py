@@ -1,0 +1,192 @@
+"""The verdict logic as ticks arrive (pure): the same certain and possible overlaps as the batch
+analysis, graded live, in memory that does not grow with time.
+
+Per node a `NodeTracker` keeps only its open run and segment. A closed interval is kept only while
+another node could still close an interval that overlaps it; the overlap of two intervals is found
+when the later of the two closes. Every certain interval lies inside one of its node's possible
+intervals, so when a possible overlap is found every certain overlap inside it is already known and
+is subtracted exactly as the batch does. At the end, the pieces are merged by the batch's own
+`_merge`: online and batch give the same overlaps (property-tested).
+
+Live, `feed` also reports changes: a certain dual leader the moment two proven leaderships overlap
+(open runs of leader answers included), a possible one while two nodes' possible leaderships are
+both open, and when each ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from quorumwatch.analysis.intervals import Interval, NodeTracker
+from quorumwatch.analysis.verdicts import Overlap, _merge, _subtract
+from quorumwatch.model import Tick
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A graded finding that began or ended (times monotonic ns)."""
+
+    what: str
+    """`started` or `ended`."""
+    certain: bool
+    nodes: tuple[str, str]
+    epochs: tuple[int | None, int | None]
+    start: int
+    end: int
+    """How far it is proven (certain) or possible so far; the final end for `ended`."""
+
+    @property
+    def kind(self) -> str:
+        return Overlap(self.nodes, self.epochs, self.start, self.end, self.certain).kind
+
+
+Pair = tuple[str, str]
+
+
+@dataclass
+class OnlineAnalysis:
+    """Feed ticks in order; read `overlaps()` at any time (final after `finish()`)."""
+
+    trackers: dict[str, NodeTracker] = field(default_factory=dict)
+    kept: dict[str, list[Interval]] = field(default_factory=dict)
+    """Closed intervals per node that a future interval of another node could still overlap."""
+    certain_pieces: dict[Pair, list[Overlap]] = field(default_factory=dict)
+    possible_pieces: list[Overlap] = field(default_factory=list)
+    lo: int | None = None
+    hi: int = 0
+    finished: bool = False
+    _live: dict[tuple[Pair, bool, int], Change] = field(default_factory=dict)
+
+    # ---- feeding ----
+
+    def feed(self, tick: Tick) -> list[Change]:
+        if self.finished:
+            raise RuntimeError("finished: feed a new OnlineAnalysis")
+        if self.lo is None and tick.observations:
+            self.lo = min(o.send_ns for o in tick.observations)
+        for o in tick.observations:
+            tracker = self.trackers.get(o.node)
+            if tracker is None:
+                assert self.lo is not None
+                tracker = self.trackers[o.node] = NodeTracker(o.node, self.lo)
+                self.kept[o.node] = []
+            self.hi = max(self.hi, o.recv_ns)
+            for iv in tracker.feed(o):
+                self._closed(iv)
+        self._prune()
+        return self._changes()
+
+    def finish(self) -> list[Change]:
+        """The observations ended: close what is open (as the batch closes it at the last receive)."""
+        if self.finished:
+            return []
+        for node in sorted(self.trackers):
+            for iv in self.trackers[node].finish(self.hi):
+                self._closed(iv)
+        self.finished = True
+        return self._changes(final=True)
+
+    def _closed(self, x: Interval) -> None:
+        for node, intervals in self.kept.items():
+            if node == x.node:
+                continue
+            for y in intervals:
+                if y.certain != x.certain:
+                    continue
+                a, b = (x, y) if x.node < y.node else (y, x)
+                lo, hi = max(a.start, b.start), min(a.end, b.end)
+                if lo >= hi:
+                    continue
+                piece = Overlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, x.certain)
+                if x.certain:
+                    self.certain_pieces.setdefault(piece.nodes, []).append(piece)
+                else:
+                    self.possible_pieces += _subtract([piece], self.certain_pieces.get(piece.nodes, []))
+        self.kept[x.node].append(x)
+
+    def _prune(self) -> None:
+        """Drop closed intervals no other node can overlap any more: every later interval of a node
+        starts at or after its open run's first receive and its segment's start."""
+        bounds = {}
+        for node, t in self.trackers.items():
+            seg = t.seg_start if t.seg_start is not None else t.lo
+            bounds[node] = min(seg, t.run_first_recv) if t.run_len else seg
+        for node, intervals in self.kept.items():
+            others = [b for n, b in bounds.items() if n != node]
+            if not others:
+                continue
+            floor = min(others)
+            if intervals and intervals[0].end <= floor:
+                self.kept[node] = [iv for iv in intervals if iv.end > floor]
+
+    # ---- results ----
+
+    def overlaps(self) -> list[Overlap]:
+        """Overlaps found so far, merged as the batch merges them (equal to it after `finish`)."""
+        return _merge([p for ps in self.certain_pieces.values() for p in ps] + self.possible_pieces)
+
+    def memory(self) -> int:
+        """Intervals held (to check that it does not grow with time)."""
+        return sum(len(v) for v in self.kept.values())
+
+    # ---- live grading ----
+
+    def _current(self) -> dict[tuple[Pair, bool, int], Change]:
+        """Findings true right now: proven overlaps still growing (an open run on either side),
+        and possible ones between two open possible leaderships."""
+        now: dict[tuple[Pair, bool, int], Change] = {}
+        open_runs = {n: iv for n, t in self.trackers.items() if (iv := t.certain_so_far) is not None}
+        for pair, pieces in self.certain_pieces.items():
+            for p in pieces[-4:]:  # the latest pieces of a pair are the only ones that can still grow
+                if any(n in open_runs and open_runs[n].start <= p.start for n in pair):
+                    now[(pair, True, p.start)] = Change("started", True, pair, p.epochs, p.start, p.end)
+        runs = sorted(open_runs.values(), key=lambda iv: iv.node)
+        for i, a in enumerate(runs):
+            for b in runs[i + 1 :]:
+                lo, hi = max(a.start, b.start), min(a.end, b.end)
+                if lo < hi:
+                    pair = (a.node, b.node)
+                    now[(pair, True, lo)] = Change("started", True, pair, (a.epoch, b.epoch), lo, hi)
+        certain_pairs = {k[0] for k in now}
+        since = sorted((n, s) for n, t in self.trackers.items() if (s := t.possible_since) is not None)
+        for i, (na, sa) in enumerate(since):
+            for nb, sb in since[i + 1 :]:
+                pair = (na, nb)
+                if pair in certain_pairs:
+                    continue
+                lo = max(sa, sb)
+                now[(pair, False, lo)] = Change("started", False, pair, (None, None), lo, self.hi)
+        return now
+
+    def _changes(self, final: bool = False) -> list[Change]:
+        now = {} if final else self._current()
+        out: list[Change] = []
+        for key, c in now.items():
+            if key not in self._live:
+                out.append(c)
+        for key, c in self._live.items():
+            if key not in now:
+                end = self._final_end(key, c)
+                out.append(Change("ended", c.certain, c.nodes, c.epochs, c.start, end))
+        self._live = now
+        return out
+
+    def _final_end(self, key: tuple[Pair, bool, int], c: Change) -> int:
+        pair, certain, start = key
+        if certain:
+            ends = [p.end for p in self.certain_pieces.get(pair, []) if p.start == start]
+            return max(ends, default=c.end)
+        return min(self.hi, max((p.end for p in self.possible_pieces if p.nodes == pair), default=c.end))
+
+
+def analyze_online(ticks: Sequence[Tick]) -> OnlineAnalysis:
+    """Run the online analysis over a whole history (what `watch` does tick by tick)."""
+    a = OnlineAnalysis()
+    for t in ticks:
+        a.feed(t)
+    a.finish()
+    return a
+
+
+__all__ = ["Change", "OnlineAnalysis", "analyze_online"]

@@ -1,0 +1,81 @@
+"""The online analysis equals the batch analysis exactly, holds bounded memory, and grades live:
+a certain dual leader is reported within one tick of becoming provable, and its end."""
+
+from __future__ import annotations
+
+from hypothesis import given
+
+from quorumwatch.analysis import analyze
+from quorumwatch.analysis.online import OnlineAnalysis, analyze_online
+from quorumwatch.model import Tick
+from tests.test_analysis import history
+from tests.test_analysis_props import SETTINGS, Truth, histories
+
+MS = 1_000_000
+
+
+@SETTINGS
+@given(histories())
+def test_online_equals_batch_on_generated_histories(h: tuple[Truth, list[Tick]]) -> None:
+    _, ticks = h
+    assert analyze_online(ticks).overlaps() == list(analyze(ticks).overlaps)
+
+
+@SETTINGS
+@given(histories(loss=False))
+def test_online_equals_batch_without_timeouts(h: tuple[Truth, list[Tick]]) -> None:
+    _, ticks = h
+    assert analyze_online(ticks).overlaps() == list(analyze(ticks).overlaps)
+
+
+def test_literal_stale_leader() -> None:
+    ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
+    online = analyze_online(ticks).overlaps()
+    assert online == list(analyze(ticks).overlaps)
+    assert [(o.nodes, o.kind, o.start, o.end) for o in online if o.certain] == [
+        (("a", "b"), "dual_leader", 410 * MS, 600 * MS)
+    ]
+
+
+def test_memory_does_not_grow_with_time() -> None:
+    """A leader that changes every 30 ticks for 6,000 ticks: the intervals held stay a handful."""
+    n = 6000
+    a = "".join("L" if (k // 30) % 2 == 0 else "F" for k in range(n))
+    b = "".join("L" if (k // 30) % 2 == 1 else "F" for k in range(n))
+    ea: list[int | None] = [1 + 2 * (k // 60) for k in range(n)]
+    eb: list[int | None] = [2 + 2 * (k // 60) for k in range(n)]
+    online = OnlineAnalysis()
+    held = []
+    for t in history({"a": a, "b": b, "c": "F" * n}, {"a": ea, "b": eb}):
+        online.feed(t)
+        held.append(online.memory())
+    assert max(held) <= 8 and max(held[-1000:]) <= 8
+
+
+def test_live_certain_dual_leader_within_one_tick_and_its_end() -> None:
+    """b leads (epoch 2) from tick 4; a keeps claiming epoch 1 until tick 6. With two answers each the
+    overlap is provable at tick 5: that tick reports it; it ends when a stops claiming (tick 7)."""
+    ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
+    online = OnlineAnalysis()
+    seen = {t.index: online.feed(t) for t in ticks}
+    seen[len(ticks)] = online.finish()
+    certain = {k: [c for c in v if c.certain] for k, v in seen.items()}
+    assert [k for k, v in certain.items() if v and v[0].what == "started"] == [5]
+    start = certain[5][0]
+    assert (start.nodes, start.epochs, start.kind, start.start) == (
+        ("a", "b"),
+        (1, 2),
+        "dual_leader",
+        410 * MS,
+    )
+    ended = [(k, c) for k, v in certain.items() for c in v if c.what == "ended"]
+    assert [k for k, _ in ended] == [7] and ended[0][1].end == 600 * MS
+
+
+def test_live_possible_overlap_when_a_node_stops_answering() -> None:
+    ticks = history({"a": "LLLLXXXFFF", "b": "FFFFFFLLLL"}, {"a": [1] * 10, "b": [2] * 10})
+    online = OnlineAnalysis()
+    changes = [(t.index, c) for t in ticks for c in online.feed(t)]
+    possible = [(k, c.what) for k, c in changes if not c.certain]
+    assert possible and possible[0][1] == "started" and ("ended" in [w for _, w in possible])
+    assert not [c for _, c in changes if c.certain]
