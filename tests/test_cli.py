@@ -100,6 +100,11 @@ def test_two_leaders_exit_3_and_default_run_dir(tmp_path: Path) -> None:
     assert r.returncode == 3  # dual_leader: certainly two leaders, in different epochs
     assert "more than 1 leader appear at this tick, cnt=2: n1 (epoch 3), n2 (epoch 4)" in r.stdout
     assert "verdict: dual_leader" in r.stderr
+    # graded live, as soon as two answers each prove it: the second tick
+    lines = r.stdout.splitlines()
+    proven = [i for i, s in enumerate(lines) if "dual leader (certain since" in s]
+    assert proven and lines[proven[0]].endswith("s so far): n1 (epoch 3), n2 (epoch 4)")
+    assert sum("quorum matrix" in s for s in lines[: proven[0]]) == 1  # after tick 0's matrix, in tick 1
     latest = tmp_path / "runs" / "fake" / "latest"
     assert (latest / "history.sqlite").is_file() and (latest / "cluster.yaml").is_file()
     # a replay judges nothing: exit 3 means a proven dual leader, and only `analyze` proves it

@@ -70,3 +70,19 @@ def test_single_node_watch_never_claims_no_leader() -> None:
     out = f.feed(tick(0, ("n2", Role.FOLLOWER, 1)))
     assert not any("no leader" in s for s in out)
     assert out[-1].endswith("quorum matrix: [F]")
+
+
+def test_graded_lines_say_when_a_dual_leader_is_proven_and_when_it_ends() -> None:
+    from tests.test_analysis import history
+
+    ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
+    f = LineFormatter(changes_only=True, tz=dt.UTC)
+    per_tick = {t.index: [line[27:] for line in f.feed(t) if "dual leader" in line] for t in ticks}
+    assert per_tick[5] == [
+        "dual leader (certain since 00:00:00.410000, 0.090 s so far): a (epoch 1), b (epoch 2)"
+    ]
+    assert per_tick[7] == ["dual leader a + b ended after 0.190 s"]
+    assert [k for k, v in per_tick.items() if v] == [4, 5, 7]
+    assert per_tick[4] == ["possible dual leader (since 00:00:00.300000, not proven): a, b"]
+    quiet = LineFormatter(changes_only=True, graded=False)
+    assert not [line for t in ticks for line in quiet.feed(t) if "certain since" in line]

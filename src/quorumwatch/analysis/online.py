@@ -165,8 +165,9 @@ class OnlineAnalysis:
         for key, c in now.items():
             if key not in self._live:
                 out.append(c)
+        proven = {k[0] for k in now if k[1]}
         for key, c in self._live.items():
-            if key not in now:
+            if key not in now and not (not c.certain and c.nodes in proven):  # possible → proven: no "over"
                 end = self._final_end(key, c)
                 out.append(Change("ended", c.certain, c.nodes, c.epochs, c.start, end))
         self._live = now

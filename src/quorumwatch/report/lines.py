@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from quorumwatch._serial import stamp
+from quorumwatch.analysis.online import Change, OnlineAnalysis
 from quorumwatch.model import (
     CommandRun,
     Event,
@@ -73,7 +74,11 @@ class LineFormatter:
     tz: dt.tzinfo | None = None
     multi_leader_ticks: int = 0
     ticks: int = 0
+    graded: bool = True
+    """Also print the online analysis' graded lines (certain / possible dual leader, and its end)."""
     _state: dict[str, _NodeState] = field(default_factory=dict)
+    _grader: OnlineAnalysis = field(default_factory=OnlineAnalysis)
+    _offset: int | None = None
 
     def feed(self, tick: Tick) -> list[str]:
         ts = stamp(tick.wall_ns, self.tz)
@@ -100,10 +105,37 @@ class LineFormatter:
             unknown = sum(1 for o in tick.observations if o.role is Role.UNKNOWN)
             note = f" ({unknown} of {len(tick.observations)} nodes unknown)" if unknown else ""
             out.append(f"{ts} no leader at this tick{note}")
+        if self.graded and tick.observations:
+            if self._offset is None:  # monotonic → wall clock, measured once (as results.json does)
+                self._offset = tick.wall_ns - tick.started_ns
+            out += [f"{ts} {graded_line(c, self._offset, self.tz)}" for c in self._grader.feed(tick)]
         if not self.changes_only:
             out.append(f"{ts} quorum matrix: {matrix(tick.observations)}")
         self.ticks += 1
         return out
+
+
+def graded_line(c: Change, wall_offset_ns: int, tz: dt.tzinfo | None = None) -> str:
+    """A graded finding as `watch` prints it the moment the evidence allows:
+
+    dual leader (certain since 12:00:01.123456, 0.400 s so far): n1 (epoch 5), n3 (epoch 6)
+    dual leader n1 + n3 ended after 0.620 s
+    """
+    a, b = c.nodes
+    ea, eb = c.epochs
+    who = f"{a} (epoch {ea}), {b} (epoch {eb})" if ea is not None or eb is not None else f"{a}, {b}"
+    since = stamp(c.start + wall_offset_ns, tz)[11:]
+    took = (c.end - c.start) / 1e9
+    name = {"violation": "violation: two leaders in the same epoch", "dual_leader": "dual leader"}.get(
+        c.kind, "possible dual leader"
+    )
+    if c.what == "started":
+        if c.certain:
+            return f"{name} (certain since {since}, {took:.3f} s so far): {who}"
+        return f"{name} (since {since}, not proven): {who}"
+    if c.certain:
+        return f"{name} {a} + {b} ended after {took:.3f} s"
+    return f"{name} {a} + {b} over after {took:.3f} s (never proven)"
 
 
 def _target(target: Any, nodes: tuple[str, ...]) -> str:
