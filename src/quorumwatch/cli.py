@@ -15,6 +15,9 @@ from quorumwatch._version import __version__
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
 
 if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
+    from collections.abc import Callable
+
+    from quorumwatch.model import Tick
     from quorumwatch.report.lines import TickFormatter
     from quorumwatch.store import History
     from quorumwatch.workload.spec import WorkloadSpec
@@ -102,6 +105,11 @@ def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
     "--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
     help="text: one line per tick and change; jsonl: one JSON object per tick on stdout (summary on stderr).",
 )  # fmt: skip
+@click.option(
+    "--metrics", "metrics_at", metavar="[HOST:]PORT",
+    help="Serve Prometheus metrics on HOST:PORT (host 127.0.0.1 unless given): roles, epochs, graded "
+    "dual-leader time and state, leader changes, probe round trips and errors, tick lateness.",
+)  # fmt: skip
 @fail_on_option
 def watch(
     cluster_file: str,
@@ -114,6 +122,7 @@ def watch(
     run_dir: Path | None,
     workload_file: str | None,
     fmt: str,
+    metrics_at: str | None,
     fail_on: str,
 ) -> None:
     """Probe every node every tick and print one quorum-matrix line per tick; analyse at the end.
@@ -144,6 +153,9 @@ def watch(
             check_workload(workload, cluster, workload_file)
         except ConfigError as exc:
             fail(str(exc), EXIT_USAGE)
+    on_tick = None
+    if metrics_at is not None:
+        on_tick = _metrics(cluster, metrics_at)
     try:
         run, history = prepare_run(cluster, run_dir)
     except (HistoryError, OSError) as exc:
@@ -156,12 +168,12 @@ def watch(
         formatter, live = JsonlFormatter(cluster.name), False
     try:
         if live and sys.stdout.isatty():
-            _watch_live(cluster, history, formatter, duration, workload, run.name)
+            _watch_live(cluster, history, formatter, duration, workload, run.name, on_tick)
         else:
             asyncio.run(
                 run_watch(
                     cluster, history, duration_s=duration, formatter=formatter, workload=workload,
-                    run_id=run.name,
+                    run_id=run.name, on_tick=on_tick,
                 )
             )  # fmt: skip
     except (OSError, sqlite3.Error) as exc:
@@ -174,6 +186,28 @@ def watch(
         err=True,
     )
     sys.exit(_analyze_and_exit_code(run, fail_on=fail_on, report=True))
+
+
+def _metrics(cluster: ClusterConfig, address: str) -> Callable[[Tick], None]:
+    """Start the metrics endpoint; the per-tick hook that feeds it (grading ticks online)."""
+    from quorumwatch.analysis.online import OnlineAnalysis
+    from quorumwatch.report.metrics import WatchMetrics, serve
+
+    if ":" not in address:
+        address = f"127.0.0.1:{address}"
+    metrics, grader = WatchMetrics(), OnlineAnalysis()
+    metrics.start(cluster.name, [n.name for n in cluster.nodes])
+    try:
+        host, port = serve(metrics, address)
+    except (OSError, ValueError) as exc:
+        fail(f"--metrics {address}: cannot serve: {exc}", EXIT_USAGE)
+    click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
+
+    def on_tick(tick: Tick) -> None:
+        grader.feed(tick)
+        metrics.observe(cluster.name, tick, grader.active, cluster.interval)
+
+    return on_tick
 
 
 def _analyze_and_exit_code(
@@ -284,11 +318,11 @@ def _watch_live(
     duration: float | None,
     workload: WorkloadSpec | None,
     run_id: str,
+    on_tick: Callable[[Tick], None] | None = None,
 ) -> None:
     from rich.console import Console
     from rich.live import Live
 
-    from quorumwatch.model import Tick
     from quorumwatch.report.live import live_table
     from quorumwatch.runner import watch as run_watch
 
@@ -301,7 +335,7 @@ def _watch_live(
         asyncio.run(
             run_watch(
                 cluster, history, duration_s=duration, formatter=formatter, render=render,
-                workload=workload, run_id=run_id,
+                workload=workload, run_id=run_id, on_tick=on_tick,
             )
         )  # fmt: skip
 
@@ -321,7 +355,7 @@ def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
     """
     import json
 
-    from quorumwatch.model import Event, Tick
+    from quorumwatch.model import Event
     from quorumwatch.report.export import csv_header, csv_rows, event_json, tick_json
     from quorumwatch.report.lines import LineFormatter, event_line
     from quorumwatch.store import History, HistoryError, resolve_run_dir

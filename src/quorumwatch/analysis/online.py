@@ -126,6 +126,11 @@ class OnlineAnalysis:
         """Overlaps found so far, merged as the batch merges them (equal to it after `finish`)."""
         return _merge([p for ps in self.certain_pieces.values() for p in ps] + self.possible_pieces)
 
+    @property
+    def active(self) -> list[Change]:
+        """Findings true at the last tick (certain ones with how far they are proven so far)."""
+        return list(self._live.values())
+
     def memory(self) -> int:
         """Intervals held (to check that it does not grow with time)."""
         return sum(len(v) for v in self.kept.values())

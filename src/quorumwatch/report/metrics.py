@@ -1,0 +1,163 @@
+"""Prometheus metrics of a running `watch` (`--metrics HOST:PORT`), from the ticks and the online
+grading — so alerts fire on proven double leaders, not on scrapes taken at different instants.
+
+Every metric carries `cluster` (and `node` where it is about one). Alert rules that use them ship in
+contrib/prometheus/quorumwatch-rules.yml.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
+
+from quorumwatch.analysis.online import Change
+from quorumwatch.model import Reason, Role, Tick
+
+ROLES = [r.value for r in Role]
+RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LATENESS_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+
+
+class WatchMetrics:
+    """The metrics of one or more watched clusters in one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.role = Enum(
+            "quorumwatch_node_role",
+            "What the node said at the last tick (unknown: no definite answer).",
+            ["cluster", "node"],
+            states=ROLES,
+            registry=r,
+        )
+        self.epoch = Gauge(
+            "quorumwatch_node_epoch",
+            "The node's epoch (term, zxid epoch) at its last answer.",
+            ["cluster", "node"],
+            registry=r,
+        )
+        self.leaders = Gauge(
+            "quorumwatch_leaders",
+            "Nodes that said leader at the last tick (the naive count).",
+            ["cluster"],
+            registry=r,
+        )
+        self.dual_seconds = Counter(
+            "quorumwatch_dual_leader_seconds",
+            "Time two leaders overlapped, as graded: certain (proven) or possible (not ruled out).",
+            ["cluster", "certainty"],
+            registry=r,
+        )
+        self.dual_active = Gauge(
+            "quorumwatch_dual_leader_active",
+            "1 while a graded dual leader is open (certain: proven now).",
+            ["cluster", "certainty"],
+            registry=r,
+        )
+        self.violation_active = Gauge(
+            "quorumwatch_violation_active",
+            "1 while two leaders of the same epoch are proven to overlap.",
+            ["cluster"],
+            registry=r,
+        )
+        self.leaderless_seconds = Counter(
+            "quorumwatch_leaderless_seconds",
+            "Ticks without a leader, as time: certain when every node gave a "
+            "definite non-leader answer, possible when some answered nothing.",
+            ["cluster", "certainty"],
+            registry=r,
+        )
+        self.leader_changes = Counter(
+            "quorumwatch_leader_changes", "Changes of the agreed leader.", ["cluster"], registry=r
+        )
+        self.rtt = Histogram(
+            "quorumwatch_probe_rtt_seconds",
+            "Probe round trips (answered probes).",
+            ["cluster", "node"],
+            buckets=RTT_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter(
+            "quorumwatch_probe_errors",
+            "Probes without a definite answer, by reason.",
+            ["cluster", "node", "reason"],
+            registry=r,
+        )
+        self.lateness = Histogram(
+            "quorumwatch_tick_lateness_seconds",
+            "How late each tick started.",
+            ["cluster"],
+            buckets=LATENESS_BUCKETS,
+            registry=r,
+        )
+        self.ticks = Counter("quorumwatch_ticks", "Ticks probed.", ["cluster"], registry=r)
+        self._agreed: dict[str, str | None] = {}
+        self._grown: dict[tuple[str, tuple[str, str], bool, int], int] = {}
+        self._last_start: dict[str, int] = {}
+
+    def observe(self, cluster: str, tick: Tick, active: list[Change], interval_s: float) -> None:
+        """One tick and the findings active after it."""
+        self.ticks.labels(cluster).inc()
+        self.lateness.labels(cluster).observe(max(tick.lateness_ns, 0) / 1e9)
+        for o in tick.observations:
+            self.role.labels(cluster, o.node).state(o.role.value)
+            if o.epoch is not None:
+                self.epoch.labels(cluster, o.node).set(o.epoch)
+            if o.role is Role.UNKNOWN:
+                self.errors.labels(cluster, o.node, o.reason.value if o.reason else "unknown").inc()
+            else:
+                self.rtt.labels(cluster, o.node).observe(o.rtt_ns / 1e9)
+        leaders = tick.leaders
+        self.leaders.labels(cluster).set(len(leaders))
+        agreed = tick.agreed_leader
+        if agreed is not None:
+            if self._agreed.get(cluster) not in (None, agreed):
+                self.leader_changes.labels(cluster).inc()
+            self._agreed[cluster] = agreed
+        if not leaders and tick.observations:
+            certain = all(o.role is not Role.UNKNOWN for o in tick.observations)
+            self.leaderless_seconds.labels(cluster, "certain" if certain else "possible").inc(interval_s)
+        self._findings(cluster, active)
+
+    def _findings(self, cluster: str, active: list[Change]) -> None:
+        seen = set()
+        for certain, name in ((True, "certain"), (False, "possible")):
+            mine = [c for c in active if c.certain is certain]
+            self.dual_active.labels(cluster, name).set(1 if mine else 0)
+            for c in mine:
+                key = (cluster, c.nodes, c.certain, c.start)
+                seen.add(key)
+                before = self._grown.get(key, c.start)
+                if c.end > before:
+                    self.dual_seconds.labels(cluster, name).inc((c.end - before) / 1e9)
+                    self._grown[key] = c.end
+        self.violation_active.labels(cluster).set(
+            1 if any(c.certain and c.kind == "violation" for c in active) else 0
+        )
+        for key in [k for k in self._grown if k[0] == cluster and k not in seen]:
+            del self._grown[key]
+
+    def start(self, cluster: str, nodes: list[str]) -> None:
+        """Publish every series of a cluster at zero before its first tick (alerts and rate() need it)."""
+        for name in ("certain", "possible"):
+            self.dual_seconds.labels(cluster, name)
+            self.dual_active.labels(cluster, name).set(0)
+            self.leaderless_seconds.labels(cluster, name)
+        self.violation_active.labels(cluster).set(0)
+        self.leader_changes.labels(cluster)
+        self.ticks.labels(cluster)
+        for node in nodes:
+            self.errors.labels(cluster, node, Reason.TIMEOUT.value)
+
+
+def serve(metrics: WatchMetrics, address: str) -> tuple[str, int]:
+    """Serve /metrics on HOST:PORT (host defaults to 127.0.0.1; port 0 picks a free one)."""
+    from prometheus_client import start_http_server
+
+    host, _, port = address.rpartition(":")
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry)
+    bound = server.server_address
+    return str(bound[0]), int(bound[1])
+
+
+__all__ = ["WatchMetrics", "serve"]
