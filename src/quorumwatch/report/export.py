@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from quorumwatch._serial import iso
+from quorumwatch.analysis.online import Change, OnlineAnalysis
 from quorumwatch.model import Event, Observation, Tick
 
 CSV_COLUMNS = ("tick", "time", "node", "role", "epoch", "leader", "rtt_s", "reason", "detail")
@@ -43,18 +44,39 @@ def event_json(e: Event, cluster: str | None = None) -> dict[str, Any]:
     return out | {"time": iso(e.wall_ns), "kind": e.kind, "node": e.node, "data": e.data}
 
 
+def finding_json(c: Change, wall_offset_ns: int, cluster: str | None = None) -> dict[str, Any]:
+    """A graded finding that started or ended, as `watch --format jsonl` writes it."""
+    out: dict[str, Any] = {"type": "finding"}
+    if cluster is not None:
+        out["cluster"] = cluster
+    return out | {
+        "event": c.what, "kind": c.kind, "certain": c.certain, "nodes": list(c.nodes),
+        "epochs": list(c.epochs),
+        "start": iso(c.start + wall_offset_ns), "end": iso(c.end + wall_offset_ns),
+        "duration_s": round((c.end - c.start) / 1e9, 6),
+    }  # fmt: skip
+
+
 @dataclass
 class JsonlFormatter:
-    """`watch --format jsonl`: a tick in, one JSON line out (the same interface as LineFormatter)."""
+    """`watch --format jsonl`: a tick in, one JSON line out, plus one per graded finding that starts
+    or ends (the same interface as LineFormatter)."""
 
     cluster: str | None = None
     ticks: int = 0
     multi_leader_ticks: int = 0
+    _grader: OnlineAnalysis = field(default_factory=OnlineAnalysis)
+    _offset: int | None = None
 
     def feed(self, tick: Tick) -> list[str]:
         self.ticks += 1
         self.multi_leader_ticks += len(tick.leaders) > 1
-        return [json.dumps(tick_json(tick, self.cluster))]
+        out = [json.dumps(tick_json(tick, self.cluster))]
+        if tick.observations:
+            if self._offset is None:
+                self._offset = tick.wall_ns - tick.started_ns
+            out += [json.dumps(finding_json(c, self._offset, self.cluster)) for c in self._grader.feed(tick)]
+        return out
 
 
 def csv_header() -> str:
@@ -86,6 +108,7 @@ __all__ = [
     "csv_header",
     "csv_rows",
     "event_json",
+    "finding_json",
     "observation_json",
     "tick_json",
 ]
