@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -313,3 +314,37 @@ def test_watch_format_jsonl_carries_graded_findings(tmp_path: Path) -> None:
     ]
     assert (found[1]["certain"], found[1]["nodes"], found[1]["epochs"]) == (True, ["n1", "n2"], [3, 4])
     assert [x["type"] for x in rows[: rows.index(found[1])]] == ["tick", "finding", "tick"]
+
+
+def test_on_verdict_runs_a_command_with_the_finding_in_its_environment(tmp_path: Path) -> None:
+    out = tmp_path / "hooks"
+    out.mkdir()
+    script = (
+        "import json, os, uuid; d = {k: v for k, v in os.environ.items() if k.startswith('QUORUMWATCH_')}; "
+        f"open(os.path.join({str(out)!r}, uuid.uuid4().hex), 'w').write(json.dumps(d))"
+    )
+    with EtcdLikeCluster(["L", "L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        cmd = f"{sys.executable} -c {shlex.quote(script)}"
+        r = qw("watch", str(f), "--duration", "0.6", "--on-verdict", cmd, "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 3, r.stderr
+    seen = [json.loads(p.read_text()) for p in out.iterdir()]  # every hook had finished: watch waits for them
+    proven = [d for d in seen if d["QUORUMWATCH_CERTAIN"] == "1" and d["QUORUMWATCH_EVENT"] == "started"]
+    assert len(proven) == 1
+    d = proven[0]
+    assert (d["QUORUMWATCH_KIND"], d["QUORUMWATCH_NODES"], d["QUORUMWATCH_EPOCHS"]) == (
+        "dual_leader",
+        "n1,n2",
+        "3,4",
+    )
+    assert d["QUORUMWATCH_CLUSTER"] == "fake" and d["QUORUMWATCH_RUN_DIR"].endswith("/r")
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", d["QUORUMWATCH_START"])
+
+
+def test_on_verdict_bad_command_is_a_usage_error(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        r = qw("watch", str(f), "--duration", "0.3", "--on-verdict", "'unclosed")
+    assert r.returncode == 2 and "--on-verdict: No closing quotation" in r.stderr

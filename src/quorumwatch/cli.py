@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
     from collections.abc import Callable
 
     from quorumwatch.model import Tick
+    from quorumwatch.report.hooks import Hooks
     from quorumwatch.report.lines import TickFormatter
     from quorumwatch.store import History
     from quorumwatch.workload.spec import WorkloadSpec
@@ -110,6 +111,12 @@ def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
     help="Serve Prometheus metrics on HOST:PORT (host 127.0.0.1 unless given): roles, epochs, graded "
     "dual-leader time and state, leader changes, probe round trips and errors, tick lateness.",
 )  # fmt: skip
+@click.option(
+    "--on-verdict", "on_verdict", metavar="CMD",
+    help="Run CMD (split like a shell would, run without one) when a graded finding starts or ends; "
+    "details in QUORUMWATCH_EVENT, _KIND, _CERTAIN, _NODES, _EPOCHS, _START, _END, _DURATION_S, _CLUSTER, "
+    "_RUN_DIR.",
+)  # fmt: skip
 @fail_on_option
 def watch(
     cluster_file: str,
@@ -123,6 +130,7 @@ def watch(
     workload_file: str | None,
     fmt: str,
     metrics_at: str | None,
+    on_verdict: str | None,
     fail_on: str,
 ) -> None:
     """Probe every node every tick and print one quorum-matrix line per tick; analyse at the end.
@@ -153,14 +161,35 @@ def watch(
             check_workload(workload, cluster, workload_file)
         except ConfigError as exc:
             fail(str(exc), EXIT_USAGE)
-    on_tick = None
+    hook_argv: list[str] = []
+    if on_verdict is not None:
+        import shlex
+
+        try:
+            hook_argv = shlex.split(on_verdict)
+        except ValueError as exc:
+            fail(f"--on-verdict: {exc}", EXIT_USAGE)
+        if not hook_argv:
+            fail("--on-verdict: empty command", EXIT_USAGE)
+    hooks: list[Callable[[Tick], None]] = []
     if metrics_at is not None:
-        on_tick = _metrics(cluster, metrics_at)
+        hooks.append(_metrics(cluster, metrics_at))
     try:
         run, history = prepare_run(cluster, run_dir)
     except (HistoryError, OSError) as exc:
         fail(str(exc))
     click.echo(f"recording to {run}", err=True)
+    verdict_hooks = None
+    if hook_argv:
+        from quorumwatch.report.hooks import Hooks
+
+        verdict_hooks = Hooks(hook_argv, cluster.name, str(run))
+        hooks.append(_verdict_hook(verdict_hooks))
+
+    def on_tick(tick: Tick) -> None:
+        for hook in hooks:
+            hook(tick)
+
     formatter: TickFormatter = LineFormatter(changes_only=changes_only)
     if fmt == "jsonl":
         from quorumwatch.report.export import JsonlFormatter
@@ -180,12 +209,34 @@ def watch(
         fail(f"while recording to {run}: {exc} (ticks recorded so far are kept)")
     finally:
         history.close()
+        if verdict_hooks is not None:
+            verdict_hooks.close()
+            for problem in verdict_hooks.failed[:3]:
+                click.echo(f"quorumwatch: {problem}", err=True)
     click.echo(
         f"{formatter.ticks} ticks, {formatter.multi_leader_ticks} with more than one leader; "
         f"history in {run}",
         err=True,
     )
     sys.exit(_analyze_and_exit_code(run, fail_on=fail_on, report=True))
+
+
+def _verdict_hook(hooks: Hooks) -> Callable[[Tick], None]:
+    """Grade ticks online; fire the hook for every finding that starts or ends."""
+    from quorumwatch.analysis.online import OnlineAnalysis
+
+    grader = OnlineAnalysis()
+    offset: list[int] = []
+
+    def on_tick(tick: Tick) -> None:
+        if not tick.observations:
+            return
+        if not offset:
+            offset.append(tick.wall_ns - tick.started_ns)
+        for change in grader.feed(tick):
+            hooks.fire(change, offset[0])
+
+    return on_tick
 
 
 def _metrics(cluster: ClusterConfig, address: str) -> Callable[[Tick], None]:
