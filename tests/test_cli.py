@@ -348,3 +348,22 @@ def test_on_verdict_bad_command_is_a_usage_error(tmp_path: Path) -> None:
         f.write_text(c.cluster_yaml())
         r = qw("watch", str(f), "--duration", "0.3", "--on-verdict", "'unclosed")
     assert r.returncode == 2 and "--on-verdict: No closing quotation" in r.stderr
+
+
+def test_several_clusters_in_one_process(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["F", "L", "F"]) as a, EtcdLikeCluster(["L", "L", "F"]) as b:
+        (tmp_path / "a.yaml").write_text(a.cluster_yaml().replace("name: fake", "name: alpha"))
+        (tmp_path / "b.yaml").write_text(b.cluster_yaml().replace("name: fake", "name: beta"))
+        r = qw("watch", "a.yaml", "b.yaml", "--duration", "0.6", cwd=tmp_path)
+        jl = qw("watch", "a.yaml", "b.yaml", "--duration", "0.4", "--format", "jsonl", cwd=tmp_path)
+        bad = qw("watch", "a.yaml", "b.yaml", "--run-dir", "x", cwd=tmp_path)
+    assert r.returncode == 3, r.stderr  # the worst of ok (alpha) and dual leader (beta)
+    lines = r.stdout.splitlines()
+    assert any(s.startswith("[alpha] ") and s.endswith("quorum matrix: [F L F]") for s in lines)
+    assert any(s.startswith("[beta] ") and "dual leader (certain since" in s for s in lines)
+    assert not any(s.startswith("[alpha] ") and "dual leader" in s for s in lines)
+    for name, verdict in (("alpha", "ok"), ("beta", "dual_leader")):
+        assert read_results(tmp_path / "runs" / name / "latest")["verdict"] == verdict
+    rows = [json.loads(x) for x in jl.stdout.splitlines()]
+    assert {x["cluster"] for x in rows} == {"alpha", "beta"}
+    assert bad.returncode == 2 and "--run-dir watches one cluster" in bad.stderr

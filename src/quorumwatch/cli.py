@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
 
     from quorumwatch.model import Tick
     from quorumwatch.report.hooks import Hooks
-    from quorumwatch.report.lines import TickFormatter
+    from quorumwatch.report.lines import LineFormatter, TickFormatter
     from quorumwatch.store import History
     from quorumwatch.workload.spec import WorkloadSpec
 
@@ -87,7 +87,7 @@ def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("cluster_file", type=click.Path(dir_okay=False))
+@click.argument("cluster_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--interval", type=float, help="Seconds between tick starts (default from the file).")
 @click.option("--deadline", type=float, help="Per-probe deadline in seconds; must be below the interval.")
 @click.option("--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
@@ -119,7 +119,7 @@ def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
 )  # fmt: skip
 @fail_on_option
 def watch(
-    cluster_file: str,
+    cluster_files: tuple[str, ...],
     interval: float | None,
     deadline: float | None,
     duration: float | None,
@@ -134,19 +134,31 @@ def watch(
     fail_on: str,
 ) -> None:
     """Probe every node every tick and print one quorum-matrix line per tick; analyse at the end.
+    Several cluster files: each cluster on its own schedule, history and labels, in one process.
 
     Exit 6 harm, 4 violation, 3 dual leader, 5 possible only (see `analyze`), 0 ok; 1 errors; 2 usage
-    errors. With a workload, the first Ctrl-C stops the operations and reads the set back; a second
-    one stops at once.
+    errors (several clusters: the most severe). With a workload, the first Ctrl-C stops the operations
+    and reads the set back; a second one stops at once.
     """
     from quorumwatch.report.lines import LineFormatter
     from quorumwatch.runner import prepare_run
     from quorumwatch.runner import watch as run_watch
     from quorumwatch.store import HistoryError
 
-    cluster = _load(cluster_file, interval, deadline)
     if duration is not None and duration <= 0:
         fail("--duration must be positive", EXIT_USAGE)
+    if len(cluster_files) > 1:
+        for flag, given in (("--node", only_node), ("--run-dir", run_dir), ("--workload", workload_file),
+                            ("--live", live or None), ("--on-verdict", on_verdict)):  # fmt: skip
+            if given:
+                fail(f"{flag} watches one cluster; give one cluster file", EXIT_USAGE)
+        clusters = [_load(f, interval, deadline) for f in cluster_files]
+        names = [c.name for c in clusters]
+        if len(set(names)) != len(names):
+            fail(f"cluster names must differ: {', '.join(names)}", EXIT_USAGE)
+        sys.exit(_watch_many(clusters, duration, changes_only, fmt, metrics_at, fail_on))
+    (cluster_file,) = cluster_files
+    cluster = _load(cluster_file, interval, deadline)
     if only_node is not None:
         chosen = [n for n in cluster.nodes if n.name == only_node]
         if not chosen:
@@ -173,7 +185,7 @@ def watch(
             fail("--on-verdict: empty command", EXIT_USAGE)
     hooks: list[Callable[[Tick], None]] = []
     if metrics_at is not None:
-        hooks.append(_metrics(cluster, metrics_at))
+        hooks.append(_metrics([cluster], metrics_at)[cluster.name])
     try:
         run, history = prepare_run(cluster, run_dir)
     except (HistoryError, OSError) as exc:
@@ -239,26 +251,113 @@ def _verdict_hook(hooks: Hooks) -> Callable[[Tick], None]:
     return on_tick
 
 
-def _metrics(cluster: ClusterConfig, address: str) -> Callable[[Tick], None]:
-    """Start the metrics endpoint; the per-tick hook that feeds it (grading ticks online)."""
+def _metrics(clusters: list[ClusterConfig], address: str) -> dict[str, Callable[[Tick], None]]:
+    """Start one metrics endpoint for the clusters; per cluster, the per-tick hook that feeds it
+    (grading that cluster's ticks online)."""
     from quorumwatch.analysis.online import OnlineAnalysis
     from quorumwatch.report.metrics import WatchMetrics, serve
 
     if ":" not in address:
         address = f"127.0.0.1:{address}"
-    metrics, grader = WatchMetrics(), OnlineAnalysis()
-    metrics.start(cluster.name, [n.name for n in cluster.nodes])
+    metrics = WatchMetrics()
+    for c in clusters:
+        metrics.start(c.name, [n.name for n in c.nodes])
     try:
         host, port = serve(metrics, address)
     except (OSError, ValueError) as exc:
         fail(f"--metrics {address}: cannot serve: {exc}", EXIT_USAGE)
     click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
 
-    def on_tick(tick: Tick) -> None:
-        grader.feed(tick)
-        metrics.observe(cluster.name, tick, grader.active, cluster.interval)
+    def hook(cluster: ClusterConfig) -> Callable[[Tick], None]:
+        grader = OnlineAnalysis()
 
-    return on_tick
+        def on_tick(tick: Tick) -> None:
+            grader.feed(tick)
+            metrics.observe(cluster.name, tick, grader.active, cluster.interval)
+
+        return on_tick
+
+    return {c.name: hook(c) for c in clusters}
+
+
+SEVERITY = (6, 4, 3, 5, 1, 0)
+"""Exit codes, most severe first: several clusters watched exit with the worst of their codes."""
+
+
+def _watch_many(
+    clusters: list[ClusterConfig], duration: float | None, changes_only: bool, fmt: str,
+    metrics_at: str | None, fail_on: str,
+) -> int:  # fmt: skip
+    """Several clusters in one process: one event loop, a schedule, history and run directory each."""
+    import signal
+
+    from quorumwatch.report.export import JsonlFormatter
+    from quorumwatch.report.lines import LineFormatter
+    from quorumwatch.runner import prepare_run
+    from quorumwatch.runner import watch as run_watch
+    from quorumwatch.store import HistoryError
+
+    hooks = _metrics(clusters, metrics_at) if metrics_at is not None else {}
+    runs = []
+    try:
+        for c in clusters:
+            runs.append(prepare_run(c, None))
+    except (HistoryError, OSError) as exc:
+        for _, h in runs:
+            h.close()
+        fail(str(exc))
+    for c, (run, _) in zip(clusters, runs, strict=True):
+        click.echo(f"{c.name}: recording to {run}", err=True)
+    formatters: list[TickFormatter] = [
+        JsonlFormatter(c.name)
+        if fmt == "jsonl"
+        else Labelled(c.name, LineFormatter(changes_only=changes_only))
+        for c in clusters
+    ]
+
+    async def all_of_them() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await asyncio.gather(*(
+                run_watch(c, h, duration_s=duration, formatter=f, stop=stop, signals=False, run_id=run.name,
+                          on_tick=hooks.get(c.name))
+                for c, (run, h), f in zip(clusters, runs, formatters, strict=True)
+            ))  # fmt: skip
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    try:
+        asyncio.run(all_of_them())
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"while recording: {exc} (ticks recorded so far are kept)")
+    finally:
+        for _, h in runs:
+            h.close()
+    codes = [_analyze_and_exit_code(run, fail_on=fail_on, report=True) for run, _ in runs]
+    return min(codes, key=SEVERITY.index)
+
+
+class Labelled:
+    """A text formatter whose lines start with the cluster's name (several clusters in one stream)."""
+
+    def __init__(self, name: str, inner: LineFormatter) -> None:
+        self.name = name
+        self.inner = inner
+
+    @property
+    def ticks(self) -> int:
+        return self.inner.ticks
+
+    @property
+    def multi_leader_ticks(self) -> int:
+        return self.inner.multi_leader_ticks
+
+    def feed(self, tick: Tick) -> list[str]:
+        return [f"[{self.name}] {line}" for line in self.inner.feed(tick)]
 
 
 def _analyze_and_exit_code(

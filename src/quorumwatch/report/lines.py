@@ -60,8 +60,11 @@ class _NodeState:
 class TickFormatter(Protocol):
     """Turns ticks into output lines and counts what it saw (text lines, JSON lines)."""
 
-    ticks: int
-    multi_leader_ticks: int
+    @property
+    def ticks(self) -> int: ...
+
+    @property
+    def multi_leader_ticks(self) -> int: ...
 
     def feed(self, tick: Tick) -> list[str]: ...
 
