@@ -50,7 +50,17 @@ REQUEST = b"POST /v3/maintenance/status HTTP/1.1\r\nHost: x\r\nContent-Length: 2
 # ---- the responder (runs in its own process) ----------------------------------------------------
 
 
+def raise_nofile() -> None:
+    """Hundreds of nodes need more descriptors than the default soft limit of 1,024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+
+
 async def _serve(n: int) -> None:
+    raise_nofile()
+
     async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:

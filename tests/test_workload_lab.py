@@ -42,17 +42,22 @@ def test_etcd_stale_leader_acknowledges_nothing_and_no_write_is_lost(tmp_path: P
         assert w["per_node"][t.old]["unknown"] + w["per_node"][t.old]["fail"] > 0
         assert "harm: none observed — " in t.result.stderr
         assert links_down(state) == []
-    # the demo's picture: its report.html in real Chromium, a lane per node, the fault band, the red window
-    assert data["dual_leaders"], "the cut-off etcd leader overlaps its successor for a moment"
+    # the demo's picture: its report.html in real Chromium, a lane per node, the fault band, and the red
+    # window exactly when the run found one (the cut-off etcd leader usually overlaps its successor for
+    # a moment; on a loaded machine the handover can fall between two ticks: then nothing red is drawn)
     with chromium() as browser:
         visit, seen = browser.visit(
             (t.run / "report.html").as_uri(), ARTIFACTS / "report-etcd-demo.png", REPORT_CHECK
         )
     assert visit.console_errors == [] and visit.exceptions == [] and visit.requests == []
-    assert {"n1", "n2", "n3", "dual leader", "workload"} <= set(seen["lanes"])
+    assert {"n1", "n2", "n3", "workload", "faults"} <= set(seen["lanes"])
     assert [s["name"] for s in seen["shapes"]].count("fault") == 1
     red = {"dual leader (proven)", "dual leader (possible)"} & set(seen["names"])
-    assert red and (seen["hatched"] > 0 or {"name": "dual-leader", "fill": "#d32f2f"} in seen["shapes"])
+    if data["dual_leaders"]:
+        assert "dual leader" in seen["lanes"] and red
+        assert seen["hatched"] > 0 or {"name": "dual-leader", "fill": "#d32f2f"} in seen["shapes"]
+    else:
+        assert "dual leader" not in seen["lanes"] and not red
 
 
 def test_redis_isolated_master_loses_acknowledged_writes_and_min_replicas_narrows_it(

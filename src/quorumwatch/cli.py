@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -289,6 +290,7 @@ def _watch_many(
     metrics_at: str | None, fail_on: str,
 ) -> int:  # fmt: skip
     """Several clusters in one process: one event loop, a schedule, history and run directory each."""
+    import resource
     import signal
 
     from quorumwatch.report.export import JsonlFormatter
@@ -297,6 +299,10 @@ def _watch_many(
     from quorumwatch.runner import watch as run_watch
     from quorumwatch.store import HistoryError
 
+    # a probe connection per node and three files per history: many clusters outgrow 1,024 descriptors
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     hooks = _metrics(clusters, metrics_at) if metrics_at is not None else {}
     runs = []
     try:

@@ -1,0 +1,91 @@
+"""Many clusters in one process (`watch a.yaml b.yaml ...`): 100 clusters × 5 nodes at 10 Hz over
+HTTP on this machine, each tick recorded to its cluster's SQLite history, formatted and graded live
+as `watch` does. Reports tick-start lateness (p50/p99/max) over every tick of every cluster.
+
+The 500 fake etcd members are served by probe_engine.py's responder in another process (it shares
+the machine's two cores with the watcher). Goal (issue 11): p99 lateness under 5 ms.
+
+Run: `.venv/bin/python benchmarks/many_clusters.py [--clusters 100] [--nodes 5] [--seconds 20]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+from benchmarks.probe_engine import Responder, _pct, cluster, raise_nofile
+from quorumwatch.engine import Engine
+from quorumwatch.model import Role, Tick
+from quorumwatch.probes import make_probe
+from quorumwatch.report.lines import LineFormatter
+from quorumwatch.store import History
+
+WARMUP_S = 2.0
+
+
+async def run(clusters: int, nodes: int, seconds: float, base: Path, ports: list[int]) -> None:
+    lateness: list[int] = []
+    reasons: set[str] = set()
+    unknown = answered = 0
+    engines = []
+    histories = []
+    for k in range(clusters):
+        c = cluster("etcd", ports[k * nodes : (k + 1) * nodes], 0.1).model_copy(update={"name": f"c{k}"})
+        h = History.create(base / f"c{k}.sqlite", [n.name for n in c.nodes], {"cluster": c.name})
+        histories.append(h)
+        fmt = LineFormatter(changes_only=True)
+
+        def sink(tick: Tick, h: History = h, fmt: LineFormatter = fmt) -> None:
+            nonlocal unknown, answered
+            h.append_tick(tick)
+            fmt.feed(tick)
+            if tick.index >= WARMUP_S * 10:
+                lateness.append(tick.lateness_ns)
+                unknown += sum(o.role is Role.UNKNOWN for o in tick.observations)
+                reasons.update(o.detail or str(o.reason) for o in tick.observations if o.role is Role.UNKNOWN)
+                answered += sum(o.role is not Role.UNKNOWN for o in tick.observations)
+
+        engines.append(
+            Engine([make_probe(c, n) for n in c.nodes], interval_s=0.1, deadline_s=0.08, sinks=[sink])
+        )
+    t = time.perf_counter()
+    stats = await asyncio.gather(*(e.run(duration_s=seconds + WARMUP_S) for e in engines))
+    took = time.perf_counter() - t
+    for e in engines:
+        await e.aclose()
+    for h in histories:
+        h.close()
+    skipped = sum(s.skipped for s in stats)
+    print(
+        f"{clusters} clusters × {nodes} nodes at 10 Hz for {seconds:g} s (+{WARMUP_S:g} s warm-up), "
+        f"{took:.1f} s wall"
+    )
+    print(
+        f"ticks scored {len(lateness):,}; answers {answered:,}, unknown {unknown:,}; skipped ticks {skipped}"
+    )
+    print(f"tick-start lateness p50 {_pct(lateness, 0.5):.2f} ms, p99 {_pct(lateness, 0.99):.2f} ms, "
+          f"max {max(lateness) / 1e6:.2f} ms")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clusters", type=int, default=100)
+    ap.add_argument("--nodes", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    args = ap.parse_args()
+    raise_nofile()
+    responder = Responder(args.clusters * args.nodes)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(run(args.clusters, args.nodes, args.seconds, Path(tmp), responder.http_ports))
+    finally:
+        responder.close()
+
+
+if __name__ == "__main__":
+    main()
