@@ -28,7 +28,7 @@ from quorumwatch.store import History
 WARMUP_S = 2.0
 
 
-async def run(clusters: int, nodes: int, seconds: float, base: Path, ports: list[int]) -> None:
+async def run(clusters: int, nodes: int, seconds: float, base: Path, ports: list[int], spin: float) -> None:
     lateness: list[int] = []
     reasons: set[str] = set()
     unknown = answered = 0
@@ -50,9 +50,8 @@ async def run(clusters: int, nodes: int, seconds: float, base: Path, ports: list
                 reasons.update(o.detail or str(o.reason) for o in tick.observations if o.role is Role.UNKNOWN)
                 answered += sum(o.role is not Role.UNKNOWN for o in tick.observations)
 
-        engines.append(
-            Engine([make_probe(c, n) for n in c.nodes], interval_s=0.1, deadline_s=0.08, sinks=[sink])
-        )
+        probes = [make_probe(c, n) for n in c.nodes]
+        engines.append(Engine(probes, interval_s=0.1, deadline_s=0.08, sinks=[sink], spin_s=spin))
     t = time.perf_counter()
     stats = await asyncio.gather(*(e.run(duration_s=seconds + WARMUP_S) for e in engines))
     took = time.perf_counter() - t
@@ -68,6 +67,8 @@ async def run(clusters: int, nodes: int, seconds: float, base: Path, ports: list
     print(
         f"ticks scored {len(lateness):,}; answers {answered:,}, unknown {unknown:,}; skipped ticks {skipped}"
     )
+    if reasons:
+        print("unknown because:", "; ".join(sorted(reasons)[:4]))
     print(f"tick-start lateness p50 {_pct(lateness, 0.5):.2f} ms, p99 {_pct(lateness, 0.99):.2f} ms, "
           f"max {max(lateness) / 1e6:.2f} ms")  # fmt: skip
 
@@ -77,12 +78,17 @@ def main() -> None:
     ap.add_argument("--clusters", type=int, default=100)
     ap.add_argument("--nodes", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument(
+        "--spin", type=float, default=0.001, help="Engine spin before each tick (s); 0: timers only."
+    )
     args = ap.parse_args()
     raise_nofile()
     responder = Responder(args.clusters * args.nodes)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run(args.clusters, args.nodes, args.seconds, Path(tmp), responder.http_ports))
+            asyncio.run(
+                run(args.clusters, args.nodes, args.seconds, Path(tmp), responder.http_ports, args.spin)
+            )
     finally:
         responder.close()
 
