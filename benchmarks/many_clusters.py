@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from benchmarks.probe_engine import Responder, _pct, cluster, raise_nofile
-from quorumwatch.engine import Engine
+from quorumwatch.engine import Engine, EngineStats
 from quorumwatch.model import Role, Tick
 from quorumwatch.probes import make_probe
 from quorumwatch.report.lines import LineFormatter
@@ -28,7 +28,9 @@ from quorumwatch.store import History
 WARMUP_S = 2.0
 
 
-async def run(clusters: int, nodes: int, seconds: float, base: Path, ports: list[int], spin: float) -> None:
+async def run(
+    clusters: int, nodes: int, seconds: float, base: Path, ports: list[int], spin: float, stagger: bool
+) -> None:
     lateness: list[int] = []
     reasons: set[str] = set()
     unknown = answered = 0
@@ -53,7 +55,13 @@ async def run(clusters: int, nodes: int, seconds: float, base: Path, ports: list
         probes = [make_probe(c, n) for n in c.nodes]
         engines.append(Engine(probes, interval_s=0.1, deadline_s=0.08, sinks=[sink], spin_s=spin))
     t = time.perf_counter()
-    stats = await asyncio.gather(*(e.run(duration_s=seconds + WARMUP_S) for e in engines))
+
+    async def staggered(i: int, e: Engine) -> EngineStats:
+        # spread the clusters' ticks over the interval, as `watch a.yaml b.yaml ...` does
+        await asyncio.sleep(0.1 * i / len(engines) if stagger else 0)
+        return await e.run(duration_s=seconds + WARMUP_S)
+
+    stats = await asyncio.gather(*(staggered(i, e) for i, e in enumerate(engines)))
     took = time.perf_counter() - t
     for e in engines:
         await e.aclose()
@@ -81,13 +89,22 @@ def main() -> None:
     ap.add_argument(
         "--spin", type=float, default=0.001, help="Engine spin before each tick (s); 0: timers only."
     )
+    ap.add_argument("--no-stagger", action="store_true", help="Start every cluster's ticks at one instant.")
     args = ap.parse_args()
     raise_nofile()
     responder = Responder(args.clusters * args.nodes)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             asyncio.run(
-                run(args.clusters, args.nodes, args.seconds, Path(tmp), responder.http_ports, args.spin)
+                run(
+                    args.clusters,
+                    args.nodes,
+                    args.seconds,
+                    Path(tmp),
+                    responder.http_ports,
+                    args.spin,
+                    not args.no_stagger,
+                )
             )
     finally:
         responder.close()

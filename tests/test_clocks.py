@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,27 @@ def test_measuring_a_local_command_clock(tmp_path: Path) -> None:
     missing = NodeConfig(name="n3", address="127.0.0.1:1", clock=["/nonexistent/clock"])
     with pytest.raises(ClockError, match="n3: clock command not found"):
         asyncio.run(measure_node(missing, 1))
+
+
+def test_a_clock_command_that_hangs_is_ended_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from quorumwatch import clocks
+
+    monkeypatch.setattr(clocks, "SAMPLE_TIMEOUT_S", 0.3)
+    flag = tmp_path / "hung-once"
+    # hangs on the first sample only, then answers: the hung sample is skipped
+    once = NodeConfig(name="n1", address="127.0.0.1:1", clock=[sys.executable, "-c", (
+        f"import os, time, pathlib; p = pathlib.Path({str(flag)!r});\n"
+        "if not p.exists(): p.touch(); time.sleep(60)\n"
+        "print(f'{time.time():.9f}')")])  # fmt: skip
+    t = time.monotonic()
+    o = asyncio.run(measure_node(once, 3))
+    assert o.samples == 2 and abs(o.offset_s) <= o.uncertainty_s + 1e-6
+    hung = NodeConfig(name="n2", address="127.0.0.1:1", clock=["sleep", "60"])
+    with pytest.raises(ClockError, match=r"n2: clock command sleep gave no answer within 0.3 s \(2 tries\)"):
+        asyncio.run(measure_node(hung, 2))
+    assert time.monotonic() - t < 30  # both ended at their deadlines, not after 60 s
 
 
 def test_run_measurements_become_offsets_and_skew(tmp_path: Path) -> None:

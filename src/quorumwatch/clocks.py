@@ -56,15 +56,26 @@ def parse_clock(text: bytes, node: str) -> int:
     return int(value * 1_000_000_000)
 
 
+SAMPLE_TIMEOUT_S = 5.0
+"""One clock sample may take this long; a command that hangs (a stuck faketime, a dead SSH link) is
+ended and the sample skipped, so `clocks` and `run` never wait on it forever."""
+
+
 async def measure_node(node: NodeConfig, samples: int, executor: Executor | None = None) -> ClockOffset:
     argv = node.clock or DEFAULT_CLOCK
     own = executor is None
     ex = executor or executor_for(node)
     got: list[tuple[int, int, int]] = []
+    stuck = 0
     try:
         for _ in range(samples):
             t0 = time.time_ns()
-            done = await ex.run(argv)
+            try:
+                async with asyncio.timeout(SAMPLE_TIMEOUT_S):
+                    done = await ex.run(argv)
+            except TimeoutError:
+                stuck += 1  # the command (and its process group) was ended by pid; try the next sample
+                continue
             t1 = time.time_ns()
             if done.returncode != 0:
                 err = done.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -78,8 +89,13 @@ async def measure_node(node: NodeConfig, samples: int, executor: Executor | None
     finally:
         if own:
             await ex.aclose()
+    if not got:
+        raise ClockError(
+            f"{node.name}: clock command {argv[0]} gave no answer within {SAMPLE_TIMEOUT_S:g} s "
+            f"({stuck} tries)"
+        )
     offset, uncertainty = best_sample(got)
-    return ClockOffset(node.name, offset, uncertainty, samples)
+    return ClockOffset(node.name, offset, uncertainty, len(got))
 
 
 async def measure(cluster: ClusterConfig, samples: int = 20) -> list[ClockOffset]:
