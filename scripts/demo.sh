@@ -39,4 +39,4 @@ if w and d["harm"] == "none_observed":
     print(f"   ({w['total']['unknown']} of {w['total']['sent']} came back unknown) and are never acknowledged;"
           f" {d['harm_reason']}.")
 PY
-echo "== full replay: $QW history $run ; results: $run/results.json"
+echo "== full replay: $QW history $run ; results: $run/results.json ; picture: $run/report.html (opens offline)"
