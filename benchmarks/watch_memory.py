@@ -45,7 +45,7 @@ def main() -> None:
     names = [f"n{i}" for i in range(1, args.nodes + 1)]
     history = History.create(args.db, names, {"cluster": "bench", "probe": "etcd", "interval_s": "0.1"})
     lines = LineFormatter(changes_only=True)
-    metrics, grader = WatchMetrics(), OnlineAnalysis()
+    metrics, grader = WatchMetrics(), OnlineAnalysis(retain=False)
     metrics.start("bench", names)
     rng = random.Random(1)
     n_ticks = int(args.hours * 36_000)

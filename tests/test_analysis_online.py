@@ -79,3 +79,44 @@ def test_live_possible_overlap_when_a_node_stops_answering() -> None:
     possible = [(k, c.what) for k, c in changes if not c.certain]
     assert possible and possible[0][1] == "started" and ("ended" in [w for _, w in possible])
     assert not [c for _, c in changes if c.certain]
+
+
+@SETTINGS
+@given(histories())
+def test_a_live_grader_that_keeps_no_findings_reports_the_same_changes(h: tuple[Truth, list[Tick]]) -> None:
+    _, ticks = h
+    keep, live = OnlineAnalysis(), OnlineAnalysis(retain=False)
+    for t in ticks:
+        assert [c for c in live.feed(t) if c.what == "started"] == [
+            c for c in keep.feed(t) if c.what == "started"
+        ]
+        assert sorted(live._live) == sorted(keep._live)
+
+
+def test_a_live_grader_holds_flat_memory_with_timeouts() -> None:
+    """30 nodes, 1 % of answers timing out (each a possible leadership beside the leader): a grader
+    that keeps every finding grows; a live one stays flat."""
+    import random
+
+    from quorumwatch.model import Observation, Reason, Role
+
+    names = [f"n{i}" for i in range(1, 31)]
+    rng = random.Random(1)
+    keep, live = OnlineAnalysis(), OnlineAnalysis(retain=False)
+    held = []
+    for k in range(6000):
+        term = k // 300
+        obs = []
+        for name in names:
+            s = k * 100 * MS + rng.randrange(MS)
+            if rng.random() < 0.01:
+                obs.append(Observation(name, k, s, s + 80 * MS, s, Role.UNKNOWN, reason=Reason.TIMEOUT))
+            else:
+                role = Role.LEADER if name == names[term % 30] else Role.FOLLOWER
+                obs.append(Observation(name, k, s, s + 2 * MS, s, role, term + 1))
+        tick = Tick(k, k * 100 * MS, k * 100 * MS, 0, tuple(obs))
+        keep.feed(tick)
+        live.feed(tick)
+        held.append(live.memory())
+    assert len(keep.possible_pieces) > 2000
+    assert max(held[-3000:]) <= max(held[:3000]) + 50 and max(held) < 400

@@ -238,7 +238,7 @@ def _verdict_hook(hooks: Hooks) -> Callable[[Tick], None]:
     """Grade ticks online; fire the hook for every finding that starts or ends."""
     from quorumwatch.analysis.online import OnlineAnalysis
 
-    grader = OnlineAnalysis()
+    grader = OnlineAnalysis(retain=False)
     offset: list[int] = []
 
     def on_tick(tick: Tick) -> None:
@@ -270,7 +270,7 @@ def _metrics(clusters: list[ClusterConfig], address: str) -> dict[str, Callable[
     click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
 
     def hook(cluster: ClusterConfig) -> Callable[[Tick], None]:
-        grader = OnlineAnalysis()
+        grader = OnlineAnalysis(retain=False)
 
         def on_tick(tick: Tick) -> None:
             grader.feed(tick)

@@ -56,6 +56,10 @@ class OnlineAnalysis:
     lo: int | None = None
     hi: int = 0
     finished: bool = False
+    retain: bool = True
+    """Keep every finding (for `overlaps()`). A live grader (the lines `watch` prints, its metrics)
+    passes False: findings that can no longer change are dropped, so memory stays flat for months
+    while the history keeps everything for the final analysis."""
     _live: dict[tuple[Pair, bool, int], Change] = field(default_factory=dict)
 
     # ---- feeding ----
@@ -119,6 +123,13 @@ class OnlineAnalysis:
             floor = min(others)
             if intervals and intervals[0].end <= floor:
                 self.kept[node] = [iv for iv in intervals if iv.end > floor]
+        if not self.retain and bounds:
+            # every piece found from now on starts at or after the lowest bound: older ones are final
+            floor = min(bounds.values())
+            self.possible_pieces = [p for p in self.possible_pieces if p.end > floor]
+            for pair, pieces in list(self.certain_pieces.items()):
+                if pieces and pieces[0].end <= floor:
+                    self.certain_pieces[pair] = [p for p in pieces if p.end > floor] or pieces[-1:]
 
     # ---- results ----
 
@@ -132,8 +143,9 @@ class OnlineAnalysis:
         return list(self._live.values())
 
     def memory(self) -> int:
-        """Intervals held (to check that it does not grow with time)."""
-        return sum(len(v) for v in self.kept.values())
+        """Intervals and findings held (to check that memory does not grow with time)."""
+        pieces = len(self.possible_pieces) + sum(len(v) for v in self.certain_pieces.values())
+        return sum(len(v) for v in self.kept.values()) + (0 if self.retain else pieces)
 
     # ---- live grading ----
 

@@ -65,7 +65,7 @@ class JsonlFormatter:
     cluster: str | None = None
     ticks: int = 0
     multi_leader_ticks: int = 0
-    _grader: OnlineAnalysis = field(default_factory=OnlineAnalysis)
+    _grader: OnlineAnalysis = field(default_factory=lambda: OnlineAnalysis(retain=False))
     _offset: int | None = None
 
     def feed(self, tick: Tick) -> list[str]:

@@ -80,7 +80,7 @@ class LineFormatter:
     graded: bool = True
     """Also print the online analysis' graded lines (certain / possible dual leader, and its end)."""
     _state: dict[str, _NodeState] = field(default_factory=dict)
-    _grader: OnlineAnalysis = field(default_factory=OnlineAnalysis)
+    _grader: OnlineAnalysis = field(default_factory=lambda: OnlineAnalysis(retain=False))
     _offset: int | None = None
 
     def feed(self, tick: Tick) -> list[str]:
