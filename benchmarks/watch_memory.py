@@ -16,7 +16,6 @@ import resource
 import time
 from pathlib import Path
 
-from quorumwatch.analysis.online import OnlineAnalysis
 from quorumwatch.model import Observation, Reason, Role, Tick
 from quorumwatch.report.lines import LineFormatter
 from quorumwatch.report.metrics import WatchMetrics
@@ -45,7 +44,7 @@ def main() -> None:
     names = [f"n{i}" for i in range(1, args.nodes + 1)]
     history = History.create(args.db, names, {"cluster": "bench", "probe": "etcd", "interval_s": "0.1"})
     lines = LineFormatter(changes_only=True)
-    metrics, grader = WatchMetrics(), OnlineAnalysis(retain=False)
+    metrics = WatchMetrics()
     metrics.start("bench", names)
     rng = random.Random(1)
     n_ticks = int(args.hours * 36_000)
@@ -73,12 +72,12 @@ def main() -> None:
         tick = Tick(k, s0, s0, WALL + s0, tuple(obs))
         history.append_tick(tick)
         printed += len(lines.feed(tick))
-        grader.feed(tick)
-        metrics.observe("bench", tick, grader.active, 0.1)
+        metrics.observe("bench", tick, lines.grading.active, 0.1)  # the one grading, as watch shares it
         if k % 36_000 == 0 or k == n_ticks - 1:
             now = rss_mb()
             peak = max(peak, now)
-            print(f"{k / 36_000:5.1f} h: RSS {now:6.1f} MB, intervals held {grader.memory()}, "
+            held = lines.grading.analysis.memory()
+            print(f"{k / 36_000:5.1f} h: RSS {now:6.1f} MB, intervals held {held}, "
                   f"{k / max(time.perf_counter() - t0, 1e-9):,.0f} ticks/s", flush=True)  # fmt: skip
     history.close()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

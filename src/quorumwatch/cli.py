@@ -18,9 +18,11 @@ from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
 if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
     from collections.abc import Callable
 
+    from quorumwatch.analysis.online import LiveGrading
     from quorumwatch.model import Tick
     from quorumwatch.report.hooks import Hooks
     from quorumwatch.report.lines import LineFormatter, TickFormatter
+    from quorumwatch.report.metrics import WatchMetrics
     from quorumwatch.store import History
     from quorumwatch.workload.spec import WorkloadSpec
 
@@ -184,9 +186,15 @@ def watch(
             fail(f"--on-verdict: {exc}", EXIT_USAGE)
         if not hook_argv:
             fail("--on-verdict: empty command", EXIT_USAGE)
+    formatter: TickFormatter = LineFormatter(changes_only=changes_only)
+    if fmt == "jsonl":
+        from quorumwatch.report.export import JsonlFormatter
+
+        formatter, live = JsonlFormatter(cluster.name), False
+    # the formatter grades each tick; the metrics and hooks below read that one grading after it
     hooks: list[Callable[[Tick], None]] = []
     if metrics_at is not None:
-        hooks.append(_metrics([cluster], metrics_at)[cluster.name])
+        hooks.append(_metrics_hook(_metrics([cluster], metrics_at), cluster, formatter.grading))
     try:
         run, history = prepare_run(cluster, run_dir)
     except (HistoryError, OSError) as exc:
@@ -197,17 +205,12 @@ def watch(
         from quorumwatch.report.hooks import Hooks
 
         verdict_hooks = Hooks(hook_argv, cluster.name, str(run))
-        hooks.append(_verdict_hook(verdict_hooks))
+        hooks.append(_verdict_hook(verdict_hooks, formatter.grading))
 
     def on_tick(tick: Tick) -> None:
         for hook in hooks:
             hook(tick)
 
-    formatter: TickFormatter = LineFormatter(changes_only=changes_only)
-    if fmt == "jsonl":
-        from quorumwatch.report.export import JsonlFormatter
-
-        formatter, live = JsonlFormatter(cluster.name), False
     try:
         if live and sys.stdout.isatty():
             _watch_live(cluster, history, formatter, duration, workload, run.name, on_tick)
@@ -234,28 +237,29 @@ def watch(
     sys.exit(_analyze_and_exit_code(run, fail_on=fail_on, report=True))
 
 
-def _verdict_hook(hooks: Hooks) -> Callable[[Tick], None]:
-    """Grade ticks online; fire the hook for every finding that starts or ends."""
-    from quorumwatch.analysis.online import OnlineAnalysis
+def _verdict_hook(hooks: Hooks, grading: LiveGrading) -> Callable[[Tick], None]:
+    """Fire the hook for every finding that started or ended at the tick just graded."""
 
-    grader = OnlineAnalysis(retain=False)
-    offset: list[int] = []
-
-    def on_tick(tick: Tick) -> None:
-        if not tick.observations:
-            return
-        if not offset:
-            offset.append(tick.wall_ns - tick.started_ns)
-        for change in grader.feed(tick):
-            hooks.fire(change, offset[0])
+    def on_tick(_tick: Tick) -> None:
+        for change in grading.changes:
+            hooks.fire(change, grading.offset_ns)
 
     return on_tick
 
 
-def _metrics(clusters: list[ClusterConfig], address: str) -> dict[str, Callable[[Tick], None]]:
-    """Start one metrics endpoint for the clusters; per cluster, the per-tick hook that feeds it
-    (grading that cluster's ticks online)."""
-    from quorumwatch.analysis.online import OnlineAnalysis
+def _metrics_hook(
+    metrics: WatchMetrics, cluster: ClusterConfig, grading: LiveGrading
+) -> Callable[[Tick], None]:
+    """Feed the metrics each tick, with the findings the cluster's grading holds after it."""
+
+    def on_tick(tick: Tick) -> None:
+        metrics.observe(cluster.name, tick, grading.active, cluster.interval)
+
+    return on_tick
+
+
+def _metrics(clusters: list[ClusterConfig], address: str) -> WatchMetrics:
+    """Start one metrics endpoint for the clusters, every series at zero."""
     from quorumwatch.report.metrics import WatchMetrics, serve
 
     if ":" not in address:
@@ -268,17 +272,7 @@ def _metrics(clusters: list[ClusterConfig], address: str) -> dict[str, Callable[
     except (OSError, ValueError) as exc:
         fail(f"--metrics {address}: cannot serve: {exc}", EXIT_USAGE)
     click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
-
-    def hook(cluster: ClusterConfig) -> Callable[[Tick], None]:
-        grader = OnlineAnalysis(retain=False)
-
-        def on_tick(tick: Tick) -> None:
-            grader.feed(tick)
-            metrics.observe(cluster.name, tick, grader.active, cluster.interval)
-
-        return on_tick
-
-    return {c.name: hook(c) for c in clusters}
+    return metrics
 
 
 SEVERITY = (6, 4, 3, 5, 1, 0)
@@ -303,7 +297,7 @@ def _watch_many(
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    hooks = _metrics(clusters, metrics_at) if metrics_at is not None else {}
+    metrics = _metrics(clusters, metrics_at) if metrics_at is not None else None
     runs = []
     try:
         for c in clusters:
@@ -320,6 +314,9 @@ def _watch_many(
         else Labelled(c.name, LineFormatter(changes_only=changes_only))
         for c in clusters
     ]
+    hooks = {
+        c.name: _metrics_hook(metrics, c, f.grading) for c, f in zip(clusters, formatters, strict=True)
+    } if metrics is not None else {}  # fmt: skip
 
     async def all_of_them() -> None:
         stop = asyncio.Event()
@@ -361,6 +358,10 @@ class Labelled:
     @property
     def multi_leader_ticks(self) -> int:
         return self.inner.multi_leader_ticks
+
+    @property
+    def grading(self) -> LiveGrading:
+        return self.inner.grading
 
     def feed(self, tick: Tick) -> list[str]:
         return [f"[{self.name}] {line}" for line in self.inner.feed(tick)]

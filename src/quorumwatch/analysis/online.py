@@ -198,6 +198,33 @@ class OnlineAnalysis:
         return min(self.hi, max((p.end for p in self.possible_pieces if p.nodes == pair), default=c.end))
 
 
+@dataclass
+class LiveGrading:
+    """One cluster's live grading, fed once per tick and read by everything that shows it (printed
+    lines, JSON lines, metrics, --on-verdict hooks), so the analysis runs once per tick. Keeps no
+    finished findings (the history keeps everything for the final analysis)."""
+
+    analysis: OnlineAnalysis = field(default_factory=lambda: OnlineAnalysis(retain=False))
+    offset_ns: int = 0
+    """Monotonic → wall clock, measured at the first tick (as results.json does)."""
+    changes: list[Change] = field(default_factory=list)
+    """What started or ended at the last tick fed."""
+    _started: bool = False
+
+    def feed(self, tick: Tick) -> list[Change]:
+        if not tick.observations:
+            self.changes = []
+            return self.changes
+        if not self._started:
+            self.offset_ns, self._started = tick.wall_ns - tick.started_ns, True
+        self.changes = self.analysis.feed(tick)
+        return self.changes
+
+    @property
+    def active(self) -> list[Change]:
+        return self.analysis.active
+
+
 def analyze_online(ticks: Sequence[Tick]) -> OnlineAnalysis:
     """Run the online analysis over a whole history (what `watch` does tick by tick)."""
     a = OnlineAnalysis()
@@ -207,4 +234,4 @@ def analyze_online(ticks: Sequence[Tick]) -> OnlineAnalysis:
     return a
 
 
-__all__ = ["Change", "OnlineAnalysis", "analyze_online"]
+__all__ = ["Change", "LiveGrading", "OnlineAnalysis", "analyze_online"]

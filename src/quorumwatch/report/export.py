@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quorumwatch._serial import iso
-from quorumwatch.analysis.online import Change, OnlineAnalysis
+from quorumwatch.analysis.online import Change, LiveGrading
 from quorumwatch.model import Event, Observation, Tick
 
 CSV_COLUMNS = ("tick", "time", "node", "role", "epoch", "leader", "rtt_s", "reason", "detail")
@@ -65,17 +65,14 @@ class JsonlFormatter:
     cluster: str | None = None
     ticks: int = 0
     multi_leader_ticks: int = 0
-    _grader: OnlineAnalysis = field(default_factory=lambda: OnlineAnalysis(retain=False))
-    _offset: int | None = None
+    grading: LiveGrading = field(default_factory=LiveGrading)
 
     def feed(self, tick: Tick) -> list[str]:
         self.ticks += 1
         self.multi_leader_ticks += len(tick.leaders) > 1
         out = [json.dumps(tick_json(tick, self.cluster))]
-        if tick.observations:
-            if self._offset is None:
-                self._offset = tick.wall_ns - tick.started_ns
-            out += [json.dumps(finding_json(c, self._offset, self.cluster)) for c in self._grader.feed(tick)]
+        changes = self.grading.feed(tick)
+        out += [json.dumps(finding_json(c, self.grading.offset_ns, self.cluster)) for c in changes]
         return out
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from quorumwatch._serial import stamp
-from quorumwatch.analysis.online import Change, OnlineAnalysis
+from quorumwatch.analysis.online import Change, LiveGrading
 from quorumwatch.model import (
     CommandRun,
     Event,
@@ -66,6 +66,9 @@ class TickFormatter(Protocol):
     @property
     def multi_leader_ticks(self) -> int: ...
 
+    @property
+    def grading(self) -> LiveGrading: ...
+
     def feed(self, tick: Tick) -> list[str]: ...
 
 
@@ -78,10 +81,10 @@ class LineFormatter:
     multi_leader_ticks: int = 0
     ticks: int = 0
     graded: bool = True
-    """Also print the online analysis' graded lines (certain / possible dual leader, and its end)."""
+    """Also print the live grading's lines (certain / possible dual leader, and its end)."""
+    grading: LiveGrading = field(default_factory=LiveGrading)
+    """Fed here once per tick; metrics and hooks read it after."""
     _state: dict[str, _NodeState] = field(default_factory=dict)
-    _grader: OnlineAnalysis = field(default_factory=lambda: OnlineAnalysis(retain=False))
-    _offset: int | None = None
 
     def feed(self, tick: Tick) -> list[str]:
         ts = stamp(tick.wall_ns, self.tz)
@@ -108,10 +111,9 @@ class LineFormatter:
             unknown = sum(1 for o in tick.observations if o.role is Role.UNKNOWN)
             note = f" ({unknown} of {len(tick.observations)} nodes unknown)" if unknown else ""
             out.append(f"{ts} no leader at this tick{note}")
-        if self.graded and tick.observations:
-            if self._offset is None:  # monotonic → wall clock, measured once (as results.json does)
-                self._offset = tick.wall_ns - tick.started_ns
-            out += [f"{ts} {graded_line(c, self._offset, self.tz)}" for c in self._grader.feed(tick)]
+        changes = self.grading.feed(tick)
+        if self.graded:
+            out += [f"{ts} {graded_line(c, self.grading.offset_ns, self.tz)}" for c in changes]
         if not self.changes_only:
             out.append(f"{ts} quorum matrix: {matrix(tick.observations)}")
         self.ticks += 1
