@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quorumwatch._serial import iso
+from quorumwatch._serial import iso, rounded
 from quorumwatch.analysis import Analysis, Overlap
 from quorumwatch.analysis.failover import FIGURES
 from quorumwatch.analysis.harm import Counts, HarmReport
@@ -63,8 +63,8 @@ def _results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = Non
                 "nodes": list(t.window.nodes),
                 "injected_at": at(t.window.injected_ns), "healed_at": at(t.window.healed_ns),
                 "old_leader": t.old_leader, "new_leader": t.new_leader,
-                **{name: _round(getattr(t, name)) for name in FIGURES},
-                "old_leader_last_seen_s": _round(t.old_leader_last_seen_s),
+                **{name: rounded(getattr(t, name)) for name in FIGURES},
+                "old_leader_last_seen_s": rounded(t.old_leader_last_seen_s),
             }
             for t in a.trials
         ],
@@ -139,7 +139,3 @@ def workload_json(h: HarmReport, injections: list[int], wall_offset_ns: int) -> 
             for w in h.windows
         ],
     }  # fmt: skip
-
-
-def _round(v: float | None) -> float | None:
-    return None if v is None else round(v, 6)
