@@ -31,8 +31,10 @@ def run(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_wheel_carries_the_data_files_users_need(installed: Path) -> None:
     (wheel,) = (installed.parent / "dist").glob("quorumwatch-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for f in ("etcd.yaml", "zookeeper.yaml", "zk-elected.yaml", "redis-sentinel.yaml"):
-        assert f"quorumwatch/logs/packs/{f}" in names
+    packs = sorted(p.name for p in (ROOT / "src" / "quorumwatch" / "logs" / "packs").glob("*.yaml"))
+    assert len(packs) >= 11  # every built-in pack, each one a user's `--pack NAME`
+    for f in packs:
+        assert f"quorumwatch/logs/packs/{f}" in names, f
     assert "quorumwatch/py.typed" in names and "quorumwatch/lab/participant.py" in names
     assert not any(n.startswith("tests/") for n in names)
 
