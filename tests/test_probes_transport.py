@@ -129,3 +129,108 @@ def test_refused_connection_classifies_as_refused() -> None:
     with pytest.raises(ConnectionRefusedError) as err:
         asyncio.run(main())
     assert classify(err.value).reason is Reason.REFUSED
+
+
+class _SlowConnects:
+    """asyncio.open_connection with scripted delays (and failures) per attempt, counting attempts."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *plan: tuple[float, BaseException | None]) -> None:
+        self.plan = list(plan)
+        self.attempts = 0
+        self.cancelled = 0
+        self._real = asyncio.open_connection
+        monkeypatch.setattr("quorumwatch.probes.transport.asyncio.open_connection", self)
+
+    async def __call__(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        delay, failure = self.plan[self.attempts] if self.attempts < len(self.plan) else (0.0, None)
+        self.attempts += 1
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        if failure is not None:
+            raise failure
+        return await self._real(host, port)
+
+
+async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while await read_http_request(reader):
+        writer.write(http_response(b"up"))
+        await writer.drain()
+
+
+def test_connect_cut_by_the_deadline_finishes_for_the_next_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    connects = _SlowConnects(monkeypatch, (0.15, None))
+
+    async def main() -> bytes:
+        async with serve(_echo) as port:
+            conn = HttpConnection("127.0.0.1", port)
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await conn.request("GET", "/")
+            body = (await conn.request("GET", "/")).body
+            await conn.aclose()
+            return body
+
+    assert asyncio.run(main()) == b"up"
+    assert connects.attempts == 1  # the second request took over the first one's connect
+    assert connects.cancelled == 0
+
+
+def test_connect_older_than_the_linger_is_abandoned_for_a_fresh_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the first SYN "lost" (a partition): it would take 30 s; a fresh attempt after the linger answers
+    connects = _SlowConnects(monkeypatch, (30.0, None))
+
+    async def main() -> bytes:
+        async with serve(_echo) as port:
+            conn = HttpConnection("127.0.0.1", port, linger_s=0.01)
+            with pytest.raises(TimeoutError):  # outlasts the linger
+                async with asyncio.timeout(0.05):
+                    await conn.request("GET", "/")
+            body = (await conn.request("GET", "/")).body
+            await conn.aclose()
+            return body
+
+    assert asyncio.run(main()) == b"up"
+    assert (connects.attempts, connects.cancelled) == (2, 1)
+
+
+def test_an_earlier_connect_failure_is_not_reported_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    connects = _SlowConnects(monkeypatch, (0.08, ConnectionRefusedError(111, "refused")))
+
+    async def main() -> bytes:
+        async with serve(_echo) as port:
+            conn = HttpConnection("127.0.0.1", port)
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.02):
+                    await conn.request("GET", "/")
+            pending = conn._connecting
+            assert pending is not None
+            await asyncio.wait([pending], timeout=5)
+            # the node refused then, but is up now: this request must see it up
+            body = (await conn.request("GET", "/")).body
+            await conn.aclose()
+            return body
+
+    assert asyncio.run(main()) == b"up"
+    assert connects.attempts == 2
+
+
+def test_close_cancels_a_pending_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    connects = _SlowConnects(monkeypatch, (30.0, None))
+
+    async def main() -> None:
+        async with serve(_echo) as port:
+            conn = HttpConnection("127.0.0.1", port)
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.02):
+                    await conn.request("GET", "/")
+            pending = conn._connecting
+            await conn.aclose()
+            assert pending is not None
+            await asyncio.wait([pending], timeout=5)
+            assert pending.cancelled()
+
+    asyncio.run(main())
+    assert connects.cancelled == 1

@@ -18,6 +18,17 @@ from quorumwatch.probes.base import GarbageAnswer
 MAX_RESPONSE = 1 << 20
 """Answers larger than this are garbage for a status probe (and must not eat memory)."""
 
+CONNECT_LINGER_S = 0.5
+"""How long a connect interrupted by a probe's deadline goes on for the requests after it.
+
+Aborting every connect at the deadline made a loaded watcher (100 clusters × 5 nodes here) open
+thousands of sockets a second, none finishing in time (docs/benchmarks.md). Letting a connect finish
+for the next tick ends that; but a connect whose SYN a partition dropped waits ~1 s for its first
+retransmission, so one older than this is abandoned for a fresh attempt: a healed node is seen again
+within about this long."""
+
+_Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
@@ -63,10 +74,15 @@ class _Message:
 class HttpConnection:
     """One persistent connection to one node; reconnects lazily after any failure."""
 
-    def __init__(self, host: str, port: int, *, max_response: int = MAX_RESPONSE) -> None:
+    def __init__(
+        self, host: str, port: int, *, max_response: int = MAX_RESPONSE, linger_s: float = CONNECT_LINGER_S
+    ) -> None:
         self.host = host
         self.port = port
         self.max_response = max_response
+        self.linger_s = linger_s
+        self._connecting: asyncio.Task[_Streams] | None = None
+        self._connect_started = 0.0
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._parser: httptools.HttpResponseParser | None = None
@@ -74,7 +90,11 @@ class HttpConnection:
         self._host_header = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> HttpResponse:
-        reused = self._writer is not None
+        pending = self._connecting
+        # a connection an earlier request's connect left open may have been closed since, like an idle one
+        reused = self._writer is not None or (
+            pending is not None and pending.done() and not pending.cancelled() and pending.exception() is None
+        )
         try:
             return await self._exchange(method, path, body)
         except (ConnectionResetError, BrokenPipeError, _ClosedBeforeAnswer):
@@ -101,7 +121,7 @@ class HttpConnection:
 
     async def _exchange(self, method: str, path: str, body: bytes | None) -> HttpResponse:
         if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+            self._reader, self._writer = await self._connect()
             self._message = _Message()
             self._parser = httptools.HttpResponseParser(self._message)
             self._message.parser = self._parser
@@ -133,6 +153,24 @@ class HttpConnection:
             self._drop()
         return HttpResponse(msg.status, b"".join(msg.body))
 
+    async def _connect(self) -> _Streams:
+        """Connect, or take over the connect an earlier request's deadline interrupted."""
+        loop = asyncio.get_running_loop()
+        task = self._connecting
+        if task is not None and task.done() and (task.cancelled() or task.exception() is not None):
+            task = None  # an earlier attempt's failure says nothing about now: try afresh
+        elif task is not None and not task.done() and loop.time() - self._connect_started > self.linger_s:
+            task.cancel()
+            task = None
+        if task is None:
+            task = loop.create_task(asyncio.open_connection(self.host, self.port))
+            task.add_done_callback(_retrieve)
+            self._connecting, self._connect_started = task, loop.time()
+        # shielded: the deadline cancels this request, not the connect, which goes on for the next one
+        streams = await asyncio.shield(task)
+        self._connecting = None
+        return streams
+
     def _drop(self) -> None:
         if self._writer is not None:
             self._writer.transport.abort()
@@ -141,6 +179,20 @@ class HttpConnection:
 
     async def aclose(self) -> None:
         self._drop()
+        task, self._connecting = self._connecting, None
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled() and task.exception() is None:
+            task.result()[1].transport.abort()
+
+
+def _retrieve(task: asyncio.Task[_Streams]) -> None:
+    """Mark a background connect's failure as seen: the request that awaits it reports it, and one
+    nobody awaited any more must not be logged as "exception never retrieved"."""
+    if not task.cancelled():
+        task.exception()
 
 
 class _ClosedBeforeAnswer(EOFError):
