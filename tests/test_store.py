@@ -167,3 +167,24 @@ def test_version_1_histories_still_read_as_runs_without_a_workload(tmp_path: Pat
     assert [o.role for t in r.ticks() for o in t.observations] == [Role.LEADER]
     assert list(r.operations()) == [] and r.final_reads() == []
     r.close()
+
+
+def test_stored_ticks_are_a_lazy_sequence_equal_to_the_ticks(tmp_path: Path) -> None:
+    from quorumwatch.store import StoredTicks
+
+    h = History.create(tmp_path / "h.sqlite", ["a", "b"], {})
+    for k in (0, 1, 2, 5, 6, 9):  # gaps: skipped ticks have no row
+        obs = tuple(Observation(n, k, k * 10, k * 10 + 1, 0, Role.FOLLOWER) for n in ("b", "a"))
+        h.append_tick(Tick(k, k * 10, k * 10 + 1, 0, obs))
+    everything = list(h.ticks())
+    lazy = h.stored_ticks()
+    assert isinstance(lazy, StoredTicks)
+    assert len(lazy) == 6 and list(lazy) == everything
+    assert list(lazy.starts) == [t.started_ns for t in everything]
+    assert lazy[0] == everything[0] and lazy[-1] == everything[-1] and lazy[3].index == 5
+    part = lazy[2:5]
+    assert isinstance(part, StoredTicks) and [t.index for t in part] == [2, 5, 6]
+    assert [t.index for t in part[1:]] == [5, 6] and part[-1].index == 6
+    assert list(lazy[4:2]) == [] and len(lazy[4:2]) == 0
+    assert [o.node for o in lazy[1].observations] == ["a", "b"]  # the cluster's node order
+    h.close()

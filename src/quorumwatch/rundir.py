@@ -4,6 +4,7 @@ analyse (the pure layers below) and write results.json. The only place these lay
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,18 @@ def analyze_run(run_dir: Path, *, report: bool = False) -> tuple[Analysis, Resul
 def _analyze_run(run_dir: Path, report: bool) -> tuple[Analysis, Results]:
     history = History.open(run_dir / HISTORY_FILE)
     try:
-        nodes = history.nodes()
-        ticks = list(history.ticks())
-        events = history.events()
-        meta = history.meta()
-        operations = list(history.operations())
-        reads = history.final_reads()
+        return _analyze_history(history, run_dir, report)
     finally:
         history.close()
+
+
+def _analyze_history(history: History, run_dir: Path, report: bool) -> tuple[Analysis, Results]:
+    nodes = history.nodes()
+    ticks = history.stored_ticks()  # streamed: a history of any length is never held whole
+    events = history.events()
+    meta = history.meta()
+    operations = list(history.operations())
+    reads = history.final_reads()
     gc.freeze()
     interval = float(meta.get("interval_s", "0") or 0)
     deadline = float(meta.get("deadline_s", "0") or 0)
@@ -45,7 +50,8 @@ def _analyze_run(run_dir: Path, report: bool) -> tuple[Analysis, Results]:
         ticks, events, interval_s=interval, deadline_s=deadline, workload=meta.get("workload_kind"),
         operations=operations, final_read=reads[-1] if reads else None,
     )  # fmt: skip
-    offset = ticks[0].wall_ns - ticks[0].started_ns if ticks else 0
+    first = ticks[0] if ticks else None
+    offset = first.wall_ns - first.started_ns if first is not None else 0
     out = results(
         a,
         offset,
@@ -84,7 +90,7 @@ def _plotly_js() -> str:
     return str(get_plotlyjs())
 
 
-def _logs_section(run_dir: Path, ticks: list[Tick]) -> dict[str, Any]:
+def _logs_section(run_dir: Path, ticks: Sequence[Tick]) -> dict[str, Any]:
     """What the nodes' own logs say, next to what the probes saw."""
     import datetime as dt
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from quorumwatch.model import Event, FinalRead, Observation, Operation, Outcome, Reason, Role, Tick
 
@@ -201,19 +202,41 @@ class History:
 
     def ticks(self) -> Iterator[Tick]:
         """All recorded ticks in order, observations in the cluster's node order."""
+        return self._ticks_between(None, None)
+
+    def stored_ticks(self) -> StoredTicks:
+        """The ticks as a lazy sequence (for analysing histories larger than memory)."""
+        return StoredTicks(self)
+
+    def _ticks_between(self, first: int | None, last: int | None) -> Iterator[Tick]:
+        """Ticks with index in [first, last] (None: unbounded), streamed from two ordered cursors."""
         order = {name: i for i, name in enumerate(self.nodes())}
+        where, args = _tick_range(first, last)
         obs_rows = self._db.execute(
             "SELECT tick, node, send_ns, recv_ns, wall_ns, role, epoch, leader, reason, detail, self_id "
-            "FROM observations ORDER BY tick"
+            f"FROM observations{where} ORDER BY tick",
+            args,
         )
         pending = next(obs_rows, None)
-        for tick, scheduled, started, wall in self._db.execute("SELECT * FROM ticks ORDER BY tick"):
+        for tick, scheduled, started, wall in self._db.execute(
+            f"SELECT * FROM ticks{where} ORDER BY tick", args
+        ):
             observations = []
+            while pending is not None and pending[0] < tick:
+                pending = next(obs_rows, None)  # observations of a tick row that is missing: not a tick
             while pending is not None and pending[0] == tick:
                 observations.append(_observation(pending))
                 pending = next(obs_rows, None)
             observations.sort(key=lambda o: order.get(o.node, len(order)))
             yield Tick(tick, scheduled, started, wall, tuple(observations))
+
+    def tick_index(self) -> tuple[array[int], array[int]]:
+        """Every tick's index and start time, in order (16 bytes a tick)."""
+        indexes, starts = array("q"), array("q")
+        for k, started in self._db.execute("SELECT tick, started_ns FROM ticks ORDER BY tick"):
+            indexes.append(k)
+            starts.append(started)
+        return indexes, starts
 
     def events(self) -> list[Event]:
         return [
@@ -239,6 +262,51 @@ class History:
                 "SELECT node, send_ns, recv_ns, wall_ns, ok, detail, vals FROM final_reads ORDER BY id"
             )
         ]
+
+
+class StoredTicks(Sequence[Tick]):
+    """A history's ticks as a sequence that holds none of them: iterating streams them from SQLite,
+    a slice is another such view, one item is one query. What `analyze` reads a long history
+    through, so its memory does not grow with the history's length."""
+
+    def __init__(
+        self,
+        history: History,
+        index: tuple[array[int], array[int]] | None = None,
+        positions: range | None = None,
+    ) -> None:
+        self._history = history
+        self._index = index if index is not None else history.tick_index()
+        self._indexes, self.starts = self._index
+        self._range = range(len(self._indexes)) if positions is None else positions
+
+    def __len__(self) -> int:
+        return len(self._range)
+
+    @overload
+    def __getitem__(self, i: int) -> Tick: ...
+    @overload
+    def __getitem__(self, i: slice) -> StoredTicks: ...
+    def __getitem__(self, i: int | slice) -> Tick | StoredTicks:
+        if isinstance(i, slice):
+            positions = self._range[i]
+            if positions.step != 1:
+                raise ValueError("StoredTicks slices go forward one tick at a time")
+            return StoredTicks(self._history, self._index, positions)
+        k = self._indexes[self._range[i]]
+        return next(self._history._ticks_between(k, k))
+
+    def __iter__(self) -> Iterator[Tick]:
+        if not self._range:
+            return iter(())
+        first, last = self._indexes[self._range[0]], self._indexes[self._range[-1]]
+        return self._history._ticks_between(first, last)
+
+
+def _tick_range(first: int | None, last: int | None) -> tuple[str, tuple[int, ...]]:
+    if first is None or last is None:
+        return "", ()
+    return " WHERE tick BETWEEN ? AND ?", (first, last)
 
 
 def _observation(r: tuple[Any, ...]) -> Observation:

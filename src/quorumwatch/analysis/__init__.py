@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from quorumwatch.analysis import harm as harm_checks
+from quorumwatch.analysis.digest import digest
 from quorumwatch.analysis.failover import FaultWindow, TrialMetrics, summary, trial_metrics
 from quorumwatch.analysis.harm import HarmReport
-from quorumwatch.analysis.intervals import Interval, NodeIntervals, group_by_node, node_intervals
+from quorumwatch.analysis.intervals import Interval, NodeIntervals
 from quorumwatch.analysis.verdicts import Overlap, Window, artifact_ticks, leaderless, overlaps
 from quorumwatch.model import (
     HARM_EXIT,
@@ -87,28 +88,28 @@ def analyze(
 ) -> Analysis:
     """Verdicts, metrics and harm for a history. Pure: same input, same output.
 
+    `ticks` is read in one pass, and again only in the windows of faults (a lazy sequence over a
+    stored history, `store.StoredTicks`, is never held whole).
+
     `workload` is the workload kind (`set`, `unique-ids`) when one ran, with its operations and
     the final read of the set."""
-    obs = [o for t in ticks for o in t.observations]
-    if not obs:
+    d = digest(ticks)
+    if not d.observations:
         harm = harm_checks.check(workload, operations, final_read, (), ())
         nothing = "no observation was recorded"
         return Analysis(Verdict.INCONCLUSIVE, (), (), 0, (), (), (), (0, 0), 0, nothing, harm)
-    span = (min(o.send_ns for o in obs), max(o.recv_ns for o in obs))
-    per_node = [node_intervals(n, os_, span) for n, os_ in group_by_node(obs).items()]
+    per_node, span, max_rtt = list(d.per_node), d.span, d.max_rtt_ns
     found = overlaps(per_node)
     by_name = {n.node: n for n in per_node}
-    artifacts = artifact_ticks(ticks, by_name)
-    multi = sum(1 for t in ticks if len(t.leaders) > 1)
+    artifacts = artifact_ticks(d.multi_leader, by_name)
+    multi = len(d.multi_leader)
     kinds = {o.kind for o in found}
     verdict = Verdict.strongest(kinds)
     faults = faults_from_events(events)
     trials = []
-    starts = [t.started_ns for t in ticks]
     for i, f in enumerate(faults):
         until = faults[i + 1].injected_ns if i + 1 < len(faults) else span[1]
-        trials.append(trial_metrics(f, per_node, ticks, until, starts))
-    max_rtt = max(o.recv_ns - o.send_ns for o in obs)
+        trials.append(trial_metrics(f, per_node, ticks, until, d.starts))
     advice = None
     if verdict is Verdict.POSSIBLE:
         worst = max(o.duration_ns for o in found if not o.certain)

@@ -1,0 +1,111 @@
+"""One pass over a history's ticks, in order, keeping only what the verdicts need (pure).
+
+Per node a `NodeTracker` turns observations into intervals as they stream by; besides those, the
+pass keeps the observed span, the largest round trip, the start time of every tick (8 bytes each,
+for slicing trials) and the leader answers of ticks with two or more of them (the only ticks the
+artifact check looks at again). The ticks themselves are not held, so a history read lazily from
+SQLite is analysed in memory that grows with its intervals, not with its observations.
+
+The trackers assume each node's observations arrive in send order, which the engine guarantees
+(tick k+1 is sent after tick k ends). Ticks built by hand may break that; the pass notices and
+`digest` falls back to sorting each node's observations, as the batch definition says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from quorumwatch.analysis.intervals import Interval, NodeIntervals, NodeTracker, group_by_node, node_intervals
+from quorumwatch.model import Role, Tick
+
+
+@dataclass(frozen=True)
+class Digest:
+    per_node: tuple[NodeIntervals, ...]
+    """In order of first appearance."""
+    span: tuple[int, int]
+    """First send, last receive (monotonic ns); (0, 0) when nothing was observed."""
+    max_rtt_ns: int
+    observations: int
+    multi_leader: tuple[Tick, ...]
+    """Ticks with two or more leader answers, holding only those answers."""
+    starts: Sequence[int]
+    """Every tick's start, in order (with the ticks' own positions: `ticks[i]` started at `starts[i]`)."""
+
+
+class _OutOfOrder(Exception):
+    pass
+
+
+def digest(ticks: Sequence[Tick]) -> Digest:
+    """One pass over `ticks` (re-iterated only if a node's observations are out of send order)."""
+    try:
+        return _stream(ticks)
+    except _OutOfOrder:
+        return _sorted(ticks)
+
+
+def _stream(ticks: Sequence[Tick]) -> Digest:
+    trackers: dict[str, NodeTracker] = {}
+    found: dict[str, list[Interval]] = {}
+    last_send: dict[str, int] = {}
+    lo: int | None = None
+    hi = max_rtt = count = 0
+    multi: list[Tick] = []
+    starts = array("q")
+    for tick in ticks:
+        starts.append(tick.started_ns)
+        leaders = 0
+        for o in tick.observations:
+            if o.send_ns < last_send.get(o.node, o.send_ns):
+                raise _OutOfOrder
+            last_send[o.node] = o.send_ns
+            if lo is None or o.send_ns < lo:
+                lo = o.send_ns  # only an open first segment starts here: fixed up at the end
+            tracker = trackers.get(o.node)
+            if tracker is None:
+                tracker = trackers[o.node] = NodeTracker(o.node, lo)
+                found[o.node] = []
+            found[o.node] += tracker.feed(o)
+            hi = max(hi, o.recv_ns)
+            max_rtt = max(max_rtt, o.recv_ns - o.send_ns)
+            count += 1
+            leaders += o.role is Role.LEADER
+        if leaders > 1:
+            kept = tuple(o for o in tick.observations if o.role is Role.LEADER)
+            multi.append(dataclasses.replace(tick, observations=kept))
+    if lo is None:
+        return Digest((), (0, 0), 0, 0, (), starts)
+    per_node = []
+    for node, tracker in trackers.items():
+        ivs = found[node] + tracker.finish(hi)
+        ivs = [dataclasses.replace(iv, start=lo) if iv.open_start and iv.start != lo else iv for iv in ivs]
+        per_node.append(
+            NodeIntervals(
+                node, tuple(iv for iv in ivs if iv.certain), tuple(iv for iv in ivs if not iv.certain)
+            )
+        )
+    return Digest(tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), starts)
+
+
+def _sorted(ticks: Sequence[Tick]) -> Digest:
+    """The batch definition, holding every observation: for ticks out of send order."""
+    obs = [o for t in ticks for o in t.observations]
+    starts = array("q", (t.started_ns for t in ticks))
+    multi = []
+    for t in ticks:
+        leaders = tuple(o for o in t.observations if o.role is Role.LEADER)
+        if len(leaders) > 1:
+            multi.append(dataclasses.replace(t, observations=leaders))
+    if not obs:
+        return Digest((), (0, 0), 0, 0, (), starts)
+    span = (min(o.send_ns for o in obs), max(o.recv_ns for o in obs))
+    per_node = tuple(node_intervals(n, os_, span) for n, os_ in group_by_node(obs).items())
+    max_rtt = max(o.recv_ns - o.send_ns for o in obs)
+    return Digest(per_node, span, max_rtt, len(obs), tuple(multi), starts)
+
+
+__all__ = ["Digest", "digest"]
