@@ -4,9 +4,11 @@ a certain dual leader is reported within one tick of becoming provable, and its 
 from __future__ import annotations
 
 from hypothesis import given
+from hypothesis import strategies as st
 
-from quorumwatch.analysis import analyze
+from quorumwatch.analysis import Analysis, analyze
 from quorumwatch.analysis.online import OnlineAnalysis, analyze_online
+from quorumwatch.analysis.verdicts import Overlap
 from quorumwatch.model import Tick
 from tests.test_analysis import history
 from tests.test_analysis_props import SETTINGS, Truth, histories
@@ -120,3 +122,36 @@ def test_a_live_grader_holds_flat_memory_with_timeouts() -> None:
         held.append(live.memory())
     assert len(keep.possible_pieces) > 2000
     assert max(held[-3000:]) <= max(held[:3000]) + 50 and max(held) < 400
+
+
+@SETTINGS
+@given(histories(), st.lists(st.integers(0, 59), max_size=4))
+def test_ticks_dropped_after_recording_what_was_found_lose_no_finding(
+    h: tuple[Truth, list[Tick]], drop_at: list[int]
+) -> None:
+    """What `watch --retain` does: the live grader hands on every piece as it is found, and at
+    times every tick seen so far is deleted, after recording what the open intervals show together.
+    The ticks left, joined with the records, give exactly the overlaps of the whole history: same
+    pairs, times, certainty, kinds and proven epochs; a possible window may name one epoch where the
+    whole history names none (the deleted answers held others)."""
+    _, ticks = h
+    live = OnlineAnalysis(retain=False, record=True)
+    recorded: list[Overlap] = []
+    first_kept = 0
+    for k, t in enumerate(ticks):
+        live.feed(t)
+        recorded += live.take_found()
+        if k in drop_at:
+            recorded += live.provisional()
+            first_kept = k + 1
+    live.finish()
+    recorded += live.take_found()
+    whole = analyze(ticks)
+    part = analyze(ticks[first_kept:], recorded=recorded)
+
+    def seen(a: Analysis) -> list[tuple[object, ...]]:
+        return [
+            (o.nodes, o.start, o.end, o.certain, o.kind, o.epochs if o.certain else None) for o in a.overlaps
+        ]
+
+    assert (seen(part), part.verdict) == (seen(whole), whole.verdict)

@@ -367,3 +367,51 @@ def test_several_clusters_in_one_process(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in jl.stdout.splitlines()]
     assert {x["cluster"] for x in rows} == {"alpha", "beta"}
     assert bad.returncode == 2 and "--run-dir watches one cluster" in bad.stderr
+
+
+def test_watch_retain_drops_old_ticks_and_keeps_the_dual_leader_they_showed(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["L", "L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        cmd = [*QW, "watch", str(f), "--duration", "4", "--retain", "1s", "--changes-only"]
+        with subprocess.Popen(
+            [*cmd, "--run-dir", str(tmp_path / "r")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as p:
+            assert p.stdout is not None
+            for line in p.stdout:  # proven dual leader: now let n2 step down
+                if "dual leader (certain since" in line:
+                    c.roles[1] = "F"
+                    break
+            out, err = p.communicate(timeout=30)
+    assert p.returncode == 3, err
+    assert "ended after" in out
+    res = read_results(tmp_path / "r")
+    kept = History.open(tmp_path / "r" / "history.sqlite")
+    try:
+        first_kept = next(iter(kept.ticks())).index
+        dropped = kept.dropped()
+    finally:
+        kept.close()
+    assert first_kept > 0 and dropped  # the dual leader's ticks are gone from the history...
+    retention = res["retention"]
+    assert retention["retain_s"] == 1.0 and retention["dropped"]["ticks"] == first_kept
+    assert retention["dropped"]["multi_leader_ticks"] >= 2 and retention["recorded_findings"] >= 1
+    # ...yet the verdict, the window and the counts cover the whole watch
+    assert res["verdict"] == "dual_leader"
+    certain = [d for d in res["dual_leaders"] if d["certain"]]
+    assert certain and certain[0]["nodes"] == ["n1", "n2"] and certain[0]["end"] < retention["kept_from"]
+    assert res["multi_leader_ticks"] >= retention["dropped"]["multi_leader_ticks"]
+    assert res["meta"]["ticks"] == first_kept + sum(
+        1 for _ in History.open(tmp_path / "r" / "history.sqlite").ticks()
+    )
+
+
+def test_retain_must_be_a_duration(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        r = qw("watch", str(f), "--duration", "0.3", "--retain", "soon")
+    assert r.returncode == 2 and "'soon' is not a duration" in r.stderr and "Traceback" not in r.stderr

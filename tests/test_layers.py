@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "scenario": {"config", "faults", "workload"},
     "lab": {"check", "config", "engine", "model", "probes", "report"},
     "rundir": {"analysis", "clocks", "config", "logs", "model", "report", "store", "_serial"},
-    "runner": {"config", "engine", "model", "probes", "report", "store", "workload", "_version"},
+    "runner": {"analysis", "config", "engine", "model", "probes", "report", "store", "workload", "_version"},
     "experiment": {"clocks", "config", "engine", "executors", "faults", "model", "probes", "report"}
     | {"scenario", "store", "workload"},
     "cli": {"*"},

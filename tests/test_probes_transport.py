@@ -96,11 +96,12 @@ def test_huge_answer_is_refused_without_reading_it_all() -> None:
         asyncio.run(main())
 
 
-def test_cancelled_request_drops_the_connection_and_next_one_works() -> None:
-    calls = 0
+def test_a_late_answer_is_thrown_away_and_the_connection_kept() -> None:
+    calls = accepted = 0
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal calls
+        nonlocal calls, accepted
+        accepted += 1
         while await read_http_request(reader):
             calls += 1
             if calls == 1:
@@ -108,16 +109,64 @@ def test_cancelled_request_drops_the_connection_and_next_one_works() -> None:
             writer.write(http_response(f"answer {calls}".encode()))
             await writer.drain()
 
-    async def main() -> bytes:
+    async def main() -> list[bytes]:
         async with serve(handler) as port:
             conn = HttpConnection("127.0.0.1", port)
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.05):
                     await conn.request("GET", "/")
-            return (await conn.request("GET", "/")).body
+            bodies = [(await conn.request("GET", "/")).body for _ in range(2)]
+            await conn.aclose()
+            return bodies
 
     # the late "answer 1" must never be taken for the second request's answer
-    assert asyncio.run(main()) == b"answer 2"
+    assert asyncio.run(main()) == [b"answer 2", b"answer 3"]
+    assert accepted == 1
+
+
+def test_late_answers_arriving_in_one_read_with_the_awaited_one() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_http_request(reader)
+        await read_http_request(reader)  # both requests in, then both answers in one segment
+        writer.write(http_response(b"stale") + http_response(b"fresh"))
+        await writer.drain()
+        while await read_http_request(reader):
+            writer.write(http_response(b"next"))
+            await writer.drain()
+
+    async def main() -> list[bytes]:
+        async with serve(handler) as port:
+            conn = HttpConnection("127.0.0.1", port)
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await conn.request("GET", "/")
+            bodies = [(await conn.request("GET", "/")).body, (await conn.request("GET", "/")).body]
+            await conn.aclose()
+            return bodies
+
+    assert asyncio.run(main()) == [b"fresh", b"next"]
+
+
+def test_a_hung_node_gets_a_new_connection_once_too_many_answers_are_owed() -> None:
+    accepted = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        await asyncio.Event().wait()  # reads nothing, answers nothing
+
+    async def main() -> int:
+        async with serve(handler) as port:
+            conn = HttpConnection("127.0.0.1", port)
+            for _ in range(HttpConnection.MAX_OWED + 2):
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        await conn.request("GET", "/")
+            await conn.aclose()
+            return accepted
+
+    # MAX_OWED + 1 requests on the first connection, then a fresh one
+    assert asyncio.run(main()) == 2
 
 
 def test_refused_connection_classifies_as_refused() -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
     from quorumwatch.report.hooks import Hooks
     from quorumwatch.report.lines import LineFormatter, TickFormatter
     from quorumwatch.report.metrics import WatchMetrics
+    from quorumwatch.runner import Retention
     from quorumwatch.store import History
     from quorumwatch.workload.spec import WorkloadSpec
 
@@ -58,6 +59,29 @@ def fail_on_option(f: F) -> F:
         show_default=True,
         help=FAIL_ON_HELP,
     )(f)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class Duration(click.ParamType[float]):
+    """Seconds, or a number with a unit: 90s, 30m, 12h, 7d."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip().lower()
+        scale = _UNITS.get(text[-1:])
+        number = text[:-1] if scale is not None else text
+        try:
+            seconds = float(number) * (scale or 1)
+        except ValueError:
+            self.fail(f"{value!r} is not a duration (e.g. 90s, 30m, 12h, 7d)", param, ctx)
+        if not seconds > 0:
+            self.fail(f"{value!r}: must be positive", param, ctx)
+        return seconds
 
 
 def _load(path: str, interval: float | None = None, deadline: float | None = None) -> ClusterConfig:
@@ -120,6 +144,11 @@ def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
     "details in QUORUMWATCH_EVENT, _KIND, _CERTAIN, _NODES, _EPOCHS, _START, _END, _DURATION_S, _CLUSTER, "
     "_RUN_DIR.",
 )  # fmt: skip
+@click.option(
+    "--retain", type=Duration(), metavar="DURATION",
+    help="Keep only the last DURATION of ticks (90s, 30m, 12h, 7d): older ones are deleted as the watch "
+    "goes, with a count of what they held; dual-leader findings are recorded first and always kept.",
+)  # fmt: skip
 @fail_on_option
 def watch(
     cluster_files: tuple[str, ...],
@@ -134,6 +163,7 @@ def watch(
     fmt: str,
     metrics_at: str | None,
     on_verdict: str | None,
+    retain: float | None,
     fail_on: str,
 ) -> None:
     """Probe every node every tick and print one quorum-matrix line per tick; analyse at the end.
@@ -159,7 +189,7 @@ def watch(
         names = [c.name for c in clusters]
         if len(set(names)) != len(names):
             fail(f"cluster names must differ: {', '.join(names)}", EXIT_USAGE)
-        sys.exit(_watch_many(clusters, duration, changes_only, fmt, metrics_at, fail_on))
+        sys.exit(_watch_many(clusters, duration, changes_only, fmt, metrics_at, retain, fail_on))
     (cluster_file,) = cluster_files
     cluster = _load(cluster_file, interval, deadline)
     if only_node is not None:
@@ -206,11 +236,11 @@ def watch(
 
         verdict_hooks = Hooks(hook_argv, cluster.name, str(run))
         hooks.append(_verdict_hook(verdict_hooks, formatter.grading))
+    retention = _retention(history, formatter.grading, retain, cluster.interval)
+    if retention is not None:
+        hooks.append(retention)
 
-    def on_tick(tick: Tick) -> None:
-        for hook in hooks:
-            hook(tick)
-
+    on_tick = _chain(hooks)
     try:
         if live and sys.stdout.isatty():
             _watch_live(cluster, history, formatter, duration, workload, run.name, on_tick)
@@ -224,6 +254,7 @@ def watch(
     except (OSError, sqlite3.Error) as exc:
         fail(f"while recording to {run}: {exc} (ticks recorded so far are kept)")
     finally:
+        _finish_retention(retention, run)
         history.close()
         if verdict_hooks is not None:
             verdict_hooks.close()
@@ -235,6 +266,39 @@ def watch(
         err=True,
     )
     sys.exit(_analyze_and_exit_code(run, fail_on=fail_on, report=True))
+
+
+def _chain(hooks: list[Callable[[Tick], None]]) -> Callable[[Tick], None] | None:
+    """One per-tick hook running `hooks` in order (None when there are none)."""
+    if not hooks:
+        return None
+
+    def each(tick: Tick) -> None:
+        for hook in hooks:
+            hook(tick)
+
+    return each
+
+
+def _retention(
+    history: History, grading: LiveGrading, retain: float | None, interval: float
+) -> Retention | None:
+    if retain is None:
+        return None
+    from quorumwatch.runner import Retention
+
+    history.set_meta("retain_s", repr(retain))
+    return Retention(history, grading, retain, interval)
+
+
+def _finish_retention(retention: Retention | None, run: Path) -> None:
+    """Record the findings the grading still holds (the ticks they came from may be gone)."""
+    if retention is None:
+        return
+    try:
+        retention.finish()
+    except (OSError, sqlite3.Error) as exc:
+        click.echo(f"quorumwatch: {run}: could not record the last findings: {exc}", err=True)
 
 
 def _verdict_hook(hooks: Hooks, grading: LiveGrading) -> Callable[[Tick], None]:
@@ -281,7 +345,7 @@ SEVERITY = (6, 4, 3, 5, 1, 0)
 
 def _watch_many(
     clusters: list[ClusterConfig], duration: float | None, changes_only: bool, fmt: str,
-    metrics_at: str | None, fail_on: str,
+    metrics_at: str | None, retain: float | None, fail_on: str,
 ) -> int:  # fmt: skip
     """Several clusters in one process: one event loop, a schedule, history and run directory each."""
     import resource
@@ -289,9 +353,9 @@ def _watch_many(
 
     from quorumwatch.report.export import JsonlFormatter
     from quorumwatch.report.lines import LineFormatter
-    from quorumwatch.runner import prepare_run
+    from quorumwatch.runner import MANY_SPIN_S, prepare_run, run_loop
     from quorumwatch.runner import watch as run_watch
-    from quorumwatch.store import HistoryError
+    from quorumwatch.store import HistoryError, Writer
 
     # a probe connection per node and three files per history: many clusters outgrow 1,024 descriptors
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -314,9 +378,30 @@ def _watch_many(
         else Labelled(c.name, LineFormatter(changes_only=changes_only))
         for c in clusters
     ]
-    hooks = {
-        c.name: _metrics_hook(metrics, c, f.grading) for c, f in zip(clusters, formatters, strict=True)
-    } if metrics is not None else {}  # fmt: skip
+    hooks: dict[str, list[Callable[[Tick], None]]] = {c.name: [] for c in clusters}
+    retentions = []
+    for c, f, (_, h) in zip(clusters, formatters, runs, strict=True):
+        if metrics is not None:
+            hooks[c.name].append(_metrics_hook(metrics, c, f.grading))
+        retention = _retention(h, f.grading, retain, c.interval)
+        if retention is not None:
+            hooks[c.name].append(retention)
+        retentions.append(retention)
+
+    writer = Writer()  # the commits run beside the loop, not in it
+    for _, h in runs:
+        h.write_from(writer)
+
+    async def one(
+        i: int, c: ClusterConfig, run: Path, h: History, f: TickFormatter, stop: asyncio.Event
+    ) -> None:
+        # spread the clusters' ticks over the interval rather than start them all at one instant
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(c.interval * i / len(clusters)):
+                await stop.wait()
+        if not stop.is_set():
+            await run_watch(c, h, duration_s=duration, formatter=f, stop=stop, signals=False, run_id=run.name,
+                            on_tick=_chain(hooks[c.name]), spin_s=MANY_SPIN_S)  # fmt: skip
 
     async def all_of_them() -> None:
         stop = asyncio.Event()
@@ -325,21 +410,27 @@ def _watch_many(
             loop.add_signal_handler(sig, stop.set)
         try:
             await asyncio.gather(*(
-                run_watch(c, h, duration_s=duration, formatter=f, stop=stop, signals=False, run_id=run.name,
-                          on_tick=hooks.get(c.name))
-                for c, (run, h), f in zip(clusters, runs, formatters, strict=True)
+                one(i, c, run, h, f, stop)
+                for i, (c, (run, h), f) in enumerate(zip(clusters, runs, formatters, strict=True))
             ))  # fmt: skip
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
     try:
-        asyncio.run(all_of_them())
+        run_loop(all_of_them())
     except (OSError, sqlite3.Error) as exc:
         fail(f"while recording: {exc} (ticks recorded so far are kept)")
     finally:
-        for _, h in runs:
-            h.close()
+        for (run, h), retention in zip(runs, retentions, strict=True):
+            _finish_retention(retention, run)
+            try:
+                h.close()
+            except (OSError, sqlite3.Error) as exc:
+                click.echo(
+                    f"quorumwatch: while recording to {run}: {exc} (ticks recorded so far are kept)", err=True
+                )
+        writer.close()
     codes = [_analyze_and_exit_code(run, fail_on=fail_on, report=True) for run, _ in runs]
     return min(codes, key=SEVERITY.index)
 

@@ -34,19 +34,32 @@ class Clock(Protocol):
 
 
 class LoopClock:
-    """The event loop's clock (time.monotonic) and `asyncio.timeout_at`; with a virtual-time loop
-    the same class runs tests in fake time."""
+    """The event loop's clock and `asyncio.timeout_at`; with a virtual-time loop the same class runs
+    tests in fake time. Under uvloop, whose clock counts whole milliseconds (libuv's), times are read
+    from `time.monotonic_ns` (the same CLOCK_MONOTONIC, to the nanosecond) and deadlines converted."""
 
     def __init__(self, wall: Callable[[], int] = time.time_ns) -> None:
         self._wall = wall
+        self._coarse: bool | None = None
+
+    def _is_coarse(self, loop: asyncio.AbstractEventLoop) -> bool:
+        if self._coarse is None:
+            self._coarse = type(loop).__module__.startswith("uvloop")
+        return self._coarse
 
     def now_ns(self) -> int:
-        return int(asyncio.get_running_loop().time() * 1e9)
+        loop = asyncio.get_running_loop()
+        if self._is_coarse(loop):
+            return time.monotonic_ns()
+        return int(loop.time() * 1e9)
 
     def wall_ns(self) -> int:
         return self._wall()
 
     def deadline(self, t_ns: int) -> AbstractAsyncContextManager[object]:
+        loop = asyncio.get_running_loop()
+        if self._is_coarse(loop):
+            return asyncio.timeout_at(loop.time() + (t_ns - time.monotonic_ns()) / 1e9)
         return asyncio.timeout_at(t_ns / 1e9)
 
 
@@ -155,45 +168,57 @@ class Engine:
             await asyncio.sleep(0)
 
     async def _tick(self, k: int, scheduled: int, started: int) -> Tick:
-        wall = self.clock.wall_ns()
-        deadline = scheduled + self.deadline_ns
-        results: list[Observation | None] = [None] * len(self.probes)
+        """Every probe asked at once under one absolute deadline (one timer per tick, not one per
+        probe: with a hundred clusters in one process the per-tick cost is what limits)."""
+        clock = self.clock
+        wall = clock.wall_ns()
+        sent: list[tuple[int, int]] = [(clock.now_ns(), wall)] * len(self.probes)
+        loop = asyncio.get_running_loop()
+        all_done = loop.create_future()
+        remaining = len(self.probes)
 
-        async def one(i: int, probe: Probe) -> None:
-            results[i] = await self._observe(probe, k, deadline)
+        def one_done(_: object) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if not remaining and not all_done.done():
+                all_done.set_result(None)
 
-        async with asyncio.TaskGroup() as tg:
-            for i, probe in enumerate(self.probes):
-                tg.create_task(one(i, probe))
-        observations = tuple(o for o in results if o is not None)
+        tasks = [loop.create_task(self._observe(probe, k, sent, i)) for i, probe in enumerate(self.probes)]
+        for t in tasks:
+            t.add_done_callback(one_done)
+        try:
+            if tasks:
+                async with clock.deadline(scheduled + self.deadline_ns):
+                    await all_done
+        except TimeoutError:
+            pass
+        finally:
+            late = [t for t in tasks if not t.done()]
+            for t in late:
+                t.cancel()
+            if late:  # each probe leaves itself ready for the next tick; none outlives its tick
+                await asyncio.wait(late)
+        now = clock.now_ns()
+        timed_out = Answer.unknown(Reason.TIMEOUT, "no answer before the deadline")
+        observations = tuple(
+            t.result()
+            if not t.cancelled()
+            else _observation(p.node, k, *sent[i][:1], now, sent[i][1], timed_out)
+            for i, (t, p) in enumerate(zip(tasks, self.probes, strict=True))
+        )
         return Tick(k, scheduled, started, wall, observations)
 
-    async def _observe(self, probe: Probe, k: int, deadline: int) -> Observation:
+    async def _observe(self, probe: Probe, k: int, sent: list[tuple[int, int]], i: int) -> Observation:
         clock = self.clock
         send = clock.now_ns()
         wall = clock.wall_ns()
+        sent[i] = (send, wall)
         answer: Answer
         try:
-            async with clock.deadline(deadline):
-                answer = await probe.ask()
-        except TimeoutError:
-            answer = Answer.unknown(Reason.TIMEOUT, "no answer before the deadline")
+            answer = await probe.ask()
         except Exception as exc:
             answer = classify(exc)
-        recv = clock.now_ns()
-        return Observation(
-            probe.node,
-            k,
-            send,
-            recv,
-            wall,
-            answer.role,
-            answer.epoch,
-            answer.leader,
-            answer.reason,
-            answer.detail,
-            answer.self_id,
-        )
+        return _observation(probe.node, k, send, clock.now_ns(), wall, answer)
 
     def _account(self, tick: Tick) -> None:
         s = self.stats
@@ -204,3 +229,10 @@ class Engine:
         for probe in self.probes:
             with contextlib.suppress(Exception):
                 await probe.aclose()
+
+
+def _observation(node: str, k: int, send: int, recv: int, wall: int, answer: Answer) -> Observation:
+    return Observation(
+        node, k, send, recv, wall, answer.role, answer.epoch, answer.leader, answer.reason, answer.detail,
+        answer.self_id,
+    )  # fmt: skip

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from quorumwatch.analysis import Analysis, analyze
+from quorumwatch.analysis import Analysis, Overlap, analyze
 from quorumwatch.model import Tick
 from quorumwatch.report.results import results
 from quorumwatch.report.schema import Results
-from quorumwatch.store import HISTORY_FILE, History
+from quorumwatch.store import HISTORY_FILE, Dropped, History
 
 RESULTS_FILE = "results.json"
 REPORT_FILE = "report.html"
@@ -43,15 +43,18 @@ def _analyze_history(history: History, run_dir: Path, report: bool) -> tuple[Ana
     meta = history.meta()
     operations = list(history.operations())
     reads = history.final_reads()
+    recorded = [Overlap(*f) for f in history.findings()]
+    dropped = history.dropped()
     gc.freeze()
     interval = float(meta.get("interval_s", "0") or 0)
     deadline = float(meta.get("deadline_s", "0") or 0)
     a = analyze(
         ticks, events, interval_s=interval, deadline_s=deadline, workload=meta.get("workload_kind"),
-        operations=operations, final_read=reads[-1] if reads else None,
+        operations=operations, final_read=reads[-1] if reads else None, recorded=recorded,
     )  # fmt: skip
     first = ticks[0] if ticks else None
     offset = first.wall_ns - first.started_ns if first is not None else 0
+    retention = _retention(meta, dropped, len(recorded), first, offset) if dropped else None
     out = results(
         a,
         offset,
@@ -60,11 +63,12 @@ def _analyze_history(history: History, run_dir: Path, report: bool) -> tuple[Ana
             "probe": meta.get("probe"),
             "interval_s": interval,
             "deadline_s": deadline,
-            "ticks": len(ticks),
+            "ticks": len(ticks) + sum(d.ticks for d in dropped),
             "workload_client": meta.get("workload_client"),
             "workload_rate": float(meta["workload_rate"]) if "workload_rate" in meta else None,
         },
         _logs_section(run_dir, ticks) if (run_dir / "logs").is_dir() else None,
+        retention,
     )
     _write(run_dir / RESULTS_FILE, out.to_json())
     if report:
@@ -75,6 +79,27 @@ def _analyze_history(history: History, run_dir: Path, report: bool) -> tuple[Ana
         title = f"quorumwatch: {meta.get('cluster', '?')} — {run_dir.name}"
         _write(run_dir / REPORT_FILE, page(out, figure, _plotly_js(), title))
     return a, out
+
+
+def _retention(
+    meta: dict[str, str], dropped: list[Dropped], recorded: int, first: Tick | None, offset: int
+) -> dict[str, Any]:
+    """The `retention` section: what a `watch --retain` deleted, counted before it went."""
+    from quorumwatch._serial import iso
+
+    return {
+        "retain_s": float(meta["retain_s"]) if "retain_s" in meta else None,
+        "dropped": {
+            "ticks": sum(d.ticks for d in dropped),
+            "observations": sum(d.observations for d in dropped),
+            "unknown": sum(d.unknown for d in dropped),
+            "multi_leader_ticks": sum(d.multi_leader_ticks for d in dropped),
+            "first": iso(dropped[0].first_started_ns + offset),
+            "last": iso(dropped[-1].last_started_ns + offset),
+        },
+        "recorded_findings": recorded,
+        "kept_from": None if first is None else iso(first.started_ns + offset),
+    }
 
 
 def _write(path: Path, text: str) -> None:

@@ -12,12 +12,13 @@ import io
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, TypeVar
 
 from quorumwatch._version import __version__
+from quorumwatch.analysis.online import LiveGrading
 from quorumwatch.config import ClusterConfig, dump_cluster
 from quorumwatch.engine import Engine, EngineStats, TickFeed
 from quorumwatch.model import Tick
@@ -27,6 +28,8 @@ from quorumwatch.store import HISTORY_FILE, History, new_run_dir
 from quorumwatch.workload.runner import workload_for
 from quorumwatch.workload.spec import WorkloadSpec
 
+T = TypeVar("T")
+
 
 @dataclass
 class WatchResult:
@@ -34,6 +37,60 @@ class WatchResult:
     ticks: int
     multi_leader_ticks: int
     stats: EngineStats
+
+
+class Retention:
+    """`watch --retain`: ticks older than `retain_s` are deleted now and then, with a count of what
+    they held. What the grading proves or finds possible is recorded as it is found, and what open
+    intervals show together is recorded before each deletion, so the final analysis of the ticks
+    left, joined with the records, equals that of the whole history (property-tested in the
+    analysis); a crash loses at most what only the open intervals' deleted part showed."""
+
+    def __init__(self, history: History, grading: LiveGrading, retain_s: float, interval_s: float) -> None:
+        self.history = history
+        self.analysis = grading.analysis
+        self.analysis.record = True
+        self.retain_ns = round(retain_s * 1e9)
+        self.interval_ns = round(interval_s * 1e9)
+        self.every = max(1, min(100, round(retain_s / interval_s / 10)))
+        """Delete every this many ticks (ten times per retention at least): each deletion stays
+        small (a few thousand rows at most), so it never holds up a tick for long."""
+        self.first_kept = 0
+
+    def __call__(self, tick: Tick) -> None:
+        """After the formatter graded `tick`."""
+        found = self.analysis.take_found()
+        if found:
+            self.history.append_findings(found)
+        if tick.index % self.every:
+            return
+        # the ticks scheduled more than the retention before this one
+        first_kept = tick.index - self.retain_ns // self.interval_ns
+        if first_kept <= self.first_kept:
+            return
+        self.history.append_findings(self.analysis.provisional())
+        self.history.drop_ticks_before(first_kept)
+        self.first_kept = first_kept
+
+    def finish(self) -> None:
+        """The watch ended: close what is open and record what that finds."""
+        self.analysis.finish()
+        found = self.analysis.take_found()
+        if found:
+            self.history.append_findings(found)
+
+
+MANY_SPIN_S = 0.0
+"""Clusters watched together do not spin before their ticks: a hundred engines each spinning 1 ms
+of every 100 would keep a core busy (docs/benchmarks.md)."""
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on uvloop: with many clusters in one process the stock loop's own cost per I/O
+    event and per timer is what makes ticks late (measured in docs/benchmarks.md)."""
+    import uvloop
+
+    return uvloop.run(main)
 
 
 def utc_name() -> str:
@@ -72,6 +129,7 @@ async def watch(
     ops_stop: asyncio.Event | None = None,
     signals: bool = True,
     on_tick: Callable[[Tick], None] | None = None,
+    spin_s: float = 0.001,
 ) -> EngineStats:
     """Watch until `duration_s`, a signal (with `signals`) or `stop`. With a workload: on the first
     signal, `ops_stop` or the end of the duration, operations stop, the set is read back from the
@@ -104,6 +162,7 @@ async def watch(
         interval_s=cluster.interval,
         deadline_s=cluster.effective_deadline,
         sinks=[record, show, feed.push, *([on_tick] if on_tick is not None else [])],
+        spin_s=spin_s,
     )
     loop = asyncio.get_running_loop()
     ops_stop = ops_stop or asyncio.Event()

@@ -6,18 +6,23 @@ The schema is versioned with `PRAGMA user_version`; readers refuse versions they
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import queue
 import sqlite3
+import threading
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar, overload
 
 from quorumwatch.model import Event, FinalRead, Observation, Operation, Outcome, Reason, Role, Tick
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-"""Version 1 had no workload tables; such histories read as runs without a workload."""
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+"""Version 1 had no workload tables, version 2 no findings or dropped-tick summaries: such
+histories read as runs without them."""
 HISTORY_FILE = "history.sqlite"
 
 _SCHEMA = """
@@ -64,6 +69,27 @@ CREATE TABLE operations (
     epoch INTEGER,
     detail TEXT
 );
+CREATE TABLE findings (
+    id INTEGER PRIMARY KEY,
+    node_a TEXT NOT NULL,
+    node_b TEXT NOT NULL,
+    epoch_a INTEGER,
+    epoch_b INTEGER,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    certain INTEGER NOT NULL
+);
+CREATE TABLE dropped (
+    id INTEGER PRIMARY KEY,
+    first_tick INTEGER NOT NULL,
+    last_tick INTEGER NOT NULL,
+    first_started_ns INTEGER NOT NULL,
+    last_started_ns INTEGER NOT NULL,
+    ticks INTEGER NOT NULL,
+    observations INTEGER NOT NULL,
+    unknown INTEGER NOT NULL,
+    multi_leader_ticks INTEGER NOT NULL
+);
 CREATE TABLE final_reads (
     id INTEGER PRIMARY KEY,
     node TEXT NOT NULL,
@@ -77,8 +103,104 @@ CREATE TABLE final_reads (
 """
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class FindingLike(Protocol):
+    """An overlap piece as the analysis finds it (`analysis.Overlap`): the store keeps its fields."""
+
+    @property
+    def nodes(self) -> tuple[str, str]: ...
+    @property
+    def epochs(self) -> tuple[int | None, int | None]: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def certain(self) -> bool: ...
+
+
+class Finding(NamedTuple):
+    """A stored overlap piece (fields in `analysis.Overlap`'s order)."""
+
+    nodes: tuple[str, str]
+    epochs: tuple[int | None, int | None]
+    start: int
+    end: int
+    certain: bool
+
+
+class Dropped(NamedTuple):
+    """What a run of deleted ticks held, counted before they went (`watch --retain`)."""
+
+    first_tick: int
+    last_tick: int
+    first_started_ns: int
+    last_started_ns: int
+    ticks: int
+    observations: int
+    unknown: int
+    multi_leader_ticks: int
+
+
 class HistoryError(Exception):
     """A run directory or database we cannot use; the message is printable as is."""
+
+
+class Writer:
+    """One thread that runs the writes of histories in order, so an event loop that records many
+    clusters only queues them. sqlite3 releases the GIL while SQLite works, so the commits (~100 µs
+    each, one per tick per cluster) run beside the loop instead of in it (docs/benchmarks.md)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="quorumwatch-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._queue.put(job)
+
+    def flush(self) -> None:
+        """Return once every write queued before is done."""
+        if threading.current_thread() is self.thread:
+            return
+        done = threading.Event()
+        self._queue.put(done.set)
+        done.wait()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            job()
+
+
+def _queued(method: Callable[Concatenate[History, P], R]) -> Callable[Concatenate[History, P], R | None]:
+    """A write that a history with a `Writer` queues (returning None) instead of running. The first
+    failure is raised by the next write or `close`, naming what failed: nothing after it is written."""
+
+    def write(self: History, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        writer = self._writer
+        if writer is None or threading.current_thread() is writer.thread:
+            return method(self, *args, **kwargs)
+        self.raise_failure()
+
+        def job() -> None:
+            if self._failure is None:
+                try:
+                    method(self, *args, **kwargs)
+                except Exception as exc:  # kept for the loop's thread, which reports it
+                    self._failure = exc
+
+        writer.submit(job)
+        return None
+
+    functools.update_wrapper(write, method)
+    return write
 
 
 class History:
@@ -88,6 +210,22 @@ class History:
         self._db = conn
         self.path = path
         self._version = SCHEMA_VERSION
+        self._writer: Writer | None = None
+        self._failure: Exception | None = None
+
+    def write_from(self, writer: Writer) -> None:
+        """From now on, writes are queued to `writer`'s thread (reads wait for them first)."""
+        self._writer = writer
+
+    def raise_failure(self) -> None:
+        """Raise what a queued write failed with, if one did."""
+        if self._failure is not None:
+            raise self._failure
+
+    def _sync(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self.raise_failure()
 
     # ---- opening ----
 
@@ -96,7 +234,8 @@ class History:
         if path.exists():
             raise HistoryError(f"{path}: already exists; choose another --run-dir")
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, isolation_level=None)
+        # used from a Writer's thread when given one; `_queued` keeps the use serial
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("BEGIN")
@@ -128,15 +267,24 @@ class History:
         return history
 
     def close(self) -> None:
-        self._db.close()
+        """Close once every queued write is done (raising the failure of one, after closing)."""
+        try:
+            if self._writer is not None:
+                self._writer.flush()
+        finally:
+            self._db.close()
+        self.raise_failure()
 
     # ---- writing ----
 
-    def append_tick(self, tick: Tick) -> None:
-        """Record one tick and its observations in one transaction."""
+    @_queued
+    def append_tick(self, tick: Tick, findings: Sequence[FindingLike] = ()) -> None:
+        """Record one tick and its observations in one transaction, with overlap pieces that became
+        final (kept even after the ticks they came from are dropped)."""
         db = self._db
-        db.execute("BEGIN")
-        try:
+        with self._transaction():
+            if findings:
+                self._insert_findings(findings)
             db.execute(
                 "INSERT INTO ticks VALUES (?, ?, ?, ?)",
                 (tick.index, tick.scheduled_ns, tick.started_ns, tick.wall_ns),
@@ -160,6 +308,57 @@ class History:
                     for o in tick.observations
                 ],
             )
+
+    @_queued
+    def append_findings(self, findings: Sequence[FindingLike]) -> None:
+        with self._transaction():
+            self._insert_findings(findings)
+
+    def _insert_findings(self, findings: Sequence[FindingLike]) -> None:
+        self._db.executemany(
+            "INSERT INTO findings (node_a, node_b, epoch_a, epoch_b, start_ns, end_ns, certain) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(*f.nodes, *f.epochs, f.start, f.end, f.certain) for f in findings],
+        )
+
+    @_queued
+    def drop_ticks_before(self, tick: int) -> Dropped | None:
+        """Delete the ticks with index below `tick` and their observations, keeping a summary of
+        them, in one transaction (None: nothing to drop)."""
+        db = self._db
+        with self._transaction():
+            n, first, last, first_started, last_started = db.execute(
+                "SELECT count(*), min(tick), max(tick), min(started_ns), max(started_ns) FROM ticks "
+                "WHERE tick < ?",
+                (tick,),
+            ).fetchone()
+            if not n:
+                return None
+            obs, unknown = db.execute(
+                "SELECT count(*), coalesce(sum(role = ?), 0) FROM observations WHERE tick < ?",
+                (Role.UNKNOWN.value, tick),
+            ).fetchone()
+            (multi,) = db.execute(
+                "SELECT count(*) FROM (SELECT tick FROM observations WHERE tick < ? AND role = ? "
+                "GROUP BY tick HAVING count(*) > 1)",
+                (tick, Role.LEADER.value),
+            ).fetchone()
+            summary = Dropped(first, last, first_started, last_started, n, obs, unknown, multi)
+            db.execute(
+                "INSERT INTO dropped (first_tick, last_tick, first_started_ns, last_started_ns, ticks, "
+                "observations, unknown, multi_leader_ticks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                summary,
+            )
+            db.execute("DELETE FROM observations WHERE tick < ?", (tick,))
+            db.execute("DELETE FROM ticks WHERE tick < ?", (tick,))
+        return summary
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            yield
         except BaseException:
             # SQLite rolls back by itself on some errors (SQLITE_FULL): keep the original error
             if db.in_transaction:
@@ -167,12 +366,14 @@ class History:
             raise
         db.execute("COMMIT")
 
+    @_queued
     def append_event(self, event: Event) -> None:
         self._db.execute(
             "INSERT INTO events (mono_ns, wall_ns, node, kind, data) VALUES (?, ?, ?, ?, ?)",
             (event.mono_ns, event.wall_ns, event.node, event.kind, json.dumps(event.data, sort_keys=True)),
         )
 
+    @_queued
     def append_operation(self, op: Operation) -> None:
         """One finished operation, committed on its own (operations finish between ticks)."""
         self._db.execute(
@@ -181,6 +382,7 @@ class History:
              op.epoch, op.detail),
         )  # fmt: skip
 
+    @_queued
     def append_final_read(self, read: FinalRead) -> None:
         vals = None if read.values is None else json.dumps(sorted(read.values))
         self._db.execute(
@@ -189,15 +391,18 @@ class History:
             (read.node, read.send_ns, read.recv_ns, read.wall_ns, read.values is not None, read.detail, vals),
         )
 
+    @_queued
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # ---- reading ----
 
     def meta(self) -> dict[str, str]:
+        self._sync()
         return dict(self._db.execute("SELECT key, value FROM meta"))
 
     def nodes(self) -> list[str]:
+        self._sync()
         return [r[0] for r in self._db.execute("SELECT name FROM nodes ORDER BY idx")]
 
     def ticks(self) -> Iterator[Tick]:
@@ -210,6 +415,7 @@ class History:
 
     def _ticks_between(self, first: int | None, last: int | None) -> Iterator[Tick]:
         """Ticks with index in [first, last] (None: unbounded), streamed from two ordered cursors."""
+        self._sync()
         order = {name: i for i, name in enumerate(self.nodes())}
         where, args = _tick_range(first, last)
         obs_rows = self._db.execute(
@@ -232,6 +438,7 @@ class History:
 
     def tick_index(self) -> tuple[array[int], array[int]]:
         """Every tick's index and start time, in order (16 bytes a tick)."""
+        self._sync()
         indexes, starts = array("q"), array("q")
         for k, started in self._db.execute("SELECT tick, started_ns FROM ticks ORDER BY tick"):
             indexes.append(k)
@@ -239,6 +446,7 @@ class History:
         return indexes, starts
 
     def events(self) -> list[Event]:
+        self._sync()
         return [
             Event(m, w, n, k, json.loads(d))
             for m, w, n, k, d in self._db.execute(
@@ -248,12 +456,36 @@ class History:
 
     def operations(self) -> Iterator[Operation]:
         """Recorded operations in sending order (none in a version-1 history)."""
+        self._sync()
         if self._version < 2:
             return
         for r in self._db.execute("SELECT * FROM operations ORDER BY idx"):
             yield Operation(r[0], r[1], r[2], r[3], r[4], r[5], Outcome(r[6]), r[7], r[8], r[9])
 
+    def findings(self) -> list[Finding]:
+        """Overlap pieces recorded as they became final (none before version 3)."""
+        self._sync()
+        if self._version < 3:
+            return []
+        return [
+            Finding((a, b), (ea, eb), s, e, bool(c))
+            for a, b, ea, eb, s, e, c in self._db.execute(
+                "SELECT node_a, node_b, epoch_a, epoch_b, start_ns, end_ns, certain FROM findings ORDER BY id"
+            )
+        ]
+
+    def dropped(self) -> list[Dropped]:
+        """Summaries of the ticks a `watch --retain` deleted, oldest first."""
+        self._sync()
+        if self._version < 3:
+            return []
+        return [
+            Dropped(*r)
+            for r in self._db.execute("SELECT " + ", ".join(Dropped._fields) + " FROM dropped ORDER BY id")
+        ]
+
     def final_reads(self) -> list[FinalRead]:
+        self._sync()
         if self._version < 2:
             return []
         return [

@@ -11,7 +11,7 @@ from quorumwatch.analysis.digest import digest
 from quorumwatch.analysis.failover import FaultWindow, TrialMetrics, summary, trial_metrics
 from quorumwatch.analysis.harm import HarmReport
 from quorumwatch.analysis.intervals import Interval, NodeIntervals
-from quorumwatch.analysis.verdicts import Overlap, Window, artifact_ticks, leaderless, overlaps
+from quorumwatch.analysis.verdicts import Overlap, Window, artifact_ticks, combine, leaderless, overlaps
 from quorumwatch.model import (
     HARM_EXIT,
     Event,
@@ -85,6 +85,7 @@ def analyze(
     workload: str | None = None,
     operations: Sequence[Operation] = (),
     final_read: FinalRead | None = None,
+    recorded: Sequence[Overlap] = (),
 ) -> Analysis:
     """Verdicts, metrics and harm for a history. Pure: same input, same output.
 
@@ -92,14 +93,15 @@ def analyze(
     stored history, `store.StoredTicks`, is never held whole).
 
     `workload` is the workload kind (`set`, `unique-ids`) when one ran, with its operations and
-    the final read of the set."""
+    the final read of the set. `recorded`: overlap pieces a `watch --retain` kept from the ticks it
+    deleted (joined with what the ticks still held show)."""
     d = digest(ticks)
-    if not d.observations:
+    if not d.observations and not recorded:
         harm = harm_checks.check(workload, operations, final_read, (), ())
         nothing = "no observation was recorded"
         return Analysis(Verdict.INCONCLUSIVE, (), (), 0, (), (), (), (0, 0), 0, nothing, harm)
     per_node, span, max_rtt = list(d.per_node), d.span, d.max_rtt_ns
-    found = overlaps(per_node)
+    found = combine(overlaps(per_node), recorded)
     by_name = {n.node: n for n in per_node}
     artifacts = artifact_ticks(d.multi_leader, by_name)
     multi = len(d.multi_leader)

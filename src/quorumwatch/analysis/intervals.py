@@ -61,8 +61,8 @@ class NodeTracker:
     with time; `node_intervals` (batch) is this tracker run over a whole history."""
 
     __slots__ = (
-        "lo", "node", "run_epoch", "run_first_recv", "run_last_send", "run_len", "seg_epochs", "seg_has",
-        "seg_start",
+        "last_send", "lo", "node", "run_epoch", "run_first_recv", "run_last_send", "run_len", "seg_epochs",
+        "seg_has", "seg_start",
     )  # fmt: skip
 
     def __init__(self, node: str, lo: int) -> None:
@@ -76,6 +76,7 @@ class NodeTracker:
         self.run_first_recv = 0
         self.run_last_send = 0
         self.run_len = 0
+        self.last_send = lo
 
     def _close_run(self, out: list[Interval]) -> None:
         if self.run_len >= 2 and self.run_first_recv < self.run_last_send:
@@ -85,6 +86,7 @@ class NodeTracker:
 
     def feed(self, o: Observation) -> list[Interval]:
         out: list[Interval] = []
+        self.last_send = o.send_ns
         if o.role is Role.LEADER:
             self.seg_has = True
             if o.epoch is not None:
@@ -131,6 +133,16 @@ class NodeTracker:
             epochs = () if self.run_epoch is None else (self.run_epoch,)
             return Interval(self.node, self.run_first_recv, self.run_last_send, epochs, True)
         return None
+
+    @property
+    def possible_so_far(self) -> Interval | None:
+        """The open possible leadership as far as it is sure to reach: its last answer's send (the
+        answer that closes it is sent, and received, later)."""
+        if not self.seg_has:
+            return None
+        start = self.lo if self.seg_start is None else self.seg_start
+        return Interval(self.node, start, self.last_send, tuple(sorted(self.seg_epochs)), False,
+                        open_start=self.seg_start is None, open_end=True)  # fmt: skip
 
     @property
     def possible_since(self) -> int | None:

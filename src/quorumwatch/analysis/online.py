@@ -60,6 +60,13 @@ class OnlineAnalysis:
     """Keep every finding (for `overlaps()`). A live grader (the lines `watch` prints, its metrics)
     passes False: findings that can no longer change are dropped, so memory stays flat for months
     while the history keeps everything for the final analysis."""
+    record: bool = False
+    """Hand every piece to `take_found()` as soon as it is proven or possible: when an interval
+    closes, its overlaps with closed intervals (as always) and with the parts of still-open ones
+    observed so far (pieces of what will be found when those close). A `watch --retain` records
+    them, so the ticks they came from can be deleted; `provisional()` adds what open intervals
+    show together. Joined with what the kept ticks show, they give the whole history's overlaps."""
+    _found: list[Overlap] = field(default_factory=list)
     _live: dict[tuple[Pair, bool, int], Change] = field(default_factory=dict)
 
     # ---- feeding ----
@@ -98,24 +105,31 @@ class OnlineAnalysis:
             for y in intervals:
                 if y.certain != x.certain:
                     continue
-                a, b = (x, y) if x.node < y.node else (y, x)
-                lo, hi = max(a.start, b.start), min(a.end, b.end)
-                if lo >= hi:
+                piece = _piece(x, y)
+                if piece is None:
                     continue
-                piece = Overlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, x.certain)
                 if x.certain:
                     self.certain_pieces.setdefault(piece.nodes, []).append(piece)
+                    found = [piece]
                 else:
-                    self.possible_pieces += _subtract([piece], self.certain_pieces.get(piece.nodes, []))
+                    found = _subtract([piece], self.certain_pieces.get(piece.nodes, []))
+                    self.possible_pieces += found
+                if self.record:
+                    self._found += found
         self.kept[x.node].append(x)
+        if self.record:
+            for node, t in self.trackers.items():
+                z = t.certain_so_far if x.certain else t.possible_so_far
+                if node == x.node or z is None or (piece := _piece(x, z)) is None:
+                    continue
+                self._found += (
+                    [piece] if x.certain else _subtract([piece], self.certain_pieces.get(piece.nodes, []))
+                )
 
     def _prune(self) -> None:
         """Drop closed intervals no other node can overlap any more: every later interval of a node
         starts at or after its open run's first receive and its segment's start."""
-        bounds = {}
-        for node, t in self.trackers.items():
-            seg = t.seg_start if t.seg_start is not None else t.lo
-            bounds[node] = min(seg, t.run_first_recv) if t.run_len else seg
+        bounds = self._bounds()
         for node, intervals in self.kept.items():
             others = [b for n, b in bounds.items() if n != node]
             if not others:
@@ -130,6 +144,31 @@ class OnlineAnalysis:
             for pair, pieces in list(self.certain_pieces.items()):
                 if pieces and pieces[0].end <= floor:
                     self.certain_pieces[pair] = [p for p in pieces if p.end > floor] or pieces[-1:]
+
+    def _bounds(self) -> dict[str, int]:
+        """Per node, where the earliest interval it can still close starts."""
+        bounds = {}
+        for node, t in self.trackers.items():
+            seg = t.seg_start if t.seg_start is not None else t.lo
+            bounds[node] = min(seg, t.run_first_recv) if t.run_len else seg
+        return bounds
+
+    def take_found(self) -> list[Overlap]:
+        """The pieces found since the last call (with `record`)."""
+        out, self._found = self._found, []
+        return out
+
+    def provisional(self) -> list[Overlap]:
+        """What the open intervals show together so far: overlaps of open runs of leader answers
+        (proven), and of open possible leaderships. Each lies inside a piece that will be found
+        when those intervals close; recorded now, they outlive the ticks that showed them."""
+        runs = [iv for t in self.trackers.values() if (iv := t.certain_so_far) is not None]
+        spans = [iv for t in self.trackers.values() if (iv := t.possible_so_far) is not None]
+        out = []
+        for group in (runs, spans):
+            for i, a in enumerate(group):
+                out += [p for b in group[i + 1 :] if (p := _piece(a, b)) is not None]
+        return out
 
     # ---- results ----
 
@@ -223,6 +262,13 @@ class LiveGrading:
     @property
     def active(self) -> list[Change]:
         return self.analysis.active
+
+
+def _piece(x: Interval, y: Interval) -> Overlap | None:
+    """Where two intervals of different nodes (both certain, or both possible) overlap."""
+    a, b = (x, y) if x.node < y.node else (y, x)
+    lo, hi = max(a.start, b.start), min(a.end, b.end)
+    return Overlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, x.certain) if lo < hi else None
 
 
 def analyze_online(ticks: Sequence[Tick]) -> OnlineAnalysis:

@@ -138,6 +138,23 @@ def overlaps(per_node: Sequence[NodeIntervals]) -> list[Overlap]:
     return _merge(found)
 
 
+def combine(found: list[Overlap], recorded: Sequence[Overlap]) -> list[Overlap]:
+    """`found` (merged overlaps of the ticks still held) joined with pieces recorded before older
+    ticks were deleted (`watch --retain`), as the batch joins its own pieces: possible time inside a
+    certain piece of the same pair is not possible."""
+    if not recorded:
+        return found
+    # recorded first: where two pieces cover the same time, the one the live grading found (from
+    # whole intervals) names the epochs, not one from intervals the deletion cut short
+    pieces = [*recorded, *found]
+    certain: dict[tuple[str, str], list[Overlap]] = {}
+    for o in pieces:
+        if o.certain:
+            certain.setdefault(o.nodes, []).append(o)
+    possible = [p for o in pieces if not o.certain for p in _subtract([o], certain.get(o.nodes, []))]
+    return _merge([o for o in pieces if o.certain] + possible)
+
+
 def artifact_ticks(ticks: Sequence[Tick], per_node: dict[str, NodeIntervals]) -> list[int]:
     """Ticks with two or more `L` where, for every pair of claimants, the possible leaderships
     that contain their answers are disjoint: the tick's claims provably did not overlap."""

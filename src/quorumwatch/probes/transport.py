@@ -36,21 +36,24 @@ class HttpResponse:
     body: bytes
 
 
-class _Message:
-    """httptools callbacks for one response at a time."""
+class _Messages:
+    """httptools callbacks. Answers complete in order; several may arrive in one read (a late
+    answer to an abandoned request, then the answer awaited)."""
 
     def __init__(self) -> None:
         self.parser: httptools.HttpResponseParser | None = None
-        self.reset()
+        self.done: list[HttpResponse] = []
+        self.keep_alive = True
+        """Of the last completed answer."""
+        self.on_message_begin()
 
-    def reset(self) -> None:
+    def on_message_begin(self) -> None:
         self.body: list[bytes] = []
         self.size = 0
         self.headers_done = False
-        self.complete = False
         self.framed = False  # Content-Length or chunked: the end does not depend on EOF
         self.status = 0
-        self.keep_alive = False
+        self._keep = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() in (b"content-length", b"transfer-encoding"):
@@ -61,18 +64,27 @@ class _Message:
         assert self.parser is not None
         self.headers_done = True
         self.status = self.parser.get_status_code()
-        self.keep_alive = self.parser.should_keep_alive()
+        self._keep = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
         self.size += len(body)
 
     def on_message_complete(self) -> None:
-        self.complete = True
+        self.done.append(HttpResponse(self.status, b"".join(self.body)))
+        self.keep_alive = self._keep
+        self.headers_done = False
 
 
 class HttpConnection:
-    """One persistent connection to one node; reconnects lazily after any failure."""
+    """One persistent connection to one node; reconnects lazily after any failure.
+
+    A request its deadline cancels after it was sent leaves the connection open: its answer, when
+    it comes, is read and thrown away before the next one's (HTTP/1.1 answers come in order), so a
+    loaded watcher does not reconnect after every late answer. With more than `MAX_OWED` answers
+    owed (a hung node), the connection is dropped instead."""
+
+    MAX_OWED = 1
 
     def __init__(
         self, host: str, port: int, *, max_response: int = MAX_RESPONSE, linger_s: float = CONNECT_LINGER_S
@@ -86,7 +98,9 @@ class HttpConnection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._parser: httptools.HttpResponseParser | None = None
-        self._message = _Message()
+        self._messages = _Messages()
+        self._owed = 0
+        """Requests sent on this connection whose answers were not consumed yet."""
         self._host_header = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> HttpResponse:
@@ -101,8 +115,11 @@ class HttpConnection:
             self._drop()
             if not reused:
                 raise
+        except asyncio.CancelledError:
+            if not self._owed:  # cancelled before sending (while connecting): nothing owed, nothing to drop
+                self._drop()
+            raise  # sent: its answer is thrown away when it comes
         except BaseException:
-            # includes cancellation by the deadline: the connection's state is unknown now
             self._drop()
             raise
         # A kept-alive connection the server had closed while idle: one fresh attempt.
@@ -120,24 +137,29 @@ class HttpConnection:
         return head.encode() + body
 
     async def _exchange(self, method: str, path: str, body: bytes | None) -> HttpResponse:
+        if self._writer is not None and self._owed - len(self._messages.done) > self.MAX_OWED:
+            self._drop()  # answers owed for too long: a hung node, or one that stopped reading
         if self._writer is None:
             self._reader, self._writer = await self._connect()
-            self._message = _Message()
-            self._parser = httptools.HttpResponseParser(self._message)
-            self._message.parser = self._parser
+            self._messages = _Messages()
+            self._parser = httptools.HttpResponseParser(self._messages)
+            self._messages.parser = self._parser
         assert self._reader is not None and self._writer is not None and self._parser is not None
-        msg, parser = self._message, self._parser
-        msg.reset()
+        msgs, parser = self._messages, self._parser
         self._writer.write(self._encode(method, path, body))
+        self._owed += 1
         raw: list[bytes] = []
-        while not msg.complete:
+        while len(msgs.done) < self._owed:
             data = await self._reader.read(65536)
             if not data:
                 seen = b"".join(raw)
-                if not seen:
+                if len(msgs.done) == self._owed - 1 and msgs.headers_done and not msgs.framed:
+                    # an answer delimited by the connection's end (HTTP/1.0 style)
+                    answer = HttpResponse(msgs.status, b"".join(msgs.body))
+                    self._drop()
+                    return answer
+                if not seen or len(msgs.done) < self._owed - 1:
                     raise _ClosedBeforeAnswer
-                if msg.headers_done and not msg.framed:
-                    break  # an answer delimited by the connection's end (HTTP/1.0 style)
                 if seen.startswith(b"HTTP/"):
                     raise GarbageAnswer("connection closed mid-answer", seen)
                 raise GarbageAnswer("not HTTP", seen)
@@ -147,11 +169,16 @@ class HttpConnection:
                 parser.feed_data(data)
             except httptools.HttpParserError as exc:
                 raise GarbageAnswer(f"not HTTP ({exc})", b"".join(raw)) from None
-            if msg.size > self.max_response:
+            if msgs.size > self.max_response:
                 raise GarbageAnswer(f"answer larger than {self.max_response} bytes")
-        if not (msg.complete and msg.keep_alive):
+        if len(msgs.done) > self._owed:
+            raise GarbageAnswer("more answers than requests", b"".join(raw))
+        answer = msgs.done[-1]  # the ones before it answered requests whose deadline had passed
+        msgs.done.clear()
+        self._owed = 0
+        if not msgs.keep_alive:
             self._drop()
-        return HttpResponse(msg.status, b"".join(msg.body))
+        return answer
 
     async def _connect(self) -> _Streams:
         """Connect, or take over the connect an earlier request's deadline interrupted."""
@@ -176,6 +203,7 @@ class HttpConnection:
             self._writer.transport.abort()
         self._reader = self._writer = None
         self._parser = None
+        self._owed = 0
 
     async def aclose(self) -> None:
         self._drop()

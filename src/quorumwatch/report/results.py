@@ -26,13 +26,21 @@ def overlap_json(o: Overlap, offset_ns: int = 0) -> dict[str, Any]:
 
 
 def results(
-    a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = None, logs: dict[str, Any] | None = None
+    a: Analysis,
+    wall_offset_ns: int,
+    meta: dict[str, Any] | None = None,
+    logs: dict[str, Any] | None = None,
+    retention: dict[str, Any] | None = None,
 ) -> Results:
     """The typed results.json of an analysis (validated against the contract as it is built).
-    Monotonic times become wall-clock ISO times via the run's measured offset."""
+    Monotonic times become wall-clock ISO times via the run's measured offset. `retention`: what
+    a `watch --retain` deleted (its multi-leader ticks are counted in with the kept ones)."""
     data = _results(a, wall_offset_ns, meta)
     if logs is not None:
         data["logs"] = logs
+    if retention is not None:
+        data["retention"] = retention
+        data["multi_leader_ticks"] += retention["dropped"]["multi_leader_ticks"]
     return Results.model_validate(data)
 
 

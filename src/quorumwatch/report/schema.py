@@ -208,6 +208,29 @@ class LogsErrorOut(_Model):
     error: str
 
 
+class DroppedOut(_Model):
+    """What the deleted ticks held, counted before they went."""
+
+    ticks: int = Field(ge=0)
+    observations: int = Field(ge=0)
+    unknown: int = Field(ge=0)
+    multi_leader_ticks: int = Field(ge=0)
+    first: Time | None
+    last: Time | None
+    """Start of the first and of the last deleted tick."""
+
+
+class RetentionOut(_Model):
+    """A `watch --retain` deleted its oldest ticks: dual-leader findings and the counts above cover
+    the whole watch; artifact ticks, leaderless windows and failover only the ticks kept."""
+
+    retain_s: float | None
+    dropped: DroppedOut
+    recorded_findings: int = Field(ge=0)
+    """Overlap pieces recorded as they became final, joined with what the kept ticks show."""
+    kept_from: Time | None
+
+
 class Results(_Model):
     """`results.json`, version 2."""
 
@@ -228,14 +251,20 @@ class Results(_Model):
     workload: WorkloadOut | None
     logs: LogsOut | LogsErrorOut | None = None
     """Absent (not null) when the run collected no logs."""
+    retention: RetentionOut | None = None
+    """Absent (not null) when every tick was kept."""
+
+    def _absent(self) -> set[str] | None:
+        absent = {name for name in ("logs", "retention") if getattr(self, name) is None}
+        return absent or None
 
     def to_json(self) -> str:
-        """The file's text: `logs` left out when there were none, every other null kept."""
-        return self.model_dump_json(indent=2, exclude={"logs"} if self.logs is None else None) + "\n"
+        """The file's text: `logs` and `retention` left out when there were none, every other null kept."""
+        return self.model_dump_json(indent=2, exclude=self._absent()) + "\n"
 
     def data(self) -> dict[str, Any]:
         """The same as plain JSON data (what `analyze --json` prints)."""
-        return self.model_dump(mode="json", exclude={"logs"} if self.logs is None else None)
+        return self.model_dump(mode="json", exclude=self._absent())
 
 
 def json_schema() -> dict[str, Any]:
