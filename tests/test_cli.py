@@ -415,3 +415,80 @@ def test_retain_must_be_a_duration(tmp_path: Path) -> None:
         f.write_text(c.cluster_yaml())
         r = qw("watch", str(f), "--duration", "0.3", "--retain", "soon")
     assert r.returncode == 2 and "'soon' is not a duration" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sighup_reopens_the_output_file_and_no_line_is_lost_or_doubled(tmp_path: Path) -> None:
+    from tests.labkit import wait_for
+
+    log, rotated = tmp_path / "watch.jsonl", tmp_path / "watch.jsonl.1"
+
+    def ticks_in(path: Path) -> list[int]:
+        if not path.exists():
+            return []
+        lines = path.read_text().splitlines()
+        return [json.loads(x)["index"] for x in lines if x.endswith("}") and '"type": "tick"' in x]
+
+    with EtcdLikeCluster(["F", "L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        cmd = [
+            *QW,
+            "watch",
+            str(f),
+            "--format",
+            "jsonl",
+            "--output",
+            str(log),
+            "--run-dir",
+            str(tmp_path / "r"),
+        ]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for("ticks in the output file", lambda: len(ticks_in(log)) >= 3, 20)
+            log.rename(rotated)  # what logrotate does, then it signals
+            p.send_signal(signal.SIGHUP)
+            wait_for("ticks in the reopened file", lambda: len(ticks_in(log)) >= 3, 20)
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert p.returncode == 0, err
+    assert out == ""  # everything went to the file
+    before, after = ticks_in(rotated), ticks_in(log)
+    assert before and after
+    assert before + after == list(range(len(before) + len(after)))  # none lost, none twice
+
+
+def test_sighup_without_an_output_file_does_not_stop_a_watch(tmp_path: Path) -> None:
+    from tests.labkit import wait_for
+
+    with EtcdLikeCluster(["F", "L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        p = subprocess.Popen(
+            [*QW, "watch", str(f), "--run-dir", str(tmp_path / "r")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert p.stdout is not None
+            wait_for("a first line", p.stdout.readline, 20)
+            p.send_signal(signal.SIGHUP)
+            wait_for("a line after SIGHUP", p.stdout.readline, 20)
+            assert p.poll() is None
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert p.returncode == 0, err
+
+
+def test_output_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> None:
+    with EtcdLikeCluster(["L", "F"]) as c:
+        f = tmp_path / "c.yaml"
+        f.write_text(c.cluster_yaml())
+        r = qw("watch", str(f), "--duration", "0.3", "--output", str(tmp_path / "no" / "such" / "dir.log"))
+    assert r.returncode == 2 and "No such file or directory" in r.stderr and "Traceback" not in r.stderr

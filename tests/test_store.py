@@ -188,3 +188,42 @@ def test_stored_ticks_are_a_lazy_sequence_equal_to_the_ticks(tmp_path: Path) -> 
     assert list(lazy[4:2]) == [] and len(lazy[4:2]) == 0
     assert [o.node for o in lazy[1].observations] == ["a", "b"]  # the cluster's node order
     h.close()
+
+
+def test_a_history_written_by_a_background_writer_keeps_order_and_reads_wait(tmp_path: Path) -> None:
+    from quorumwatch.store import Writer
+
+    writer = Writer()
+    h = History.create(tmp_path / "h.sqlite", ["a"], {})
+    h.write_from(writer)
+    for k in range(200):
+        h.append_tick(Tick(k, k, k, 0, (Observation("a", k, k, k + 1, 0, Role.FOLLOWER),)))
+    h.set_meta("after", "200 ticks")
+    # reads wait for what was queued before them
+    assert [t.index for t in h.ticks()] == list(range(200)) and h.meta()["after"] == "200 ticks"
+    h.close()
+    writer.close()
+    assert not writer.thread.is_alive()
+
+
+def test_a_failed_background_write_is_raised_by_the_next_write_and_nothing_after_it_is_written(
+    tmp_path: Path,
+) -> None:
+    from quorumwatch.store import Writer
+
+    writer = Writer()
+    h = History.create(tmp_path / "h.sqlite", ["a"], {})
+    h.write_from(writer)
+    tick = Tick(0, 0, 0, 0, (Observation("a", 0, 0, 1, 0, Role.FOLLOWER),))
+    h.append_tick(tick)
+    h.append_tick(tick)  # the same tick again: the primary key refuses it, in the writer's thread
+    h.append_tick(Tick(1, 1, 1, 0, ()))
+    writer.flush()
+    with pytest.raises(sqlite3.IntegrityError):
+        h.append_tick(Tick(2, 2, 2, 0, ()))
+    with pytest.raises(sqlite3.IntegrityError):
+        h.close()  # closes, then says what failed
+    writer.close()
+    again = History.open(tmp_path / "h.sqlite")
+    assert [t.index for t in again.ticks()] == [0]  # what came before the failure is kept
+    again.close()

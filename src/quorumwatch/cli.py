@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
     from quorumwatch.report.hooks import Hooks
     from quorumwatch.report.lines import LineFormatter, TickFormatter
     from quorumwatch.report.metrics import WatchMetrics
+    from quorumwatch.report.output import ReopenableOutput
     from quorumwatch.runner import Retention
     from quorumwatch.store import History
     from quorumwatch.workload.spec import WorkloadSpec
@@ -145,6 +146,10 @@ def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
     "_RUN_DIR.",
 )  # fmt: skip
 @click.option(
+    "--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="Append the lines (or JSON lines) to FILE instead of stdout; SIGHUP reopens it (log rotation).",
+)  # fmt: skip
+@click.option(
     "--retain", type=Duration(), metavar="DURATION",
     help="Keep only the last DURATION of ticks (90s, 30m, 12h, 7d): older ones are deleted as the watch "
     "goes, with a count of what they held; dual-leader findings are recorded first and always kept.",
@@ -163,6 +168,7 @@ def watch(
     fmt: str,
     metrics_at: str | None,
     on_verdict: str | None,
+    output: Path | None,
     retain: float | None,
     fail_on: str,
 ) -> None:
@@ -189,7 +195,9 @@ def watch(
         names = [c.name for c in clusters]
         if len(set(names)) != len(names):
             fail(f"cluster names must differ: {', '.join(names)}", EXIT_USAGE)
-        sys.exit(_watch_many(clusters, duration, changes_only, fmt, metrics_at, retain, fail_on))
+        sys.exit(
+            _watch_many(clusters, duration, changes_only, fmt, metrics_at, retain, _output(output), fail_on)
+        )
     (cluster_file,) = cluster_files
     cluster = _load(cluster_file, interval, deadline)
     if only_node is not None:
@@ -241,14 +249,16 @@ def watch(
         hooks.append(retention)
 
     on_tick = _chain(hooks)
+    out = _output(output)
     try:
-        if live and sys.stdout.isatty():
+        if live and out is None and sys.stdout.isatty():
             _watch_live(cluster, history, formatter, duration, workload, run.name, on_tick)
         else:
             asyncio.run(
                 run_watch(
                     cluster, history, duration_s=duration, formatter=formatter, workload=workload,
-                    run_id=run.name, on_tick=on_tick,
+                    run_id=run.name, on_tick=on_tick, out=out or sys.stdout,
+                    on_hangup=out.reopen if out is not None else None,
                 )
             )  # fmt: skip
     except (OSError, sqlite3.Error) as exc:
@@ -256,6 +266,8 @@ def watch(
     finally:
         _finish_retention(retention, run)
         history.close()
+        if out is not None:
+            out.close()
         if verdict_hooks is not None:
             verdict_hooks.close()
             for problem in verdict_hooks.failed[:3]:
@@ -266,6 +278,17 @@ def watch(
         err=True,
     )
     sys.exit(_analyze_and_exit_code(run, fail_on=fail_on, report=True))
+
+
+def _output(path: Path | None) -> ReopenableOutput | None:
+    if path is None:
+        return None
+    from quorumwatch.report.output import ReopenableOutput
+
+    try:
+        return ReopenableOutput(path)
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}", EXIT_USAGE)
 
 
 def _chain(hooks: list[Callable[[Tick], None]]) -> Callable[[Tick], None] | None:
@@ -345,7 +368,7 @@ SEVERITY = (6, 4, 3, 5, 1, 0)
 
 def _watch_many(
     clusters: list[ClusterConfig], duration: float | None, changes_only: bool, fmt: str,
-    metrics_at: str | None, retain: float | None, fail_on: str,
+    metrics_at: str | None, retain: float | None, out: ReopenableOutput | None, fail_on: str,
 ) -> int:  # fmt: skip
     """Several clusters in one process: one event loop, a schedule, history and run directory each."""
     import resource
@@ -401,20 +424,22 @@ def _watch_many(
                 await stop.wait()
         if not stop.is_set():
             await run_watch(c, h, duration_s=duration, formatter=f, stop=stop, signals=False, run_id=run.name,
-                            on_tick=_chain(hooks[c.name]), spin_s=MANY_SPIN_S)  # fmt: skip
+                            on_tick=_chain(hooks[c.name]), spin_s=MANY_SPIN_S,
+                            out=out or sys.stdout)  # fmt: skip
 
     async def all_of_them() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, out.reopen if out is not None else lambda: None)
         try:
             await asyncio.gather(*(
                 one(i, c, run, h, f, stop)
                 for i, (c, (run, h), f) in enumerate(zip(clusters, runs, formatters, strict=True))
             ))  # fmt: skip
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
 
     try:
@@ -431,6 +456,8 @@ def _watch_many(
                     f"quorumwatch: while recording to {run}: {exc} (ticks recorded so far are kept)", err=True
                 )
         writer.close()
+        if out is not None:
+            out.close()
     codes = [_analyze_and_exit_code(run, fail_on=fail_on, report=True) for run, _ in runs]
     return min(codes, key=SEVERITY.index)
 

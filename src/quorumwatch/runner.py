@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from quorumwatch._version import __version__
 from quorumwatch.analysis.online import LiveGrading
@@ -29,6 +29,14 @@ from quorumwatch.workload.runner import workload_for
 from quorumwatch.workload.spec import WorkloadSpec
 
 T = TypeVar("T")
+
+
+class Output(Protocol):
+    """Where the lines go: stdout, or a file that SIGHUP reopens (report.output)."""
+
+    def write(self, s: str, /) -> int: ...
+    def flush(self) -> None: ...
+    def fileno(self) -> int: ...
 
 
 @dataclass
@@ -121,7 +129,7 @@ async def watch(
     *,
     duration_s: float | None,
     formatter: TickFormatter,
-    out: TextIO | None = sys.stdout,
+    out: Output | None = sys.stdout,
     render: Callable[[Tick], None] | None = None,
     workload: WorkloadSpec | None = None,
     run_id: str = "watch",
@@ -130,6 +138,7 @@ async def watch(
     signals: bool = True,
     on_tick: Callable[[Tick], None] | None = None,
     spin_s: float = 0.001,
+    on_hangup: Callable[[], None] | None = None,
 ) -> EngineStats:
     """Watch until `duration_s`, a signal (with `signals`) or `stop`. With a workload: on the first
     signal, `ops_stop` or the end of the duration, operations stop, the set is read back from the
@@ -175,6 +184,8 @@ async def watch(
     if signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
+        # SIGHUP reopens the output file (log rotation); a watch never dies of it
+        loop.add_signal_handler(signal.SIGHUP, on_hangup or (lambda: None))
     try:
         if workload is None:
             return await engine.run(duration_s=duration_s, stop=stop)
@@ -183,7 +194,7 @@ async def watch(
         )
     finally:
         if signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         await engine.aclose()
 
@@ -198,7 +209,7 @@ async def _watch_with_workload(
     duration_s: float | None,
     stop: asyncio.Event,
     ops_stop: asyncio.Event,
-    out: TextIO,
+    out: Output,
 ) -> EngineStats:
     loop = asyncio.get_running_loop()
     wl = workload_for(spec, cluster, history, feed, run_id)
@@ -240,13 +251,13 @@ class Discard(io.StringIO):
         return len(s)
 
 
-def _say(out: TextIO, line: str) -> None:
+def _say(out: Output, line: str) -> None:
     with contextlib.suppress(BrokenPipeError):
         out.write(line + "\n")
         out.flush()
 
 
-def _silence(out: TextIO) -> None:
+def _silence(out: Output) -> None:
     """Point a stream whose reader went away at /dev/null, so the interpreter's final flush does
     not fail again."""
     import os
