@@ -93,3 +93,34 @@ def test_results_round_trip_through_the_model() -> None:
     again = Results.model_validate_json(out.to_json())
     assert again == out and again.verdict.exit_code == 3
     assert any(d.certain and d.kind == "dual_leader" for d in again.dual_leaders)
+
+
+def test_possible_overlaps_beyond_the_listing_cap_are_counted_and_the_longest_listed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+
+    from quorumwatch.analysis import Overlap
+    from quorumwatch.report import results as results_module
+
+    monkeypatch.setattr(results_module, "LISTED_POSSIBLE", 2)
+    ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
+    a = analyze(ticks)
+    ms = 1_000_000
+    possible = [Overlap(("a", "c"), (None, None), k * 100 * ms, k * 100 * ms + d * ms, False) for k, d in
+                enumerate((5, 40, 10, 30))]  # fmt: skip
+    a = dataclasses.replace(a, overlaps=tuple(sorted([*a.overlaps, *possible], key=lambda o: o.start)))
+    data = validate(json.loads(results(a, 0).to_json()))
+    every = [o for o in a.overlaps if not o.certain]
+    longest = sorted(every, key=lambda o: o.duration_ns)[-2:]
+    listed = [d for d in data["dual_leaders"] if not d["certain"]]
+    assert len(every) > 2 and [d["start"] for d in listed] == [
+        iso(o.start) for o in sorted(longest, key=lambda o: o.start)
+    ]
+    assert (
+        sum(d["certain"] for d in data["dual_leaders"]) == sum(o.certain for o in a.overlaps) > 0
+    )  # never capped
+    assert data["possible_overlaps"] == {
+        "count": len(every), "listed": 2, "total_s": round(sum(o.duration_ns for o in every) / 1e9, 6),
+        "longest_s": max(o.duration_ns for o in every) / 1e9,
+    }  # fmt: skip

@@ -516,9 +516,10 @@ def page(
         f"{d.duration_s:.3f} s</li>"
         for d in r.dual_leaders[:50]
     )
+    total = len(r.dual_leaders) - r.possible_overlaps.listed + r.possible_overlaps.count
     more = (
-        f"<li>… and {len(r.dual_leaders) - 50} more (results.json lists all)</li>"
-        if len(r.dual_leaders) > 50
+        f"<li>… and {total - 50:,} more (in results.json: every proven one, the longest possible)</li>"
+        if total > 50
         else ""
     )
     harm_cls = "harm harm-bad" if r.harm.harmful else "harm"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Sequence
 from typing import Any
 
 from quorumwatch._serial import iso, rounded
@@ -14,6 +16,11 @@ from quorumwatch.report.schema import Results
 RESULTS_VERSION = 2
 LISTED = 20
 """Lost writes, duplicates and stale acknowledgements listed in full, at most (all are counted)."""
+LISTED_POSSIBLE = 10_000
+"""Possible overlaps listed in `dual_leaders`, at most: the longest (all are counted and summed in
+`possible_overlaps`). A month of watching with a few timeouts an hour leaves hundreds of thousands,
+each a timeout beside the leader; listing them all made results.json 125 MB and its analysis 1.2 GB
+(docs/benchmarks.md). Certain overlaps are always all listed."""
 
 
 def overlap_json(o: Overlap, offset_ns: int = 0) -> dict[str, Any]:
@@ -54,7 +61,8 @@ def _results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = Non
         "version": RESULTS_VERSION,
         "verdict": a.verdict,
         "meta": meta or {},
-        "dual_leaders": [overlap_json(o, wall_offset_ns) for o in a.overlaps],
+        "dual_leaders": [overlap_json(o, wall_offset_ns) for o in _listed(a.overlaps)],
+        "possible_overlaps": _possible_summary(a.overlaps),
         "artifact_ticks": len(a.artifact_ticks),
         "artifact_tick_indexes": list(a.artifact_ticks),
         "multi_leader_ticks": a.multi_leader_ticks,
@@ -83,6 +91,25 @@ def _results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = Non
         "harm_reason": a.harm.reason,
         "workload": workload_json(a.harm, [t.window.injected_ns for t in a.trials], wall_offset_ns),
     }  # fmt: skip
+
+
+def _listed(overlaps: Sequence[Overlap]) -> list[Overlap]:
+    """Every certain overlap and the longest `LISTED_POSSIBLE` possible ones, in time order."""
+    possible = [o for o in overlaps if not o.certain]
+    if len(possible) <= LISTED_POSSIBLE:
+        return list(overlaps)
+    kept = {id(o) for o in heapq.nlargest(LISTED_POSSIBLE, possible, key=lambda o: o.duration_ns)}
+    return [o for o in overlaps if o.certain or id(o) in kept]
+
+
+def _possible_summary(overlaps: Sequence[Overlap]) -> dict[str, Any]:
+    durations = [o.duration_ns for o in overlaps if not o.certain]
+    return {
+        "count": len(durations),
+        "listed": min(len(durations), LISTED_POSSIBLE),
+        "total_s": round(sum(durations) / 1e9, 6),
+        "longest_s": round(max(durations) / 1e9, 6) if durations else None,
+    }
 
 
 def _counts(c: Counts) -> dict[str, int]:

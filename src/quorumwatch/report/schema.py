@@ -40,6 +40,16 @@ class OverlapOut(_Model):
     kind: OverlapKind
 
 
+class PossibleOverlaps(_Model):
+    """Every possible overlap counted, listed or not."""
+
+    count: int = Field(ge=0)
+    listed: int = Field(ge=0)
+    """How many of them `dual_leaders` lists (the longest)."""
+    total_s: float = Field(ge=0)
+    longest_s: float | None
+
+
 class LeaderlessOut(_Model):
     start: Time | None
     end: Time | None
@@ -238,6 +248,7 @@ class Results(_Model):
     verdict: Verdict
     meta: Meta
     dual_leaders: list[OverlapOut]
+    possible_overlaps: PossibleOverlaps
     artifact_ticks: int = Field(ge=0)
     artifact_tick_indexes: list[int]
     multi_leader_ticks: int = Field(ge=0)

@@ -50,11 +50,13 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
             f"  {d['kind']}: {' + '.join(d['nodes'])} (epochs {d['epochs'][0]} / {d['epochs'][1]}) "
             f"{d['start']} → {d['end']}, {d['duration_s'] * 1000:.0f} ms (certain)"
         )
-    if possible:
-        longest = max(d["duration_s"] for d in possible)
+    summary = data.get("possible_overlaps") or {
+        "count": len(possible), "longest_s": max((d["duration_s"] for d in possible), default=None)
+    }  # fmt: skip
+    if summary["count"]:
         console.print(
-            f"  {len(possible)} possible overlap(s) that the observations cannot rule out "
-            f"(longest {longest * 1000:.0f} ms)"
+            f"  {summary['count']} possible overlap(s) that the observations cannot rule out "
+            f"(longest {summary['longest_s'] * 1000:.0f} ms)"
         )
     if data.get("advice"):
         console.print(f"  [yellow]{data['advice']}[/]")
