@@ -97,3 +97,23 @@ def test_analyze_logs_by_mapping_and_by_arguments() -> None:
 def test_roles_and_verdicts_are_plain_values() -> None:
     assert Role.LEADER.letter == "L" and Verdict("dual_leader") is Verdict.DUAL_LEADER
     assert str(Verdict.DUAL_LEADER) == "dual_leader" and Verdict.INCONCLUSIVE.exit_code == 1
+
+
+def test_watch_with_retention_keeps_the_last_ticks_and_every_finding(tmp_path: Path) -> None:
+    async def scenario(c: EtcdLikeCluster) -> quorumwatch.Watch:
+        enough = asyncio.Event()
+        w = quorumwatch.Watch(tmp_path / "c.yaml", runs=tmp_path / "runs", retain=0.5, on_tick=lambda t: (
+            enough.set() if w.ticks >= 25 else None))  # fmt: skip
+        async with w:
+            await enough.wait()
+        return w
+
+    with EtcdLikeCluster(["L", "L", "F"]) as c:
+        (tmp_path / "c.yaml").write_text(c.cluster_yaml())
+        w = asyncio.run(asyncio.wait_for(scenario(c), 30))
+    assert w.result is not None and w.result.verdict is Verdict.DUAL_LEADER
+    data = read_results(w.result.run_dir)
+    assert data["retention"]["retain_s"] == 0.5 and data["retention"]["dropped"]["ticks"] > 0
+    assert data["meta"]["ticks"] >= 25  # every tick counted, kept or not
+    certain = [d for d in data["dual_leaders"] if d["certain"]]
+    assert certain and certain[0]["start"] < data["retention"]["kept_from"]  # from the deleted ticks

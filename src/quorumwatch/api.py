@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from quorumwatch.analysis import Analysis, exit_code
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
@@ -26,6 +26,9 @@ from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE, analyze_run
 from quorumwatch.scenario import Scenario, dump_scenario, load_scenario
 from quorumwatch.store import History
 from quorumwatch.workload.spec import WorkloadSpec, load_workload
+
+if TYPE_CHECKING:
+    from quorumwatch.runner import Retention
 
 ClusterLike = ClusterConfig | str | Path
 """A cluster: its loaded config, or the path of its cluster file."""
@@ -95,6 +98,8 @@ class Watch:
     """Called with every tick as it is recorded (on the watch's event loop: keep it short)."""
     report: bool = True
     """Write report.html beside results.json when the watch ends."""
+    retain: float | None = None
+    """Keep only the last this many seconds of ticks (`watch --retain`): findings and counts stay."""
     result: RunResult | None = field(default=None, init=False)
     _ticks: int = field(default=0, init=False)
     _task: asyncio.Task[object] | None = field(default=None, init=False)
@@ -102,6 +107,7 @@ class Watch:
     _ops_stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _history: History | None = field(default=None, init=False)
     _recorded: Path | None = field(default=None, init=False)
+    _retention: Retention | None = field(default=None, init=False)
 
     @property
     def ticks(self) -> int:
@@ -114,7 +120,7 @@ class Watch:
         return self._recorded
 
     async def __aenter__(self) -> Watch:
-        from quorumwatch.runner import prepare_run
+        from quorumwatch.runner import Retention, prepare_run
         from quorumwatch.runner import watch as run_watch
         from quorumwatch.workload.spec import check_workload
 
@@ -126,17 +132,22 @@ class Watch:
             check_workload(spec, cluster, where)
         self.workload = spec
         self._recorded, self._history = prepare_run(cluster, self.run_dir, self.runs)
+        formatter = LineFormatter()
+        if self.retain is not None:
+            self._retention = Retention(self._history, formatter.grading, self.retain, cluster.interval)
         first = asyncio.Event()
 
         def seen(tick: Tick) -> None:
             self._ticks += 1
             first.set()
+            if self._retention is not None:
+                self._retention(tick)
             if self.on_tick is not None:
                 self.on_tick(tick)
 
         self._task = asyncio.get_running_loop().create_task(
             run_watch(
-                cluster, self._history, duration_s=None, formatter=LineFormatter(), out=self.out,
+                cluster, self._history, duration_s=None, formatter=formatter, out=self.out,
                 workload=spec, run_id=self._recorded.name, stop=self._stop, ops_stop=self._ops_stop,
                 signals=False, on_tick=seen,
             )
@@ -167,7 +178,11 @@ class Watch:
         finally:
             self._stop.set()
             if self._history is not None:
-                self._history.close()
+                try:
+                    if self._retention is not None:
+                        self._retention.finish()
+                finally:
+                    self._history.close()
 
 
 async def observe(

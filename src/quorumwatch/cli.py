@@ -310,7 +310,6 @@ def _retention(
         return None
     from quorumwatch.runner import Retention
 
-    history.set_meta("retain_s", repr(retain))
     return Retention(history, grading, retain, interval)
 
 

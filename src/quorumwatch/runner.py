@@ -56,6 +56,7 @@ class Retention:
 
     def __init__(self, history: History, grading: LiveGrading, retain_s: float, interval_s: float) -> None:
         self.history = history
+        history.set_meta("retain_s", repr(retain_s))
         self.analysis = grading.analysis
         self.analysis.record = True
         self.retain_ns = round(retain_s * 1e9)
