@@ -101,6 +101,7 @@ class HttpConnection:
         self._messages = _Messages()
         self._owed = 0
         """Requests sent on this connection whose answers were not consumed yet."""
+        self._last_request: tuple[tuple[str, str, bytes | None], bytes] | None = None
         self._host_header = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> HttpResponse:
@@ -130,6 +131,14 @@ class HttpConnection:
             raise
 
     def _encode(self, method: str, path: str, body: bytes | None) -> bytes:
+        key = (method, path, body)
+        if self._last_request is not None and self._last_request[0] == key:
+            return self._last_request[1]  # a probe asks the same question every tick
+        encoded = self._build(method, path, body)
+        self._last_request = (key, encoded)
+        return encoded
+
+    def _build(self, method: str, path: str, body: bytes | None) -> bytes:
         head = f"{method} {path} HTTP/1.1\r\nHost: {self._host_header}\r\nAccept: */*\r\n"
         if body is None:
             return (head + "\r\n").encode()

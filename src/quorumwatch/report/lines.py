@@ -72,6 +72,10 @@ class TickFormatter(Protocol):
     def feed(self, tick: Tick) -> list[str]: ...
 
 
+_TS = "\x00"
+"""Stands for the tick's time stamp at the start of each line until it is known to be needed."""
+
+
 @dataclass
 class LineFormatter:
     """Feed ticks in order; get the lines to print for each."""
@@ -87,7 +91,9 @@ class LineFormatter:
     _state: dict[str, _NodeState] = field(default_factory=dict)
 
     def feed(self, tick: Tick) -> list[str]:
-        ts = stamp(tick.wall_ns, self.tz)
+        # the lines are built with a placeholder stamp, filled in only when there is a line to print:
+        # a quiet tick (most of them with --changes-only) formats no time
+        ts = _TS
         out: list[str] = []
         for o in tick.observations:
             now = _leadership(o)
@@ -117,6 +123,9 @@ class LineFormatter:
         if not self.changes_only:
             out.append(f"{ts} quorum matrix: {matrix(tick.observations)}")
         self.ticks += 1
+        if out:
+            stamped = stamp(tick.wall_ns, self.tz)
+            out = [stamped + line[len(_TS) :] for line in out]
         return out
 
 
