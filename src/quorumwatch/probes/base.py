@@ -36,6 +36,14 @@ class GarbageAnswer(Exception):
         return Answer.unknown(Reason.GARBAGE, shown)
 
 
+def plain_to_tls(status: int, body: bytes) -> Answer | None:
+    """A TLS port given plain HTTP (Go's servers, etcd among them, answer 400 and say so): an error
+    that names the cause, not garbage."""
+    if status == 400 and b"HTTP request to an HTTPS server" in body[:512]:
+        return Answer.unknown(Reason.ERROR, "this port speaks TLS: it refused a plain HTTP request")
+    return None
+
+
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 
 

@@ -11,13 +11,15 @@ from typing import Any
 
 from quorumwatch.config import EtcdProbeConfig, NodeConfig
 from quorumwatch.model import Answer, Role
-from quorumwatch.probes.base import GarbageAnswer
+from quorumwatch.probes.base import GarbageAnswer, plain_to_tls
 from quorumwatch.probes.transport import HttpConnection
 
 
 def parse_status(status: int, body: bytes) -> Answer:
     """Interpret one maintenance/status answer (pure, for tests on captured answers)."""
     if status != 200:
+        if (tls := plain_to_tls(status, body)) is not None:
+            return tls
         raise GarbageAnswer(f"HTTP {status}", body)
     try:
         doc = json.loads(body)

@@ -7,7 +7,7 @@ from typing import Any
 
 from quorumwatch.config import HttpProbeConfig, NodeConfig
 from quorumwatch.model import Answer, Reason, Role
-from quorumwatch.probes.base import GarbageAnswer
+from quorumwatch.probes.base import GarbageAnswer, plain_to_tls
 from quorumwatch.probes.transport import HttpConnection
 
 _MISSING = object()
@@ -30,6 +30,8 @@ def dig(doc: Any, dotted: str) -> Any:
 
 def interpret(cfg: HttpProbeConfig, status: int, body: bytes) -> Answer:
     """Role from one HTTP answer (pure)."""
+    if (tls := plain_to_tls(status, body)) is not None:
+        return tls
     if cfg.json_field is None:
         if status in cfg.leader_status:
             return Answer(Role.LEADER)

@@ -17,6 +17,9 @@ from quorumwatch.probes.base import GarbageAnswer
 
 MAX_RESPONSE = 1 << 20
 """Answers larger than this are garbage for a status probe (and must not eat memory)."""
+MAX_HEAD = 64 << 10
+"""Status lines and headers longer than this are garbage: a node sending headers without end must
+not keep the event loop parsing them (a callback per header) while other nodes' answers wait."""
 
 CONNECT_LINGER_S = 0.5
 """How long a connect interrupted by a probe's deadline goes on for the requests after it.
@@ -158,6 +161,7 @@ class HttpConnection:
         self._writer.write(self._encode(method, path, body))
         self._owed += 1
         raw: list[bytes] = []
+        head = 0
         while len(msgs.done) < self._owed:
             data = await self._reader.read(65536)
             if not data:
@@ -180,6 +184,10 @@ class HttpConnection:
                 raise GarbageAnswer(f"not HTTP ({exc})", b"".join(raw)) from None
             if msgs.size > self.max_response:
                 raise GarbageAnswer(f"answer larger than {self.max_response} bytes")
+            if not msgs.headers_done:
+                head += len(data)  # an upper bound: the chunk may also end an earlier answer
+                if head > MAX_HEAD:
+                    raise GarbageAnswer(f"headers longer than {MAX_HEAD} bytes", b"".join(raw))
         if len(msgs.done) > self._owed:
             raise GarbageAnswer("more answers than requests", b"".join(raw))
         answer = msgs.done[-1]  # the ones before it answered requests whose deadline had passed
