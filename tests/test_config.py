@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from quorumwatch.config import (
     ConfigError,
@@ -109,7 +111,7 @@ def test_not_a_mapping_and_missing_file(tmp_path: Path) -> None:
 def test_binary_file_is_a_clear_error(tmp_path: Path) -> None:
     p = tmp_path / "cluster.yaml"
     p.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match=r"cluster.yaml: not UTF-8 text \(byte 0\)"):
         load_cluster(p)
 
 
@@ -133,3 +135,79 @@ def test_command_probe_regex_checked(tmp_path: Path) -> None:
     text = GOOD.replace("kind: etcd", "kind: command\n  argv: [x]\n  leader_regex: '(unclosed'")
     with pytest.raises(ConfigError, match=r"probe\.leader_regex: bad regular expression"):
         load_cluster(write(tmp_path, text))
+
+
+HOSTILE_YAML = {
+    "unknown tag": ("name: !foo x\n", "cluster.yaml:1: cannot read 'x': could not determine a constructor"),
+    "bad timestamp": ("interval: !!timestamp 2020-13-45\n", ":1: cannot read '2020-13-45': month"),
+    "bad bool": ("interval: !!bool maybe\n", "cluster.yaml:1: cannot read 'maybe': not a valid bool"),
+    "mapping as key": ("? {a: 1}\n: 2\n", "cluster.yaml:1: a key must be a plain value"),
+    "5,000 digits": ("interval: " + "9" * 5000 + "\n", "cannot read '9999"),
+    "nested 10,000 deep": ("x: " + "[" * 10000 + "]" * 10000 + "\n", "cluster.yaml: nested too deeply"),
+    "nested 100 deep": ("x: " + "[" * 100 + "]" * 100 + "\n", "nested more than 64 levels deep"),
+    "name with a newline": (GOOD.replace("name: n1", 'name: "n1\\n"'), "invalid node name 'n1\\n'"),
+    "address with a newline": (GOOD.replace("10.0.0.1:2379", '"10.0.0.1:2379\\n"'), "must be host:port"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_YAML))
+def test_hostile_yaml_is_a_one_line_error_naming_file_and_line(tmp_path: Path, case: str) -> None:
+    text, expected = HOSTILE_YAML[case]
+    with pytest.raises(ConfigError) as err:
+        load_cluster(write(tmp_path, text if text.startswith("name") else text + GOOD.split("\n", 1)[1]))
+    assert expected in str(err.value), str(err.value)
+    assert all(len(line) < 400 for line in str(err.value).splitlines())
+
+
+def test_merge_keys_are_read_as_yaml_defines_them(tmp_path: Path) -> None:
+    text = "name: m\nx-probe: &p {kind: etcd}\nprobe:\n  <<: *p\n"
+    text += "nodes:\n  - {name: n1, address: '127.0.0.1:1'}\n"
+    with pytest.raises(ConfigError, match=r"cluster.yaml:2: x-probe: unknown field"):
+        load_cluster(write(tmp_path, text))  # the anchor's holder is unknown; the merge itself worked
+    c = load_cluster(
+        write(tmp_path, text.replace("x-probe: &p {kind: etcd}\nprobe:\n  <<: *p", "probe: &p {kind: etcd}"))
+    )
+    assert c.probe.kind == "etcd"
+
+
+def test_devices_fifos_and_huge_files_are_refused_without_reading_them(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path, expected in ((Path("/dev/zero"), "not a regular file"), (fifo, "not a regular file")):
+        with pytest.raises(ConfigError, match=expected):
+            load_cluster(path)  # a FIFO would block forever, /dev/zero never end
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (5 << 20))
+    with pytest.raises(ConfigError, match="larger than 4 MB"):
+        load_cluster(big)
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_cluster(bad)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_fuzzed_cluster_files_load_or_fail_with_a_config_error(tmp_path: Path, data: st.DataObject) -> None:
+    """Random text, and a good file with random cuts, insertions and YAML punctuation: either a
+    cluster or a ConfigError, never another exception."""
+    base = data.draw(st.sampled_from([GOOD, ""]))
+    pieces = st.sampled_from([
+        "!", "!!", "&a", "*a", "<<: ", "? ", "- ", "{", "}", "[", "]", ": ", "\n", "  ", "!!binary ",
+        "!!float ", ".inf", "1e999", "\t", "\x00", "\ufeff", "'", '"', "#",
+    ])  # fmt: skip
+    text = base
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(text)))
+        cut = data.draw(st.integers(0, 8))
+        insert = data.draw(st.one_of(pieces, st.text(max_size=12)))
+        text = text[:at] + insert + text[at + cut :]
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_cluster(path)
+    except ConfigError as exc:
+        message = str(exc)
+        assert message.startswith(str(path)) and len(message.splitlines()[0]) < 400, message

@@ -26,9 +26,9 @@ from pydantic import (
     model_validator,
 )
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$")
-HOSTPORT_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+)):(?P<port>\d{1,5})$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
+IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}\Z")
+HOSTPORT_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+)):(?P<port>\d{1,5})\Z")
 
 
 class ConfigError(Exception):
@@ -325,6 +325,10 @@ class _Located:
     lines: dict[tuple[str | int, ...], int]
 
 
+MAX_DEPTH = 64
+"""Nesting deeper than this is no configuration (and would exhaust the parser's recursion)."""
+
+
 def _compose(text: str, source: str) -> _Located:
     """Parse YAML keeping the line of every mapping key and sequence item, for error messages."""
     try:
@@ -334,30 +338,56 @@ def _compose(text: str, source: str) -> _Located:
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a configuration") from None
     lines: dict[tuple[str | int, ...], int] = {}
+    merger = yaml.SafeLoader("")
 
     def walk(node: yaml.Node | None, path: tuple[str | int, ...]) -> Any:
         if node is None:
             return None
-        lines[path] = node.start_mark.line + 1
+        line = node.start_mark.line + 1
+        if len(path) > MAX_DEPTH:
+            raise ConfigError(f"{source}:{line}: nested more than {MAX_DEPTH} levels deep")
+        lines[path] = line
         if isinstance(node, yaml.MappingNode):
+            try:
+                merger.flatten_mapping(node)  # `<<: *anchor` merge keys, as YAML 1.1 defines them
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{source}:{line}: {getattr(exc, 'problem', None) or exc}") from None
             out: dict[Any, Any] = {}
             for k, v in node.value:
-                key = _scalar(k)
+                if not isinstance(k, yaml.ScalarNode):
+                    raise ConfigError(f"{source}:{k.start_mark.line + 1}: a key must be a plain value")
+                key = _scalar(k, source)
                 lines[(*path, key)] = k.start_mark.line + 1
                 out[key] = walk(v, (*path, key))
             return out
         if isinstance(node, yaml.SequenceNode):
             return [walk(item, (*path, i)) for i, item in enumerate(node.value)]
-        return _scalar(node)
+        return _scalar(node, source)
 
-    return _Located(walk(root, ()), lines)
+    try:
+        return _Located(walk(root, ()), lines)
+    finally:
+        merger.dispose()
 
 
-def _scalar(node: yaml.Node) -> Any:
+def _scalar(node: yaml.Node, source: str) -> Any:
+    """One value, as the safe loader reads it; a value it cannot read is a one-line error (unknown
+    tags, `!!timestamp 2020-13-45`, `!!bool maybe`, integers of thousands of digits)."""
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except Exception as exc:  # PyYAML's constructors fail in many ways on odd values: all the user's to fix
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, KeyError):  # the safe loader's lookup of `!!bool maybe`
+            problem = f"not a valid {node.tag.rsplit(':', 1)[-1]}"
+        value = str(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        raise ConfigError(
+            f"{source}:{node.start_mark.line + 1}: cannot read {shown!r}: {problem[:120]}"
+        ) from None
     finally:
         loader.dispose()
 
@@ -420,15 +450,34 @@ _PROBE_KINDS = {"etcd", "zookeeper", "redis", "http", "command"}
 M = TypeVar("M", bound=BaseModel)
 
 
+MAX_CONFIG_BYTES = 4 << 20
+"""A configuration larger than this is not one (`/dev/zero` given as a cluster file)."""
+
+
+def read_config_text(p: Path) -> str:
+    """The text of a configuration file: a regular file (a FIFO would block, a device never end),
+    at most MAX_CONFIG_BYTES, UTF-8; else a one-line ConfigError."""
+    try:
+        if not p.exists():
+            raise ConfigError(f"{p}: no such file")
+        if not p.is_file():
+            raise ConfigError(f"{p}: not a regular file")
+        with p.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES >> 20} MB: not a configuration file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+
+
 def load_model(path: str | Path, model: type[M], what: str, context: dict[str, Any] | None = None) -> M:
     """Read a YAML file into a validated model; ConfigError naming file, line and field."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    text = read_config_text(p)
     located = _compose(text, str(p))
     if not isinstance(located.data, dict):
         raise ConfigError(f"{p}: expected a mapping with {what}")

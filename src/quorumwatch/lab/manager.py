@@ -22,7 +22,7 @@ from quorumwatch.config import ClusterConfig, dump_cluster
 from quorumwatch.lab import kinds, net
 from quorumwatch.lab.system import LabError, alive, kill_pid, proc_start_time, require_programs, require_root
 
-LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}\Z")
 DEFAULT_ROOT = Path("/var/tmp/quorumwatch/labs")
 
 
