@@ -492,3 +492,24 @@ def test_output_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> N
         f.write_text(c.cluster_yaml())
         r = qw("watch", str(f), "--duration", "0.3", "--output", str(tmp_path / "no" / "such" / "dir.log"))
     assert r.returncode == 2 and "No such file or directory" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_history_and_analyze_of_a_damaged_run_say_where_without_a_traceback(tmp_path: Path) -> None:
+    import sqlite3
+
+    with EtcdLikeCluster(["F", "L", "F"]) as c:
+        (tmp_path / "c.yaml").write_text(c.cluster_yaml())
+        r = qw("watch", str(tmp_path / "c.yaml"), "--duration", "0.6", "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "r" / "results.json").unlink()
+    db = sqlite3.connect(tmp_path / "r" / "history.sqlite")
+    db.execute("UPDATE observations SET role = 'emperor' WHERE tick = 2")
+    db.commit()
+    db.close()
+    hist = qw("history", str(tmp_path / "r"))
+    ana = qw("analyze", str(tmp_path / "r"))
+    for res in (hist, ana):
+        assert res.returncode == 1 and "Traceback" not in res.stderr
+        assert "corrupt history at tick 2" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert len(hist.stdout.splitlines()) >= 2  # what could be read was printed first
+    assert not (tmp_path / "r" / "results.json").exists()

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from quorumwatch.model import Event, Observation, Reason, Role, Tick
 from quorumwatch.store import HISTORY_FILE, History, HistoryError, new_run_dir, resolve_run_dir
@@ -227,3 +229,68 @@ def test_a_failed_background_write_is_raised_by_the_next_write_and_nothing_after
     again = History.open(tmp_path / "h.sqlite")
     assert [t.index for t in again.ticks()] == [0]  # what came before the failure is kept
     again.close()
+
+
+def _small_run(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    h = History.create(run / "history.sqlite", ["a", "b"], {"cluster": "c", "interval_s": "0.1"})
+    for k in range(20):
+        obs = tuple(Observation(n, k, k * 10**8 + 1, k * 10**8 + 2, 0, Role.FOLLOWER, 1) for n in "ab")
+        h.append_tick(Tick(k, k * 10**8, k * 10**8, 0, obs))
+    h.close()
+    return run
+
+
+OBS = "UPDATE observations SET"
+CORRUPTIONS = {
+    "unknown role": (f"{OBS} role='emperor' WHERE tick=3", "corrupt history at tick 3, node 'a'"),
+    "unknown reason": (f"{OBS} role='unknown', reason='gremlins' WHERE tick=3", "'gremlins' is not a valid"),
+    "text as a time": (f"{OBS} send_ns='abc' WHERE tick=4", "tick 4, node 'a': times or epoch"),
+    "missing table": ("DROP TABLE events", "cannot read the events: no such table: events"),
+    "missing column": (
+        "ALTER TABLE observations DROP COLUMN self_id",
+        "cannot read the ticks: no such column",
+    ),
+    "not UTF-8": (f"{OBS} detail=CAST(X'FFFE41' AS TEXT) WHERE tick=2", "Could not decode"),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPTIONS))
+def test_a_damaged_history_is_a_history_error_saying_where(tmp_path: Path, case: str) -> None:
+    from quorumwatch.rundir import RESULTS_FILE, analyze_run
+    from quorumwatch.store import HistoryError
+
+    sql, expected = CORRUPTIONS[case]
+    run = _small_run(tmp_path)
+    db = sqlite3.connect(run / "history.sqlite")
+    db.execute(sql)
+    db.commit()
+    db.close()
+    with pytest.raises(HistoryError) as err:
+        analyze_run(run)
+    assert str(err.value).startswith(str(run / "history.sqlite")) and expected in str(err.value)
+    assert not (run / RESULTS_FILE).exists()  # never a results.json from a history that did not read
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 200_000), st.integers(0, 255)), min_size=1, max_size=20))
+def test_flipped_bytes_in_a_history_never_give_a_traceback(
+    tmp_path: Path, flips: list[tuple[int, int]]
+) -> None:
+    import shutil
+
+    from quorumwatch.rundir import analyze_run
+    from quorumwatch.store import HistoryError
+
+    shutil.rmtree(tmp_path / "run", ignore_errors=True)
+    run = _small_run(tmp_path)
+    path = run / "history.sqlite"
+    data = bytearray(path.read_bytes())
+    for at, value in flips:
+        data[at % len(data)] = value
+    path.write_bytes(bytes(data))
+    try:
+        analyze_run(run)
+    except HistoryError as exc:
+        message = str(exc)
+        assert message.startswith(str(path)), message

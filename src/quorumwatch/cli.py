@@ -671,6 +671,8 @@ def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
             tick_out(tick)
         for ev in events[i:]:
             event_out(ev)
+    except HistoryError as exc:
+        fail(str(exc))
     finally:
         hist.close()
 

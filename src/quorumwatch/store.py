@@ -203,6 +203,25 @@ def _queued(method: Callable[Concatenate[History, P], R]) -> Callable[Concatenat
     return write
 
 
+def _reading(
+    what: str,
+) -> Callable[[Callable[Concatenate[History, P], R]], Callable[Concatenate[History, P], R]]:
+    """A read whose failure on a damaged database (a missing table or column, text that is not
+    UTF-8, a value quorumwatch never writes) is a HistoryError saying what could not be read."""
+
+    def wrap(method: Callable[Concatenate[History, P], R]) -> Callable[Concatenate[History, P], R]:
+        def read(self: History, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(self, *args, **kwargs)
+            except (sqlite3.Error, ValueError, TypeError) as exc:
+                raise HistoryError(f"{self.path}: cannot read the {what}: {exc}") from None
+
+        functools.update_wrapper(read, method)
+        return read
+
+    return wrap
+
+
 class History:
     """Writer and reader of one run's history database."""
 
@@ -397,10 +416,12 @@ class History:
 
     # ---- reading ----
 
+    @_reading("run's metadata")
     def meta(self) -> dict[str, str]:
         self._sync()
         return dict(self._db.execute("SELECT key, value FROM meta"))
 
+    @_reading("node list")
     def nodes(self) -> list[str]:
         self._sync()
         return [r[0] for r in self._db.execute("SELECT name FROM nodes ORDER BY idx")]
@@ -414,7 +435,19 @@ class History:
         return StoredTicks(self)
 
     def _ticks_between(self, first: int | None, last: int | None) -> Iterator[Tick]:
-        """Ticks with index in [first, last] (None: unbounded), streamed from two ordered cursors."""
+        """Ticks with index in [first, last] (None: unbounded), streamed from two ordered cursors.
+        A row quorumwatch would not have written is a HistoryError naming it (the ticks before it
+        were read and handed on; nothing after it is guessed)."""
+        try:
+            yield from self._read_ticks(first, last)
+        except _Corrupt as exc:
+            raise HistoryError(
+                f"{self.path}: corrupt history at {exc} (the ticks before it read fine)"
+            ) from None
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{self.path}: cannot read the ticks: {exc}") from None
+
+    def _read_ticks(self, first: int | None, last: int | None) -> Iterator[Tick]:
         self._sync()
         order = {name: i for i, name in enumerate(self.nodes())}
         where, args = _tick_range(first, last)
@@ -427,6 +460,8 @@ class History:
         for tick, scheduled, started, wall in self._db.execute(
             f"SELECT * FROM ticks{where} ORDER BY tick", args
         ):
+            if not _ints(tick, scheduled, started, wall):
+                raise _Corrupt(f"tick {tick!r}: its times are not integers")
             observations = []
             while pending is not None and pending[0] < tick:
                 pending = next(obs_rows, None)  # observations of a tick row that is missing: not a tick
@@ -436,6 +471,7 @@ class History:
             observations.sort(key=lambda o: order.get(o.node, len(order)))
             yield Tick(tick, scheduled, started, wall, tuple(observations))
 
+    @_reading("tick index")
     def tick_index(self) -> tuple[array[int], array[int]]:
         """Every tick's index and start time, in order (16 bytes a tick)."""
         self._sync()
@@ -445,6 +481,7 @@ class History:
             starts.append(started)
         return indexes, starts
 
+    @_reading("events")
     def events(self) -> list[Event]:
         self._sync()
         return [
@@ -456,12 +493,19 @@ class History:
 
     def operations(self) -> Iterator[Operation]:
         """Recorded operations in sending order (none in a version-1 history)."""
+        try:
+            yield from self._operations()
+        except (sqlite3.Error, ValueError, TypeError) as exc:
+            raise HistoryError(f"{self.path}: cannot read the operations: {exc}") from None
+
+    def _operations(self) -> Iterator[Operation]:
         self._sync()
         if self._version < 2:
             return
         for r in self._db.execute("SELECT * FROM operations ORDER BY idx"):
             yield Operation(r[0], r[1], r[2], r[3], r[4], r[5], Outcome(r[6]), r[7], r[8], r[9])
 
+    @_reading("recorded findings")
     def findings(self) -> list[Finding]:
         """Overlap pieces recorded as they became final (none before version 3)."""
         self._sync()
@@ -474,6 +518,7 @@ class History:
             )
         ]
 
+    @_reading("dropped-tick summaries")
     def dropped(self) -> list[Dropped]:
         """Summaries of the ticks a `watch --retain` deleted, oldest first."""
         self._sync()
@@ -484,6 +529,7 @@ class History:
             for r in self._db.execute("SELECT " + ", ".join(Dropped._fields) + " FROM dropped ORDER BY id")
         ]
 
+    @_reading("final reads")
     def final_reads(self) -> list[FinalRead]:
         self._sync()
         if self._version < 2:
@@ -541,7 +587,23 @@ def _tick_range(first: int | None, last: int | None) -> tuple[str, tuple[int, ..
     return " WHERE tick BETWEEN ? AND ?", (first, last)
 
 
+class _Corrupt(Exception):
+    """A row that quorumwatch does not write (the message says where)."""
+
+
+def _ints(*values: object) -> bool:
+    return all(type(v) is int for v in values)
+
+
 def _observation(r: tuple[Any, ...]) -> Observation:
+    if not _ints(r[0], r[2], r[3], r[4]) or (r[6] is not None and type(r[6]) is not int):
+        raise _Corrupt(f"tick {r[0]!r}, node {r[1]!r}: times or epoch are not integers")
+    try:
+        Role(r[5])
+        if r[8]:
+            Reason(r[8])
+    except ValueError as exc:
+        raise _Corrupt(f"tick {r[0]!r}, node {r[1]!r}: {exc}") from None
     return Observation(
         node=r[1],
         tick=r[0],
