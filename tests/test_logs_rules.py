@@ -33,3 +33,71 @@ def test_hyperscan_and_the_finds_find_the_same_candidate_lines(monkeypatch: pyte
         == [n for n in plain if n < chunk.count(b"\n", 0, end)]
         == _lines(chunk, finder.positions(chunk, end))
     )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literal"),
+    [
+        (r"\x41bcd leader", "bcd leader"),  # not "41bcd leader": \x41 is one character, "A"
+        (r"\u00e9t\u00e9 leader", " leader"),
+        (r"\101bcd leader", "bcd leader"),
+        (r"\N{LATIN SMALL LETTER A}bcd leader", "bcd leader"),
+        (r"(cd)\1 became leader", " became leader"),
+        (r"\dbecame leader", "became leader"),
+        (r"became leader", "became leader"),
+    ],
+)
+def test_the_required_phrase_reads_escapes_whole(pattern: str, literal: str) -> None:
+    import re
+
+    assert rules.required_literal(pattern) == literal
+    # and every text the pattern matches contains it (what the prefilter relies on)
+    sample = {r"\x41bcd leader": "Abcd leader", r"\u00e9t\u00e9 leader": "été leader",
+              r"\101bcd leader": "Abcd leader", r"\N{LATIN SMALL LETTER A}bcd leader": "abcd leader",
+              r"(cd)\1 became leader": "cdcd became leader", r"\dbecame leader": "7became leader",
+              r"became leader": "became leader"}[pattern]  # fmt: skip
+    assert re.search(pattern, sample) and literal in sample
+
+
+def _found(pack: rules.Pack, lines: list[str]) -> list[int]:
+    chunk = "".join(f"I1128 10:00:00.000000 1 m.cc:1] {x}\n" for x in lines).encode()
+    return _lines(chunk, pack.candidates().positions(chunk))
+
+
+def test_rules_that_change_meaning_when_joined_keep_it_in_a_merged_pack() -> None:
+    flags = rules.quick_pack("(?i)became leader", "(?i)stopped leading")
+    backref = rules.quick_pack(r"(cd)\1 up", r"(x)y\1 down")  # numbered groups of their own
+    named = rules.quick_pack(r"(?P<epoch>\d+)-(?P=epoch) up", "gone")
+    unicode = rules.quick_pack(r"\N{LATIN SMALL LETTER E WITH ACUTE}lu", "fini")
+    merged = rules.merge([flags, backref, named, rules.builtin("zk-elected")])
+    lines = ["BECAME LEADER", "noise", "cdcd up", "xyx down", "7-7 up", "élu", "cdce up", "7-8 up"]
+    assert _found(merged, lines) == [0, 2, 3, 4]  # each found; "cdce up" and "7-8 up" no candidates
+    # bytes cannot say \N{...}: every line is a candidate, and the rule itself decides
+    assert _found(rules.merge([unicode, merged]), lines) == list(range(len(lines)))
+
+
+def test_bad_patterns_on_the_command_line_are_config_errors_naming_the_option() -> None:
+    from quorumwatch.config import ConfigError
+
+    for start, stop, epoch, option in (
+        (")", "x", None, "--leader-start"), ("x", "a{99999999999}", None, "--leader-stop"),
+        ("x", "y", "(" * 10 + "a", "--epoch"),
+    ):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"^{option}: bad regular expression"):
+            rules.quick_pack(start, stop, epoch)
+
+
+def test_an_epoch_pattern_without_a_named_group_uses_its_first_group() -> None:
+    from quorumwatch.logs.forensics import role_event
+
+    pack = rules.quick_pack("Became Leader", "stopped", r"term \((\d+)\)")
+    e = role_event("n1", "f", 1, 0, "Became Leader term (5)", pack)
+    assert e is not None and e.kind == "leader_start" and e.epoch == 5
+
+
+def test_a_zxid_group_that_is_no_hex_number_gives_no_epoch_and_no_crash() -> None:
+    from quorumwatch.logs.forensics import role_event
+
+    pack = rules.quick_pack(r"(?P<zxid>\w+) leader", "stopped")
+    e = role_event("n1", "f", 1, 0, "zebra leader", pack)
+    assert e is not None and e.epoch is None

@@ -854,7 +854,6 @@ def logs(
     import datetime as dt
     import json
     import os
-    import re
     import zoneinfo
 
     from quorumwatch.logs import rules
@@ -903,8 +902,6 @@ def logs(
     try:
         chosen = [rules.builtin(p) for p in packs] + [rules.load_pack(f) for f in rule_files]
         if leader_start and leader_stop:
-            if epoch_re and "(?P<epoch>" not in epoch_re:
-                epoch_re = re.sub(r"\((?!\?)", "(?P<epoch>", epoch_re, count=1)
             chosen.append(rules.quick_pack(leader_start, leader_stop, epoch_re))
         explicit = rules.merge(chosen) if chosen else None
         files = resolve_inputs(inputs, run_dir)

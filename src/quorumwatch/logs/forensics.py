@@ -64,12 +64,14 @@ def role_event(node: str, file: str, line: int, ts_ns: int, message: str, pack: 
         m = rule.pattern.search(message)
         if m:
             groups = {k: v for k, v in m.groupdict().items() if v is not None}
+            if (named := rule.epoch_of(m)) is not None:
+                groups["epoch"] = named
             if "epoch" not in groups and rule.event != "epoch":
                 # an `epoch` rule may name the epoch in the same line (--epoch with --leader-start)
                 for other in pack.rules:
                     em = other.pattern.search(message) if other.event == "epoch" else None
-                    if em and em.groupdict().get("epoch"):
-                        groups["epoch"] = em.group("epoch")
+                    if em and (found := other.epoch_of(em)):
+                        groups["epoch"] = found
                         break
             epoch = None
             if "epoch" in groups:
@@ -78,7 +80,10 @@ def role_event(node: str, file: str, line: int, ts_ns: int, message: str, pack: 
                 except ValueError:
                     epoch = None
             elif "zxid" in groups:
-                epoch = int(groups["zxid"], 16) >> 32
+                try:
+                    epoch = int(groups["zxid"], 16) >> 32
+                except ValueError:
+                    epoch = None  # a word that is no zxid: no epoch, never a crash
             return RoleEvent(node, ts_ns, rule.event, epoch, groups, file, line, message)
     return None
 

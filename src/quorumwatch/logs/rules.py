@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from quorumwatch.config import ConfigError, load_model
 from quorumwatch.logs.formats import CARRIERS
@@ -37,8 +37,9 @@ class RuleSpec(BaseModel):
             return v
         try:
             re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"bad regular expression {v!r}: {exc}") from None
+        except (re.error, OverflowError, RecursionError, ValueError) as exc:
+            # OverflowError: `a{99999999999}`; RecursionError: groups nested thousands deep
+            raise ValueError(f"bad regular expression {_shown(v)}: {exc}") from None
         return v
 
 
@@ -51,12 +52,25 @@ class PackSpec(BaseModel):
     rules: list[RuleSpec] = Field(min_length=1)
 
 
+def _shown(v: str) -> str:
+    return repr(v if len(v) <= 80 else v[:80] + "…")
+
+
 @dataclass(frozen=True)
 class Rule:
     event: EventKind
     pattern: re.Pattern[str]
     pack: str
     prefilter: str
+
+    def epoch_of(self, m: re.Match[str]) -> str | None:
+        """The epoch a match names: its group `epoch`, or for an `epoch` rule without named groups its
+        first group (`--epoch 'term \\((\\d+)\\)'`)."""
+        if "epoch" in self.pattern.groupindex:
+            return m.group("epoch")
+        if self.event == "epoch" and self.pattern.groups and not self.pattern.groupindex:
+            return m.group(1)
+        return None
 
 
 @dataclass(frozen=True)
@@ -73,14 +87,42 @@ class Pack:
         needed = {r.prefilter: required_literal(r.prefilter) for r in self.rules}
         literals = sorted({lit for lit in needed.values() if lit is not None})
         rest = [p for p, lit in needed.items() if lit is None]
-        regex = re.compile("|".join(f"(?:{p})" for p in rest).encode(), re.M) if rest else None
-        return Finder(tuple(x.encode() for x in literals), regex)
+        return Finder(tuple(x.encode() for x in literals), _regexes(rest))
+
+
+_EVERY_LINE = re.compile(rb"^(?=.)", re.M)
+_BACKREF = re.compile(r"\\[1-9]|\(\?P=")
+_GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
+
+
+def _regexes(patterns: list[str]) -> tuple[re.Pattern[bytes], ...]:
+    """The prefilters without a required phrase, for raw (bytes) lines: joined into one regex where
+    that keeps their meaning; apart when a pattern refers to its own groups by number or name, or
+    sets flags for the whole expression (both change meaning or fail once joined); every line a
+    candidate for a pattern that bytes cannot express (`\\N{...}`, non-ASCII classes)."""
+    joinable: list[str] = []
+    apart: list[re.Pattern[bytes]] = []
+    for p in patterns:
+        try:
+            compiled = re.compile(p.encode(), re.M)
+        except (re.error, OverflowError, RecursionError, ValueError):
+            return (_EVERY_LINE,)
+        if _BACKREF.search(p) or _GLOBAL_FLAGS.match(p) or p.isascii() is False:
+            apart.append(compiled)
+        else:
+            joinable.append(p)
+    if joinable:
+        try:
+            apart.insert(0, re.compile("|".join(f"(?:{p})" for p in joinable).encode(), re.M))
+        except (re.error, OverflowError, RecursionError):
+            apart[:0] = [re.compile(p.encode(), re.M) for p in joinable]
+    return tuple(apart)
 
 
 @dataclass(frozen=True)
 class Finder:
     literals: tuple[bytes, ...]
-    regex: re.Pattern[bytes] | None
+    regexes: tuple[re.Pattern[bytes], ...]
 
     def positions(self, chunk: bytes, end: int | None = None) -> list[int]:
         """Offsets inside every candidate line of chunk[:end] (sorted; a line may appear twice)."""
@@ -96,8 +138,8 @@ class Finder:
                 while p >= 0:
                     found.append(p)
                     p = chunk.find(lit, p + 1, end)
-        if self.regex is not None:
-            found += [m.start() for m in self.regex.finditer(chunk, 0, end)]
+        for regex in self.regexes:
+            found += [m.start() for m in regex.finditer(chunk, 0, end)]
         found.sort()
         return found
 
@@ -153,10 +195,13 @@ def required_literal(pattern: str) -> str | None:
             nxt = pattern[i + 1 : i + 2]
             if nxt and not nxt.isalnum():
                 cur.append(nxt)
+                i += 2
             else:
+                # \\d, \\b, \\x41, \\u00e9, \\N{...}, \\101, \\1: a class, an anchor or a character
+                # written another way; the text after it is not part of it
                 runs.append("".join(cur))
                 cur = []
-            i += 2
+                i += _escape_length(pattern, i)
             continue
         if c in "?*{":
             if cur:
@@ -190,11 +235,33 @@ def required_literal(pattern: str) -> str | None:
     return best if len(best) >= 4 else None
 
 
+def _escape_length(pattern: str, i: int) -> int:
+    """Characters taken by the escape starting at pattern[i] (a backslash before a letter or digit)."""
+    kind = pattern[i + 1 : i + 2]
+    if kind == "x":
+        return 4
+    if kind == "u":
+        return 6
+    if kind == "U":
+        return 10
+    if kind == "N" and pattern[i + 2 : i + 3] == "{":
+        end = pattern.find("}", i)
+        return (end - i + 1) if end > 0 else len(pattern) - i
+    if kind.isdigit():
+        n = 1
+        while n < 3 and pattern[i + 1 + n : i + 2 + n].isdigit():
+            n += 1
+        return 1 + n
+    return 2
+
+
 def prefilter_of(pattern: str) -> str:
     """A rule's pattern usable on raw lines: anchors refer to the message, which starts after the
     timestamp and ends before a CR (CRLF files) or trailing blanks; group names may repeat across
     rules."""
-    raw = re.sub(r"\(\?P<\w+>", "(?:", pattern.removeprefix("^"))
+    raw = pattern.removeprefix("^")
+    if "(?P=" not in raw:  # a pattern naming its own groups is searched apart, with its names
+        raw = re.sub(r"\(\?P<\w+>", "(?:", raw)
     return re.sub(r"(?<!\\)\$", r"(?=[ \t\r]*$)", raw)
 
 
@@ -248,12 +315,18 @@ def load_pack(path: str | Path) -> Pack:
 
 def quick_pack(leader_start: str, leader_stop: str, epoch: str | None = None) -> Pack:
     """--leader-start/--leader-stop/--epoch without a file."""
-    specs = [
-        RuleSpec(event="leader_start", match=leader_start),
-        RuleSpec(event="leader_stop", match=leader_stop),
-    ]
-    if epoch:
-        specs.append(RuleSpec(event="epoch", match=epoch))
+    specs = []
+    for option, event, match in (
+        ("--leader-start", "leader_start", leader_start), ("--leader-stop", "leader_stop", leader_stop),
+        ("--epoch", "epoch", epoch),
+    ):  # fmt: skip
+        if match:
+            try:
+                specs.append(RuleSpec(event=event, match=match))
+            except ValidationError as exc:
+                raise ConfigError(
+                    f"{option}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}"
+                ) from None
     return _compile(PackSpec(name="command-line", rules=specs))
 
 
