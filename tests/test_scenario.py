@@ -71,6 +71,19 @@ def test_cluster_override_and_inline_round_trip(tmp_path: Path) -> None:
             ("kind: link\n", "kind: link\n    interface: 'eth0;reboot'\n"),
             "faults[0].interface: invalid interface name",
         ),
+        (("hold: 4", "hold: .inf"), ":8: faults[0].hold: Input should be a finite number"),
+        (("after: 1", "after: .nan"), ":7: faults[0].after: Input should be a finite number"),
+        (("cooldown: 1", "cooldown: .inf"), ":11: cooldown: Input should be a finite number"),
+        (("for: 2", "for: .inf"), "steady_state.for: Input should be a finite number"),
+        (("leaders: 1", "leaders: 99"), "steady_state.leaders: 99 leaders among 3 nodes can never hold"),
+        (
+            ("mode: halves", "mode: groups, groups: [[n1, n9], [n2]]"),
+            "faults[1].groups[0]: unknown node 'n9'",
+        ),
+        (
+            ("mode: halves", "mode: groups, groups: [[n1, n2], [n2]]"),
+            "faults[1].groups[1]: node 'n2' is in two",
+        ),
     ],
 )
 def test_bad_scenarios(tmp_path: Path, change: tuple[str, str], expected: str) -> None:

@@ -68,7 +68,8 @@ def split_hostport(address: str) -> tuple[str, int]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # `.inf` or `.nan` as an interval, hold or delay would be accepted and then wait forever
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ---- control channels -------------------------------------------------------------------------

@@ -77,6 +77,20 @@ def load_scenario(
                 f"{p}: faults[{i}].target: unknown node or role {bad[0]!r} "
                 f"(nodes: {', '.join(sorted(names))}; roles: {', '.join(ROLE_TARGETS)})"
             )
+        groups = getattr(spec, "groups", None) or []
+        seen: set[str] = set()
+        for g, group in enumerate(groups):
+            for name in group:
+                if name not in names:
+                    raise ConfigError(f"{p}: faults[{i}].groups[{g}]: unknown node {name!r}")
+                if name in seen:
+                    raise ConfigError(f"{p}: faults[{i}].groups[{g}]: node {name!r} is in two groups")
+                seen.add(name)
+    if scenario.steady_state.leaders > len(cluster.nodes):
+        raise ConfigError(
+            f"{p}: steady_state.leaders: {scenario.steady_state.leaders} leaders among "
+            f"{len(cluster.nodes)} nodes can never hold"
+        )
     if scenario.workload is not None:
         check_workload(scenario.workload, cluster, str(p))
     return scenario, cluster

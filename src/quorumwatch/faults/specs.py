@@ -12,7 +12,9 @@ Target = str | list[str] | None
 
 
 class _FaultSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False
+    )  # `.inf` hold: a fault never healed
 
     target: Target = None
     """A node name, a list of names, or leader | follower | minority | majority | random | all."""
