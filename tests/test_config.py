@@ -211,3 +211,10 @@ def test_fuzzed_cluster_files_load_or_fail_with_a_config_error(tmp_path: Path, d
     except ConfigError as exc:
         message = str(exc)
         assert message.startswith(str(path)) and len(message.splitlines()[0]) < 400, message
+
+
+def test_a_huge_bad_value_is_quoted_cut_short(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_cluster(write(tmp_path, GOOD.replace("name: n1", "name: " + "x" * 1_000_000 + "!")))
+    assert "invalid node name 'xxxx" in str(err.value) and "…'" in str(err.value)
+    assert max(len(line) for line in str(err.value).splitlines()) < 400

@@ -35,16 +35,22 @@ class ConfigError(Exception):
     """A user error in a file: the message is complete and printable as is (no traceback)."""
 
 
+def shown(value: str, limit: int = 80) -> str:
+    """A user's value as an error message quotes it: whole when short, cut when long (a 10 MB name
+    must not make a 10 MB line)."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
 def check_name(value: str, what: str = "name") -> str:
     """Names end up in argv lists and file names: keep them to a safe alphabet."""
     if not NAME_RE.match(value):
-        raise ValueError(f"invalid {what} {value!r}: use letters, digits, '_', '.', '-' (max 63)")
+        raise ValueError(f"invalid {what} {shown(value)}: use letters, digits, '_', '.', '-' (max 63)")
     return value
 
 
 def check_ifname(value: str) -> str:
     if not IFNAME_RE.match(value):
-        raise ValueError(f"invalid interface name {value!r}: letters, digits, '_.@-', at most 15")
+        raise ValueError(f"invalid interface name {shown(value)}: letters, digits, '_.@-', at most 15")
     return value
 
 
@@ -53,17 +59,17 @@ def node_seconds(text: str) -> tuple[str, float]:
     node, sep, value = text.partition("=")
     seconds = float(value) if sep and node else float("nan")
     if not math.isfinite(seconds):
-        raise ValueError(f"{text!r}: expected NODE=SECONDS")
+        raise ValueError(f"{shown(text)}: expected NODE=SECONDS")
     return node, seconds
 
 
 def split_hostport(address: str) -> tuple[str, int]:
     m = HOSTPORT_RE.match(address)
     if not m:
-        raise ValueError(f"address must be host:port, got {address!r}")
+        raise ValueError(f"address must be host:port, got {shown(address)}")
     port = int(m["port"])
     if not 0 < port < 65536:
-        raise ValueError(f"port out of range in {address!r}")
+        raise ValueError(f"port out of range in {shown(address)}")
     return (m["v6"] or m["host"]), port
 
 
@@ -170,7 +176,7 @@ class HttpProbeConfig(_Strict):
     @classmethod
     def _path(cls, v: str) -> str:
         if not v.startswith("/") or any(c in v for c in " \r\n"):
-            raise ValueError(f"path must start with '/' and contain no spaces: {v!r}")
+            raise ValueError(f"path must start with '/' and contain no spaces: {shown(v)}")
         return v
 
 
@@ -194,7 +200,7 @@ class CommandProbeConfig(_Strict):
             try:
                 re.compile(v)
             except re.error as exc:
-                raise ValueError(f"bad regular expression {v!r}: {exc}") from None
+                raise ValueError(f"bad regular expression {shown(v)}: {exc}") from None
         return v
 
 
@@ -243,7 +249,7 @@ class NodeConfig(_Strict):
             try:
                 ipaddress.ip_address(v)
             except ValueError:
-                raise ValueError(f"data_address must be an IP address, got {v!r}") from None
+                raise ValueError(f"data_address must be an IP address, got {shown(v)}") from None
         return v
 
     @field_validator("name")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from quorumwatch.config import ConfigError, load_model
+from quorumwatch.config import ConfigError, load_model, shown
 from quorumwatch.logs.formats import CARRIERS
 
 EventKind = Literal["leader_start", "leader_stop", "follower_start", "epoch", "session", "believed_leader"]
@@ -39,7 +39,7 @@ class RuleSpec(BaseModel):
             re.compile(v)
         except (re.error, OverflowError, RecursionError, ValueError) as exc:
             # OverflowError: `a{99999999999}`; RecursionError: groups nested thousands deep
-            raise ValueError(f"bad regular expression {_shown(v)}: {exc}") from None
+            raise ValueError(f"bad regular expression {shown(v)}: {exc}") from None
         return v
 
 
@@ -50,10 +50,6 @@ class PackSpec(BaseModel):
     formats: list[str] = Field(default_factory=list)
     """Log formats this pack is written for; a file of such a format may get it without --pack."""
     rules: list[RuleSpec] = Field(min_length=1)
-
-
-def _shown(v: str) -> str:
-    return repr(v if len(v) <= 80 else v[:80] + "…")
 
 
 @dataclass(frozen=True)
