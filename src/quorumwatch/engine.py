@@ -203,7 +203,7 @@ class Engine:
         observations = tuple(
             t.result()
             if not t.cancelled()
-            else _observation(p.node, k, *sent[i][:1], now, sent[i][1], timed_out)
+            else _observation(p.node, k, sent[i][0], now, sent[i][1], timed_out)
             for i, (t, p) in enumerate(zip(tasks, self.probes, strict=True))
         )
         return Tick(k, scheduled, started, wall, observations)

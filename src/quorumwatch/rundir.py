@@ -63,7 +63,7 @@ def _analyze_history(history: History, run_dir: Path, report: bool) -> tuple[Ana
             "probe": meta.get("probe"),
             "interval_s": interval,
             "deadline_s": deadline,
-            "ticks": len(ticks) + sum(d.ticks for d in dropped),
+            "ticks": len(ticks) + (retention["dropped"]["ticks"] if retention else 0),
             "workload_client": meta.get("workload_client"),
             "workload_rate": float(meta["workload_rate"]) if "workload_rate" in meta else None,
         },

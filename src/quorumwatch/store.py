@@ -206,12 +206,14 @@ def _queued(method: Callable[Concatenate[History, P], R]) -> Callable[Concatenat
 def _reading(
     what: str,
 ) -> Callable[[Callable[Concatenate[History, P], R]], Callable[Concatenate[History, P], R]]:
-    """A read whose failure on a damaged database (a missing table or column, text that is not
-    UTF-8, a value quorumwatch never writes) is a HistoryError saying what could not be read."""
+    """A read, run after the writes queued before it. Its failure on a damaged database (a missing
+    table or column, text that is not UTF-8, a value quorumwatch never writes) is a HistoryError
+    saying what could not be read."""
 
     def wrap(method: Callable[Concatenate[History, P], R]) -> Callable[Concatenate[History, P], R]:
         def read(self: History, /, *args: P.args, **kwargs: P.kwargs) -> R:
             try:
+                self._sync()  # after the writes queued before it
                 return method(self, *args, **kwargs)
             except (sqlite3.Error, ValueError, TypeError) as exc:
                 raise HistoryError(f"{self.path}: cannot read the {what}: {exc}") from None
@@ -418,12 +420,10 @@ class History:
 
     @_reading("run's metadata")
     def meta(self) -> dict[str, str]:
-        self._sync()
         return dict(self._db.execute("SELECT key, value FROM meta"))
 
     @_reading("node list")
     def nodes(self) -> list[str]:
-        self._sync()
         return [r[0] for r in self._db.execute("SELECT name FROM nodes ORDER BY idx")]
 
     def ticks(self) -> Iterator[Tick]:
@@ -474,7 +474,6 @@ class History:
     @_reading("tick index")
     def tick_index(self) -> tuple[array[int], array[int]]:
         """Every tick's index and start time, in order (16 bytes a tick)."""
-        self._sync()
         indexes, starts = array("q"), array("q")
         for k, started in self._db.execute("SELECT tick, started_ns FROM ticks ORDER BY tick"):
             indexes.append(k)
@@ -483,7 +482,6 @@ class History:
 
     @_reading("events")
     def events(self) -> list[Event]:
-        self._sync()
         return [
             Event(m, w, n, k, json.loads(d))
             for m, w, n, k, d in self._db.execute(
@@ -508,7 +506,6 @@ class History:
     @_reading("recorded findings")
     def findings(self) -> list[Finding]:
         """Overlap pieces recorded as they became final (none before version 3)."""
-        self._sync()
         if self._version < 3:
             return []
         return [
@@ -521,7 +518,6 @@ class History:
     @_reading("dropped-tick summaries")
     def dropped(self) -> list[Dropped]:
         """Summaries of the ticks a `watch --retain` deleted, oldest first."""
-        self._sync()
         if self._version < 3:
             return []
         return [
@@ -531,7 +527,6 @@ class History:
 
     @_reading("final reads")
     def final_reads(self) -> list[FinalRead]:
-        self._sync()
         if self._version < 2:
             return []
         return [
@@ -599,9 +594,8 @@ def _observation(r: tuple[Any, ...]) -> Observation:
     if not _ints(r[0], r[2], r[3], r[4]) or (r[6] is not None and type(r[6]) is not int):
         raise _Corrupt(f"tick {r[0]!r}, node {r[1]!r}: times or epoch are not integers")
     try:
-        Role(r[5])
-        if r[8]:
-            Reason(r[8])
+        role = Role(r[5])
+        reason = Reason(r[8]) if r[8] else None
     except ValueError as exc:
         raise _Corrupt(f"tick {r[0]!r}, node {r[1]!r}: {exc}") from None
     return Observation(
@@ -610,10 +604,10 @@ def _observation(r: tuple[Any, ...]) -> Observation:
         send_ns=r[2],
         recv_ns=r[3],
         wall_ns=r[4],
-        role=Role(r[5]),
+        role=role,
         epoch=r[6],
         leader=r[7],
-        reason=Reason(r[8]) if r[8] else None,
+        reason=reason,
         detail=r[9],
         self_id=r[10],
     )

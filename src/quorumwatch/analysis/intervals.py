@@ -138,9 +138,9 @@ class NodeTracker:
     def possible_so_far(self) -> Interval | None:
         """The open possible leadership as far as it is sure to reach: its last answer's send (the
         answer that closes it is sent, and received, later)."""
-        if not self.seg_has:
+        start = self.possible_since
+        if start is None:
             return None
-        start = self.lo if self.seg_start is None else self.seg_start
         return Interval(self.node, start, self.last_send, tuple(sorted(self.seg_epochs)), False,
                         open_start=self.seg_start is None, open_end=True)  # fmt: skip
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from quorumwatch.analysis.intervals import Interval, NodeTracker
-from quorumwatch.analysis.verdicts import Overlap, _merge, _subtract
+from quorumwatch.analysis.verdicts import Overlap, _merge, _subtract, intersection
 from quorumwatch.model import Tick
 
 
@@ -105,7 +105,7 @@ class OnlineAnalysis:
             for y in intervals:
                 if y.certain != x.certain:
                     continue
-                piece = _piece(x, y)
+                piece = intersection(x, y)
                 if piece is None:
                     continue
                 if x.certain:
@@ -120,7 +120,7 @@ class OnlineAnalysis:
         if self.record:
             for node, t in self.trackers.items():
                 z = t.certain_so_far if x.certain else t.possible_so_far
-                if node == x.node or z is None or (piece := _piece(x, z)) is None:
+                if node == x.node or z is None or (piece := intersection(x, z)) is None:
                     continue
                 self._found += (
                     [piece] if x.certain else _subtract([piece], self.certain_pieces.get(piece.nodes, []))
@@ -167,7 +167,7 @@ class OnlineAnalysis:
         out = []
         for group in (runs, spans):
             for i, a in enumerate(group):
-                out += [p for b in group[i + 1 :] if (p := _piece(a, b)) is not None]
+                out += [p for b in group[i + 1 :] if (p := intersection(a, b)) is not None]
         return out
 
     # ---- results ----
@@ -262,13 +262,6 @@ class LiveGrading:
     @property
     def active(self) -> list[Change]:
         return self.analysis.active
-
-
-def _piece(x: Interval, y: Interval) -> Overlap | None:
-    """Where two intervals of different nodes (both certain, or both possible) overlap."""
-    a, b = (x, y) if x.node < y.node else (y, x)
-    lo, hi = max(a.start, b.start), min(a.end, b.end)
-    return Overlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, x.certain) if lo < hi else None
 
 
 def analyze_online(ticks: Sequence[Tick]) -> OnlineAnalysis:

@@ -48,7 +48,14 @@ class Window:
         return self.end - self.start
 
 
-def _pair_overlaps(a: Sequence[Interval], b: Sequence[Interval], certain: bool) -> list[Overlap]:
+def intersection(x: Interval, y: Interval) -> Overlap | None:
+    """Where two intervals of different nodes (both certain, or both possible) overlap."""
+    a, b = (x, y) if x.node < y.node else (y, x)
+    lo, hi = max(a.start, b.start), min(a.end, b.end)
+    return Overlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, x.certain) if lo < hi else None
+
+
+def _pair_overlaps(a: Sequence[Interval], b: Sequence[Interval]) -> list[Overlap]:
     """Every intersection of an interval of `a` with one of `b` (both sorted by start). A node's
     consecutive possible intervals share the window of the answer between them, so the pairs are
     not disjoint: each `a` interval is checked against every `b` interval it can reach."""
@@ -59,10 +66,8 @@ def _pair_overlaps(a: Sequence[Interval], b: Sequence[Interval], certain: bool) 
             j += 1
         k = j
         while k < len(b) and b[k].start < x.end:
-            y = b[k]
-            lo, hi = max(x.start, y.start), min(x.end, y.end)
-            if lo < hi:
-                out.append(Overlap((x.node, y.node), (x.epoch, y.epoch), lo, hi, certain))
+            if (piece := intersection(x, b[k])) is not None:
+                out.append(piece)
             k += 1
     return out
 
@@ -132,8 +137,8 @@ def overlaps(per_node: Sequence[NodeIntervals]) -> list[Overlap]:
     """Certain overlaps, and possible overlaps outside them, for every pair of nodes."""
     found: list[Overlap] = []
     for a, b in itertools.combinations(sorted(per_node, key=lambda n: n.node), 2):
-        certain = _pair_overlaps(a.certain, b.certain, True)
-        possible = _pair_overlaps(a.possible, b.possible, False)
+        certain = _pair_overlaps(a.certain, b.certain)
+        possible = _pair_overlaps(a.possible, b.possible)
         found += certain + _subtract(possible, certain)
     return _merge(found)
 

@@ -72,10 +72,6 @@ class TickFormatter(Protocol):
     def feed(self, tick: Tick) -> list[str]: ...
 
 
-_TS = "\x00"
-"""Stands for the tick's time stamp at the start of each line until it is known to be needed."""
-
-
 @dataclass
 class LineFormatter:
     """Feed ticks in order; get the lines to print for each."""
@@ -91,20 +87,17 @@ class LineFormatter:
     _state: dict[str, _NodeState] = field(default_factory=dict)
 
     def feed(self, tick: Tick) -> list[str]:
-        # the lines are built with a placeholder stamp, filled in only when there is a line to print:
-        # a quiet tick (most of them with --changes-only) formats no time
-        ts = _TS
-        out: list[str] = []
+        out: list[str] = []  # stamped at the end, only when there is a line to print
         for o in tick.observations:
             now = _leadership(o)
             prev = self._state.get(o.node)
             if prev is None:
-                out.append(f"{ts} {o.node} is leader initially: {now} ({_describe(o)})")
+                out.append(f"{o.node} is leader initially: {now} ({_describe(o)})")
                 self._state[o.node] = _NodeState(now, tick.wall_ns)
             elif prev.leadership != now:
                 held = (tick.wall_ns - prev.since_wall_ns) / 1e9
                 out.append(
-                    f"{ts} {o.node} is leader changed, current: {now} ({_describe(o)}; "
+                    f"{o.node} is leader changed, current: {now} ({_describe(o)}; "
                     f"was {prev.leadership} for {held:.3f} s since {stamp(prev.since_wall_ns, self.tz)})"
                 )
                 self._state[o.node] = _NodeState(now, tick.wall_ns)
@@ -112,20 +105,20 @@ class LineFormatter:
         if len(leaders) > 1:
             self.multi_leader_ticks += 1
             who = ", ".join(f"{o.node} (epoch {o.epoch})" if o.epoch is not None else o.node for o in leaders)
-            out.append(f"{ts} more than 1 leader appear at this tick, cnt={len(leaders)}: {who}")
+            out.append(f"more than 1 leader appear at this tick, cnt={len(leaders)}: {who}")
         elif not leaders and len(tick.observations) > 1:
             unknown = sum(1 for o in tick.observations if o.role is Role.UNKNOWN)
             note = f" ({unknown} of {len(tick.observations)} nodes unknown)" if unknown else ""
-            out.append(f"{ts} no leader at this tick{note}")
+            out.append(f"no leader at this tick{note}")
         changes = self.grading.feed(tick)
         if self.graded:
-            out += [f"{ts} {graded_line(c, self.grading.offset_ns, self.tz)}" for c in changes]
+            out += [f"{graded_line(c, self.grading.offset_ns, self.tz)}" for c in changes]
         if not self.changes_only:
-            out.append(f"{ts} quorum matrix: {matrix(tick.observations)}")
+            out.append(f"quorum matrix: {matrix(tick.observations)}")
         self.ticks += 1
-        if out:
-            stamped = stamp(tick.wall_ns, self.tz)
-            out = [stamped + line[len(_TS) :] for line in out]
+        if out:  # a quiet tick (most of them with --changes-only) formats no time
+            ts = stamp(tick.wall_ns, self.tz)
+            out = [f"{ts} {line}" for line in out]
         return out
 
 
