@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -165,11 +167,22 @@ def test_check_reports_each_node_and_fails_on_unknown(tmp_path: Path) -> None:
     ]
 
 
+@contextlib.contextmanager
+def running_watch(args: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """`quorumwatch watch ARGS` as a process with pipes, killed (by pid) if the block leaves it running."""
+    proc = subprocess.Popen([*QW, "watch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def interrupted_watch(args: list[str], ticks: int, sig: int = signal.SIGINT) -> tuple[int, str, str]:
     """`quorumwatch watch ARGS` sent SIGINT (or `sig`) once `ticks` matrix lines were printed: (exit
     code, stdout after them, stderr)."""
-    proc = subprocess.Popen([*QW, "watch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with running_watch(args) as proc:
         assert proc.stdout is not None
         seen = 0
         deadline = time.monotonic() + 30
@@ -178,10 +191,6 @@ def interrupted_watch(args: list[str], ticks: int, sig: int = signal.SIGINT) -> 
                 seen += 1
         os.kill(proc.pid, sig)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     return proc.returncode, out, err
 
 
@@ -431,29 +440,14 @@ def test_sighup_reopens_the_output_file_and_no_line_is_lost_or_doubled(tmp_path:
     with EtcdLikeCluster(["F", "L", "F"]) as c:
         f = tmp_path / "c.yaml"
         f.write_text(c.cluster_yaml())
-        cmd = [
-            *QW,
-            "watch",
-            str(f),
-            "--format",
-            "jsonl",
-            "--output",
-            str(log),
-            "--run-dir",
-            str(tmp_path / "r"),
-        ]
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
+        args = [str(f), "--format", "jsonl", "--output", str(log), "--run-dir", str(tmp_path / "r")]
+        with running_watch(args) as p:
             wait_for("ticks in the output file", lambda: len(ticks_in(log)) >= 3, 20)
             log.rename(rotated)  # what logrotate does, then it signals
             p.send_signal(signal.SIGHUP)
             wait_for("ticks in the reopened file", lambda: len(ticks_in(log)) >= 3, 20)
             p.send_signal(signal.SIGINT)
             out, err = p.communicate(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     assert p.returncode == 0, err
     assert out == ""  # everything went to the file
     before, after = ticks_in(rotated), ticks_in(log)
@@ -467,11 +461,7 @@ def test_sighup_without_an_output_file_does_not_stop_a_watch(tmp_path: Path) -> 
     with EtcdLikeCluster(["F", "L", "F"]) as c:
         f = tmp_path / "c.yaml"
         f.write_text(c.cluster_yaml())
-        p = subprocess.Popen(
-            [*QW, "watch", str(f), "--run-dir", str(tmp_path / "r")],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
+        with running_watch([str(f), "--run-dir", str(tmp_path / "r")]) as p:
             assert p.stdout is not None
             wait_for("a first line", p.stdout.readline, 20)
             p.send_signal(signal.SIGHUP)
@@ -479,10 +469,6 @@ def test_sighup_without_an_output_file_does_not_stop_a_watch(tmp_path: Path) -> 
             assert p.poll() is None
             p.send_signal(signal.SIGINT)
             _, err = p.communicate(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     assert p.returncode == 0, err
 
 

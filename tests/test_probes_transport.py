@@ -12,6 +12,13 @@ from quorumwatch.probes.transport import HttpConnection
 from tests.responders import http_response, read_http_request, serve
 
 
+async def _abandoned(conn: HttpConnection, within: float) -> None:
+    """One request whose deadline passes first, as the engine's deadline would."""
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(within):
+            await conn.request("GET", "/")
+
+
 def test_keep_alive_reuses_one_connection() -> None:
     accepted = 0
 
@@ -112,9 +119,7 @@ def test_a_late_answer_is_thrown_away_and_the_connection_kept() -> None:
     async def main() -> list[bytes]:
         async with serve(handler) as port:
             conn = HttpConnection("127.0.0.1", port)
-            with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.05):
-                    await conn.request("GET", "/")
+            await _abandoned(conn, 0.05)
             bodies = [(await conn.request("GET", "/")).body for _ in range(2)]
             await conn.aclose()
             return bodies
@@ -137,9 +142,7 @@ def test_late_answers_arriving_in_one_read_with_the_awaited_one() -> None:
     async def main() -> list[bytes]:
         async with serve(handler) as port:
             conn = HttpConnection("127.0.0.1", port)
-            with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.05):
-                    await conn.request("GET", "/")
+            await _abandoned(conn, 0.05)
             bodies = [(await conn.request("GET", "/")).body, (await conn.request("GET", "/")).body]
             await conn.aclose()
             return bodies
@@ -159,9 +162,7 @@ def test_a_hung_node_gets_a_new_connection_once_too_many_answers_are_owed() -> N
         async with serve(handler) as port:
             conn = HttpConnection("127.0.0.1", port)
             for _ in range(HttpConnection.MAX_OWED + 2):
-                with pytest.raises(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        await conn.request("GET", "/")
+                await _abandoned(conn, 0.05)
             await conn.aclose()
             return accepted
 
@@ -215,9 +216,7 @@ def test_connect_cut_by_the_deadline_finishes_for_the_next_request(monkeypatch: 
     async def main() -> bytes:
         async with serve(_echo) as port:
             conn = HttpConnection("127.0.0.1", port)
-            with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.05):
-                    await conn.request("GET", "/")
+            await _abandoned(conn, 0.05)
             body = (await conn.request("GET", "/")).body
             await conn.aclose()
             return body
@@ -234,9 +233,7 @@ def test_connect_older_than_the_linger_is_abandoned_for_a_fresh_one(monkeypatch:
     async def main() -> bytes:
         async with serve(_echo) as port:
             conn = HttpConnection("127.0.0.1", port, linger_s=0.01)
-            with pytest.raises(TimeoutError):  # outlasts the linger
-                async with asyncio.timeout(0.05):
-                    await conn.request("GET", "/")
+            await _abandoned(conn, 0.05)  # outlasts the linger
             body = (await conn.request("GET", "/")).body
             await conn.aclose()
             return body
@@ -251,9 +248,7 @@ def test_an_earlier_connect_failure_is_not_reported_later(monkeypatch: pytest.Mo
     async def main() -> bytes:
         async with serve(_echo) as port:
             conn = HttpConnection("127.0.0.1", port)
-            with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.02):
-                    await conn.request("GET", "/")
+            await _abandoned(conn, 0.02)
             pending = conn._connecting
             assert pending is not None
             await asyncio.wait([pending], timeout=5)
@@ -272,9 +267,7 @@ def test_close_cancels_a_pending_connect(monkeypatch: pytest.MonkeyPatch) -> Non
     async def main() -> None:
         async with serve(_echo) as port:
             conn = HttpConnection("127.0.0.1", port)
-            with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.02):
-                    await conn.request("GET", "/")
+            await _abandoned(conn, 0.02)
             pending = conn._connecting
             await conn.aclose()
             assert pending is not None
