@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+import uvloop
 
 from quorumwatch.model import Reason
+from quorumwatch.probes import transport
 from quorumwatch.probes.base import GarbageAnswer, classify
 from quorumwatch.probes.transport import HttpConnection
 from tests.responders import http_response, read_http_request, serve
@@ -19,7 +22,8 @@ async def _abandoned(conn: HttpConnection, within: float) -> None:
             await conn.request("GET", "/")
 
 
-def test_keep_alive_reuses_one_connection() -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])  # `watch a.yaml b.yaml ...` runs on uvloop
+def test_keep_alive_reuses_one_connection(loop: str) -> None:
     accepted = 0
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -38,7 +42,7 @@ def test_keep_alive_reuses_one_connection() -> None:
             await conn.aclose()
             return bodies
 
-    assert asyncio.run(main()) == [b'{"ok":1}'] * 5
+    assert (uvloop.run(main()) if loop == "uvloop" else asyncio.run(main())) == [b'{"ok":1}'] * 5
     assert accepted == 1
 
 
@@ -182,16 +186,16 @@ def test_refused_connection_classifies_as_refused() -> None:
 
 
 class _SlowConnects:
-    """asyncio.open_connection with scripted delays (and failures) per attempt, counting attempts."""
+    """The transport's connect with scripted delays (and failures) per attempt, counting attempts."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *plan: tuple[float, BaseException | None]) -> None:
         self.plan = list(plan)
         self.attempts = 0
         self.cancelled = 0
-        self._real = asyncio.open_connection
-        monkeypatch.setattr("quorumwatch.probes.transport.asyncio.open_connection", self)
+        self._real = transport._open
+        monkeypatch.setattr(transport, "_open", self)
 
-    async def __call__(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def __call__(self, host: str, port: int, *args: Any) -> Any:
         delay, failure = self.plan[self.attempts] if self.attempts < len(self.plan) else (0.0, None)
         self.attempts += 1
         try:
@@ -201,7 +205,7 @@ class _SlowConnects:
             raise
         if failure is not None:
             raise failure
-        return await self._real(host, port)
+        return await self._real(host, port, *args)
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

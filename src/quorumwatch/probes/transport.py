@@ -1,15 +1,19 @@
-"""A minimal keep-alive HTTP/1.1 client on asyncio streams, with httptools (llhttp) parsing.
+"""A minimal keep-alive HTTP/1.1 client on an asyncio `Protocol`, with httptools (llhttp) parsing.
 
 Measured on this machine (docs/benchmarks.md, lab-facts.md): httpx reaches a few percent of a bare
 asyncio loop and h11 spends ~95 µs parsing one status answer, which would cap a 10 Hz detector at a
 few hundred nodes; httptools parses the same answer in ~2 µs. Probes send one request at a time per
-node, so we drive the socket ourselves and let httptools handle the protocol.
+node, so we drive the socket ourselves: bytes go to the parser as they arrive (`data_received`) and
+each completed answer resolves the future of the request it answers, with no stream or task between.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 import httptools
 
@@ -30,7 +34,8 @@ for the next tick ends that; but a connect whose SYN a partition dropped waits ~
 retransmission, so one older than this is abandoned for a fresh attempt: a healed node is seen again
 within about this long."""
 
-_Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+_SHOWN_CHUNKS = 4
+"""Chunks of an answer kept to show what garbage looked like."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +44,78 @@ class HttpResponse:
     body: bytes
 
 
-class _Messages:
-    """httptools callbacks. Answers complete in order; several may arrive in one read (a late
-    answer to an abandoned request, then the answer awaited)."""
+class _Answers(asyncio.Protocol):
+    """One connection. Answers complete in order and go to the requests waiting for them in order;
+    a request its deadline cancelled still holds its place, so its late answer is thrown away
+    rather than taken for the next one's."""
 
-    def __init__(self) -> None:
-        self.parser: httptools.HttpResponseParser | None = None
-        self.done: list[HttpResponse] = []
-        self.keep_alive = True
-        """Of the last completed answer."""
+    def __init__(self, max_response: int) -> None:
+        self.max_response = max_response
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiting: deque[asyncio.Future[HttpResponse]] = deque()
+        self.lost = False
         self.on_message_begin()
+        self.raw: list[bytes] = []
+        """The first chunks received since the last complete answer (to show garbage)."""
+        self.head = 0
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is one, without subclassing it
+
+    def data_received(self, data: bytes) -> None:
+        if len(self.raw) < _SHOWN_CHUNKS:
+            self.raw.append(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.fail(GarbageAnswer(f"not HTTP ({exc})", b"".join(self.raw)))
+            return
+        if self.size > self.max_response:
+            self.fail(GarbageAnswer(f"answer larger than {self.max_response} bytes"))
+        elif not self.headers_done and self.raw:
+            self.head += len(data)  # an upper bound: the chunk may also end an earlier answer
+            if self.head > MAX_HEAD:
+                self.fail(GarbageAnswer(f"headers longer than {MAX_HEAD} bytes", b"".join(self.raw)))
+
+    def eof_received(self) -> bool:
+        return False  # close our side too: a half-closed node answers no more requests
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        try:
+            self._lost(exc)
+        finally:
+            # the parser and this protocol refer to each other: free what an answer cut short holds
+            # now rather than when the garbage collector finds the cycle (a node sending 1 MB
+            # garbage answers every tick would otherwise pile them up)
+            self.on_message_begin()
+            self.raw = []
+
+    def _lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self._fail_waiting(exc)
+            return
+        if self.waiting and self.headers_done and not self.framed:
+            # an answer delimited by the connection's end (HTTP/1.0 style)
+            self._complete(HttpResponse(self.status, b"".join(self.body)))
+        if self.waiting:
+            seen = b"".join(self.raw)
+            if seen.startswith(b"HTTP/"):
+                first: Exception = GarbageAnswer("connection closed mid-answer", seen)
+            elif seen:
+                first = GarbageAnswer("not HTTP", seen)
+            else:
+                first = _ClosedBeforeAnswer()
+            # the answer cut short is the oldest owed; those after it never started
+            fut = self.waiting.popleft()
+            if not fut.done():
+                fut.set_exception(first)
+            self._fail_waiting(_ClosedBeforeAnswer())
+
+    # httptools callbacks
 
     def on_message_begin(self) -> None:
         self.body: list[bytes] = []
@@ -64,7 +131,6 @@ class _Messages:
 
     def on_headers_complete(self) -> None:
         # llhttp answers these only while a message is open, not after it completes
-        assert self.parser is not None
         self.headers_done = True
         self.status = self.parser.get_status_code()
         self._keep = self.parser.should_keep_alive()
@@ -74,63 +140,119 @@ class _Messages:
         self.size += len(body)
 
     def on_message_complete(self) -> None:
-        self.done.append(HttpResponse(self.status, b"".join(self.body)))
-        self.keep_alive = self._keep
         self.headers_done = False
+        self._complete(HttpResponse(self.status, b"".join(self.body)))
+        if not self._keep:
+            self.close()
+
+    # ours
+
+    def send(self, request: bytes, answer: asyncio.Future[HttpResponse]) -> None:
+        assert self.transport is not None
+        self.waiting.append(answer)
+        self.transport.write(request)
+
+    @property
+    def owed(self) -> int:
+        """Answers still to come, the abandoned requests' included."""
+        return len(self.waiting)
+
+    def _complete(self, answer: HttpResponse) -> None:
+        shown, self.raw, self.head = self.raw, [], 0
+        if not self.waiting:
+            self.fail(GarbageAnswer("more answers than requests", b"".join(shown)))
+            return
+        fut = self.waiting.popleft()
+        if not fut.done():
+            fut.set_result(answer)
+
+    def fail(self, exc: Exception) -> None:
+        """The connection is unusable: the requests waiting get `exc` and it is closed."""
+        self._fail_waiting(exc)
+        self.close()
+
+    def _fail_waiting(self, exc: Exception) -> None:
+        while self.waiting:
+            fut = self.waiting.popleft()
+            if not fut.done():
+                fut.set_exception(exc)
+
+    def close(self) -> None:
+        self.lost = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+async def _open(
+    host: str, port: int, protocol: _Answers, tls: ssl.SSLContext | None, server_name: str | None
+) -> _Answers:
+    """Connect (and shake hands, with TLS); a seam for tests that script slow or failing connects."""
+    loop = asyncio.get_running_loop()
+    hostname = (server_name or host) if tls is not None else None
+    await loop.create_connection(lambda: protocol, host, port, ssl=tls, server_hostname=hostname)
+    return protocol
 
 
 class HttpConnection:
     """One persistent connection to one node; reconnects lazily after any failure.
 
     A request its deadline cancels after it was sent leaves the connection open: its answer, when
-    it comes, is read and thrown away before the next one's (HTTP/1.1 answers come in order), so a
-    loaded watcher does not reconnect after every late answer. With more than `MAX_OWED` answers
-    owed (a hung node), the connection is dropped instead."""
+    it comes, is thrown away (HTTP/1.1 answers come in order), so a loaded watcher does not
+    reconnect after every late answer. With more than `MAX_OWED` answers owed (a hung node), the
+    connection is dropped instead."""
 
     MAX_OWED = 1
 
     def __init__(
-        self, host: str, port: int, *, max_response: int = MAX_RESPONSE, linger_s: float = CONNECT_LINGER_S
+        self,
+        host: str,
+        port: int,
+        *,
+        max_response: int = MAX_RESPONSE,
+        linger_s: float = CONNECT_LINGER_S,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.max_response = max_response
         self.linger_s = linger_s
-        self._connecting: asyncio.Task[_Streams] | None = None
+        self.tls = tls
+        self.server_name = server_name
+        self._connecting: asyncio.Task[_Answers] | None = None
         self._connect_started = 0.0
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._parser: httptools.HttpResponseParser | None = None
-        self._messages = _Messages()
-        self._owed = 0
-        """Requests sent on this connection whose answers were not consumed yet."""
+        self._conn: _Answers | None = None
         self._last_request: tuple[tuple[str, str, bytes | None], bytes] | None = None
         self._host_header = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> HttpResponse:
+        conn = self._conn
+        if conn is not None and (conn.lost or conn.owed > self.MAX_OWED):
+            self._drop()  # closed by the node, or answers owed for too long: a hung node
+            conn = None
         pending = self._connecting
         # a connection an earlier request's connect left open may have been closed since, like an idle one
-        reused = self._writer is not None or (
+        reused = conn is not None or (
             pending is not None and pending.done() and not pending.cancelled() and pending.exception() is None
         )
+        request = self._encode(method, path, body)
         try:
-            return await self._exchange(method, path, body)
+            return await self._exchange(request)
         except (ConnectionResetError, BrokenPipeError, _ClosedBeforeAnswer):
             self._drop()
             if not reused:
                 raise
         except asyncio.CancelledError:
-            if not self._owed:  # cancelled before sending (while connecting): nothing owed, nothing to drop
-                self._drop()
-            raise  # sent: its answer is thrown away when it comes
+            raise  # sent: its answer is thrown away when it comes; not sent: the connect goes on
         except BaseException:
             self._drop()
             raise
-        # A kept-alive connection the server had closed while idle: one fresh attempt.
+        # A kept-alive connection the node had closed while idle: one fresh attempt.
         try:
-            return await self._exchange(method, path, body)
-        except BaseException:
-            self._drop()
+            return await self._exchange(request)
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                self._drop()
             raise
 
     def _encode(self, method: str, path: str, body: bytes | None) -> bytes:
@@ -148,56 +270,15 @@ class HttpConnection:
         head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         return head.encode() + body
 
-    async def _exchange(self, method: str, path: str, body: bytes | None) -> HttpResponse:
-        if self._writer is not None and self._owed - len(self._messages.done) > self.MAX_OWED:
-            self._drop()  # answers owed for too long: a hung node, or one that stopped reading
-        if self._writer is None:
-            self._reader, self._writer = await self._connect()
-            self._messages = _Messages()
-            self._parser = httptools.HttpResponseParser(self._messages)
-            self._messages.parser = self._parser
-        assert self._reader is not None and self._writer is not None and self._parser is not None
-        msgs, parser = self._messages, self._parser
-        self._writer.write(self._encode(method, path, body))
-        self._owed += 1
-        raw: list[bytes] = []
-        head = 0
-        while len(msgs.done) < self._owed:
-            data = await self._reader.read(65536)
-            if not data:
-                seen = b"".join(raw)
-                if len(msgs.done) == self._owed - 1 and msgs.headers_done and not msgs.framed:
-                    # an answer delimited by the connection's end (HTTP/1.0 style)
-                    answer = HttpResponse(msgs.status, b"".join(msgs.body))
-                    self._drop()
-                    return answer
-                if not seen or len(msgs.done) < self._owed - 1:
-                    raise _ClosedBeforeAnswer
-                if seen.startswith(b"HTTP/"):
-                    raise GarbageAnswer("connection closed mid-answer", seen)
-                raise GarbageAnswer("not HTTP", seen)
-            if len(raw) < 4:  # enough to show what garbage looked like
-                raw.append(data)
-            try:
-                parser.feed_data(data)
-            except httptools.HttpParserError as exc:
-                raise GarbageAnswer(f"not HTTP ({exc})", b"".join(raw)) from None
-            if msgs.size > self.max_response:
-                raise GarbageAnswer(f"answer larger than {self.max_response} bytes")
-            if not msgs.headers_done:
-                head += len(data)  # an upper bound: the chunk may also end an earlier answer
-                if head > MAX_HEAD:
-                    raise GarbageAnswer(f"headers longer than {MAX_HEAD} bytes", b"".join(raw))
-        if len(msgs.done) > self._owed:
-            raise GarbageAnswer("more answers than requests", b"".join(raw))
-        answer = msgs.done[-1]  # the ones before it answered requests whose deadline had passed
-        msgs.done.clear()
-        self._owed = 0
-        if not msgs.keep_alive:
-            self._drop()
-        return answer
+    async def _exchange(self, request: bytes) -> HttpResponse:
+        conn = self._conn
+        if conn is None or conn.lost:
+            conn = self._conn = await self._connect()
+        answer: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
+        conn.send(request, answer)
+        return await answer
 
-    async def _connect(self) -> _Streams:
+    async def _connect(self) -> _Answers:
         """Connect, or take over the connect an earlier request's deadline interrupted."""
         loop = asyncio.get_running_loop()
         task = self._connecting
@@ -207,20 +288,19 @@ class HttpConnection:
             task.cancel()
             task = None
         if task is None:
-            task = loop.create_task(asyncio.open_connection(self.host, self.port))
+            opening = _open(self.host, self.port, _Answers(self.max_response), self.tls, self.server_name)
+            task = loop.create_task(opening)
             task.add_done_callback(_retrieve)
             self._connecting, self._connect_started = task, loop.time()
         # shielded: the deadline cancels this request, not the connect, which goes on for the next one
-        streams = await asyncio.shield(task)
+        conn = await asyncio.shield(task)
         self._connecting = None
-        return streams
+        return conn
 
     def _drop(self) -> None:
-        if self._writer is not None:
-            self._writer.transport.abort()
-        self._reader = self._writer = None
-        self._parser = None
-        self._owed = 0
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
 
     async def aclose(self) -> None:
         self._drop()
@@ -230,10 +310,10 @@ class HttpConnection:
         if not task.done():
             task.cancel()
         elif not task.cancelled() and task.exception() is None:
-            task.result()[1].transport.abort()
+            task.result().close()
 
 
-def _retrieve(task: asyncio.Task[_Streams]) -> None:
+def _retrieve(task: asyncio.Task[_Answers]) -> None:
     """Mark a background connect's failure as seen: the request that awaits it reports it, and one
     nobody awaited any more must not be logged as "exception never retrieved"."""
     if not task.cancelled():
