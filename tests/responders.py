@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def serve(handler: Handler) -> AsyncIterator[int]:
-    """Serve `handler` on 127.0.0.1 with a free port; yields the port; closes everything after."""
+async def serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
+    """Serve `handler` on 127.0.0.1 with a free port (in TLS with `tls`); yields the port; closes
+    everything after."""
     conns: set[asyncio.StreamWriter] = set()
 
     async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conns.add(writer)
         try:
             await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
             conns.discard(writer)
             writer.transport.abort()
 
-    server = await asyncio.start_server(wrapped, "127.0.0.1", 0)
+    server = await asyncio.start_server(wrapped, "127.0.0.1", 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     try:
         yield port

@@ -14,6 +14,7 @@ import click
 
 from quorumwatch._version import __version__
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
+from quorumwatch.probes import check_access
 
 if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
     from collections.abc import Callable
@@ -87,9 +88,11 @@ class Duration(click.ParamType[float]):
 
 def _load(path: str, interval: float | None = None, deadline: float | None = None) -> ClusterConfig:
     try:
-        return load_cluster(path).with_timing(interval, deadline)
+        cluster = load_cluster(path).with_timing(interval, deadline)
+        check_access(cluster)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    return cluster
 
 
 @main.command()
@@ -708,6 +711,7 @@ def run(
 
     try:
         scenario, cluster = load_scenario(scenario_file, cluster_file)
+        check_access(cluster)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     try:

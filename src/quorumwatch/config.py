@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SecretStr,
     Tag,
     ValidationError,
     field_validator,
@@ -135,13 +136,106 @@ Control = Annotated[
 ]
 
 
+# ---- secrets and TLS ---------------------------------------------------------------------------
+
+ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+
+
+class SecretRef(_Strict):
+    """A secret kept out of the cluster file: the value of an environment variable, or a file's
+    content (one trailing newline dropped), read when the probes start."""
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret is a string, {env: NAME} or {file: PATH}")
+        if self.env is not None and not ENV_RE.match(self.env):
+            raise ValueError(f"not an environment variable name: {shown(self.env)}")
+        return self
+
+
+Secret = SecretStr | SecretRef
+"""A literal (never printed: run directories' copies say `**********`) or a reference."""
+
+
+def reveal(secret: Secret, what: str) -> str:
+    """The secret's value; a missing variable or unreadable file is a ConfigError naming `what`."""
+    import os
+
+    if isinstance(secret, SecretStr):
+        return secret.get_secret_value()
+    if secret.env is not None:
+        value = os.environ.get(secret.env)
+        if value is None:
+            raise ConfigError(f"{what}: environment variable {secret.env} is not set")
+        return value
+    assert secret.file is not None
+    try:
+        text = Path(secret.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{what}: cannot read {shown(secret.file)}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    return text[:-1] if text.endswith("\n") else text
+
+
+class TlsConfig(_Strict):
+    """TLS to the node. Verification is on unless `insecure_skip_verify: true` is spelled out."""
+
+    ca: str | None = None
+    """PEM bundle of the certificate authorities to trust (default: the system's)."""
+    cert: str | None = None
+    """PEM client certificate, for servers that require one (etcd --client-cert-auth)."""
+    key: str | None = None
+    """PEM private key of `cert` (default: read from the `cert` file)."""
+    server_name: str | None = None
+    """The name to send (SNI) and to verify the server's certificate against (default: the host)."""
+    insecure_skip_verify: bool = False
+
+    @field_validator("server_name")
+    @classmethod
+    def _server_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z0-9_.:-]{1,253}\Z", v):
+            raise ValueError(f"server_name must be a host name or address, got {shown(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> TlsConfig:
+        if self.key is not None and self.cert is None:
+            raise ValueError("tls: key given without cert")
+        if self.insecure_skip_verify and (self.ca is not None or self.server_name is not None):
+            raise ValueError("tls: insecure_skip_verify verifies nothing: drop ca and server_name, or it")
+        return self
+
+
+class _TlsOptions(_Strict):
+    https: bool | None = None
+    """Speak TLS (default: when `tls` is given)."""
+    tls: TlsConfig | None = None
+
+    @model_validator(mode="after")
+    def _tls(self) -> _TlsOptions:
+        if self.https is False and self.tls is not None:
+            raise ValueError("tls options given with https: false")
+        return self
+
+    @property
+    def tls_settings(self) -> TlsConfig | None:
+        """What TLS to speak, or None for plain text."""
+        if self.tls is not None:
+            return self.tls
+        return TlsConfig() if self.https else None
+
+
 # ---- probes -----------------------------------------------------------------------------------
 
 
-class EtcdProbeConfig(_Strict):
+class EtcdProbeConfig(_TlsOptions):
     kind: Literal["etcd"]
     path: str = "/v3/maintenance/status"
-    https: bool = False
 
 
 class ZookeeperProbeConfig(_Strict):
@@ -151,10 +245,13 @@ class ZookeeperProbeConfig(_Strict):
 
 class RedisProbeConfig(_Strict):
     kind: Literal["redis"]
-    password: str | None = None
+    username: str | None = None
+    """ACL user (Redis 6+); default: the `default` user."""
+    password: Secret | None = None
+    tls: TlsConfig | None = None
 
 
-class HttpProbeConfig(_Strict):
+class HttpProbeConfig(_TlsOptions):
     """Generic HTTP: leader by status code, or by a JSON field (dotted path) equal to a value."""
 
     kind: Literal["http"]

@@ -55,6 +55,12 @@ def lab() -> None:
     help="redis: seconds since a replica's last ack for it to count toward --min-replicas-to-write.",
 )
 @click.option(
+    "--tls",
+    is_flag=True,
+    help="etcd: clients speak TLS with a certificate the lab's own CA signed (--client-cert-auth); "
+    "the cluster file names the CA and the client certificate.",
+)
+@click.option(
     "--clock-offset",
     "clock_offsets",
     multiple=True,
@@ -72,6 +78,7 @@ def up(
     min_replicas_to_write: int,
     min_replicas_max_lag: int,
     clock_offsets: tuple[str, ...],
+    tls: bool,
 ) -> None:
     """Build namespaces, start a KIND cluster, wait for one leader; print the cluster file's path last.
 
@@ -81,6 +88,9 @@ def up(
     from quorumwatch.config import node_seconds
     from quorumwatch.lab import manager
 
+    if tls and kind != "etcd":
+        click.echo("quorumwatch lab: --tls: only the etcd lab speaks TLS", err=True)
+        sys.exit(2)
     shifts: dict[str, float] = {}
     for item in clock_offsets:
         try:
@@ -101,6 +111,7 @@ def up(
         "fencing": fencing,
         "min_replicas_to_write": min_replicas_to_write,
         "min_replicas_max_lag": min_replicas_max_lag,
+        "tls": tls,
     }
     from quorumwatch.report.progress import status
 

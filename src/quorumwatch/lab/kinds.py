@@ -66,26 +66,41 @@ def _by_name(net: LabNet) -> dict[str, NodeNet]:
 
 
 def etcd(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
+    """etcd members; with `tls`, clients must speak TLS and present a certificate the lab's CA
+    signed (--client-cert-auth), as production etcd is run. Peers talk plain text either way."""
     require_programs(["etcd"])
     initial = ",".join(f"{n.name}=http://{n.data_ip}:2380" for n in net.nodes)
+    probe: dict[str, Any] = {"kind": "etcd"}
+    certs = None
+    if options.get("tls"):
+        from quorumwatch.lab.certs import make_lab_certs
+
+        certs = make_lab_certs(root / "tls", {n.name: [n.data_ip, n.mgmt_ip, "127.0.0.1"] for n in net.nodes})
+        probe["tls"] = {"ca": str(certs.ca), "cert": str(certs.client.cert), "key": str(certs.client.key)}
+    scheme = "https" if certs else "http"
     servers = {}
     for n in net.nodes:
         d = root / n.name
-        servers[n.name] = ServerSpec(
-            [
-                "etcd", "--name", n.name, "--data-dir", str(d / "data"),
-                "--listen-peer-urls", f"http://{n.data_ip}:2380",
-                "--initial-advertise-peer-urls", f"http://{n.data_ip}:2380",
-                "--listen-client-urls", f"http://{n.data_ip}:2379,http://{n.mgmt_ip}:2379,http://127.0.0.1:2379",
-                "--advertise-client-urls", f"http://{n.data_ip}:2379",
-                "--initial-cluster", initial, "--initial-cluster-state", "new",
-                "--initial-cluster-token", f"qw-{net.lab}",
-                "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote=true",
-                "--logger", "zap", "--log-outputs", str(d / "etcd.log"),
-            ],
-            d / "etcd.log",
-        )  # fmt: skip
-    return KindSpec({"kind": "etcd"}, 2379, 0.1, 0.08, servers, [n.name for n in net.nodes])
+        argv = [
+            "etcd", "--name", n.name, "--data-dir", str(d / "data"),
+            "--listen-peer-urls", f"http://{n.data_ip}:2380",
+            "--initial-advertise-peer-urls", f"http://{n.data_ip}:2380",
+            "--listen-client-urls",
+            ",".join(f"{scheme}://{ip}:2379" for ip in (n.data_ip, n.mgmt_ip, "127.0.0.1")),
+            "--advertise-client-urls", f"{scheme}://{n.data_ip}:2379",
+            "--initial-cluster", initial, "--initial-cluster-state", "new",
+            "--initial-cluster-token", f"qw-{net.lab}",
+            "--heartbeat-interval", "50", "--election-timeout", "500", "--pre-vote=true",
+            "--logger", "zap", "--log-outputs", str(d / "etcd.log"),
+        ]  # fmt: skip
+        if certs:
+            pair = certs.servers[n.name]
+            argv += [
+                "--cert-file", str(pair.cert), "--key-file", str(pair.key),
+                "--trusted-ca-file", str(certs.ca), "--client-cert-auth",
+            ]  # fmt: skip
+        servers[n.name] = ServerSpec(argv, d / "etcd.log")
+    return KindSpec(probe, 2379, 0.1, 0.08, servers, [n.name for n in net.nodes])
 
 
 def _zookeeper_servers(members: list[NodeNet], root: Path) -> dict[str, ServerSpec]:

@@ -10,8 +10,24 @@ from quorumwatch.config import (
     NodeConfig,
     RedisProbeConfig,
     ZookeeperProbeConfig,
+    reveal,
 )
 from quorumwatch.probes.base import Probe, classify
+
+
+def check_access(cluster: ClusterConfig) -> None:
+    """Fail at load, with a one-line ConfigError, on TLS files or secrets the probes could not use
+    (rather than on the first tick, or as one error per node)."""
+    from quorumwatch.probes.tls import client_context
+
+    cfg = cluster.probe
+    tls = cfg.tls_settings if isinstance(cfg, (EtcdProbeConfig, HttpProbeConfig)) else None
+    if isinstance(cfg, RedisProbeConfig):
+        tls = cfg.tls
+        if cfg.password is not None:
+            reveal(cfg.password, "probe.password")
+    if tls is not None:
+        client_context(tls)
 
 
 def make_probe(cluster: ClusterConfig, node: NodeConfig) -> Probe:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ssl
 from typing import Protocol
 
 from quorumwatch.model import Answer, Reason, excerpt
@@ -51,14 +52,20 @@ def classify(exc: BaseException) -> Answer:
     """Turn a transport failure into an unknown answer with a reason; never into a role."""
     if isinstance(exc, GarbageAnswer):
         return exc.answer()
+    if isinstance(exc, ssl.SSLError):
+        from quorumwatch.probes.tls import describe
+
+        return Answer.unknown(Reason.ERROR, describe(exc))
     if isinstance(exc, TimeoutError):
         return Answer.unknown(Reason.TIMEOUT, "no answer before the deadline")
     if isinstance(exc, ConnectionRefusedError):
         return Answer.unknown(Reason.REFUSED, "connection refused")
     if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
         return Answer.unknown(Reason.RESET, "connection reset")
-    if isinstance(exc, (asyncio.IncompleteReadError, EOFError)):
+    if isinstance(exc, asyncio.IncompleteReadError) or (isinstance(exc, EOFError) and not str(exc)):
         return Answer.unknown(Reason.CLOSED, "connection closed before a full answer")
+    if isinstance(exc, EOFError):
+        return Answer.unknown(Reason.CLOSED, str(exc))
     if isinstance(exc, OSError) and exc.errno in _UNREACHABLE:
         return Answer.unknown(Reason.UNREACHABLE, exc.strerror or "unreachable")
     if isinstance(exc, OSError):

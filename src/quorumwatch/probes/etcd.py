@@ -12,7 +12,7 @@ from typing import Any
 from quorumwatch.config import EtcdProbeConfig, NodeConfig
 from quorumwatch.model import Answer, Role
 from quorumwatch.probes.base import GarbageAnswer, plain_to_tls
-from quorumwatch.probes.transport import HttpConnection
+from quorumwatch.probes.transport import connection
 
 
 def parse_status(status: int, body: bytes) -> Answer:
@@ -54,7 +54,7 @@ class EtcdProbe:
     def __init__(self, node: NodeConfig, cfg: EtcdProbeConfig) -> None:
         self.node = node.name
         self._path = cfg.path
-        self._http = HttpConnection(node.host, node.port)
+        self._http = connection(node.host, node.port, cfg.tls_settings)
 
     async def ask(self) -> Answer:
         resp = await self._http.request("POST", self._path, b"{}")

@@ -8,7 +8,7 @@ from typing import Any
 from quorumwatch.config import HttpProbeConfig, NodeConfig
 from quorumwatch.model import Answer, Reason, Role
 from quorumwatch.probes.base import GarbageAnswer, plain_to_tls
-from quorumwatch.probes.transport import HttpConnection
+from quorumwatch.probes.transport import connection
 
 _MISSING = object()
 
@@ -89,7 +89,7 @@ class HttpProbe:
         self.node = node.name
         self._cfg = for_node(cfg, node)
         self._body = cfg.body.encode() if cfg.body is not None else None
-        self._http = HttpConnection(node.host, node.port)
+        self._http = connection(node.host, node.port, cfg.tls_settings)
 
     async def ask(self) -> Answer:
         resp = await self._http.request(self._cfg.method, self._cfg.path, self._body)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.connection import Connection
 
-from quorumwatch.config import NodeConfig, RedisProbeConfig
+from quorumwatch.config import NodeConfig, RedisProbeConfig, reveal
 from quorumwatch.model import Answer, Reason, Role
 from quorumwatch.probes.base import GarbageAnswer
 
@@ -34,21 +36,58 @@ def parse_role(reply: Any) -> Answer:
     raise GarbageAnswer("unknown role", kind)
 
 
+class _TlsConnection(Connection):
+    """redis-py's connection with our verified context and server name (its own SSLConnection
+    builds a context from file names and always verifies against the host it dials)."""
+
+    def __init__(self, *, tls_context: Any, server_name: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._tls_context = tls_context
+        self._server_name = server_name
+
+    def _connection_arguments(self) -> Mapping[str, Any]:
+        args = dict(super()._connection_arguments())
+        args["ssl"] = self._tls_context
+        args["server_hostname"] = self._server_name or self.host
+        return args
+
+
+def redis_client(
+    host: str, port: int, cfg: RedisProbeConfig | None, *, single: bool = False, **options: Any
+) -> aioredis.Redis:
+    """A client speaking what the cluster file says: ACL user and password (from the file, the
+    environment or a file), TLS verified as `tls` says. Shared by the probe and the workload."""
+    kwargs: dict[str, Any] = {"host": host, "port": port, **options}
+    if cfg is not None:
+        if cfg.username is not None:
+            kwargs["username"] = cfg.username
+        if cfg.password is not None:
+            kwargs["password"] = reveal(cfg.password, "probe.password")
+        if cfg.tls is not None:
+            from quorumwatch.probes.tls import client_context
+
+            kwargs.update(
+                connection_class=_TlsConnection,
+                tls_context=client_context(cfg.tls),
+                server_name=cfg.tls.server_name,
+            )
+    client = aioredis.Redis(
+        connection_pool=aioredis.ConnectionPool(**kwargs), single_connection_client=single
+    )
+    client.auto_close_connection_pool = True  # the pool is this client's own
+    return client
+
+
 class RedisProbe:
     def __init__(self, node: NodeConfig, cfg: RedisProbeConfig) -> None:
         self.node = node.name
         self._host, self._port = node.host, node.port
-        self._password = cfg.password
+        self._cfg = cfg
         self._client: aioredis.Redis | None = None
 
     async def ask(self) -> Answer:
         if self._client is None:
-            self._client = aioredis.Redis(
-                host=self._host,
-                port=self._port,
-                password=self._password,
-                single_connection_client=True,
-            )
+            self._client = redis_client(self._host, self._port, self._cfg, single=True)
         try:
             reply = await self._client.execute_command("ROLE")  # type: ignore[no-untyped-call]
         except BaseException as exc:

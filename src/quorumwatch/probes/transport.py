@@ -17,6 +17,7 @@ from typing import cast
 
 import httptools
 
+from quorumwatch.config import TlsConfig
 from quorumwatch.probes.base import GarbageAnswer
 
 MAX_RESPONSE = 1 << 20
@@ -49,12 +50,15 @@ class _Answers(asyncio.Protocol):
     a request its deadline cancelled still holds its place, so its late answer is thrown away
     rather than taken for the next one's."""
 
-    def __init__(self, max_response: int) -> None:
+    def __init__(self, max_response: int, tls: bool = False) -> None:
         self.max_response = max_response
+        self.tls = tls
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiting: deque[asyncio.Future[HttpResponse]] = deque()
         self.lost = False
+        self.answered = False
+        """Any byte ever received on this connection."""
         self.on_message_begin()
         self.raw: list[bytes] = []
         """The first chunks received since the last complete answer (to show garbage)."""
@@ -66,6 +70,7 @@ class _Answers(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is one, without subclassing it
 
     def data_received(self, data: bytes) -> None:
+        self.answered = True
         if len(self.raw) < _SHOWN_CHUNKS:
             self.raw.append(data)
         try:
@@ -107,6 +112,14 @@ class _Answers(asyncio.Protocol):
                 first: Exception = GarbageAnswer("connection closed mid-answer", seen)
             elif seen:
                 first = GarbageAnswer("not HTTP", seen)
+            elif not self.answered:
+                # etcd with --client-cert-auth closes a plain-text connection without a word; a TLS
+                # 1.3 server checks the client's certificate after the handshake, then may just hang up
+                first = _ClosedBeforeAnswer(
+                    "connection closed without an answer (does the node want a client certificate?)"
+                    if self.tls
+                    else "connection closed without an answer (does this port want TLS?)"
+                )
             else:
                 first = _ClosedBeforeAnswer()
             # the answer cut short is the oldest owed; those after it never started
@@ -191,6 +204,20 @@ async def _open(
     hostname = (server_name or host) if tls is not None else None
     await loop.create_connection(lambda: protocol, host, port, ssl=tls, server_hostname=hostname)
     return protocol
+
+
+def connection(
+    host: str, port: int, tls: TlsConfig | None, *, max_response: int = MAX_RESPONSE
+) -> HttpConnection:
+    """A connection speaking what a probe's or workload's settings ask: plain, or TLS verified as
+    `tls` says (server name default: the host)."""
+    if tls is None:
+        return HttpConnection(host, port, max_response=max_response)
+    from quorumwatch.probes.tls import client_context
+
+    return HttpConnection(
+        host, port, max_response=max_response, tls=client_context(tls), server_name=tls.server_name
+    )
 
 
 class HttpConnection:
@@ -288,7 +315,8 @@ class HttpConnection:
             task.cancel()
             task = None
         if task is None:
-            opening = _open(self.host, self.port, _Answers(self.max_response), self.tls, self.server_name)
+            answers = _Answers(self.max_response, self.tls is not None)
+            opening = _open(self.host, self.port, answers, self.tls, self.server_name)
             task = loop.create_task(opening)
             task.add_done_callback(_retrieve)
             self._connecting, self._connect_started = task, loop.time()

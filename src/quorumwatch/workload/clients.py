@@ -15,9 +15,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from quorumwatch.config import NodeConfig
+from quorumwatch.config import (
+    EtcdProbeConfig,
+    HttpProbeConfig,
+    NodeConfig,
+    ProbeConfig,
+    RedisProbeConfig,
+    TlsConfig,
+)
 from quorumwatch.model import Outcome, excerpt
-from quorumwatch.probes.transport import HttpConnection
+from quorumwatch.probes.transport import HttpConnection, connection
 from quorumwatch.workload.spec import CommandOps, HttpOps, WorkloadSpec
 
 
@@ -57,14 +64,15 @@ def _field(doc: Any, dotted: str) -> Any:
 class _HttpPool:
     """Idle keep-alive connections per node; an operation takes one, or opens one."""
 
-    def __init__(self, max_response: int = 1 << 20) -> None:
+    def __init__(self, max_response: int = 1 << 20, tls: TlsConfig | None = None) -> None:
         self._idle: dict[tuple[str, int], list[HttpConnection]] = {}
         self._max = max_response
+        self._tls = tls
 
     @asynccontextmanager
     async def connection(self, host: str, port: int) -> AsyncIterator[HttpConnection]:
         idle = self._idle.setdefault((host, port), [])
-        conn = idle.pop() if idle else HttpConnection(host, port, max_response=self._max)
+        conn = idle.pop() if idle else connection(host, port, self._tls, max_response=self._max)
         try:
             yield conn
         except BaseException:
@@ -91,9 +99,9 @@ class EtcdClient:
         16: "unauthenticated",
     }
 
-    def __init__(self, spec: WorkloadSpec, run: str) -> None:
+    def __init__(self, spec: WorkloadSpec, run: str, tls: TlsConfig | None = None) -> None:
         self._base = f"{spec.prefix}/{run}/"
-        self._pool = _HttpPool(max_response=64 << 20)
+        self._pool = _HttpPool(max_response=64 << 20, tls=tls)
 
     @staticmethod
     def _b64(s: str) -> str:
@@ -157,18 +165,16 @@ class RedisClient:
     writes it will not do (READONLY on a replica, NOREPLICAS under min-replicas-to-write) before
     acting: those are definite failures."""
 
-    def __init__(self, spec: WorkloadSpec, run: str, password: str | None = None) -> None:
+    def __init__(self, spec: WorkloadSpec, run: str, access: RedisProbeConfig | None = None) -> None:
         self._key = f"{spec.prefix}:{run}"
-        self._password = password
+        self._access = access
         self._clients: dict[str, Any] = {}
 
     def _client(self, node: NodeConfig) -> Any:
-        import redis.asyncio as aioredis
+        from quorumwatch.probes.redis import redis_client
 
         if node.name not in self._clients:
-            self._clients[node.name] = aioredis.Redis(
-                host=node.host, port=node.port, password=self._password, decode_responses=True
-            )
+            self._clients[node.name] = redis_client(node.host, node.port, self._access, decode_responses=True)
         return self._clients[node.name]
 
     async def add(self, node: NodeConfig, element: str) -> OpResult:
@@ -220,9 +226,9 @@ class _OneRequestPerOperation:
 class HttpClient(_OneRequestPerOperation):
     """A user's own HTTP service: one request per operation, status codes sorted into outcomes."""
 
-    def __init__(self, ops: HttpOps) -> None:
+    def __init__(self, ops: HttpOps, tls: TlsConfig | None = None) -> None:
         self._ops = ops
-        self._pool = _HttpPool(max_response=64 << 20)
+        self._pool = _HttpPool(max_response=64 << 20, tls=tls)
 
     def outcome(self, status: int) -> Outcome:
         if status in self._ops.ok_status:
@@ -328,13 +334,14 @@ class CommandClient(_OneRequestPerOperation):
         self._executors.clear()
 
 
-def make_client(kind: str, spec: WorkloadSpec, run: str, redis_password: str | None = None) -> WorkloadClient:
+def make_client(kind: str, spec: WorkloadSpec, run: str, probe: ProbeConfig | None = None) -> WorkloadClient:
+    """The client for `kind`, reaching the nodes as the cluster's probe does (TLS, user, password)."""
     if kind == "etcd":
-        return EtcdClient(spec, run)
+        return EtcdClient(spec, run, probe.tls_settings if isinstance(probe, EtcdProbeConfig) else None)
     if kind == "redis":
-        return RedisClient(spec, run, redis_password)
+        return RedisClient(spec, run, probe if isinstance(probe, RedisProbeConfig) else None)
     if kind == "http":
         assert spec.http is not None
-        return HttpClient(spec.http)
+        return HttpClient(spec.http, probe.tls_settings if isinstance(probe, HttpProbeConfig) else None)
     assert spec.command is not None
     return CommandClient(spec.command)

@@ -197,18 +197,16 @@ def workload_for(
     spec: WorkloadSpec, cluster: ClusterConfig, history: History, feed: TickFeed, run: str
 ) -> Workload:
     """A workload recording into `history`, its kind, client and rate noted in the history's meta."""
-    from quorumwatch.config import RedisProbeConfig
     from quorumwatch.workload.clients import make_client
     from quorumwatch.workload.spec import check_workload
 
     kind = check_workload(spec, cluster, "workload")
-    password = cluster.probe.password if isinstance(cluster.probe, RedisProbeConfig) else None
     for key, value in (
         ("workload_kind", spec.kind), ("workload_client", kind), ("workload_rate", repr(spec.rate)),
         ("workload_run", run),
     ):  # fmt: skip
         history.set_meta(key, value)
     return Workload(
-        spec, cluster, make_client(kind, spec, run, password), feed, history.append_operation,
+        spec, cluster, make_client(kind, spec, run, cluster.probe), feed, history.append_operation,
         record_read=history.append_final_read,
     )  # fmt: skip
