@@ -218,3 +218,88 @@ def test_a_huge_bad_value_is_quoted_cut_short(tmp_path: Path) -> None:
         load_cluster(write(tmp_path, GOOD.replace("name: n1", "name: " + "x" * 1_000_000 + "!")))
     assert "invalid node name 'xxxx" in str(err.value) and "…'" in str(err.value)
     assert max(len(line) for line in str(err.value).splitlines()) < 400
+
+
+def _redis_file(tmp_path: Path, password: object) -> Path:
+    import yaml
+
+    f = tmp_path / "r.yaml"
+    probe = {"kind": "redis", "username": "probe", "password": password}
+    f.write_text(
+        yaml.safe_dump({"name": "r", "probe": probe, "nodes": [{"name": "n1", "address": "127.0.0.1:1"}]})
+    )
+    return f
+
+
+def test_a_literal_secret_is_never_shown_nor_written(tmp_path: Path) -> None:
+    from quorumwatch.config import REDACTED, dump_cluster, reveal
+
+    c = load_cluster(_redis_file(tmp_path, "hunter2-literal"))
+    assert "hunter2" not in repr(c) and "hunter2" not in str(c.probe)
+    assert "hunter2" not in dump_cluster(c) and REDACTED in dump_cluster(c)
+    assert reveal(c.probe.password, "probe.password") == "hunter2-literal"  # type: ignore[union-attr,arg-type]
+
+
+@pytest.mark.parametrize(
+    ("password", "env", "content", "expect"),
+    [
+        ({"env": "QW_TEST_SECRET"}, "from-env", None, "from-env"),
+        ({"file": "{dir}/pw"}, None, "from-file\n", "from-file"),
+        ({"file": "{dir}/pw"}, None, "two\nlines\n\n", "two\nlines\n"),
+    ],
+)
+def test_secrets_from_the_environment_or_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: dict[str, str], env: str | None,
+    content: str | None, expect: str,
+) -> None:  # fmt: skip
+    from quorumwatch.config import dump_cluster, reveal
+
+    if env is not None:
+        monkeypatch.setenv("QW_TEST_SECRET", env)
+    if content is not None:
+        (tmp_path / "pw").write_text(content)
+    ref = {k: v.format(dir=tmp_path) for k, v in password.items()}
+    c = load_cluster(_redis_file(tmp_path, ref))
+    assert reveal(c.probe.password, "probe.password") == expect  # type: ignore[union-attr,arg-type]
+    assert expect.strip() not in dump_cluster(c) and next(iter(ref.values())) in dump_cluster(c)
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        (
+            {"env": "QW_TEST_UNSET_SECRET"},
+            "probe.password: environment variable QW_TEST_UNSET_SECRET is not set",
+        ),
+        ({"file": "/nonexistent/pw"}, "probe.password: cannot read '/nonexistent/pw'"),
+    ],
+)
+def test_a_secret_that_cannot_be_read_is_a_one_line_error(
+    tmp_path: Path, password: object, message: str
+) -> None:
+    from tests.labkit import qw
+
+    r = qw("check", str(_redis_file(tmp_path, password)))
+    assert r.returncode == 2 and r.stderr.startswith(f"quorumwatch: {message}") and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("password", [["x"], {"env": "A", "file": "B"}, {"env": "1BAD"}, {"vault": "x"}, 5])
+def test_malformed_secrets_are_refused_in_one_line(tmp_path: Path, password: object) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_cluster(_redis_file(tmp_path, password))
+    text = str(err.value)
+    assert (
+        "probe.password" in text and "\n" not in text and ("secret is a string" in text or "variable" in text)
+    )
+
+
+def test_a_run_directory_holds_no_literal_secret(tmp_path: Path) -> None:
+    from tests.labkit import qw
+
+    run = tmp_path / "run"
+    r = qw("watch", str(_redis_file(tmp_path, "hunter2-literal")), "--duration", "0.5", "--run-dir", str(run))
+    assert r.returncode in (0, 5), r.stderr  # every node refused: nothing to grade
+    written = [p for p in run.rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"cluster.yaml", "results.json", "history.sqlite"}
+    assert not [p.name for p in written if b"hunter2" in p.read_bytes()]
+    assert "hunter2" not in r.stdout + r.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from quorumwatch.config import NodeConfig, RedisProbeConfig
+from quorumwatch.lab.certs import LabCerts
 from quorumwatch.model import Answer, Reason, Role
 from quorumwatch.probes.base import GarbageAnswer
 from quorumwatch.probes.redis import RedisProbe, parse_role
@@ -129,3 +130,106 @@ def test_nothing_listening_is_refused() -> None:
     with pytest.raises(ConnectionRefusedError) as err:
         _ask(_free_port())
     assert classify(err.value).reason is Reason.REFUSED
+
+
+@pytest.fixture(scope="module")
+def redis_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, LabCerts]]:
+    """A real redis-server speaking only TLS, requiring client certificates, with the default user
+    off and an ACL user `probe` (password `s3cret`); killed by pid afterwards."""
+    from quorumwatch.lab.certs import make_lab_certs
+
+    d = tmp_path_factory.mktemp("redis-tls")
+    certs = make_lab_certs(d / "tls", {"n1": ["127.0.0.1"]})
+    port = _free_port()
+    pair = certs.servers["n1"]
+    conf = d / "redis.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                "port 0", f"tls-port {port}", "bind 127.0.0.1", 'save ""', "appendonly no", f"dir {d}",
+                f"tls-cert-file {pair.cert}", f"tls-key-file {pair.key}", f"tls-ca-cert-file {certs.ca}",
+                "tls-auth-clients yes", "user default off", "user probe on >s3cret ~* &* +@all",
+            ]
+        )
+        + "\n"
+    )  # fmt: skip
+    proc = subprocess.Popen(["redis-server", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, (
+                    "redis-server with TLS did not start"
+                )
+                time.sleep(0.05)
+        yield port, certs
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _ask_with(port: int, cfg: dict[str, object]) -> Answer:
+    from quorumwatch.probes.base import classify
+
+    probe = RedisProbe(
+        NodeConfig(name="n1", address=f"127.0.0.1:{port}"), RedisProbeConfig.model_validate(cfg)
+    )
+
+    async def main() -> Answer:
+        try:
+            async with asyncio.timeout(5):
+                return await probe.ask()
+        except Exception as exc:
+            return classify(exc)
+        finally:
+            await probe.aclose()
+
+    return asyncio.run(main())
+
+
+def _access(certs: LabCerts, **extra: object) -> dict[str, object]:
+    tls = {"ca": str(certs.ca), "cert": str(certs.client.cert), "key": str(certs.client.key)}
+    return {"kind": "redis", "username": "probe", "tls": tls, **extra}
+
+
+def test_tls_and_acl_on_a_real_redis(
+    redis_tls: tuple[int, LabCerts], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, certs = redis_tls
+    assert _ask_with(port, _access(certs, password="s3cret")).role is Role.LEADER
+    monkeypatch.setenv("QW_TEST_REDIS_PASSWORD", "s3cret")
+    assert _ask_with(port, _access(certs, password={"env": "QW_TEST_REDIS_PASSWORD"})).role is Role.LEADER
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    assert _ask_with(port, _access(certs, password={"file": str(secret)})).role is Role.LEADER
+
+    wrong = _ask_with(port, _access(certs, password="nope"))
+    assert (wrong.role, wrong.reason, wrong.detail) == (Role.UNKNOWN, Reason.ERROR, "authentication failed")
+    no_cert = _ask_with(port, {**_access(certs, password="s3cret"), "tls": {"ca": str(certs.ca)}})
+    assert no_cert.role is Role.UNKNOWN and no_cert.detail and "client certificate" in no_cert.detail, no_cert
+    plain = _ask_with(port, {"kind": "redis", "username": "probe", "password": "s3cret"})
+    assert plain.role is Role.UNKNOWN and plain.reason is not None  # never a role over plain text
+
+
+def test_the_workload_client_reaches_redis_as_the_probe_does(redis_tls: tuple[int, LabCerts]) -> None:
+    from quorumwatch.model import Outcome
+    from quorumwatch.workload.clients import make_client
+    from quorumwatch.workload.spec import WorkloadSpec
+
+    port, certs = redis_tls
+    node = NodeConfig(name="n1", address=f"127.0.0.1:{port}")
+    probe = RedisProbeConfig.model_validate(_access(certs, password="s3cret"))
+    client = make_client("redis", WorkloadSpec.model_validate({"kind": "set"}), "tlsrun", probe)
+
+    async def main() -> tuple[Outcome, frozenset[str]]:
+        try:
+            done = await client.add(node, "e1")
+            return done.outcome, await client.read_all(node)
+        finally:
+            await client.aclose()
+
+    outcome, members = asyncio.run(main())
+    assert outcome is Outcome.OK and members == {"e1"}

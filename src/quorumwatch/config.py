@@ -20,6 +20,8 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
+    PlainValidator,
     SecretStr,
     Tag,
     ValidationError,
@@ -157,8 +159,34 @@ class SecretRef(_Strict):
         return self
 
 
-Secret = SecretStr | SecretRef
-"""A literal (never printed: run directories' copies say `**********`) or a reference."""
+def _secret(value: Any) -> SecretStr | SecretRef:
+    """One message for every malformed secret (pydantic's union errors would be two, and cryptic)."""
+    if isinstance(value, (SecretStr, SecretRef)):
+        return value
+    if isinstance(value, str):
+        return SecretStr(value)
+    if isinstance(value, dict) and len(value) == 1 and all(isinstance(v, str) for v in value.values()):
+        try:
+            return SecretRef(**value)
+        except (TypeError, ValidationError):
+            pass
+        if "env" in value and not ENV_RE.match(value["env"]):
+            raise ValueError(f"not an environment variable name: {shown(value['env'])}")
+    raise ValueError("a secret is a string, {env: NAME} or {file: PATH}")
+
+
+REDACTED = "**********"
+
+
+def _dump_secret(value: SecretStr | SecretRef) -> str | dict[str, str]:
+    if isinstance(value, SecretStr):
+        return REDACTED
+    return value.model_dump(exclude_none=True)
+
+
+Secret = Annotated[SecretStr | SecretRef, PlainValidator(_secret), PlainSerializer(_dump_secret)]
+"""A literal (never printed, never written: copies of the file say `**********`) or a reference,
+which copies keep (a variable's name or a file's path is not the secret)."""
 
 
 def reveal(secret: Secret, what: str) -> str:

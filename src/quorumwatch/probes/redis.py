@@ -86,21 +86,30 @@ class RedisProbe:
         self._client: aioredis.Redis | None = None
 
     async def ask(self) -> Answer:
+        fresh = self._client is None
         if self._client is None:
             self._client = redis_client(self._host, self._port, self._cfg, single=True)
         try:
             reply = await self._client.execute_command("ROLE")  # type: ignore[no-untyped-call]
         except BaseException as exc:
             self._discard()
+            if isinstance(exc, redis.exceptions.AuthenticationError):  # a ConnectionError too
+                return Answer.unknown(Reason.ERROR, "authentication failed")
             if isinstance(exc, redis.exceptions.ConnectionError):
                 cause = exc.__cause__ or exc.__context__
+                hung_up = isinstance(cause, ConnectionResetError) or "closed by server" in str(exc)
+                if fresh and hung_up and self._cfg.tls is not None:
+                    # a TLS 1.3 server checks the client's certificate after the handshake, then
+                    # hangs up on the first command
+                    return Answer.unknown(
+                        Reason.RESET,
+                        "the node hung up on a new connection (does it want a client certificate?)",
+                    )
                 if isinstance(cause, OSError):
                     raise cause from None
                 if "refused" in str(exc).lower():
                     raise ConnectionRefusedError(str(exc)) from None
                 raise ConnectionResetError(str(exc)) from None
-            if isinstance(exc, redis.exceptions.AuthenticationError):
-                return Answer.unknown(Reason.ERROR, "authentication failed")
             if isinstance(exc, redis.exceptions.ResponseError):
                 return Answer.unknown(Reason.ERROR, str(exc)[:120])
             if isinstance(exc, (redis.exceptions.InvalidResponse, redis.exceptions.DataError)):

@@ -184,6 +184,8 @@ class RedisClient:
             await self._client(node).sadd(self._key, element)
         except rex.ResponseError as exc:
             return OpResult(Outcome.FAIL, detail=excerpt(str(exc), 100))
+        except rex.AuthenticationError:  # refused before any command: the write did not happen
+            return OpResult(Outcome.FAIL, detail="authentication failed")
         except rex.ConnectionError as exc:
             refused = isinstance(exc.__cause__, ConnectionRefusedError) or "refused" in str(exc).lower()
             return OpResult(Outcome.FAIL if refused else Outcome.UNKNOWN, detail=excerpt(str(exc), 100))
