@@ -758,6 +758,10 @@ def heal(run_dir: Path | None) -> None:
 
     if run_dir is not None:
         journal = run_dir / JOURNAL_FILE if run_dir.is_dir() else run_dir
+        if not journal.is_file() and (run_dir / "cluster.yaml").is_file():
+            # a run stopped (or killed) before its first fault: the journal is written before any
+            click.echo(f"nothing to heal (no fault was armed in {run_dir})")
+            return
         if not journal.is_file():
             fail(f"{run_dir}: no {JOURNAL_FILE} here")
         journals = [journal]

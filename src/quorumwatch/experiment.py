@@ -27,7 +27,7 @@ from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine, TickFeed
 from quorumwatch.faults import Fault, FaultError, FaultPlan, StepResult, StepRunner, build_fault
 from quorumwatch.faults.base import step_failure
-from quorumwatch.faults.heal import JOURNAL_FILE, HealJournal, open_journals, replay
+from quorumwatch.faults.heal import JOURNAL_FILE, HealJournal, crash_point, open_journals, replay
 from quorumwatch.faults.targets import resolve
 from quorumwatch.model import (
     CommandRun,
@@ -172,6 +172,7 @@ class Experiment:
         nodes = resolve(spec.target, names, roles, self.rng)
         plan = await fault.plan(nodes, self.runner)
         fid = self.journal.arm(plan)  # fsynced before anything is touched
+        crash_point("armed")
         self.active[fid] = plan
         self.event(
             FaultInjected(
@@ -189,9 +190,11 @@ class Experiment:
         )
         for step in plan.inject:
             result = await self.runner.run(step)
+            crash_point("inject-step")
             self._record_step("inject", fid, result)
             if not result.ok:
                 raise FaultError(f"inject of {plan.description} failed: {step_failure(result)}")
+        crash_point("injected")
         return fid
 
     async def _heal(self, fid: int) -> None:
@@ -201,6 +204,7 @@ class Experiment:
         failed = []
         for step in plan.heal:
             result = await self.runner.run(step)
+            crash_point("heal-step")
             self._record_step("heal", fid, result)
             if not result.ok:
                 failed.append(step_failure(result))
@@ -216,7 +220,9 @@ class Experiment:
                 f"heal of {plan.description} failed: {failed[0]} "
                 f"(the journal keeps it: run 'quorumwatch heal {self.run_dir}')"
             )
+        crash_point("heal-steps-done")
         self.journal.healed(fid)
+        crash_point("healed")
         del self.active[fid]
         self.event(FaultHealed(fid, plan.kind, tuple(plan.nodes), plan.description))
 
@@ -239,6 +245,7 @@ class Experiment:
             async with asyncio.timeout_at(deadline):
                 while True:
                     tick = await self.feed.next()
+                    crash_point("steady-tick")
                     if not steady(tick, spec):
                         since = None
                         continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,25 @@ from typing import Any
 from quorumwatch.faults.base import FaultPlan, Step, StepRunner, step_failure
 
 JOURNAL_FILE = "heal-journal.jsonl"
+
+CRASH_ENV = "QUORUMWATCH_CRASH_AT"
+_passes: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """A named instant in a run's life (`armed`, `inject-step`, `injected`, `heal-step`,
+    `heal-steps-done`, `healed`, `steady-tick`, `replay-step`) where the crash test has the process
+    SIGKILL itself, as a power cut or `kill -9` at exactly that instant would: with
+    QUORUMWATCH_CRASH_AT=NAME:N, at the N-th pass. Unset (always, outside that test), it does nothing."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    want, _, nth = spec.partition(":")
+    if want != name:
+        return
+    _passes[name] = _passes.get(name, 0) + 1
+    if str(_passes[name]) == (nth or "1"):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def state_dir() -> Path:
@@ -124,6 +144,7 @@ async def replay(path: Path, runner: StepRunner, say: Callable[[str], None]) -> 
         for raw in entry["heal"]:
             step = Step.from_json(raw)
             result = await runner.run(step)
+            crash_point("replay-step")
             say(
                 f"running cmd: '{step.shown()}'"
                 + (f" on {step.node}" if step.node else "")
