@@ -69,11 +69,20 @@ def test_rules_that_change_meaning_when_joined_keep_it_in_a_merged_pack() -> Non
     backref = rules.quick_pack(r"(cd)\1 up", r"(x)y\1 down")  # numbered groups of their own
     named = rules.quick_pack(r"(?P<epoch>\d+)-(?P=epoch) up", "gone")
     unicode = rules.quick_pack(r"\N{LATIN SMALL LETTER E WITH ACUTE}lu", "fini")
-    merged = rules.merge([flags, backref, named, rules.builtin("zk-elected")])
+    from quorumwatch.logs.forensics import role_event
+
     lines = ["BECAME LEADER", "noise", "cdcd up", "xyx down", "7-7 up", "élu", "cdce up", "7-8 up"]
-    assert _found(merged, lines) == [0, 2, 3, 4]  # each found; "cdce up" and "7-8 up" no candidates
-    # bytes cannot say \N{...}: every line is a candidate, and the rule itself decides
-    assert _found(rules.merge([unicode, merged]), lines) == list(range(len(lines)))
+    # a flag for the whole expression keeps its meaning joined with others (RE2 runs the join)
+    assert _found(rules.merge([flags, rules.builtin("zk-elected")]), lines) == [0]
+    merged = rules.merge([flags, backref, named, rules.builtin("zk-elected")])
+    for pack, leading in ((merged, [0, 2, 3, 4]), (rules.merge([unicode, merged]), [0, 2, 3, 4, 5])):
+        # backreferences and \N{...} have no linear-time prefilter: every line is a candidate, and
+        # the rules themselves decide, each with its own groups
+        assert _found(pack, lines) == list(range(len(lines)))
+        events = [role_event("n1", "f", i, 0, x, pack) for i, x in enumerate(lines)]
+        assert [i for i, e in enumerate(events) if e is not None] == leading
+    e = role_event("n1", "f", 1, 0, "7-7 up", merged)
+    assert e is not None and e.kind == "leader_start" and e.epoch == 7
 
 
 def test_bad_patterns_on_the_command_line_are_config_errors_naming_the_option() -> None:

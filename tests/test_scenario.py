@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from quorumwatch.config import ConfigError
 from quorumwatch.faults.specs import LinkSpec, PartitionSpec
@@ -120,3 +122,64 @@ def test_examples_are_the_four_promised() -> None:
         "zk-election-leader-link-down.yaml",
         "redis-master-isolate.yaml",
     }
+
+
+def _numbers() -> st.SearchStrategy[object]:
+    return st.one_of(
+        st.floats(0.01, 50), st.integers(1, 5),  # often valid, so reloading is tested often
+        st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**30), 10**30),
+        st.sampled_from([0, 1e9, 3600, 3600.0001, 1e6, 1e6 + 1, -0.0, ".inf"]), st.text(max_size=5),
+    )  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_scenarios_load_and_reload_or_fail_naming_the_file(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Any scenario that loads runs as saved: its copy in a run directory loads back equal (an
+    interval of 1e9 once loaded and then its own copy did not); any other is one ConfigError."""
+    import yaml
+
+    # half the cases from plausible numbers and each kind's own fields, so that reloading is
+    # tested often; the other half anything
+    plausible = data.draw(st.booleans())
+    n = st.one_of(st.floats(0.01, 1e6), st.integers(1, 5)) if plausible else _numbers()
+    kind = data.draw(st.sampled_from(["link", "partition", "pause", "kill", "loss", "delay"]))
+    own = {
+        "link": {"deadman_margin": n}, "pause": {}, "kill": {},
+        "partition": {"mode": st.sampled_from(["isolate", "halves", "groups", "x"]),
+                      "groups": st.lists(st.lists(st.sampled_from(["n1", "n2", "n3", "n4"]), max_size=3),
+                                         max_size=3)},
+        "loss": {"probability": st.floats(0.01, 1) if plausible else n},
+        "delay": {"delay_ms": n, "jitter_ms": n},
+    }  # fmt: skip
+    fields = own[kind] if plausible else {k: v for d in own.values() for k, v in d.items()}
+    required = {k: fields.pop(k) for k in ("probability", "delay_ms") if plausible and k in fields}
+    targets = ["leader", "n1", "all", ["n1", "n2"]] + ([] if plausible else ["n9", 5])
+    fault = data.draw(
+        st.fixed_dictionaries(
+            {"kind": st.just(kind), **required},
+            optional={"after": n, "hold": n, "target": st.sampled_from(targets), **fields},
+        )
+    )
+    scenario = data.draw(
+        st.fixed_dictionaries(
+            {"cluster": st.just("cluster.yaml"), "faults": st.just([fault])},
+            optional={
+                "interval": n, "deadline": n, "cooldown": n, "trials": n, "seed": n,
+                "steady_state": st.fixed_dictionaries({}, optional={"leaders": n, "for": n, "within": n}),
+            },
+        )
+    )  # fmt: skip
+    text = yaml.safe_dump(scenario)
+    try:
+        s, c = load_scenario(files(tmp_path, text))
+    except ConfigError as exc:  # one line per problem, each naming the file
+        problems = str(exc).splitlines()
+        assert all(line.startswith(str(tmp_path)) for line in problems), problems
+        return
+    event("loaded")
+    (tmp_path / "asrun.yaml").write_text(dump_scenario(s, c))
+    s2, c2 = load_scenario(tmp_path / "asrun.yaml")
+    assert c2 == c and s2.faults == s.faults and s2.steady_state == s.steady_state

@@ -1,5 +1,5 @@
 """`python -m quorumwatch`."""
 
-from quorumwatch.cli import main
+from quorumwatch.cli import entry
 
-main()
+entry()

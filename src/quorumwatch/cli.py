@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_BUG = 70
+"""An unexpected exception (a bug, with its traceback): never the code of a handled error (EX_SOFTWARE)."""
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -44,6 +47,48 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 @click.version_option(__version__, prog_name="quorumwatch")
 def main() -> None:
     """Find split brain in leader-elected clusters: live, under faults, and from logs."""
+
+
+def entry() -> None:
+    """The `quorumwatch` command: `main`, with a traceback (a bug) told apart from a handled error by
+    its exit code, so scripts can tell them apart."""
+    try:
+        main()
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        why = f"internal error (a bug, exit {EXIT_BUG}): please report it with the traceback above"
+        click.echo(f"quorumwatch: {why}", err=True)
+        sys.exit(EXIT_BUG)
+
+
+class Number(click.ParamType[float]):
+    """A finite number within bounds: `inf`, `nan` and `1e300` are usage errors, not a crash later."""
+
+    name = "NUMBER"
+
+    def __init__(self, low: float, high: float, *, above_low: bool = False) -> None:
+        self.low, self.high, self.above_low = low, high, above_low
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{str(value)[:80]!r} is not a number", param, ctx)
+        low_ok = x > self.low if self.above_low else x >= self.low
+        if not (math.isfinite(x) and low_ok and x <= self.high):
+            side = "above" if self.above_low else "from"
+            self.fail(
+                f"{str(value)[:80]!r}: expected a number {side} {self.low:g} up to {self.high:g}", param, ctx
+            )
+        return x
+
+
+SECONDS = Number(0, 3600, above_low=True)
+"""Intervals and deadlines: what a cluster file accepts."""
+LONG_SECONDS = Number(0, 1e9, above_low=True)
+"""Durations: up to ~31 years, and never infinite (use no --duration to run until stopped)."""
 
 
 FAIL_ON_HELP = (
@@ -81,8 +126,8 @@ class Duration(click.ParamType[float]):
             seconds = float(number) * (scale or 1)
         except ValueError:
             self.fail(f"{value!r} is not a duration (e.g. 90s, 30m, 12h, 7d)", param, ctx)
-        if not seconds > 0:
-            self.fail(f"{value!r}: must be positive", param, ctx)
+        if not 0 < seconds <= 1e9:
+            self.fail(f"{value!r}: must be positive and finite (at most 1e9 s)", param, ctx)
         return seconds
 
 
@@ -97,7 +142,7 @@ def _load(path: str, interval: float | None = None, deadline: float | None = Non
 
 @main.command()
 @click.argument("cluster_file", type=click.Path(dir_okay=False))
-@click.option("--deadline", type=float, help="Probe deadline in seconds (default from the file).")
+@click.option("--deadline", type=SECONDS, help="Probe deadline in seconds (default from the file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the answers as one JSON object.")
 def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
     """Validate CLUSTER_FILE and probe each node once, printing what each answered.
@@ -119,9 +164,9 @@ def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("cluster_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--interval", type=float, help="Seconds between tick starts (default from the file).")
-@click.option("--deadline", type=float, help="Per-probe deadline in seconds; must be below the interval.")
-@click.option("--duration", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option("--interval", type=SECONDS, help="Seconds between tick starts (default from the file).")
+@click.option("--deadline", type=SECONDS, help="Per-probe deadline in seconds; must be below the interval.")
+@click.option("--duration", type=LONG_SECONDS, help="Stop after this many seconds (default: until Ctrl-C).")
 @click.option("--changes-only", is_flag=True, help="Print only change and warning lines.")
 @click.option("--node", "only_node", help="Watch one node only (the per-node detector).")
 @click.option("--live", is_flag=True, help="On a terminal, show a live table instead of lines.")
@@ -815,17 +860,23 @@ def heal(run_dir: Path | None) -> None:
 @click.option("--leader-stop", help="Regex: this node stopped leading.")
 @click.option("--epoch", "epoch_re", help="Regex with a group `epoch` (or the first group).")
 @click.option(
-    "--skew", type=float, default=0.0, show_default=True, help="Clock uncertainty between any two nodes (s)."
+    "--skew",
+    type=Number(0, 86400),
+    default=0.0,
+    show_default=True,
+    help="Clock uncertainty between any two nodes (s).",
 )
 @click.option(
     "--offset", "offsets", multiple=True, help="NODE=SECONDS: that node's clock runs ahead by this much."
 )
 @click.option("--tz", "tz_name", help="Zone for timestamps without one (default: this machine's).")
 @click.option(
-    "--year", type=int, help="Year for formats without one (default: the file header, else this year)."
+    "--year",
+    type=click.IntRange(1, 9999),
+    help="Year for formats without one (default: the file header, else this year).",
 )
 @click.option(
-    "--context", type=float, default=5.0, show_default=True, help="Timeline seconds around overlaps."
+    "--context", type=Number(0, 1e6), default=5.0, show_default=True, help="Timeline seconds around overlaps."
 )
 @click.option("--all", "show_all", is_flag=True, help="Show the whole timeline.")
 @click.option(
@@ -890,7 +941,9 @@ def logs(
         try:
             node, offs_s = node_seconds(o)
         except ValueError:
-            fail(f"--offset {o!r}: expected NODE=SECONDS", EXIT_USAGE)
+            offs_s = math.inf
+        if not abs(offs_s) <= 1e9:
+            fail(f"--offset {o[:80]!r}: expected NODE=SECONDS, |SECONDS| ≤ 1e9", EXIT_USAGE)
         offs[node] = offs_s
     if bool(leader_start) != bool(leader_stop):
         fail("--leader-start and --leader-stop go together", EXIT_USAGE)

@@ -434,8 +434,8 @@ class ClusterConfig(_Strict):
         new_interval = interval if interval is not None else self.interval
         if deadline is None:
             deadline = min(self.effective_deadline, round(new_interval * 0.8, 6))
-        if new_interval <= 0 or deadline <= 0:
-            raise ConfigError("interval and deadline must be positive")
+        if not (0 < new_interval <= 3600 and 0 < deadline <= 3600):
+            raise ConfigError("interval and deadline must be above 0 and at most 3600 s")
         check_deadline(new_interval, deadline, error=ConfigError)
         return self.model_copy(update={"interval": new_interval, "deadline": deadline})
 

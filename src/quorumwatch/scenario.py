@@ -18,7 +18,7 @@ import yaml
 from pydantic import Field
 
 from quorumwatch.config import ClusterConfig, ConfigError, _Strict, check_deadline, load_cluster, load_model
-from quorumwatch.faults.specs import FaultSpec
+from quorumwatch.faults.specs import MAX_WAIT_S, FaultSpec
 from quorumwatch.workload.spec import WorkloadSpec, check_workload
 
 
@@ -27,19 +27,19 @@ class SteadyState(_Strict):
 
     leaders: int = Field(1, ge=0)
     """Exactly this many nodes answer leader; every other node answers follower or observer."""
-    hold_for: float = Field(2.0, ge=0, alias="for")
-    within: float = Field(30.0, gt=0)
+    hold_for: float = Field(2.0, ge=0, le=MAX_WAIT_S, alias="for")
+    within: float = Field(30.0, gt=0, le=MAX_WAIT_S)
 
 
 class Scenario(_Strict):
     name: str | None = None
     cluster: str | ClusterConfig | None = None
-    interval: float | None = Field(None, gt=0)
-    deadline: float | None = Field(None, gt=0)
+    interval: float | None = Field(None, gt=0, le=3600)
+    deadline: float | None = Field(None, gt=0, le=3600)
     steady_state: SteadyState = SteadyState()
     faults: list[FaultSpec] = Field(min_length=1)
     trials: int = Field(1, ge=1, le=10_000)
-    cooldown: float = Field(2.0, ge=0)
+    cooldown: float = Field(2.0, ge=0, le=MAX_WAIT_S)
     seed: int | None = None
     workload: WorkloadSpec | None = None
     """Operations sent through the nodes while faults come and go, to measure harm."""

@@ -11,6 +11,10 @@ from quorumwatch.config import check_ifname
 Target = str | list[str] | None
 
 
+MAX_WAIT_S = 1e6
+"""Longest hold, delay or wait a scenario may ask for (11.6 days): beyond it, a typo."""
+
+
 class _FaultSpec(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, allow_inf_nan=False
@@ -18,9 +22,9 @@ class _FaultSpec(BaseModel):
 
     target: Target = None
     """A node name, a list of names, or leader | follower | minority | majority | random | all."""
-    after: float = Field(0.0, ge=0)
+    after: float = Field(0.0, ge=0, le=MAX_WAIT_S)
     """Seconds after the trial starts (once the steady state holds)."""
-    hold: float = Field(4.0, gt=0)
+    hold: float = Field(4.0, gt=0, le=MAX_WAIT_S)
     """Seconds between inject and heal."""
 
 
@@ -29,7 +33,7 @@ class LinkSpec(_FaultSpec):
     interface: str | None = None
     """Default: each node's data_interface."""
     method: Literal["ip", "ifupdown"] = "ip"
-    deadman_margin: float = Field(10.0, ge=1)
+    deadman_margin: float = Field(10.0, ge=1, le=MAX_WAIT_S)
     """Over SSH, the node brings the link back by itself after hold + this margin."""
 
     @field_validator("interface")
@@ -56,8 +60,8 @@ class LossSpec(_FaultSpec):
 
 class DelaySpec(_FaultSpec):
     kind: Literal["delay"]
-    delay_ms: float = Field(gt=0)
-    jitter_ms: float = Field(0, ge=0)
+    delay_ms: float = Field(gt=0, le=MAX_WAIT_S)
+    jitter_ms: float = Field(0, ge=0, le=MAX_WAIT_S)
     interface: str | None = None
 
     @field_validator("interface")

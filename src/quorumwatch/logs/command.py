@@ -6,16 +6,17 @@ import dataclasses
 import datetime as dt
 import glob
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from quorumwatch.config import ConfigError, check_name
+from quorumwatch.config import ConfigError, check_name, shown
 from quorumwatch.logs import rules
 from quorumwatch.logs.forensics import LEADERSHIP, Forensics, RoleEvent, analyze_logs, role_event
 from quorumwatch.logs.formats import Format, detect
+from quorumwatch.logs.patterns import OverBudget, TextPattern, compile_text
 from quorumwatch.logs.reader import FileStats, LogError, Part, Record, first_timestamp, parts, scan, sniff
+from quorumwatch.model import Verdict
 
 
 @dataclass
@@ -25,6 +26,15 @@ class LogRun:
     packs: dict[str, str] = field(default_factory=dict)
     nodes: dict[str, str] = field(default_factory=dict)
     """File path → node."""
+
+    def unexamined(self) -> list[str]:
+        """One line per file with lines a rule's pattern could not finish within its budget."""
+        return [
+            f"{s.path}: {s.unexamined:,} line(s) not examined, first line {s.unexamined_at}: "
+            f"{s.unexamined_why}"
+            for s in self.stats
+            if s.unexamined
+        ]
 
     def silent_files(self) -> list[str]:
         """One line per file that gave no leadership event: what was read, what was tried, what to do."""
@@ -78,7 +88,7 @@ def choose_pack(explicit: rules.Pack | None, fmt: Format | None, head: bytes) ->
     return rules.for_sample(fmt.name, fmt.default_pack, head) if fmt else None
 
 
-HOST = re.compile(r"^(?P<node>[A-Za-z0-9][A-Za-z0-9_.-]{0,62}) ")
+HOST = r"^(?P<node>[A-Za-z0-9][A-Za-z0-9_.-]{0,62}) "
 """`--node-from host`: the host name syslog and journald exports put before each message."""
 
 
@@ -87,13 +97,14 @@ class NodeFrom:
     """Which node a record of a merged file belongs to: the group `node` of a pattern searched in its
     message, or a field of a JSON line (`field:_MACHINE_ID` in a journald export)."""
 
-    pattern: re.Pattern[str] | None = None
+    pattern: TextPattern | None = None
     field: str | None = None
 
     def node_of(self, rec: Record) -> str | None:
         if self.pattern is not None:
             m = self.pattern.search(rec.message)
-            return m["node"] if m and m["node"] else None
+            node = m.group("node") if m else None
+            return node if isinstance(node, str) and node else None
         try:
             value = json.loads(rec.raw).get(self.field)
         except (ValueError, AttributeError):
@@ -107,15 +118,17 @@ def node_from(spec: str | None) -> NodeFrom | None:
     if spec is None:
         return None
     if spec == "host":
-        return NodeFrom(HOST)
+        return NodeFrom(compile_text(HOST))
     if spec.startswith("field:") and spec[6:]:
         return NodeFrom(field=spec[6:])
     try:
-        pattern = re.compile(spec)
-    except re.error as exc:
-        raise ConfigError(f"--node-from {spec!r}: bad regular expression: {exc}") from None
+        pattern = compile_text(spec)
+    except ValueError as exc:
+        raise ConfigError(f"--node-from {shown(spec)}: bad regular expression: {exc}") from None
     if "node" not in pattern.groupindex:
-        raise ConfigError(f"--node-from {spec!r}: needs a named group (?P<node>...), 'host' or 'field:NAME'")
+        raise ConfigError(
+            f"--node-from {shown(spec)}: needs a named group (?P<node>...), 'host' or 'field:NAME'"
+        )
     return NodeFrom(pattern)
 
 
@@ -140,8 +153,14 @@ def _scan_one(
         return [], stats, None
     events = []
     for rec in scan(path, pack, tz=tz, year=year, fmt=fmt, stats=stats, head=head, part=part):
-        named = split.node_of(rec) if split is not None else None
-        ev = role_event(named or node, rec.file, rec.line, rec.ts_ns, rec.message, pack)
+        try:
+            named = split.node_of(rec) if split is not None else None
+            ev = role_event(named or node, rec.file, rec.line, rec.ts_ns, rec.message, pack)
+        except OverBudget as exc:
+            stats.unexamined += 1
+            if stats.unexamined_at is None:
+                stats.unexamined_at, stats.unexamined_why = rec.line, str(exc)
+            continue
         if ev is not None:
             events.append(ev)
             stats.events += ev.kind in LEADERSHIP
@@ -158,6 +177,9 @@ def _join(
     stats = FileStats(results[0][1].path, results[0][1].format)
     for evs, st, _ in results:
         events += [dataclasses.replace(e, line=e.line + stats.lines) for e in evs]
+        if st.unexamined_at is not None and stats.unexamined_at is None:
+            stats.unexamined_at, stats.unexamined_why = st.unexamined_at + stats.lines, st.unexamined_why
+        stats.unexamined += st.unexamined
         stats.lines += st.lines
         stats.records += st.records
         stats.without_timestamp += st.without_timestamp
@@ -241,6 +263,9 @@ def run_logs(
     out.forensics = analyze_logs(
         events, skew_ns=round(skew_s * 1e9), offsets_ns={n: round(v * 1e9) for n, v in offsets_s.items()}
     )
+    if out.forensics.verdict is Verdict.OK and out.unexamined():
+        # a line no rule could finish reading may have said who led: no "ok" over it
+        out.forensics = dataclasses.replace(out.forensics, verdict=Verdict.INCONCLUSIVE)
     return out
 
 

@@ -39,6 +39,11 @@ class Clock:
         return self.year
 
 
+MIN_S = dt.datetime(1, 1, 2, tzinfo=dt.UTC).timestamp()
+MAX_S = dt.datetime(9999, 12, 30, tzinfo=dt.UTC).timestamp()
+"""Numeric timestamps outside these (years 1–9999, as datetime) are garbage, not times."""
+
+
 def _ns(t: dt.datetime, frac: str | None) -> int:
     digits = (frac or "").ljust(9, "0")[:9]
     return int(t.timestamp()) * 1_000_000_000 + int(digits or 0)
@@ -161,7 +166,8 @@ def _zap(line: str, clock: Clock) -> Parsed:
     if not isinstance(msg, str):
         msg = str(msg)
     if isinstance(ts, (int, float)) and not isinstance(ts, bool):
-        return int(ts * 1e9), msg
+        # seconds since the epoch; NaN, infinities and times outside years 1–9999 are no time
+        return (round(ts * 1e9), msg) if MIN_S <= ts <= MAX_S else None
     if not isinstance(ts, str):
         return None
     m = _RFC3339.match(ts)

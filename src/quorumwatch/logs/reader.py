@@ -12,6 +12,7 @@ import datetime as dt
 import gzip
 import itertools
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,15 @@ class FileStats:
     first_ns: int | None = None
     events: int = 0
     """Leadership events recognised (leader_start, leader_stop, follower_start)."""
+    unexamined: int = 0
+    """Lines a rule's backtracking pattern could not finish within its time budget."""
+    unexamined_at: int | None = None
+    """The first such line's number."""
+    unexamined_why: str | None = None
+
+
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+"""What reading a file can raise: I/O, a .gz cut short, a .gz whose data is corrupt (zlib)."""
 
 
 def _open(path: Path) -> BinaryIO:
@@ -64,7 +74,7 @@ def sniff(path: Path) -> bytes:
     try:
         with _open(path) as f:
             return f.read(64 << 10)
-    except (OSError, EOFError) as exc:
+    except _READ_ERRORS as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
 
 
@@ -139,7 +149,7 @@ def scan(
                 unterminated = 1 if not data and buf[cut - 1 : cut] != b"\n" else 0
                 if stats is not None:
                     _count(buf, cut, line_no - first_line + unterminated, fmt, stats)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except _READ_ERRORS as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
 
 

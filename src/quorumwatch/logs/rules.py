@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from quorumwatch.config import ConfigError, load_model, shown
 from quorumwatch.logs.formats import CARRIERS
+from quorumwatch.logs.patterns import LinePositions, Match, TextPattern, compile_text, line_positions
 
 EventKind = Literal["leader_start", "leader_stop", "follower_start", "epoch", "session", "believed_leader"]
 
@@ -36,9 +38,8 @@ class RuleSpec(BaseModel):
         if v is None:
             return v
         try:
-            re.compile(v)
-        except (re.error, OverflowError, RecursionError, ValueError) as exc:
-            # OverflowError: `a{99999999999}`; RecursionError: groups nested thousands deep
+            compile_text(v)
+        except ValueError as exc:
             raise ValueError(f"bad regular expression {shown(v)}: {exc}") from None
         return v
 
@@ -55,17 +56,19 @@ class PackSpec(BaseModel):
 @dataclass(frozen=True)
 class Rule:
     event: EventKind
-    pattern: re.Pattern[str]
+    pattern: TextPattern
     pack: str
     prefilter: str
 
-    def epoch_of(self, m: re.Match[str]) -> str | None:
+    def epoch_of(self, m: Match) -> str | None:
         """The epoch a match names: its group `epoch`, or for an `epoch` rule without named groups its
         first group (`--epoch 'term \\((\\d+)\\)'`)."""
         if "epoch" in self.pattern.groupindex:
-            return m.group("epoch")
+            found: str | None = m.group("epoch")
+            return found
         if self.event == "epoch" and self.pattern.groups and not self.pattern.groupindex:
-            return m.group(1)
+            first: str | None = m.group(1)
+            return first
         return None
 
 
@@ -86,39 +89,38 @@ class Pack:
         return Finder(tuple(x.encode() for x in literals), _regexes(rest))
 
 
-_EVERY_LINE = re.compile(rb"^(?=.)", re.M)
-_BACKREF = re.compile(r"\\[1-9]|\(\?P=")
-_GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
+class _EveryLine:
+    """Every non-empty line is a candidate (for prefilters RE2 cannot run on raw bytes)."""
+
+    _START = re.compile(rb"^(?=.)", re.M)
+
+    def starts(self, chunk: bytes, end: int) -> Iterator[int]:
+        return (m.start() for m in self._START.finditer(chunk, 0, end))
 
 
-def _regexes(patterns: list[str]) -> tuple[re.Pattern[bytes], ...]:
-    """The prefilters without a required phrase, for raw (bytes) lines: joined into one regex where
-    that keeps their meaning; apart when a pattern refers to its own groups by number or name, or
-    sets flags for the whole expression (both change meaning or fail once joined); every line a
-    candidate for a pattern that bytes cannot express (`\\N{...}`, non-ASCII classes)."""
-    joinable: list[str] = []
-    apart: list[re.Pattern[bytes]] = []
+def _regexes(patterns: list[str]) -> tuple[LinePositions | _EveryLine, ...]:
+    """The prefilters without a required phrase, for raw (bytes) lines, on RE2 (linear time, so no
+    raw line can stall the scan): joined into one where RE2 takes the union (it refuses repeated
+    group names), else apart. A prefilter RE2 refuses (backreferences, lookarounds) or that bytes
+    cannot express exactly (non-ASCII) makes every line a candidate: the rule's own pattern, with
+    its time budget, then decides."""
+    if any(not p.isascii() for p in patterns):
+        return (_EveryLine(),)
+    apart: list[LinePositions] = []
     for p in patterns:
-        try:
-            compiled = re.compile(p.encode(), re.M)
-        except (re.error, OverflowError, RecursionError, ValueError):
-            return (_EVERY_LINE,)
-        if _BACKREF.search(p) or _GLOBAL_FLAGS.match(p) or p.isascii() is False:
-            apart.append(compiled)
-        else:
-            joinable.append(p)
-    if joinable:
-        try:
-            apart.insert(0, re.compile("|".join(f"(?:{p})" for p in joinable).encode(), re.M))
-        except (re.error, OverflowError, RecursionError):
-            apart[:0] = [re.compile(p.encode(), re.M) for p in joinable]
+        found = line_positions(p)
+        if found is None:
+            return (_EveryLine(),)
+        apart.append(found)
+    if len(apart) > 1 and (joined := line_positions("|".join(f"(?:{p})" for p in patterns))) is not None:
+        return (joined,)
     return tuple(apart)
 
 
 @dataclass(frozen=True)
 class Finder:
     literals: tuple[bytes, ...]
-    regexes: tuple[re.Pattern[bytes], ...]
+    regexes: tuple[LinePositions | _EveryLine, ...]
 
     def positions(self, chunk: bytes, end: int | None = None) -> list[int]:
         """Offsets inside every candidate line of chunk[:end] (sorted; a line may appear twice)."""
@@ -135,7 +137,7 @@ class Finder:
                     found.append(p)
                     p = chunk.find(lit, p + 1, end)
         for regex in self.regexes:
-            found += [m.start() for m in regex.finditer(chunk, 0, end)]
+            found += regex.starts(chunk, end)
         found.sort()
         return found
 
@@ -258,7 +260,9 @@ def prefilter_of(pattern: str) -> str:
     raw = pattern.removeprefix("^")
     if "(?P=" not in raw:  # a pattern naming its own groups is searched apart, with its names
         raw = re.sub(r"\(\?P<\w+>", "(?:", raw)
-    return re.sub(r"(?<!\\)\$", r"(?=[ \t\r]*$)", raw)
+    # consumed rather than looked ahead at: RE2 (which runs the prefilters) has no lookarounds,
+    # and only where a candidate starts matters
+    return re.sub(r"(?<!\\)\$", r"[ \t\r]*$", raw)
 
 
 BUILTIN = (
@@ -271,7 +275,7 @@ def _compile(spec: PackSpec) -> Pack:
     return Pack(
         spec.name,
         tuple(
-            Rule(r.event, re.compile(r.match), spec.name, r.prefilter or prefilter_of(r.match))
+            Rule(r.event, compile_text(r.match), spec.name, r.prefilter or prefilter_of(r.match))
             for r in spec.rules
         ),
         tuple(spec.formats),

@@ -41,7 +41,8 @@ def files_json(r: LogRun) -> list[dict[str, Any]]:
     """Per file: what was read and what it said (so nothing counts as examined silently)."""
     return [
         {"path": s.path, "node": r.nodes.get(s.path), "format": s.format, "pack": r.packs.get(s.path),
-         "lines": s.lines, "records": s.records, "leadership_events": s.events}
+         "lines": s.lines, "records": s.records, "leadership_events": s.events,
+         "unexamined_lines": s.unexamined}
         for s in r.stats
     ]  # fmt: skip
 
@@ -91,7 +92,13 @@ def timeline_lines(f: Forensics) -> list[str]:
 def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], None]) -> None:
     f = r.forensics
     echo(f"verdict: {f.verdict}")
-    if f.verdict == "inconclusive":
+    if unread := r.unexamined():
+        echo("some lines were not examined: a rule's pattern ran past its time budget on them")
+        for line in unread:
+            echo(f"  {line}")
+    if f.verdict == "inconclusive" and unread and f.intervals:
+        echo("no overlap in what was read, but the lines above may have said who led: not ok")
+    elif f.verdict == "inconclusive":
         echo("no file gave a leadership event: nothing here says who led")
         for line in r.silent_files():
             echo(f"  {line}")
