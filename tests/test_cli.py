@@ -499,3 +499,38 @@ def test_history_and_analyze_of_a_damaged_run_say_where_without_a_traceback(tmp_
         assert "corrupt history at tick 2" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert len(hist.stdout.splitlines()) >= 2  # what could be read was printed first
     assert not (tmp_path / "r" / "results.json").exists()
+
+
+def test_a_bug_exits_70_with_its_traceback_and_handled_errors_do_not() -> None:
+    code = (
+        "import quorumwatch.cli as cli\n"
+        "def boom(*a, **k):\n    raise KeyError('a bug')\n"
+        "cli.main.main = boom\n"
+        "cli.entry()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 70 and "Traceback" in r.stderr and "KeyError: 'a bug'" in r.stderr
+    assert r.stderr.rstrip().endswith("please report it with the traceback above")
+    handled = qw("analyze", "/nonexistent-run")
+    assert handled.returncode in (1, 2) and "Traceback" not in handled.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["watch", "{f}", "--interval", "inf"], ["watch", "{f}", "--interval", "nan"],
+        ["watch", "{f}", "--deadline", "nan"], ["watch", "{f}", "--duration", "inf"],
+        ["watch", "{f}", "--interval", "1e300"], ["watch", "{f}", "--retain", "infd"],
+        ["check", "{f}", "--deadline", "-1"], ["logs", "{f}", "--skew", "nan"],
+        ["logs", "{f}", "--skew", "inf"], ["logs", "{f}", "--context", "1e308"],
+        ["logs", "{f}", "--year", "99999999999999999999"], ["logs", "{f}", "--year", "0"],
+        ["logs", "{f}", "--offset", "n1=1e300"], ["logs", "{f}", "--offset", "n1=nan"],
+    ],
+)  # fmt: skip
+def test_numbers_out_of_any_sense_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("name: c\nprobe: {kind: etcd}\nnodes: [{name: n1, address: '127.0.0.1:1'}]\n")
+    r = qw(*(a.format(f=f) for a in args))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if "rror" in line or line.startswith("quorumwatch:")]
+    assert len(errors) == 1 and len(errors[0]) < 200, r.stderr  # click's usage lines, then one error

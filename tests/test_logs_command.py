@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quorumwatch.logs.command import resolve_inputs, run_logs
 from quorumwatch.report.logs import to_json
@@ -483,3 +485,55 @@ def test_a_big_file_split_across_cores_gives_the_same_answer(
     assert [i["start"][:10] for i in one["intervals"]] == ["2025-12-31", "2025-12-31", "2025-12-31",
                                                           "2026-01-01", "2026-01-01"]  # fmt: skip
     assert one["files"][0]["lines"] == len(lines) and one["files"][0]["records"] == 3000
+
+
+def _mutated(data: st.DataObject, raw: bytes) -> bytes:
+    """A fixture's bytes, damaged as files get damaged: cut, overwritten, spliced with garbage."""
+    for _ in range(data.draw(st.integers(0, 4))):
+        at = data.draw(st.integers(0, max(0, len(raw) - 1)))
+        how = data.draw(st.sampled_from(["cut", "flip", "insert", "repeat"]))
+        if how == "cut":
+            raw = raw[:at]
+        elif how == "flip":
+            raw = raw[:at] + bytes([data.draw(st.integers(0, 255))]) + raw[at + 1 :]
+        elif how == "insert":
+            raw = raw[:at] + data.draw(st.binary(max_size=200)) + raw[at:]
+        else:
+            raw = raw[:at] + raw[at : at + 200] * data.draw(st.integers(1, 50)) + raw[at:]
+    return raw
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_fuzzed_log_files_give_a_verdict_or_a_one_line_error(data: st.DataObject) -> None:
+    """Every format's fixtures, damaged (and gzipped, with the compressed stream damaged too): a
+    result, or a LogError naming the file. Never another exception, never a hang."""
+    import tempfile
+
+    from quorumwatch.logs.reader import LogError
+
+    corpus = data.draw(st.sampled_from(sorted(p.name for p in FIX.iterdir())))
+    sources = sorted(p for p in (FIX / corpus).rglob("*") if p.is_file())
+    with tempfile.TemporaryDirectory() as tmp:
+        files: dict[str, list[Path]] = {}
+        for src in sources[:3]:
+            raw = _mutated(data, src.read_bytes()[:20_000])
+            name = src.name.removesuffix(".gz")
+            if data.draw(st.booleans()):
+                raw, name = (
+                    _mutated(data, gzip.compress(raw)) if data.draw(st.booleans()) else gzip.compress(raw),
+                    name + ".gz",
+                )
+            node = src.parent.name if src.parent != FIX / corpus else "n1"
+            out = Path(tmp) / node / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(raw)
+            files.setdefault(node, []).append(out)
+        try:
+            result = run_logs(files, None, tz=dt.UTC, year=None, skew_s=0.0, offsets_s={})
+        except LogError as exc:
+            error = str(exc)
+        else:
+            error = ""
+            json.dumps(to_json(result, 5.0, True))  # the JSON report serialises whatever was found
+        assert not error or (error.startswith(tmp) and "\n" not in error), error

@@ -110,3 +110,39 @@ def test_fuzzed_lines_never_raise(fmt: str, line: str) -> None:
 def test_fuzzed_timestamps_never_raise(fmt: str, n: int, junk: str) -> None:
     for line in (f"I{junk} {n} x] y", f"{junk} msg", f'{{"ts":"{junk}","msg":"m"}}', f"{n}:M {junk} * m"):
         FORMATS[fmt].parse(line, Clock(UTC, 2026))
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from(sorted(FORMATS)),
+    st.integers(0, 99_999),
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.sampled_from([1, 2026, 9999]),
+    st.one_of(st.floats(), st.integers(-(10**30), 10**30)),
+)
+def test_extreme_times_are_lines_without_a_time_never_errors(
+    fmt: str, year: int, month: int, day: int, clock_year: int, number: float
+) -> None:
+    """Years 0 and 10000, month 13, day 32, NaN, infinities and 1e30 as zap's float time; a year
+    without one that rolls over past 9999 (Dec 31 → Jan 1 in year 9999)."""
+    import json
+
+    d = f"{year:04d}-{month:02d}-{day:02d}"
+    lines = [
+        f"{d} 23:59:59,999 - INFO  [x] - LEADING", f"{d}T23:59:59.999Z [INFO]  x",
+        f"{d} 23:59:59.999 I | x",
+        f"{d}T23:59:59.999+14:00 m", f"<34>1 {d}T23:59:59.003-14:00 h a - - - m",
+        json.dumps({"ts": number, "msg": "m"}), json.dumps({"ts": f"{d}T23:59:59.999Z", "msg": "m"}),
+        json.dumps({"t": {"$date": f"{d}T23:59:59.999+00:00"}, "msg": "m"}),
+        json.dumps({"__REALTIME_TIMESTAMP": str(number), "MESSAGE": "m"}),
+        f"I{month:02d}{day:02d} 23:59:59.999999 1 f.go:1] m", f"{year:04d}/{month:02d}/{day:02d} 23:59:59 m",
+        f"1:M {day} Dec {year} 23:59:59.999 * m", "1:M 31 Dec 23:59:59.999 * m",
+        "1:M 01 Jan 00:00:00.000 * m",
+        "Dec 31 23:59:59 h p: m", "Jan  1 00:00:00 h p: m",
+    ]  # fmt: skip
+    clock = Clock(UTC, clock_year)
+    for line in lines:
+        got = FORMATS[fmt].parse(line, clock)
+        # a time, as datetime can hold it (years 1–9999 in any zone), or no time: never an error
+        assert got is None or -62_200_000_000 * 10**9 < got[0] < 253_500_000_000 * 10**9, (fmt, line, got)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from quorumwatch.logs import rules
@@ -110,3 +112,46 @@ def test_a_zxid_group_that_is_no_hex_number_gives_no_epoch_and_no_crash() -> Non
     pack = rules.quick_pack(r"(?P<zxid>\w+) leader", "stopped")
     e = role_event("n1", "f", 1, 0, "zebra leader", pack)
     assert e is not None and e.epoch is None
+
+
+def _log(tmp_path: Path, body: str) -> dict[str, list[Path]]:
+    f = tmp_path / "n1" / "n1.log"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(body)
+    return {"n1": [f]}
+
+
+def test_a_catastrophic_rule_on_a_10_mb_line_is_stopped_and_said(tmp_path: Path) -> None:
+    import datetime as dt
+    import time
+
+    from quorumwatch.logs.command import run_logs
+    from quorumwatch.model import Verdict
+
+    line = "2019-03-02 11:05:{:02d},380 - INFO  [x] - {}\n"
+    files = _log(
+        tmp_path,
+        line.format(9, "LEADING") + line.format(10, "a" * 10_000_000 + "!") + line.format(11, "stop"),
+    )
+    pack = rules.quick_pack(r"(?=a)(a+)+$", "stop")
+    t = time.monotonic()
+    result = run_logs(files, pack, tz=dt.UTC, year=None, skew_s=0.0, offsets_s={})
+    assert time.monotonic() - t < 30  # one 0.25 s budget; wide bounds for a loaded machine
+    (stats,) = result.stats
+    assert stats.unexamined == 1 and stats.unexamined_at == 2 and "budget" in (stats.unexamined_why or "")
+    # no overlap in what was read, but a line that may say who led was not read: never ok
+    assert result.forensics.verdict is Verdict.INCONCLUSIVE and result.unexamined()
+
+
+def test_the_etcd_pack_reads_a_long_run_of_hex_digits_in_linear_time(tmp_path: Path) -> None:
+    import datetime as dt
+    import time
+
+    from quorumwatch.logs.command import run_logs
+
+    zap = '{{"level":"info","ts":"2026-11-27T02:19:4{}.374Z","caller":"raft/raft.go:771","msg":"{}"}}\n'
+    body = zap.format(1, "ab12" * 250_000) + zap.format(2, "361f7e1f34ab6b40 became leader at term 2")
+    t = time.monotonic()
+    result = run_logs(_log(tmp_path, body), None, tz=dt.UTC, year=None, skew_s=0.0, offsets_s={})
+    assert time.monotonic() - t < 30  # 32 s before, for 1 MB of hex: quadratic backtracking
+    assert [e.kind for e in result.forensics.events] == ["leader_start"] and not result.unexamined()

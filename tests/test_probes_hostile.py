@@ -187,7 +187,9 @@ def test_a_hostile_node_is_unknown_with_a_reason_and_disturbs_nothing(case: str,
         good, bad = t.observations[:2], t.observations[2]
         if t.index:  # the first tick opens the connections (a client's handshake may outlast it)
             assert all(o.role is not Role.UNKNOWN for o in good), (case, good)  # the others are undisturbed
-        assert bad.role is Role.UNKNOWN and bad.reason in reasons and bad.detail, (case, bad)
+        # on the first tick, opening the connection may outlast the deadline on a loaded machine
+        allowed = reasons if t.index else {*reasons, Reason.TIMEOUT}
+        assert bad.role is Role.UNKNOWN and bad.reason in allowed and bad.detail, (case, bad)
         if "tls" in case:
             assert "TLS" in bad.detail or "not HTTP" in bad.detail, bad.detail
         # every answer, the hostile one too, by the tick's deadline (plus scheduling slack)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -146,7 +147,7 @@ def test_fuzzed_scenarios_load_and_reload_or_fail_naming_the_file(
     plausible = data.draw(st.booleans())
     n = st.one_of(st.floats(0.01, 1e6), st.integers(1, 5)) if plausible else _numbers()
     kind = data.draw(st.sampled_from(["link", "partition", "pause", "kill", "loss", "delay"]))
-    own = {
+    own: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "link": {"deadman_margin": n}, "pause": {}, "kill": {},
         "partition": {"mode": st.sampled_from(["isolate", "halves", "groups", "x"]),
                       "groups": st.lists(st.lists(st.sampled_from(["n1", "n2", "n3", "n4"]), max_size=3),
@@ -155,11 +156,12 @@ def test_fuzzed_scenarios_load_and_reload_or_fail_naming_the_file(
         "delay": {"delay_ms": n, "jitter_ms": n},
     }  # fmt: skip
     fields = own[kind] if plausible else {k: v for d in own.values() for k, v in d.items()}
-    required = {k: fields.pop(k) for k in ("probability", "delay_ms") if plausible and k in fields}
+    mandatory: dict[str, st.SearchStrategy[Any]] = {"kind": st.just(kind)}
+    mandatory |= {k: fields.pop(k) for k in ("probability", "delay_ms") if plausible and k in fields}
     targets = ["leader", "n1", "all", ["n1", "n2"]] + ([] if plausible else ["n9", 5])
     fault = data.draw(
         st.fixed_dictionaries(
-            {"kind": st.just(kind), **required},
+            mandatory,
             optional={"after": n, "hold": n, "target": st.sampled_from(targets), **fields},
         )
     )

@@ -187,6 +187,8 @@ class LogFileOut(_Model):
     lines: int = Field(ge=0)
     records: int = Field(ge=0)
     leadership_events: int = Field(ge=0)
+    unexamined_lines: int = Field(ge=0)
+    """Lines a rule's backtracking pattern could not finish within its time budget."""
 
 
 class DetectionLagOut(_Model):
