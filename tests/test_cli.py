@@ -534,3 +534,28 @@ def test_numbers_out_of_any_sense_are_usage_errors(tmp_path: Path, args: list[st
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     errors = [line for line in r.stderr.splitlines() if "rror" in line or line.startswith("quorumwatch:")]
     assert len(errors) == 1 and len(errors[0]) < 200, r.stderr  # click's usage lines, then one error
+
+
+SHELLY = ["a;reboot", "$(id)", "`id`", "a b", "a|b", "a&b", "n1\n", "../etc", "-rf", "a>b", "*"]
+
+
+@pytest.mark.parametrize("name", SHELLY)
+def test_names_with_shell_metacharacters_are_refused_before_anything_runs(tmp_path: Path, name: str) -> None:
+    """Cluster, node and lab names reach command lines, iptables chains and paths: one pattern,
+    checked at load; a clear one-line error, exit 2, and nothing started."""
+    import yaml
+
+    for field in ("cluster", "node"):
+        doc = {"name": "c", "probe": {"kind": "etcd"}, "nodes": [{"name": "n1", "address": "127.0.0.1:1"}]}
+        if field == "cluster":
+            doc["name"] = name
+        else:
+            doc["nodes"][0]["name"] = name  # type: ignore[index]
+        f = tmp_path / "c.yaml"
+        f.write_text(yaml.safe_dump(doc))
+        r = qw("check", str(f))
+        assert r.returncode == 2 and f"invalid {field} name" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    if os.geteuid() == 0:  # the lab checks its name before it touches the network
+        r = qw("lab", "up", "etcd", "--name", name)
+        assert r.returncode != 0 and "invalid lab name" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quorumwatch.logs import rules
 
@@ -155,3 +158,38 @@ def test_the_etcd_pack_reads_a_long_run_of_hex_digits_in_linear_time(tmp_path: P
     result = run_logs(_log(tmp_path, body), None, tz=dt.UTC, year=None, skew_s=0.0, offsets_s={})
     assert time.monotonic() - t < 30  # 32 s before, for 1 MB of hex: quadratic backtracking
     assert [e.kind for e in result.forensics.events] == ["leader_start"] and not result.unexamined()
+
+
+_PATTERN_ALPHABET = "ab(|)*+?{}[]^$\\.-,0123456789dDwWsSbBPN<>=!:?iLmsux'é "
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.text(alphabet=_PATTERN_ALPHABET, max_size=30),
+    st.text(alphabet=_PATTERN_ALPHABET, max_size=30),
+    st.one_of(st.none(), st.text(alphabet=_PATTERN_ALPHABET, max_size=30)),
+    st.lists(st.text(alphabet="ab()|-. 0123456789é\\", max_size=60), max_size=5),
+)
+def test_fuzzed_patterns_are_rules_or_one_line_errors_naming_the_option(
+    start: str, stop: str, epoch: str | None, lines: list[str]
+) -> None:
+    """--leader-start/--leader-stop/--epoch as a hostile user types them: a pack whose rules read
+    any line (or stop at their budget), or a ConfigError naming the option; never a traceback."""
+    from quorumwatch.config import ConfigError
+    from quorumwatch.logs.forensics import role_event
+    from quorumwatch.logs.patterns import OverBudget
+
+    if not start or not stop:
+        return
+    try:
+        pack = rules.merge([rules.quick_pack(start, stop, epoch), rules.builtin("etcd")])
+    except ConfigError as exc:
+        error = str(exc)
+    else:
+        error = ""
+        chunk = "".join(f"I1128 10:00:00.000000 1 m.cc:1] {x}\n" for x in lines).encode()
+        pack.candidates().positions(chunk)
+        for x in lines:
+            with contextlib.suppress(OverBudget):  # counted as a line not examined by the scan
+                role_event("n1", "f", 1, 0, x, pack)
+    assert not error or (error.startswith("--") and "\n" not in error), error
