@@ -61,7 +61,7 @@ class Forensics:
 def role_event(node: str, file: str, line: int, ts_ns: int, message: str, pack: Pack) -> RoleEvent | None:
     """The first rule of the pack that matches the message, as an event."""
     for rule in pack.rules:
-        m = rule.pattern.search(message)
+        m = rule.search(message)
         if m:
             groups = {k: v for k, v in m.groupdict().items() if v is not None}
             if (named := rule.epoch_of(m)) is not None:
@@ -69,7 +69,7 @@ def role_event(node: str, file: str, line: int, ts_ns: int, message: str, pack: 
             if "epoch" not in groups and rule.event != "epoch":
                 # an `epoch` rule may name the epoch in the same line (--epoch with --leader-start)
                 for other in pack.rules:
-                    em = other.pattern.search(message) if other.event == "epoch" else None
+                    em = other.search(message) if other.event == "epoch" else None
                     if em and (found := other.epoch_of(em)):
                         groups["epoch"] = found
                         break

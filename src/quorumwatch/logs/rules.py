@@ -59,6 +59,14 @@ class Rule:
     pattern: TextPattern
     pack: str
     prefilter: str
+    literal: str | None = None
+    """Text every match contains: a message without it is skipped before the engine runs (a
+    substring test costs ~50 ns, an RE2 search from Python ~3 µs)."""
+
+    def search(self, message: str) -> Match | None:
+        if self.literal is not None and self.literal not in message:
+            return None
+        return self.pattern.search(message)
 
     def epoch_of(self, m: Match) -> str | None:
         """The epoch a match names: its group `epoch`, or for an `epoch` rule without named groups its
@@ -275,7 +283,13 @@ def _compile(spec: PackSpec) -> Pack:
     return Pack(
         spec.name,
         tuple(
-            Rule(r.event, compile_text(r.match), spec.name, r.prefilter or prefilter_of(r.match))
+            Rule(
+                r.event,
+                compile_text(r.match),
+                spec.name,
+                r.prefilter or prefilter_of(r.match),
+                required_literal(r.match),
+            )
             for r in spec.rules
         ),
         tuple(spec.formats),
