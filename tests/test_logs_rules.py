@@ -193,3 +193,59 @@ def test_fuzzed_patterns_are_rules_or_one_line_errors_naming_the_option(
             with contextlib.suppress(OverBudget):  # counted as a line not examined by the scan
                 role_event("n1", "f", 1, 0, x, pack)
     assert not error or (error.startswith("--") and "\n" not in error), error
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_fuzzed_rule_files_load_or_fail_naming_the_file(data: st.DataObject) -> None:
+    """Rule pack files as users write them, and break them: a pack, or one ConfigError per
+    problem naming the file (and line); never a traceback."""
+    import tempfile
+
+    import yaml
+
+    from quorumwatch.config import ConfigError
+
+    text = st.text(alphabet=_PATTERN_ALPHABET, max_size=20)
+    rule = st.fixed_dictionaries(
+        {},
+        optional={
+            "event": st.sampled_from(
+                ["leader_start", "leader_stop", "epoch", "follower_start", "crowned", 7]
+            ),
+            "match": st.one_of(text, st.integers(), st.none(), st.lists(text, max_size=2)),
+            "prefilter": st.one_of(text, st.none()),
+            "extra": text,
+        },
+    )
+    doc = data.draw(
+        st.one_of(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "name": st.one_of(text, st.integers()),
+                    "formats": st.lists(st.sampled_from(["glog", "zap", "nope"]), max_size=2),
+                    "rules": st.one_of(st.lists(rule, max_size=4), text),
+                },
+            ),
+            st.lists(text, max_size=2),
+            text,
+        )
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(
+            yaml.safe_dump(doc)
+            if data.draw(st.booleans())
+            else yaml.safe_dump(doc)[: data.draw(st.integers(0, 60))]
+        )
+    try:
+        pack = rules.load_pack(f.name)
+    except ConfigError as exc:
+        problems = str(exc).splitlines()
+    else:
+        problems = []
+        assert pack.rules and all(r.pattern is not None for r in pack.rules)
+        pack.candidates().positions(b"I1128 10:00:00.000000 1 m.cc:1] became leader\n")
+    finally:
+        Path(f.name).unlink()
+    assert all(line.startswith(f.name) for line in problems), problems
