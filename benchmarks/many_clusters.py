@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -65,6 +66,7 @@ async def run(
         probes = [make_probe(c, n) for n in c.nodes]
         engines.append(Engine(probes, interval_s=0.1, deadline_s=0.08, sinks=[sink], spin_s=spin))
     t = time.perf_counter()
+    cpu = os.times()
 
     async def staggered(i: int, e: Engine) -> EngineStats:
         # spread the clusters' ticks over the interval, as `watch a.yaml b.yaml ...` does
@@ -73,6 +75,8 @@ async def run(
 
     stats = await asyncio.gather(*(staggered(i, e) for i, e in enumerate(engines)))
     took = time.perf_counter() - t
+    cpu_end = os.times()
+    used = (cpu_end.user - cpu.user) + (cpu_end.system - cpu.system)
     for e in engines:
         await e.aclose()
     for h in histories:
@@ -92,6 +96,8 @@ async def run(
     print(f"tick-start lateness p50 {_pct(lateness, 0.5):.2f} ms, p99 {_pct(lateness, 0.99):.2f} ms, "
           f"max {max(lateness) / 1e6:.2f} ms")  # fmt: skip
     held_ns = [round(x * 1e9) for x in held]
+    # less noisy than lateness on a shared machine: what one watcher costs, all its threads
+    print(f"watcher CPU: {used:.1f} s over {took:.1f} s ({100 * used / took:.0f} % of one core)")
     print(f"loop held per tick (record + grade): p50 {_pct(held_ns, 0.5) * 1000:.0f} µs, "
           f"p99 {_pct(held_ns, 0.99) * 1000:.0f} µs")  # fmt: skip
 
