@@ -132,3 +132,37 @@ def test_close_closes_every_probe() -> None:
     engine = Engine(probes, spin_s=0, interval_s=0.1, deadline_s=0.05)
     run_virtual(engine.aclose())
     assert all(p.closed for p in probes)
+
+
+def test_probes_with_an_open_connection_are_asked_without_a_task_and_graded_alike() -> None:
+    from quorumwatch.probes.base import SendingProbe
+    from tests.fakes import ScriptedSender
+
+    leader = ScriptedSender("n1", reply=lambda k: Answer(Role.LEADER, epoch=3), delay=lambda k: 0.002)
+    hung = ScriptedSender("n2", delay=lambda k: HANG)
+    garbage = ScriptedSender("n3", reply=lambda k: "no such role", delay=lambda k: 0.003)
+    refused = ScriptedSender("n4", reply=lambda k: ConnectionRefusedError(), delay=lambda k: 0.001)
+    assert all(isinstance(p, SendingProbe) for p in (leader, hung, garbage, refused))
+    ticks = _run(
+        Engine([leader, hung, garbage, refused], spin_s=0, interval_s=0.1, deadline_s=0.08), max_ticks=6
+    )
+    assert leader.sent == 5 and hung.sent == 5  # the first tick connects (asks in a task), then sends
+    for t in ticks:
+        n1, n2, n3, n4 = t.observations
+        assert n1.role is Role.LEADER and n1.epoch == 3 and n1.send_ns <= n1.recv_ns < n1.send_ns + 5_000_000
+        assert n2.role is Role.UNKNOWN and n2.reason is Reason.TIMEOUT
+        assert n2.recv_ns == t.scheduled_ns + 80_000_000  # at the deadline, never later
+        assert n3.role is Role.UNKNOWN and n3.reason is Reason.GARBAGE
+        assert n4.role is Role.UNKNOWN and n4.reason is Reason.REFUSED
+        assert t.lateness_ns < 1_000_000
+    assert hung.cancelled == 1  # the first tick's task (connecting); after it nothing is awaited:
+    assert hung.abandoned == 5  # each sent question's future is cancelled at its deadline
+
+
+def test_a_reply_after_the_deadline_is_abandoned_and_counts_as_timeout() -> None:
+    from tests.fakes import ScriptedSender
+
+    late = ScriptedSender("n1", reply=lambda k: Answer(Role.LEADER), delay=lambda k: 0.09)
+    ticks = _run(Engine([late], spin_s=0, interval_s=0.1, deadline_s=0.08), max_ticks=4)
+    assert all(t.observations[0].reason is Reason.TIMEOUT for t in ticks)  # never a late "leader"
+    assert late.abandoned == 3  # the engine cancelled each sent question's future at its deadline

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from quorumwatch.model import Answer, Reason, excerpt
 
@@ -22,6 +22,22 @@ class Probe(Protocol):
     async def ask(self) -> Answer: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class SendingProbe(Probe, Protocol):
+    """A probe that can put its question on an open connection without awaiting anything, so the
+    engine needs no task for it: with a hundred clusters in one process, per-probe tasks were a
+    large share of the loop's work (docs/benchmarks.md)."""
+
+    def send(self) -> asyncio.Future[Any] | None:
+        """The reply's future (cancelling it abandons the question), or None when asking needs
+        awaiting (no open connection yet): the engine then runs `ask` in a task."""
+        ...
+
+    def interpret(self, reply: Any) -> Answer:
+        """What a reply means (pure); GarbageAnswer for nonsense."""
+        ...
 
 
 class GarbageAnswer(Exception):

@@ -6,13 +6,14 @@ decimal strings; we show them in hex as etcd's own logs and etcdctl do.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from quorumwatch.config import EtcdProbeConfig, NodeConfig
 from quorumwatch.model import Answer, Role
 from quorumwatch.probes.base import GarbageAnswer, plain_to_tls
-from quorumwatch.probes.transport import connection
+from quorumwatch.probes.transport import HttpResponse, connection
 
 
 def parse_status(status: int, body: bytes) -> Answer:
@@ -59,6 +60,12 @@ class EtcdProbe:
     async def ask(self) -> Answer:
         resp = await self._http.request("POST", self._path, b"{}")
         return parse_status(resp.status, resp.body)
+
+    def send(self) -> asyncio.Future[HttpResponse] | None:
+        return self._http.send_now("POST", self._path, b"{}")
+
+    def interpret(self, reply: HttpResponse) -> Answer:
+        return parse_status(reply.status, reply.body)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from quorumwatch.config import HttpProbeConfig, NodeConfig
 from quorumwatch.model import Answer, Reason, Role
 from quorumwatch.probes.base import GarbageAnswer, plain_to_tls
-from quorumwatch.probes.transport import connection
+from quorumwatch.probes.transport import HttpResponse, connection
 
 _MISSING = object()
 
@@ -94,6 +95,12 @@ class HttpProbe:
     async def ask(self) -> Answer:
         resp = await self._http.request(self._cfg.method, self._cfg.path, self._body)
         return interpret(self._cfg, resp.status, resp.body)
+
+    def send(self) -> asyncio.Future[HttpResponse] | None:
+        return self._http.send_now(self._cfg.method, self._cfg.path, self._body)
+
+    def interpret(self, reply: HttpResponse) -> Answer:
+        return interpret(self._cfg, reply.status, reply.body)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -282,6 +282,20 @@ class HttpConnection:
                 self._drop()
             raise
 
+    def send_now(
+        self, method: str, path: str, body: bytes | None = None
+    ) -> asyncio.Future[HttpResponse] | None:
+        """The request sent on the open connection, its answer's future; None when there is no
+        usable connection (then `request`, which connects). No retry here: a node that closed the
+        connection at the very instant of sending costs one unknown answer, and the next request
+        connects afresh."""
+        conn = self._conn
+        if conn is None or conn.lost or conn.owed > self.MAX_OWED:
+            return None
+        answer: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
+        conn.send(self._encode(method, path, body), answer)
+        return answer
+
     def _encode(self, method: str, path: str, body: bytes | None) -> bytes:
         key = (method, path, body)
         if self._last_request is not None and self._last_request[0] == key:
