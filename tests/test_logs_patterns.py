@@ -59,3 +59,14 @@ def test_every_built_in_pack_is_linear() -> None:
         pack = rules.builtin(name)
         assert all(patterns.linear(r.pattern.pattern) for r in pack.rules), name
         assert all(isinstance(x, patterns.LinePositions) for x in pack.candidates().regexes), name
+
+
+def test_a_pattern_whose_meaning_python_says_will_change_is_refused_not_warned() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no FutureWarning reaches the user
+        with pytest.raises(ValueError, match=r"^ambiguous, Possible nested set at position 1"):
+            compile_text("[[:alpha:]]+x")  # a set to Python 3.11, a POSIX class to RE2 and regex
+    escaped = r"\[[:alpha:]]+x"  # one meaning: "[", one of ":alph", "]"s, "x"
+    assert compile_text(escaped).search("[a]]x") is not None and compile_text(escaped).search("[b]x") is None

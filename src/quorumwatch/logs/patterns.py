@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
@@ -82,11 +83,18 @@ class _Budgeted:
 def compile_text(pattern: str) -> TextPattern:
     """The pattern on RE2 when it takes it, else budgeted; ValueError (printable) when Python's `re`
     refuses it: patterns mean what they mean in Python (RE2 would read `a{99999999999}` as text)."""
-    try:
-        re.compile(pattern)
-    except (re.error, OverflowError, RecursionError, ValueError, MemoryError) as exc:
-        # OverflowError: `a{99999999999}`; RecursionError: groups nested thousands deep
-        raise ValueError(str(exc) or type(exc).__name__) from None
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        try:
+            re.compile(pattern)
+        except (re.error, OverflowError, RecursionError, ValueError, MemoryError) as exc:
+            # OverflowError: `a{99999999999}`; RecursionError: groups nested thousands deep
+            raise ValueError(str(exc) or type(exc).__name__) from None
+    if warned:
+        # Python warns where its own reading will change (`[[:alpha:]]`: a set to Python 3.11, a
+        # POSIX class to RE2, to `regex` and to later Pythons): no engine can be trusted to mean
+        # what the user meant, so say so
+        raise ValueError(f"ambiguous, {warned[0].message} (escape the character or write it out)")
     try:
         compiled: TextPattern = re2.compile(pattern, _options())
         return compiled
