@@ -167,11 +167,11 @@ def _secret(value: Any) -> SecretStr | SecretRef:
         return SecretStr(value)
     if isinstance(value, dict) and len(value) == 1 and all(isinstance(v, str) for v in value.values()):
         try:
-            return SecretRef(**value)
-        except (TypeError, ValidationError):
-            pass
-        if "env" in value and not ENV_RE.match(value["env"]):
-            raise ValueError(f"not an environment variable name: {shown(value['env'])}")
+            return SecretRef.model_validate(value)
+        except ValidationError as exc:  # SecretRef's own message, said once; else the general one
+            first = exc.errors()[0]
+            if first["type"] == "value_error":
+                raise ValueError(first["msg"].removeprefix("Value error, ")) from None
     raise ValueError("a secret is a string, {env: NAME} or {file: PATH}")
 
 
@@ -277,6 +277,11 @@ class RedisProbeConfig(_Strict):
     """ACL user (Redis 6+); default: the `default` user."""
     password: Secret | None = None
     tls: TlsConfig | None = None
+
+    @property
+    def tls_settings(self) -> TlsConfig | None:
+        """What TLS to speak, or None for plain text (as the HTTP probes' property says)."""
+        return self.tls
 
 
 class HttpProbeConfig(_TlsOptions):

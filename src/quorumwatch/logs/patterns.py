@@ -106,15 +106,6 @@ def compile_text(pattern: str) -> TextPattern:
         raise ValueError(str(exc) or type(exc).__name__) from None
 
 
-def linear(pattern: str) -> bool:
-    """Does RE2 take the pattern (so no search of it can run long)?"""
-    try:
-        re2.compile(pattern, _options())
-    except re2.error:
-        return False
-    return True
-
-
 class LinePositions:
     """Finds, in raw bytes, where a bytes pattern matches, line by line (multi-line mode), on RE2."""
 

@@ -21,13 +21,10 @@ def check_access(cluster: ClusterConfig) -> None:
     from quorumwatch.probes.tls import client_context
 
     cfg = cluster.probe
-    tls = cfg.tls_settings if isinstance(cfg, (EtcdProbeConfig, HttpProbeConfig)) else None
-    if isinstance(cfg, RedisProbeConfig):
-        tls = cfg.tls
-        if cfg.password is not None:
-            reveal(cfg.password, "probe.password")
-    if tls is not None:
-        client_context(tls)
+    if isinstance(cfg, RedisProbeConfig) and cfg.password is not None:
+        reveal(cfg.password, "probe.password")
+    if isinstance(cfg, (EtcdProbeConfig, HttpProbeConfig, RedisProbeConfig)) and cfg.tls_settings:
+        client_context(cfg.tls_settings)
 
 
 def make_probe(cluster: ClusterConfig, node: NodeConfig) -> Probe:

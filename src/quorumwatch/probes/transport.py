@@ -253,10 +253,7 @@ class HttpConnection:
         self._host_header = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> HttpResponse:
-        conn = self._conn
-        if conn is not None and (conn.lost or conn.owed > self.MAX_OWED):
-            self._drop()  # closed by the node, or answers owed for too long: a hung node
-            conn = None
+        conn = self._usable()
         pending = self._connecting
         # a connection an earlier request's connect left open may have been closed since, like an idle one
         reused = conn is not None or (
@@ -289,12 +286,17 @@ class HttpConnection:
         usable connection (then `request`, which connects). No retry here: a node that closed the
         connection at the very instant of sending costs one unknown answer, and the next request
         connects afresh."""
+        conn = self._usable()
+        return None if conn is None else _sent(conn, self._encode(method, path, body))
+
+    def _usable(self) -> _Answers | None:
+        """The open connection, dropped first when the node closed it or owes too many answers (a
+        hung node); None when there is none."""
         conn = self._conn
-        if conn is None or conn.lost or conn.owed > self.MAX_OWED:
-            return None
-        answer: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
-        conn.send(self._encode(method, path, body), answer)
-        return answer
+        if conn is not None and (conn.lost or conn.owed > self.MAX_OWED):
+            self._drop()
+            conn = None
+        return conn
 
     def _encode(self, method: str, path: str, body: bytes | None) -> bytes:
         key = (method, path, body)
@@ -315,9 +317,7 @@ class HttpConnection:
         conn = self._conn
         if conn is None or conn.lost:
             conn = self._conn = await self._connect()
-        answer: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
-        conn.send(request, answer)
-        return await answer
+        return await _sent(conn, request)
 
     async def _connect(self) -> _Answers:
         """Connect, or take over the connect an earlier request's deadline interrupted."""
@@ -353,6 +353,13 @@ class HttpConnection:
             task.cancel()
         elif not task.cancelled() and task.exception() is None:
             task.result().close()
+
+
+def _sent(conn: _Answers, request: bytes) -> asyncio.Future[HttpResponse]:
+    """The request on its way on `conn`, and the future of its answer."""
+    answer: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
+    conn.send(request, answer)
+    return answer
 
 
 def _retrieve(task: asyncio.Task[_Answers]) -> None:
