@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from quorumwatch.model import Answer
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -189,3 +192,18 @@ class FakeKv:
                 await asyncio.sleep(3600)
             writer.write(self.answer(request))
             await writer.drain()
+
+
+async def answer_of(probe: Any) -> Answer:
+    """One answer of `probe` as the engine would record it: a failure classified, never raised (a
+    5 s bound, far past any test's need); the probe closed after."""
+    from quorumwatch.probes.base import classify
+
+    try:
+        async with asyncio.timeout(5):
+            answer: Answer = await probe.ask()
+            return answer
+    except Exception as exc:
+        return classify(exc)
+    finally:
+        await probe.aclose()

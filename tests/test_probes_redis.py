@@ -16,7 +16,7 @@ from quorumwatch.lab.certs import LabCerts
 from quorumwatch.model import Answer, Reason, Role
 from quorumwatch.probes.base import GarbageAnswer
 from quorumwatch.probes.redis import RedisProbe, parse_role
-from tests.responders import serve
+from tests.responders import answer_of, serve
 
 CFG = RedisProbeConfig(kind="redis")
 
@@ -172,22 +172,8 @@ def redis_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, L
 
 
 def _ask_with(port: int, cfg: dict[str, object]) -> Answer:
-    from quorumwatch.probes.base import classify
-
-    probe = RedisProbe(
-        NodeConfig(name="n1", address=f"127.0.0.1:{port}"), RedisProbeConfig.model_validate(cfg)
-    )
-
-    async def main() -> Answer:
-        try:
-            async with asyncio.timeout(5):
-                return await probe.ask()
-        except Exception as exc:
-            return classify(exc)
-        finally:
-            await probe.aclose()
-
-    return asyncio.run(main())
+    node = NodeConfig(name="n1", address=f"127.0.0.1:{port}")
+    return asyncio.run(answer_of(RedisProbe(node, RedisProbeConfig.model_validate(cfg))))
 
 
 def _access(certs: LabCerts, **extra: object) -> dict[str, object]:

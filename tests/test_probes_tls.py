@@ -15,10 +15,9 @@ import yaml
 from quorumwatch.config import ConfigError, EtcdProbeConfig, TlsConfig, load_cluster
 from quorumwatch.lab.certs import LabCerts, make_ca, make_lab_certs
 from quorumwatch.model import Answer, Reason, Role
-from quorumwatch.probes.base import classify
 from quorumwatch.probes.etcd import EtcdProbe
 from quorumwatch.probes.tls import client_context
-from tests.responders import http_response, read_http_request, serve
+from tests.responders import Handler, answer_of, http_response, read_http_request, serve
 
 STATUS = b'{"header":{"member_id":"7"},"leader":"7","raftTerm":"4"}'
 
@@ -41,22 +40,15 @@ async def _etcd(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         await writer.drain()
 
 
-def _ask(server: ssl.SSLContext | None, probe_cfg: dict[str, object]) -> Answer:
+def _ask(server: ssl.SSLContext | None, probe_cfg: dict[str, object], handler: Handler = _etcd) -> Answer:
     """One etcd probe answer from a scripted server, as the engine would record it."""
     from quorumwatch.config import NodeConfig
 
     cfg = EtcdProbeConfig.model_validate({"kind": "etcd", **probe_cfg})
 
     async def main() -> Answer:
-        async with serve(_etcd, server) as port:
-            probe = EtcdProbe(NodeConfig(name="n1", address=f"127.0.0.1:{port}"), cfg)
-            try:
-                async with asyncio.timeout(5):
-                    return await probe.ask()
-            except Exception as exc:
-                return classify(exc)
-            finally:
-                await probe.aclose()
+        async with serve(handler, server) as port:
+            return await answer_of(EtcdProbe(NodeConfig(name="n1", address=f"127.0.0.1:{port}"), cfg))
 
     return asyncio.run(main())
 
@@ -118,22 +110,7 @@ async def _plain_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 
 
 def test_tls_to_a_plain_port_never_falls_back(certs: LabCerts) -> None:
-    cfg = EtcdProbeConfig.model_validate({"kind": "etcd", **_tls(certs)})
-
-    async def main() -> Answer:
-        from quorumwatch.config import NodeConfig
-
-        async with serve(_plain_http) as port:
-            probe = EtcdProbe(NodeConfig(name="n1", address=f"127.0.0.1:{port}"), cfg)
-            try:
-                async with asyncio.timeout(5):
-                    return await probe.ask()
-            except Exception as exc:
-                return classify(exc)
-            finally:
-                await probe.aclose()
-
-    answer = asyncio.run(main())
+    answer = _ask(None, _tls(certs), _plain_http)
     assert answer.role is Role.UNKNOWN and answer.reason is Reason.ERROR
     assert answer.detail is not None and "did not answer in TLS" in answer.detail
 
