@@ -208,9 +208,11 @@ class Engine:
         pending: list[asyncio.Future[Any]] = []
         for i, probe in enumerate(self.probes):
             sender = self._senders[i]
-            # the window starts before the question leaves: the answer is true at some instant in it
-            at = (clock.now_ns(), clock.wall_ns())
-            reply = sender.send() if sender is not None else None
+            reply = None
+            if sender is not None:
+                # the window starts before the question leaves: the answer is true at some instant in it
+                at = (clock.now_ns(), clock.wall_ns())
+                reply = sender.send()
             if sender is not None and reply is not None:
                 sent[i] = at
                 reply.add_done_callback(functools.partial(replied, i, sender))
