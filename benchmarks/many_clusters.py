@@ -17,6 +17,7 @@ import asyncio
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,7 +34,7 @@ WARMUP_S = 2.0
 
 
 async def run(
-    clusters: int, nodes: int, seconds: float, base: Path, ports: list[int], spin: float, stagger: bool,
+    clusters: int, nodes: int, seconds: float, base: Path, responder: Responder, spin: float, stagger: bool,
     background: bool,
 ) -> None:  # fmt: skip
     lateness: list[int] = []
@@ -44,7 +45,9 @@ async def run(
     engines = []
     histories = []
     for k in range(clusters):
-        c = cluster("etcd", ports[k * nodes : (k + 1) * nodes], 0.1).model_copy(update={"name": f"c{k}"})
+        c = cluster("etcd", responder.http_ports[k * nodes : (k + 1) * nodes], 0.1).model_copy(
+            update={"name": f"c{k}"}
+        )
         h = History.create(base / f"c{k}.sqlite", [n.name for n in c.nodes], {"cluster": c.name})
         if writer is not None:
             h.write_from(writer)
@@ -67,6 +70,8 @@ async def run(
         engines.append(Engine(probes, interval_s=0.1, deadline_s=0.08, sinks=[sink], spin_s=spin))
     t = time.perf_counter()
     cpu = os.times()
+    threads = _thread_cpu()
+    responder_cpu = responder.cpu_s()
 
     async def staggered(i: int, e: Engine) -> EngineStats:
         # spread the clusters' ticks over the interval, as `watch a.yaml b.yaml ...` does
@@ -76,6 +81,8 @@ async def run(
     stats = await asyncio.gather(*(staggered(i, e) for i, e in enumerate(engines)))
     took = time.perf_counter() - t
     cpu_end = os.times()
+    responder_cpu = responder.cpu_s() - responder_cpu
+    threads = {name: used - threads.get(name, 0.0) for name, used in _thread_cpu().items()}
     used = (cpu_end.user - cpu.user) + (cpu_end.system - cpu.system)
     for e in engines:
         await e.aclose()
@@ -98,8 +105,28 @@ async def run(
     held_ns = [round(x * 1e9) for x in held]
     # less noisy than lateness on a shared machine: what one watcher costs, all its threads
     print(f"watcher CPU: {used:.1f} s over {took:.1f} s ({100 * used / took:.0f} % of one core)")
+    print(f"responder CPU (the fake nodes, same machine): {100 * responder_cpu / took:.0f} % of one core")
+    print(
+        "by thread:", ", ".join(f"{name} {100 * used / took:.0f} %" for name, used in sorted(threads.items()))
+    )
     print(f"loop held per tick (record + grade): p50 {_pct(held_ns, 0.5) * 1000:.0f} µs, "
           f"p99 {_pct(held_ns, 0.99) * 1000:.0f} µs")  # fmt: skip
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each of this process's threads, by Python thread name (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    used: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended
+            continue
+        name = names.get(int(task.name), "other")
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
 
 
 def main() -> None:
@@ -110,14 +137,17 @@ def main() -> None:
     ap.add_argument("--spin", type=float, default=MANY_SPIN_S, help="Engine spin before each tick (s).")
     ap.add_argument("--no-stagger", action="store_true", help="Start every cluster's ticks at one instant.")
     ap.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="The event loop.")
+    ap.add_argument(
+        "--no-leader", action="store_true", help="Every node a follower (a 'no leader' line every tick)."
+    )
     ap.add_argument("--inline-writes", action="store_true", help="Write histories on the loop's thread.")
     args = ap.parse_args()
     raise_nofile()
-    responder = Responder(args.clusters * args.nodes)
+    responder = Responder(args.clusters * args.nodes, leader_every=0 if args.no_leader else args.nodes)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             main = run(
-                args.clusters, args.nodes, args.seconds, Path(tmp), responder.http_ports, args.spin,
+                args.clusters, args.nodes, args.seconds, Path(tmp), responder, args.spin,
                 not args.no_stagger, not args.inline_writes,
             )  # fmt: skip
             run_loop(main) if args.loop == "uvloop" else asyncio.run(main)

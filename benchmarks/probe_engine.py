@@ -21,11 +21,13 @@ import platform
 import subprocess
 import sys
 import time
+from typing import Any, cast
 
 from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine
 from quorumwatch.model import Role, Tick
 from quorumwatch.probes import make_probe
+from quorumwatch.runner import run_loop
 
 STATUS = (
     b'{"header":{"cluster_id":"6572429608285062470","member_id":"11474758352565164449",'
@@ -33,12 +35,17 @@ STATUS = (
     b'"leader":"11093195297742745536","raftIndex":"8","raftTerm":"2","raftAppliedIndex":"8",'
     b'"dbSizeInUse":"16384"}'
 )
-HTTP_ANSWER = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-    + str(len(STATUS)).encode()
-    + b"\r\n\r\n"
-    + STATUS
-)
+LEADER_STATUS = STATUS.replace(b"11474758352565164449", b"11093195297742745536")
+"""The same answer from the member that leads (its id is the leader's)."""
+
+
+def _http_answer(status: bytes) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    return head + str(len(status)).encode() + b"\r\n\r\n" + status
+
+
+HTTP_ANSWER = _http_answer(STATUS)
+LEADER_HTTP_ANSWER = _http_answer(LEADER_STATUS)
 SRVR = (
     b"Zookeeper version: 3.8.0, built on 2024-12-29 17:54 UTC\nLatency min/avg/max: 0/0.0/0\n"
     b"Received: 6\nSent: 5\nConnections: 1\nOutstanding: 0\nZxid: 0x100000000\nMode: follower\n"
@@ -58,22 +65,39 @@ def raise_nofile() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
 
-async def _serve(n: int) -> None:
-    raise_nofile()
+class _Http(asyncio.Protocol):
+    """One keep-alive connection of a fake etcd member: an answer for every whole request. A
+    protocol, not streams, so the responder takes little of the CPU the measured client shares."""
 
-    async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                if length:
-                    await reader.readexactly(length)
-                writer.write(HTTP_ANSWER)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is one without subclassing it
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.buf += data
+        while (end := self.buf.find(b"\r\n\r\n")) >= 0:
+            length = 0
+            for line in self.buf[:end].split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if len(self.buf) < end + 4 + length:
+                return
+            self.buf = self.buf[end + 4 + length :]
+            self.transport.write(self.answer)
+
+
+async def _serve(n: int, leader_every: int) -> None:
+    raise_nofile()
+    loop = asyncio.get_running_loop()
+
+    def http(i: int) -> Any:
+        answer = LEADER_HTTP_ANSWER if leader_every and i % leader_every == 0 else HTTP_ANSWER
+        return loop.create_server(lambda: _Http(answer), "127.0.0.1", 0, backlog=1024)
 
     async def fourlw(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -86,9 +110,8 @@ async def _serve(n: int) -> None:
 
     ports = []
     servers = []
-    for _ in range(n):
-        for handler in (http, fourlw):
-            s = await asyncio.start_server(handler, "127.0.0.1", 0, backlog=1024)
+    for i in range(n):
+        for s in (await http(i), await asyncio.start_server(fourlw, "127.0.0.1", 0, backlog=1024)):
             servers.append(s)
             ports.append(s.sockets[0].getsockname()[1])
     print(" ".join(map(str, ports)), flush=True)
@@ -96,14 +119,25 @@ async def _serve(n: int) -> None:
 
 
 class Responder:
-    def __init__(self, n: int) -> None:
+    """N fake nodes in a child process. With `leader_every` K, the HTTP nodes 0, K, 2K, ... answer
+    as the leader (one per K-node cluster); otherwise every node is a follower."""
+
+    def __init__(self, n: int, leader_every: int = 0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, __file__, "--serve", str(n), "--leader-every", str(leader_every)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
         assert self.proc.stdout is not None
         ports = [int(p) for p in self.proc.stdout.readline().split()]
         self.http_ports = ports[0::2]
         self.zk_ports = ports[1::2]
+
+    def cpu_s(self) -> float:
+        """CPU seconds the responder has used so far (Linux /proc)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -292,11 +326,12 @@ async def bench_size(n: int, seconds: float) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--leader-every", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--sizes", default="3,30,300")
     ap.add_argument("--seconds", type=float, default=3.0)
     args = ap.parse_args()
     if args.serve:
-        asyncio.run(_serve(args.serve))
+        run_loop(_serve(args.serve, args.leader_every))
         return
     print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores")
     print(

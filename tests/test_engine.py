@@ -159,6 +159,26 @@ def test_probes_with_an_open_connection_are_asked_without_a_task_and_graded_alik
     assert hung.abandoned == 5  # each sent question's future is cancelled at its deadline
 
 
+def test_a_send_that_raises_makes_that_node_unknown_and_the_tick_goes_on() -> None:
+    from tests.fakes import ScriptedSender
+
+    class Refusing(ScriptedSender):
+        def send(self) -> asyncio.Future[object] | None:
+            if self.calls >= 1:
+                self.calls += 1
+                raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+            return super().send()
+
+    ok = ScriptedSender("n1", reply=lambda k: Answer(Role.LEADER, epoch=1))
+    ticks = _run(Engine([Refusing("n2"), ok], spin_s=0, interval_s=0.1, deadline_s=0.08), max_ticks=3)
+    assert [t.observations[1].role for t in ticks] == [Role.LEADER] * 3
+    assert ticks[0].observations[0].role is Role.FOLLOWER  # asked in a task while "connecting"
+    for t in ticks[1:]:
+        o = t.observations[0]
+        assert o.role is Role.UNKNOWN and "TCPTransport closed" in (o.detail or "")
+        assert o.send_ns <= o.recv_ns
+
+
 def test_a_reply_after_the_deadline_is_abandoned_and_counts_as_timeout() -> None:
     from tests.fakes import ScriptedSender
 

@@ -46,6 +46,36 @@ def test_keep_alive_reuses_one_connection(loop: str) -> None:
     assert accepted == 1
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_connection_closing_before_its_loss_is_reported_is_not_written_to(loop: str) -> None:
+    """uvloop reports a hang-up a loop turn late and refuses writes meanwhile (RuntimeError): a probe
+    sees no usable connection and connects afresh instead of reporting uvloop's error."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_http_request(reader):
+            writer.write(http_response(b"x"))
+            await writer.drain()
+
+    async def main() -> tuple[int, Any, int]:
+        async with serve(handler) as port:
+            conn = HttpConnection("127.0.0.1", port)
+            first = (await conn.request("GET", "/")).status
+            opened = conn._conn
+            assert opened is not None and opened.transport is not None
+            opened.transport.close()  # closing; connection_lost comes a loop turn later
+            unsent = conn.send_now("GET", "/")
+            closed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            opened.send(b"GET / HTTP/1.1\r\n\r\n", closed)  # a send that raced it fails its answer
+            second = (await conn.request("GET", "/")).status
+            await conn.aclose()
+            refused = closed.exception()
+            assert refused is not None
+            return first, (unsent, classify(refused).reason), second
+
+    result = uvloop.run(main()) if loop == "uvloop" else asyncio.run(main())
+    assert result == (200, (None, Reason.CLOSED), 200)
+
+
 def test_server_closing_idle_connection_is_retried_once() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_http_request(reader)

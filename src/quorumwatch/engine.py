@@ -33,6 +33,11 @@ class Clock(Protocol):
         """A scope cancelled (raising TimeoutError) at absolute monotonic time t_ns."""
         ...
 
+    def call_at(self, t_ns: int, callback: Callable[[], object]) -> asyncio.TimerHandle:
+        """`callback` run at absolute monotonic time t_ns: a bare timer, for the engine's per-tick
+        waits, where a hundred clusters make a `deadline` scope's cost count."""
+        ...
+
 
 class LoopClock:
     """The event loop's clock and `asyncio.timeout_at`; with a virtual-time loop the same class runs
@@ -41,27 +46,37 @@ class LoopClock:
 
     def __init__(self, wall: Callable[[], int] = time.time_ns) -> None:
         self._wall = wall
-        self._coarse: bool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._coarse = False
 
-    def _is_coarse(self, loop: asyncio.AbstractEventLoop) -> bool:
-        if self._coarse is None:
+    def _running(self) -> asyncio.AbstractEventLoop:
+        # kept between calls: asyncio.get_running_loop() costs a getpid() system call each time
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            loop = self._loop = asyncio.get_running_loop()
             self._coarse = type(loop).__module__.startswith("uvloop")
-        return self._coarse
+        return loop
 
     def now_ns(self) -> int:
-        loop = asyncio.get_running_loop()
-        if self._is_coarse(loop):
+        loop = self._running()
+        if self._coarse:
             return time.monotonic_ns()
         return int(loop.time() * 1e9)
 
     def wall_ns(self) -> int:
         return self._wall()
 
+    def _loop_time(self, loop: asyncio.AbstractEventLoop, t_ns: int) -> float:
+        if self._coarse:
+            return loop.time() + (t_ns - time.monotonic_ns()) / 1e9
+        return t_ns / 1e9
+
     def deadline(self, t_ns: int) -> AbstractAsyncContextManager[object]:
-        loop = asyncio.get_running_loop()
-        if self._is_coarse(loop):
-            return asyncio.timeout_at(loop.time() + (t_ns - time.monotonic_ns()) / 1e9)
-        return asyncio.timeout_at(t_ns / 1e9)
+        return asyncio.timeout_at(self._loop_time(self._running(), t_ns))
+
+    def call_at(self, t_ns: int, callback: Callable[[], object]) -> asyncio.TimerHandle:
+        loop = self._running()
+        return loop.call_at(self._loop_time(loop, t_ns), callback)
 
 
 TickSink = Callable[[Tick], None]
@@ -118,6 +133,7 @@ class Engine:
         # The loop's timers wake up to ~1 ms late (epoll has millisecond resolution): sleep until
         # spin_s before the tick, then yield until it is due. Fake-clock tests pass 0.
         self._spin_ns = round(spin_s * 1e9)
+        self._sleeping: asyncio.Future[None] | None = None
 
     async def run(
         self,
@@ -127,6 +143,14 @@ class Engine:
         stop: asyncio.Event | None = None,
     ) -> EngineStats:
         stop = stop or asyncio.Event()
+        # a sleeping engine waits on one future that its timer or `stop` completes (no scope per tick)
+        stopper = asyncio.get_running_loop().create_task(self._wake_on(stop))
+        try:
+            return await self._run(duration_s, max_ticks, stop)
+        finally:
+            stopper.cancel()
+
+    async def _run(self, duration_s: float | None, max_ticks: int | None, stop: asyncio.Event) -> EngineStats:
         clock = self.clock
         t0 = clock.now_ns()
         end = None if duration_s is None else t0 + round(duration_s * 1e9)
@@ -159,13 +183,22 @@ class Engine:
             k += 1
         return self.stats
 
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        if self._sleeping is not None:
+            _complete(self._sleeping)
+
     async def _sleep_until(self, t_ns: int, stop: asyncio.Event) -> None:
         clock = self.clock
         early = t_ns - self._spin_ns
-        if clock.now_ns() < early:
-            with contextlib.suppress(TimeoutError):
-                async with clock.deadline(early):
-                    await stop.wait()
+        if clock.now_ns() < early and not stop.is_set():
+            wake = self._sleeping = asyncio.get_running_loop().create_future()
+            timer = clock.call_at(early, functools.partial(_complete, wake))
+            try:
+                await wake
+            finally:
+                timer.cancel()
+                self._sleeping = None
         while clock.now_ns() < t_ns and not stop.is_set():  # noqa: ASYNC110 - deliberate sub-ms spin
             await asyncio.sleep(0)
 
@@ -186,8 +219,8 @@ class Engine:
         def count() -> None:
             nonlocal remaining
             remaining -= 1
-            if not remaining and not all_done.done():
-                all_done.set_result(None)
+            if not remaining:
+                _complete(all_done)
 
         def replied(i: int, probe: SendingProbe, reply: asyncio.Future[Any]) -> None:
             if not reply.cancelled():
@@ -212,7 +245,12 @@ class Engine:
             if sender is not None:
                 # the window starts before the question leaves: the answer is true at some instant in it
                 at = (clock.now_ns(), clock.wall_ns())
-                reply = sender.send()
+                try:
+                    reply = sender.send()
+                except Exception as refused:  # a write refused: this node unknown, the tick goes on
+                    results[i] = _observation(probe.node, k, at[0], clock.now_ns(), at[1], classify(refused))
+                    count()
+                    continue
             if sender is not None and reply is not None:
                 sent[i] = at
                 reply.add_done_callback(functools.partial(replied, i, sender))
@@ -221,19 +259,18 @@ class Engine:
                 task = loop.create_task(self._observe(probe, k, sent, i))
                 task.add_done_callback(functools.partial(observed, i))
                 pending.append(task)
-        try:
-            if pending:
-                async with clock.deadline(scheduled + self.deadline_ns):
-                    await all_done
-        except TimeoutError:
-            pass
-        finally:
-            late = [f for f in pending if not f.done()]
-            for f in late:
-                f.cancel()  # a cancelled reply is thrown away when it comes; a task ends now
-            tasks = [f for f in late if isinstance(f, asyncio.Task)]
-            if tasks:  # each probe leaves itself ready for the next tick; none outlives its tick
-                await asyncio.wait(tasks)
+        if pending:
+            timer = clock.call_at(scheduled + self.deadline_ns, functools.partial(_complete, all_done))
+            try:
+                await all_done
+            finally:
+                timer.cancel()
+                late = [f for f in pending if not f.done()]
+                for f in late:
+                    f.cancel()  # a cancelled reply is thrown away when it comes; a task ends now
+                tasks = [f for f in late if isinstance(f, asyncio.Task)]
+                if tasks:  # each probe leaves itself ready for the next tick; none outlives its tick
+                    await asyncio.wait(tasks)
         now = clock.now_ns()
         timed_out = Answer.unknown(Reason.TIMEOUT, "no answer before the deadline")
         observations = tuple(
@@ -263,6 +300,11 @@ class Engine:
         for probe in self.probes:
             with contextlib.suppress(Exception):
                 await probe.aclose()
+
+
+def _complete(f: asyncio.Future[None]) -> None:
+    if not f.done():
+        f.set_result(None)
 
 
 def _observation(node: str, k: int, send: int, recv: int, wall: int, answer: Answer) -> Observation:

@@ -54,6 +54,7 @@ class _Answers(asyncio.Protocol):
         self.max_response = max_response
         self.tls = tls
         self.transport: asyncio.Transport | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiting: deque[asyncio.Future[HttpResponse]] = deque()
         self.lost = False
@@ -68,6 +69,8 @@ class _Answers(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is one, without subclassing it
+        # kept for the answers' futures: asyncio.get_running_loop() costs a getpid() system call
+        self.loop = asyncio.get_running_loop()
 
     def data_received(self, data: bytes) -> None:
         self.answered = True
@@ -160,7 +163,16 @@ class _Answers(asyncio.Protocol):
 
     # ours
 
+    @property
+    def closed(self) -> bool:
+        """Lost, or closing with the loss not reported yet (uvloop reports it a loop turn after the
+        node hangs up, and refuses a write meanwhile)."""
+        return self.lost or self.transport is None or self.transport.is_closing()
+
     def send(self, request: bytes, answer: asyncio.Future[HttpResponse]) -> None:
+        if self.closed:
+            answer.set_exception(_ClosedBeforeAnswer())
+            return
         assert self.transport is not None
         self.waiting.append(answer)
         self.transport.write(request)
@@ -293,7 +305,7 @@ class HttpConnection:
         """The open connection, dropped first when the node closed it or owes too many answers (a
         hung node); None when there is none."""
         conn = self._conn
-        if conn is not None and (conn.lost or conn.owed > self.MAX_OWED):
+        if conn is not None and (conn.closed or conn.owed > self.MAX_OWED):
             self._drop()
             conn = None
         return conn
@@ -315,7 +327,7 @@ class HttpConnection:
 
     async def _exchange(self, request: bytes) -> HttpResponse:
         conn = self._conn
-        if conn is None or conn.lost:
+        if conn is None or conn.closed:
             conn = self._conn = await self._connect()
         return await _sent(conn, request)
 
@@ -357,7 +369,7 @@ class HttpConnection:
 
 def _sent(conn: _Answers, request: bytes) -> asyncio.Future[HttpResponse]:
     """The request on its way on `conn`, and the future of its answer."""
-    answer: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
+    answer: asyncio.Future[HttpResponse] = (conn.loop or asyncio.get_running_loop()).create_future()
     conn.send(request, answer)
     return answer
 
