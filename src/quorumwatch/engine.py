@@ -133,7 +133,8 @@ class Engine:
         # The loop's timers wake up to ~1 ms late (epoll has millisecond resolution): sleep until
         # spin_s before the tick, then yield until it is due. Fake-clock tests pass 0.
         self._spin_ns = round(spin_s * 1e9)
-        self._sleeping: asyncio.Future[None] | None = None
+        self._waiting: asyncio.Future[Any] | None = None
+        self._timer: asyncio.Handle | None = None
 
     async def run(
         self,
@@ -143,7 +144,7 @@ class Engine:
         stop: asyncio.Event | None = None,
     ) -> EngineStats:
         stop = stop or asyncio.Event()
-        # a sleeping engine waits on one future that its timer or `stop` completes (no scope per tick)
+        # a waiting engine waits on one future that its timer or `stop` completes (no scope per tick)
         stopper = asyncio.get_running_loop().create_task(self._wake_on(stop))
         try:
             return await self._run(duration_s, max_ticks, stop)
@@ -151,133 +152,106 @@ class Engine:
             stopper.cancel()
 
     async def _run(self, duration_s: float | None, max_ticks: int | None, stop: asyncio.Event) -> EngineStats:
-        clock = self.clock
-        t0 = clock.now_ns()
+        t0 = self.clock.now_ns()
         end = None if duration_s is None else t0 + round(duration_s * 1e9)
         k = 0
         while not stop.is_set() and (max_ticks is None or self.stats.ticks < max_ticks):
-            scheduled = t0 + k * self.interval_ns
-            if end is not None and scheduled >= end:
+            if end is not None and t0 + k * self.interval_ns >= end:
                 break
-            await self._sleep_until(scheduled, stop)
-            if stop.is_set():
+            round_ = await self._start(k, t0, end, stop)
+            if round_ is None:
                 break
-            started = clock.now_ns()
-            if started - scheduled >= self.deadline_ns // 2:
-                # Too late to give this tick's probes their budget (a stalled machine): skip to the
-                # next slot still ahead, counting what was missed, rather than run late in a burst.
-                nxt = -(-(started - t0) // self.interval_ns)
-                self.stats.skipped += nxt - k
-                k = nxt
-                scheduled = t0 + k * self.interval_ns
-                if end is not None and scheduled >= end:
-                    break
-                await self._sleep_until(scheduled, stop)
-                if stop.is_set():
-                    break
-                started = clock.now_ns()
-            tick = await self._tick(k, scheduled, started)
+            tick = await round_.finish(self.clock, self.deadline_ns)
             self._account(tick)
             for sink in self.sinks:
                 sink(tick)
-            k += 1
+            k = tick.index + 1
         return self.stats
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
-        if self._sleeping is not None:
-            _complete(self._sleeping)
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(None)
 
-    async def _sleep_until(self, t_ns: int, stop: asyncio.Event) -> None:
-        clock = self.clock
-        early = t_ns - self._spin_ns
-        if clock.now_ns() < early and not stop.is_set():
-            wake = self._sleeping = asyncio.get_running_loop().create_future()
-            timer = clock.call_at(early, functools.partial(_complete, wake))
-            try:
-                await wake
-            finally:
-                timer.cancel()
-                self._sleeping = None
-        while clock.now_ns() < t_ns and not stop.is_set():  # noqa: ASYNC110 - deliberate sub-ms spin
-            await asyncio.sleep(0)
+    async def _start(self, k: int, t0: int, end: int | None, stop: asyncio.Event) -> _Round | None:
+        """Tick k (or the next slot still ahead, after a stall) started by its timer: the questions
+        leave from the timer's callback, which the loop runs before the callbacks already queued, so
+        a busy loop delays the start of a tick less than it delays a task's wake-up. None when
+        `stop` is set or the run's end comes first."""
+        if stop.is_set():
+            return None
+        begun: asyncio.Future[_Round | None] = asyncio.get_running_loop().create_future()
+        self._waiting = begun
+        self._arm(t0 + k * self.interval_ns - self._spin_ns, begun, k, t0, end, False)
+        try:
+            return await begun
+        except BaseException:
+            if begun.done() and not begun.cancelled() and (started := begun.result()) is not None:
+                started.abandon()  # cancelled after its questions left: none outlives its tick
+            raise
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._waiting = None
 
-    async def _tick(self, k: int, scheduled: int, started: int) -> Tick:
-        """Every probe asked at once under one absolute deadline (one timer per tick, not one per
-        probe: with a hundred clusters in one process the per-tick cost is what limits). A probe
-        with an open connection is sent its question directly and its reply's future taken (no
-        task); the others are asked in a task each."""
+    def _arm(self, at_ns: int, *due: Any) -> None:
+        self._timer = self.clock.call_at(at_ns, functools.partial(self._due, *due))
+
+    def _due(
+        self, begun: asyncio.Future[_Round | None], k: int, t0: int, end: int | None, skipped: bool
+    ) -> None:
+        if begun.done():
+            return
+        scheduled = t0 + k * self.interval_ns
+        now = self.clock.now_ns()
+        if now < scheduled:
+            # early: uvloop's timers fire up to ~1 ms early, and the stock loop's are armed spin_s
+            # early (epoll wakes up to 1 ms late): spin through the loop's queue, or take the timer again
+            if self._spin_ns:
+                self._timer = asyncio.get_running_loop().call_soon(self._due, begun, k, t0, end, skipped)
+            else:
+                self._arm(scheduled, begun, k, t0, end, skipped)
+            return
+        if now - scheduled >= self.deadline_ns // 2 and not skipped:
+            # Too late to give this tick's probes their budget (a stalled machine): skip to the
+            # next slot still ahead, counting what was missed, rather than run late in a burst.
+            nxt = -(-(now - t0) // self.interval_ns)
+            self.stats.skipped += nxt - k
+            if end is not None and t0 + nxt * self.interval_ns >= end:
+                begun.set_result(None)
+            else:
+                self._arm(t0 + nxt * self.interval_ns - self._spin_ns, begun, nxt, t0, end, True)
+            return
+        begun.set_result(self._send(k, scheduled, now))
+
+    def _send(self, k: int, scheduled: int, started: int) -> _Round:
+        """Every probe asked at once: a probe with an open connection is sent its question directly
+        and its reply's future taken (no task); the others are asked in a task each."""
         clock = self.clock
-        wall = clock.wall_ns()
-        n = len(self.probes)
-        sent: list[tuple[int, int]] = [(clock.now_ns(), wall)] * n
-        results: list[Observation | None] = [None] * n
+        round_ = _Round(k, scheduled, started, clock.wall_ns(), self.probes)
         loop = asyncio.get_running_loop()
-        all_done = loop.create_future()
-        remaining = n
-
-        def count() -> None:
-            nonlocal remaining
-            remaining -= 1
-            if not remaining:
-                _complete(all_done)
-
-        def replied(i: int, probe: SendingProbe, reply: asyncio.Future[Any]) -> None:
-            if not reply.cancelled():
-                answer: Answer
-                exc = reply.exception()
-                try:
-                    answer = classify(exc) if exc is not None else probe.interpret(reply.result())
-                except Exception as garbage:
-                    answer = classify(garbage)
-                results[i] = _observation(probe.node, k, sent[i][0], clock.now_ns(), sent[i][1], answer)
-            count()
-
-        def observed(i: int, task: asyncio.Task[Observation]) -> None:
-            if not task.cancelled():
-                results[i] = task.result()
-            count()
-
-        pending: list[asyncio.Future[Any]] = []
         for i, probe in enumerate(self.probes):
             sender = self._senders[i]
-            reply = None
             if sender is not None:
                 # the window starts before the question leaves: the answer is true at some instant in it
                 at = (clock.now_ns(), clock.wall_ns())
                 try:
                     reply = sender.send()
                 except Exception as refused:  # a write refused: this node unknown, the tick goes on
-                    results[i] = _observation(probe.node, k, at[0], clock.now_ns(), at[1], classify(refused))
-                    count()
+                    round_.answered(
+                        i, _observation(probe.node, k, at[0], clock.now_ns(), at[1], classify(refused))
+                    )
                     continue
-            if sender is not None and reply is not None:
-                sent[i] = at
-                reply.add_done_callback(functools.partial(replied, i, sender))
-                pending.append(reply)
-            else:
-                task = loop.create_task(self._observe(probe, k, sent, i))
-                task.add_done_callback(functools.partial(observed, i))
-                pending.append(task)
-        if pending:
-            timer = clock.call_at(scheduled + self.deadline_ns, functools.partial(_complete, all_done))
-            try:
-                await all_done
-            finally:
-                timer.cancel()
-                late = [f for f in pending if not f.done()]
-                for f in late:
-                    f.cancel()  # a cancelled reply is thrown away when it comes; a task ends now
-                tasks = [f for f in late if isinstance(f, asyncio.Task)]
-                if tasks:  # each probe leaves itself ready for the next tick; none outlives its tick
-                    await asyncio.wait(tasks)
-        now = clock.now_ns()
-        timed_out = Answer.unknown(Reason.TIMEOUT, "no answer before the deadline")
-        observations = tuple(
-            r if r is not None else _observation(p.node, k, sent[i][0], now, sent[i][1], timed_out)
-            for i, (r, p) in enumerate(zip(results, self.probes, strict=True))
-        )
-        return Tick(k, scheduled, started, wall, observations)
+                if reply is not None:
+                    round_.sent[i] = at
+                    reply.add_done_callback(functools.partial(round_.replied, clock, i, sender))
+                    round_.pending.append(reply)
+                    continue
+            task = loop.create_task(self._observe(probe, k, round_.sent, i))
+            task.add_done_callback(functools.partial(round_.observed, i))
+            round_.pending.append(task)
+        return round_
 
     async def _observe(self, probe: Probe, k: int, sent: list[tuple[int, int]], i: int) -> Observation:
         clock = self.clock
@@ -300,6 +274,75 @@ class Engine:
         for probe in self.probes:
             with contextlib.suppress(Exception):
                 await probe.aclose()
+
+
+class _Round:
+    """One tick in flight: its questions sent, the answers as they come, one deadline for all."""
+
+    def __init__(self, k: int, scheduled: int, started: int, wall: int, probes: Sequence[Probe]) -> None:
+        self.k = k
+        self.scheduled = scheduled
+        self.started = started
+        self.wall = wall
+        self.probes = probes
+        n = len(probes)
+        self.sent: list[tuple[int, int]] = [(started, wall)] * n
+        self.results: list[Observation | None] = [None] * n
+        self.pending: list[asyncio.Future[Any]] = []
+        self.remaining = n
+        self.all_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def answered(self, i: int, observation: Observation | None) -> None:
+        if observation is not None:
+            self.results[i] = observation
+        self.remaining -= 1
+        if not self.remaining and not self.all_done.done():
+            self.all_done.set_result(None)
+
+    def replied(self, clock: Clock, i: int, probe: SendingProbe, reply: asyncio.Future[Any]) -> None:
+        if reply.cancelled():
+            self.answered(i, None)
+            return
+        answer: Answer
+        exc = reply.exception()
+        try:
+            answer = classify(exc) if exc is not None else probe.interpret(reply.result())
+        except Exception as garbage:
+            answer = classify(garbage)
+        send, wall = self.sent[i]
+        self.answered(i, _observation(probe.node, self.k, send, clock.now_ns(), wall, answer))
+
+    def observed(self, i: int, task: asyncio.Task[Observation]) -> None:
+        self.answered(i, None if task.cancelled() else task.result())
+
+    async def finish(self, clock: Clock, deadline_ns: int) -> Tick:
+        """The tick once every answer is in or its deadline passed (the missing ones: timeouts)."""
+        if self.pending:
+            timer = clock.call_at(self.scheduled + deadline_ns, functools.partial(_complete, self.all_done))
+            try:
+                await self.all_done
+            finally:
+                timer.cancel()
+                tasks = self.abandon()
+                if tasks:  # each probe leaves itself ready for the next tick; none outlives its tick
+                    await asyncio.wait(tasks)
+        now = clock.now_ns()
+        timed_out = Answer.unknown(Reason.TIMEOUT, "no answer before the deadline")
+        observations = tuple(
+            r
+            if r is not None
+            else _observation(p.node, self.k, self.sent[i][0], now, self.sent[i][1], timed_out)
+            for i, (r, p) in enumerate(zip(self.results, self.probes, strict=True))
+        )
+        return Tick(self.k, self.scheduled, self.started, self.wall, observations)
+
+    def abandon(self) -> list[asyncio.Task[Any]]:
+        """Cancel what has not answered (a cancelled reply is thrown away when it comes; a task
+        ends now); the tasks cancelled, to await."""
+        late = [f for f in self.pending if not f.done()]
+        for f in late:
+            f.cancel()
+        return [f for f in late if isinstance(f, asyncio.Task)]
 
 
 def _complete(f: asyncio.Future[None]) -> None:

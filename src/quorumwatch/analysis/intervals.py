@@ -111,7 +111,9 @@ class NodeTracker:
                 out.append(
                     Interval(self.node, start, o.recv_ns, epochs, False, open_start=self.seg_start is None)
                 )
-            self.seg_start, self.seg_has, self.seg_epochs = o.send_ns, False, set()
+            self.seg_start, self.seg_has = o.send_ns, False
+            if self.seg_epochs:  # a follower's every answer would otherwise make a set to collect
+                self.seg_epochs = set()
         return out
 
     def finish(self, hi: int) -> list[Interval]:
