@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import resource
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from benchmarks.probe_engine import Responder, _pct, cluster, raise_nofile
@@ -113,6 +119,52 @@ async def run(
           f"p99 {_pct(held_ns, 0.99) * 1000:.0f} µs")  # fmt: skip
 
 
+def run_cli(clusters: int, nodes: int, seconds: float, base: Path, responder: Responder) -> None:
+    """What users run: `quorumwatch watch c0.yaml ... c99.yaml --changes-only` in its own process,
+    its lateness read back from the histories it recorded (each tick's scheduled and started time)."""
+    files = []
+    for k in range(clusters):
+        c = cluster("etcd", responder.http_ports[k * nodes : (k + 1) * nodes], 0.1)
+        doc = c.model_dump(mode="json", exclude_defaults=True) | {"name": f"c{k}"}
+        files.append(base / f"c{k}.yaml")
+        files[-1].write_text(yaml.safe_dump(doc), encoding="utf-8")
+    argv = [sys.executable, "-m", "quorumwatch", "watch", *map(str, files)]
+    argv += ["--changes-only", "--duration", str(seconds + WARMUP_S), "--output", str(base / "watch.log")]
+    responder_cpu = responder.cpu_s()
+    t = time.perf_counter()
+    proc = subprocess.run(argv, cwd=base, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.exit(f"watch exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lateness: list[int] = []
+    answers = unknown = 0
+    for db in sorted(base.glob("runs/*/*/history.sqlite")):
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            warm = round(WARMUP_S * 10)
+            lateness += [
+                r[0]
+                for r in conn.execute("SELECT started_ns - scheduled_ns FROM ticks WHERE tick >= ?", (warm,))
+            ]
+            for role, n in conn.execute(
+                "SELECT role = 'unknown', COUNT(*) FROM observations WHERE tick >= ? GROUP BY 1", (warm,)
+            ):
+                unknown, answers = (unknown + n, answers) if role else (unknown, answers + n)
+    print(
+        f"`quorumwatch watch` of {clusters} cluster files × {nodes} nodes at 10 Hz for {seconds:g} s "
+        f"(+{WARMUP_S:g} s warm-up), {took:.1f} s wall (process start included)"
+    )
+    print(f"ticks recorded after warm-up {len(lateness):,}; answers {answers:,}, unknown {unknown:,}")
+    print(
+        f"tick-start lateness p50 {_pct(lateness, 0.5):.2f} ms, p99 {_pct(lateness, 0.99):.2f} ms, "
+        f"max {max(lateness) / 1e6:.2f} ms"
+    )
+    print(
+        f"watch CPU: {used.ru_utime + used.ru_stime:.1f} s over {took:.1f} s; responder CPU "
+        f"{100 * (responder.cpu_s() - responder_cpu) / took:.0f} % of one core"
+    )
+
+
 def _thread_cpu() -> dict[str, float]:
     """CPU seconds of each of this process's threads, by Python thread name (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -140,12 +192,18 @@ def main() -> None:
     ap.add_argument(
         "--no-leader", action="store_true", help="Every node a follower (a 'no leader' line every tick)."
     )
+    ap.add_argument(
+        "--cli", action="store_true", help="Run `quorumwatch watch` on cluster files instead (end to end)."
+    )
     ap.add_argument("--inline-writes", action="store_true", help="Write histories on the loop's thread.")
     args = ap.parse_args()
     raise_nofile()
     responder = Responder(args.clusters * args.nodes, leader_every=0 if args.no_leader else args.nodes)
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            if args.cli:
+                run_cli(args.clusters, args.nodes, args.seconds, Path(tmp), responder)
+                return
             main = run(
                 args.clusters, args.nodes, args.seconds, Path(tmp), responder, args.spin,
                 not args.no_stagger, not args.inline_writes,

@@ -131,3 +131,17 @@ def r3(v: float | None) -> float:
 def test_percentiles_nearest_rank() -> None:
     vals = [float(v) for v in range(1, 101)]
     assert percentile(vals, 50) == 50.0 and percentile(vals, 99) == 99.0 and percentile([3.0], 90) == 3.0
+
+
+def test_a_history_where_no_node_ever_answered_is_inconclusive_never_ok() -> None:
+    # a single unreachable node: nothing overlaps, yet nothing was learned either
+    alone = analyze(history({"n1": "XXXXX"}), interval_s=0.1, deadline_s=0.08)
+    assert alone.verdict is Verdict.INCONCLUSIVE
+    assert alone.advice == "no node answered: all 5 observations were unknown"
+    # three unreachable nodes: their unknown stretches overlap, which is no evidence of two leaders
+    silent = analyze(history({"n1": "XXXX", "n2": "XXXX", "n3": "XXXX"}), interval_s=0.1, deadline_s=0.08)
+    assert silent.verdict is Verdict.INCONCLUSIVE
+    # one answer from one node is something examined: the usual verdicts apply
+    heard = analyze(history({"n1": "XXXF", "n2": "XXXX"}), interval_s=0.1, deadline_s=0.08)
+    assert heard.verdict is not Verdict.INCONCLUSIVE
+    assert analyze(history({"n1": "FFFF"}), interval_s=0.1, deadline_s=0.08).verdict is Verdict.OK

@@ -113,7 +113,11 @@ def analyze(
         until = faults[i + 1].injected_ns if i + 1 < len(faults) else span[1]
         trials.append(trial_metrics(f, per_node, ticks, until, d.starts))
     advice = None
-    if verdict is Verdict.POSSIBLE:
+    if not d.answered and not recorded:
+        # every answer unknown (refused, timed out, garbage): no node was heard say who led
+        verdict = Verdict.INCONCLUSIVE
+        advice = f"no node answered: all {d.observations} observations were unknown"
+    elif verdict is Verdict.POSSIBLE:
         worst = max(o.duration_ns for o in found if not o.certain)
         advice = (
             f"the longest overlap that cannot be ruled out is {worst / 1e6:.0f} ms; to tighten it, "

@@ -34,6 +34,8 @@ class Digest:
     """Ticks with two or more leader answers, holding only those answers."""
     starts: Sequence[int]
     """Every tick's start, in order (with the ticks' own positions: `ticks[i]` started at `starts[i]`)."""
+    answered: int = 0
+    """Observations that said a role (not unknown): none means no node was ever heard from."""
 
 
 class _OutOfOrder(Exception):
@@ -53,7 +55,7 @@ def _stream(ticks: Sequence[Tick]) -> Digest:
     found: dict[str, list[Interval]] = {}
     last_send: dict[str, int] = {}
     lo: int | None = None
-    hi = max_rtt = count = 0
+    hi = max_rtt = count = answered = 0
     multi: list[Tick] = []
     starts = array("q")
     for tick in ticks:
@@ -73,6 +75,7 @@ def _stream(ticks: Sequence[Tick]) -> Digest:
             hi = max(hi, o.recv_ns)
             max_rtt = max(max_rtt, o.recv_ns - o.send_ns)
             count += 1
+            answered += o.role is not Role.UNKNOWN
             leaders += o.role is Role.LEADER
         if leaders > 1:
             kept = tuple(o for o in tick.observations if o.role is Role.LEADER)
@@ -88,7 +91,7 @@ def _stream(ticks: Sequence[Tick]) -> Digest:
                 node, tuple(iv for iv in ivs if iv.certain), tuple(iv for iv in ivs if not iv.certain)
             )
         )
-    return Digest(tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), starts)
+    return Digest(tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), starts, answered)
 
 
 def _sorted(ticks: Sequence[Tick]) -> Digest:
@@ -105,7 +108,8 @@ def _sorted(ticks: Sequence[Tick]) -> Digest:
     span = (min(o.send_ns for o in obs), max(o.recv_ns for o in obs))
     per_node = tuple(node_intervals(n, os_, span) for n, os_ in group_by_node(obs).items())
     max_rtt = max(o.recv_ns - o.send_ns for o in obs)
-    return Digest(per_node, span, max_rtt, len(obs), tuple(multi), starts)
+    answered = sum(o.role is not Role.UNKNOWN for o in obs)
+    return Digest(per_node, span, max_rtt, len(obs), tuple(multi), starts, answered)
 
 
 __all__ = ["Digest", "digest"]
