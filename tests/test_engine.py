@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from quorumwatch.engine import Engine
+from quorumwatch.engine import Engine, LoopClock
 from quorumwatch.model import Answer, Reason, Role, Tick
 from tests.fakes import HANG, ScriptedProbe
 from tests.vtime import run_virtual
@@ -186,3 +186,39 @@ def test_a_reply_after_the_deadline_is_abandoned_and_counts_as_timeout() -> None
     ticks = _run(Engine([late], spin_s=0, interval_s=0.1, deadline_s=0.08), max_ticks=4)
     assert all(t.observations[0].reason is Reason.TIMEOUT for t in ticks)  # never a late "leader"
     assert late.abandoned == 3  # the engine cancelled each sent question's future at its deadline
+
+
+def test_a_failure_while_starting_a_tick_is_raised_by_run_not_lost_in_a_callback() -> None:
+    # ticks start in their timer's callback, where an exception would only be logged and the run
+    # would wait forever for a tick that never began
+    def broken_wall() -> int:
+        raise OSError("the wall clock is gone")
+
+    engine = Engine(
+        [ScriptedProbe("n1")], clock=LoopClock(wall=broken_wall), spin_s=0, interval_s=0.1, deadline_s=0.08
+    )
+    with pytest.raises(OSError, match="wall clock is gone"):
+        _run(engine, max_ticks=3)
+
+
+def test_connections_open_before_the_first_tick_and_a_slow_start_keeps_the_phase() -> None:
+    from tests.fakes import ScriptedSender
+
+    class Connects(ScriptedSender):
+        def __init__(self, node: str, takes: float) -> None:
+            super().__init__(node, connect_ticks=1)
+            self.takes = takes
+
+        async def connect(self) -> None:
+            await asyncio.sleep(self.takes)
+            self._connect_ticks = 0  # connected: every question can be sent without a task
+
+    quick = Connects("n1", 0.01)
+    ticks = _run(Engine([quick], spin_s=0, interval_s=0.1, deadline_s=0.08), max_ticks=3)
+    assert quick.sent == 3 and quick.calls == 3  # the first tick too asked on the open connection
+    assert ticks[0].scheduled_ns == 1000_010_000_000  # started once connected (run_virtual starts at 1000 s)
+    slow = Connects("n1", 0.25)  # longer than half a deadline: a congested start
+    ticks = _run(Engine([slow], spin_s=0, interval_s=0.1, deadline_s=0.08), max_ticks=3)
+    # waited one deadline (80 ms) at most, then ticks on the phase `run` was called at
+    assert [t.scheduled_ns - 1000_000_000_000 for t in ticks] == [100_000_000, 200_000_000, 300_000_000]
+    assert slow.sent == 2  # still connecting at the first tick: asked in a task, as before

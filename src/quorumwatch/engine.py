@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from quorumwatch.model import Answer, Observation, Reason, Tick
-from quorumwatch.probes.base import Probe, SendingProbe, classify
+from quorumwatch.probes.base import Connecting, Probe, SendingProbe, classify
 
 
 class Clock(Protocol):
@@ -145,14 +145,33 @@ class Engine:
     ) -> EngineStats:
         stop = stop or asyncio.Event()
         # a waiting engine waits on one future that its timer or `stop` completes (no scope per tick)
-        stopper = asyncio.get_running_loop().create_task(self._wake_on(stop))
+        loop = asyncio.get_running_loop()
+        stopper = loop.create_task(self._wake_on(stop))
         try:
-            return await self._run(duration_s, max_ticks, stop)
+            called = self.clock.now_ns()
+            await self._connect()
+            t0 = self.clock.now_ns()
+            if t0 - called >= self.deadline_ns // 2:
+                # a slow start (a hundred clusters connecting at once): keep the phase `run` was
+                # called at, so clusters started at spread phases do not tick together
+                t0 = called + -(-(t0 - called) // self.interval_ns) * self.interval_ns
+            return await self._run(t0, duration_s, max_ticks, stop)
         finally:
             stopper.cancel()
 
-    async def _run(self, duration_s: float | None, max_ticks: int | None, stop: asyncio.Event) -> EngineStats:
-        t0 = self.clock.now_ns()
+    async def _connect(self) -> None:
+        """Connections opened before the schedule starts, for up to one deadline: the first tick
+        then asks rather than connects (what is still connecting goes on for it)."""
+        loop = asyncio.get_running_loop()
+        opening = [loop.create_task(p.connect()) for p in self.probes if isinstance(p, Connecting)]
+        if opening:
+            _, late = await asyncio.wait(opening, timeout=self.deadline_ns / 1e9)
+            for task in late:
+                task.cancel()
+
+    async def _run(
+        self, t0: int, duration_s: float | None, max_ticks: int | None, stop: asyncio.Event
+    ) -> EngineStats:
         end = None if duration_s is None else t0 + round(duration_s * 1e9)
         k = 0
         while not stop.is_set() and (max_ticks is None or self.stats.ticks < max_ticks):
@@ -223,7 +242,12 @@ class Engine:
             else:
                 self._arm(t0 + nxt * self.interval_ns - self._spin_ns, begun, nxt, t0, end, True)
             return
-        begun.set_result(self._send(k, scheduled, now))
+        try:
+            round_ = self._send(k, scheduled, now)
+        except Exception as exc:  # raised in a timer's callback it would only be logged: `run` raises it
+            begun.set_exception(exc)
+            return
+        begun.set_result(round_)
 
     def _send(self, k: int, scheduled: int, started: int) -> _Round:
         """Every probe asked at once: a probe with an open connection is sent its question directly

@@ -40,6 +40,17 @@ class SendingProbe(Probe, Protocol):
         ...
 
 
+@runtime_checkable
+class Connecting(Protocol):
+    """A probe that can open its connection before the first tick, so that tick asks instead of
+    connecting (a hundred clusters starting at once made their first ticks time out, which the
+    analysis must then count as nodes that could have led)."""
+
+    async def connect(self) -> None:
+        """Open the connection; a failure is left for the first question to report."""
+        ...
+
+
 class GarbageAnswer(Exception):
     """The node answered, but not in a form we understand."""
 

@@ -61,6 +61,9 @@ class EtcdProbe:
         resp = await self._http.request("POST", self._path, b"{}")
         return parse_status(resp.status, resp.body)
 
+    async def connect(self) -> None:
+        await self._http.connect()
+
     def send(self) -> asyncio.Future[HttpResponse] | None:
         return self._http.send_now("POST", self._path, b"{}")
 

@@ -96,6 +96,9 @@ class HttpProbe:
         resp = await self._http.request(self._cfg.method, self._cfg.path, self._body)
         return interpret(self._cfg, resp.status, resp.body)
 
+    async def connect(self) -> None:
+        await self._http.connect()
+
     def send(self) -> asyncio.Future[HttpResponse] | None:
         return self._http.send_now(self._cfg.method, self._cfg.path, self._body)
 

@@ -10,6 +10,7 @@ each completed answer resolves the future of the request it answers, with no str
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -290,6 +291,13 @@ class HttpConnection:
             if not isinstance(exc, asyncio.CancelledError):
                 self._drop()
             raise
+
+    async def connect(self) -> None:
+        """Open the connection ahead of the first request; a failure is left for it to report
+        (cancelled, the connect goes on for that request, as one a deadline interrupted)."""
+        if self._usable() is None:
+            with contextlib.suppress(Exception):
+                self._conn = await self._connect()
 
     def send_now(
         self, method: str, path: str, body: bytes | None = None
