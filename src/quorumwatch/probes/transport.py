@@ -111,26 +111,28 @@ class _Answers(asyncio.Protocol):
             # an answer delimited by the connection's end (HTTP/1.0 style)
             self._complete(HttpResponse(self.status, b"".join(self.body)))
         if self.waiting:
-            seen = b"".join(self.raw)
-            if seen.startswith(b"HTTP/"):
-                first: Exception = GarbageAnswer("connection closed mid-answer", seen)
-            elif seen:
-                first = GarbageAnswer("not HTTP", seen)
-            elif not self.answered:
-                # etcd with --client-cert-auth closes a plain-text connection without a word; a TLS
-                # 1.3 server checks the client's certificate after the handshake, then may just hang up
-                first = _ClosedBeforeAnswer(
-                    "connection closed without an answer (does the node want a client certificate?)"
-                    if self.tls
-                    else "connection closed without an answer (does this port want TLS?)"
-                )
-            else:
-                first = _ClosedBeforeAnswer()
             # the answer cut short is the oldest owed; those after it never started
             fut = self.waiting.popleft()
             if not fut.done():
-                fut.set_exception(first)
+                fut.set_exception(self._cut_short())
             self._fail_waiting(_ClosedBeforeAnswer())
+
+    def _cut_short(self) -> Exception:
+        """What the connection's end means for the answer awaited first."""
+        seen = b"".join(self.raw)
+        if seen.startswith(b"HTTP/"):
+            return GarbageAnswer("connection closed mid-answer", seen)
+        if seen:
+            return GarbageAnswer("not HTTP", seen)
+        if not self.answered:
+            # etcd with --client-cert-auth closes a plain-text connection without a word; a TLS
+            # 1.3 server checks the client's certificate after the handshake, then may just hang up
+            return _ClosedBeforeAnswer(
+                "connection closed without an answer (does the node want a client certificate?)"
+                if self.tls
+                else "connection closed without an answer (does this port want TLS?)"
+            )
+        return _ClosedBeforeAnswer()
 
     # httptools callbacks
 
@@ -171,8 +173,8 @@ class _Answers(asyncio.Protocol):
         return self.lost or self.transport is None or self.transport.is_closing()
 
     def send(self, request: bytes, answer: asyncio.Future[HttpResponse]) -> None:
-        if self.closed:
-            answer.set_exception(_ClosedBeforeAnswer())
+        if self.closed:  # closed under us before the question left: as if it were cut short
+            answer.set_exception(self._cut_short() if not self.waiting else _ClosedBeforeAnswer())
             return
         assert self.transport is not None
         self.waiting.append(answer)
