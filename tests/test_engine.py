@@ -216,7 +216,9 @@ def test_connections_open_before_the_first_tick_and_a_slow_start_keeps_the_phase
     quick = Connects("n1", 0.01)
     ticks = _run(Engine([quick], spin_s=0, interval_s=0.1, deadline_s=0.08), max_ticks=3)
     assert quick.sent == 3 and quick.calls == 3  # the first tick too asked on the open connection
-    assert ticks[0].scheduled_ns == 1000_010_000_000  # started once connected (run_virtual starts at 1000 s)
+    # the schedule keeps the phase run was called at (run_virtual starts at 1000 s): connecting
+    # made the first tick 10 ms late
+    assert ticks[0].scheduled_ns == 1000_000_000_000 and ticks[0].lateness_ns == 10_000_000
     slow = Connects("n1", 0.25)  # longer than half a deadline: a congested start
     ticks = _run(Engine([slow], spin_s=0, interval_s=0.1, deadline_s=0.08), max_ticks=3)
     # waited one deadline (80 ms) at most, then ticks on the phase `run` was called at

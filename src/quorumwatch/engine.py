@@ -148,13 +148,14 @@ class Engine:
         loop = asyncio.get_running_loop()
         stopper = loop.create_task(self._wake_on(stop))
         try:
-            called = self.clock.now_ns()
-            await self._connect()
+            # the schedule keeps the phase `run` was called at (clusters started at spread phases
+            # must not tick together): connecting makes the first tick late, or, past half a
+            # deadline (a hundred clusters connecting at once), moves it to the next slot
             t0 = self.clock.now_ns()
-            if t0 - called >= self.deadline_ns // 2:
-                # a slow start (a hundred clusters connecting at once): keep the phase `run` was
-                # called at, so clusters started at spread phases do not tick together
-                t0 = called + -(-(t0 - called) // self.interval_ns) * self.interval_ns
+            await self._connect()
+            took = self.clock.now_ns() - t0
+            if took >= self.deadline_ns // 2:
+                t0 += -(-took // self.interval_ns) * self.interval_ns
             return await self._run(t0, duration_s, max_ticks, stop)
         finally:
             stopper.cancel()
