@@ -130,8 +130,9 @@ class Engine:
         self.sinks = list(sinks)
         self.stats = EngineStats()
         self._senders = [p if isinstance(p, SendingProbe) else None for p in self.probes]
-        # The loop's timers wake up to ~1 ms late (epoll has millisecond resolution): sleep until
-        # spin_s before the tick, then yield until it is due. Fake-clock tests pass 0.
+        # The loop's timers wake up to ~1 ms late (epoll has millisecond resolution): the timer is
+        # armed spin_s before the tick, then spins through the loop's queue until it is due.
+        # Fake-clock tests pass 0.
         self._spin_ns = round(spin_s * 1e9)
         self._waiting: asyncio.Future[Any] | None = None
         self._timer: asyncio.Handle | None = None
@@ -181,7 +182,7 @@ class Engine:
             round_ = await self._start(k, t0, end, stop)
             if round_ is None:
                 break
-            tick = await round_.finish(self.clock, self.deadline_ns)
+            tick = await round_.finish(self.deadline_ns)
             self._account(tick)
             for sink in self.sinks:
                 sink(tick)
@@ -190,8 +191,8 @@ class Engine:
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
-        if self._waiting is not None and not self._waiting.done():
-            self._waiting.set_result(None)
+        if self._waiting is not None:
+            _complete(self._waiting)
 
     async def _start(self, k: int, t0: int, end: int | None, stop: asyncio.Event) -> _Round | None:
         """Tick k (or the next slot still ahead, after a stall) started by its timer: the questions
@@ -254,7 +255,7 @@ class Engine:
         """Every probe asked at once: a probe with an open connection is sent its question directly
         and its reply's future taken (no task); the others are asked in a task each."""
         clock = self.clock
-        round_ = _Round(k, scheduled, started, clock.wall_ns(), self.probes)
+        round_ = _Round(clock, k, scheduled, started, clock.wall_ns(), self.probes)
         loop = asyncio.get_running_loop()
         for i, probe in enumerate(self.probes):
             sender = self._senders[i]
@@ -270,7 +271,7 @@ class Engine:
                     continue
                 if reply is not None:
                     round_.sent[i] = at
-                    reply.add_done_callback(functools.partial(round_.replied, clock, i, sender))
+                    reply.add_done_callback(functools.partial(round_.replied, i, sender))
                     round_.pending.append(reply)
                     continue
             task = loop.create_task(self._observe(probe, k, round_.sent, i))
@@ -304,7 +305,10 @@ class Engine:
 class _Round:
     """One tick in flight: its questions sent, the answers as they come, one deadline for all."""
 
-    def __init__(self, k: int, scheduled: int, started: int, wall: int, probes: Sequence[Probe]) -> None:
+    def __init__(
+        self, clock: Clock, k: int, scheduled: int, started: int, wall: int, probes: Sequence[Probe]
+    ) -> None:
+        self.clock = clock
         self.k = k
         self.scheduled = scheduled
         self.started = started
@@ -321,10 +325,10 @@ class _Round:
         if observation is not None:
             self.results[i] = observation
         self.remaining -= 1
-        if not self.remaining and not self.all_done.done():
-            self.all_done.set_result(None)
+        if not self.remaining:
+            _complete(self.all_done)
 
-    def replied(self, clock: Clock, i: int, probe: SendingProbe, reply: asyncio.Future[Any]) -> None:
+    def replied(self, i: int, probe: SendingProbe, reply: asyncio.Future[Any]) -> None:
         if reply.cancelled():
             self.answered(i, None)
             return
@@ -335,13 +339,14 @@ class _Round:
         except Exception as garbage:
             answer = classify(garbage)
         send, wall = self.sent[i]
-        self.answered(i, _observation(probe.node, self.k, send, clock.now_ns(), wall, answer))
+        self.answered(i, _observation(probe.node, self.k, send, self.clock.now_ns(), wall, answer))
 
     def observed(self, i: int, task: asyncio.Task[Observation]) -> None:
         self.answered(i, None if task.cancelled() else task.result())
 
-    async def finish(self, clock: Clock, deadline_ns: int) -> Tick:
+    async def finish(self, deadline_ns: int) -> Tick:
         """The tick once every answer is in or its deadline passed (the missing ones: timeouts)."""
+        clock = self.clock
         if self.pending:
             timer = clock.call_at(self.scheduled + deadline_ns, functools.partial(_complete, self.all_done))
             try:
@@ -370,7 +375,7 @@ class _Round:
         return [f for f in late if isinstance(f, asyncio.Task)]
 
 
-def _complete(f: asyncio.Future[None]) -> None:
+def _complete(f: asyncio.Future[Any]) -> None:
     if not f.done():
         f.set_result(None)
 
