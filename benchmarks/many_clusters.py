@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
-from benchmarks.probe_engine import Responder, _pct, cluster, raise_nofile
+from benchmarks.probe_engine import Responder, _pct, cluster, cpu_s, lateness_line, raise_nofile
 from quorumwatch.engine import Engine, EngineStats
 from quorumwatch.model import Role, Tick
 from quorumwatch.probes import make_probe
@@ -108,8 +108,7 @@ async def run(
     )
     if reasons:
         print("unknown because:", "; ".join(sorted(reasons)[:4]))
-    print(f"tick-start lateness p50 {_pct(lateness, 0.5):.2f} ms, p99 {_pct(lateness, 0.99):.2f} ms, "
-          f"max {max(lateness) / 1e6:.2f} ms")  # fmt: skip
+    print(lateness_line(lateness))
     held_ns = [round(x * 1e9) for x in held]
     # less noisy than lateness on a shared machine: what one watcher costs, all its threads
     print(f"watcher CPU: {used:.1f} s over {took:.1f} s ({100 * used / took:.0f} % of one core)")
@@ -143,9 +142,9 @@ def run_cli(clusters: int, nodes: int, seconds: float, base: Path, responder: Re
     lateness: list[int] = []
     answers = unknown = 0
     verdicts = Counter(json.loads((run / "results.json").read_text())["verdict"] for run in runs)
+    warm = round(WARMUP_S * 10)
     for db in (run / "history.sqlite" for run in runs):
         with contextlib.closing(sqlite3.connect(db)) as conn:
-            warm = round(WARMUP_S * 10)
             lateness += [
                 r[0]
                 for r in conn.execute("SELECT started_ns - scheduled_ns FROM ticks WHERE tick >= ?", (warm,))
@@ -160,10 +159,7 @@ def run_cli(clusters: int, nodes: int, seconds: float, base: Path, responder: Re
     )
     print(f"ticks recorded after warm-up {len(lateness):,}; answers {answers:,}, unknown {unknown:,}")
     print("verdicts:", ", ".join(f"{v} {n}" for v, n in verdicts.most_common()), f"(exit {proc.returncode})")
-    print(
-        f"tick-start lateness p50 {_pct(lateness, 0.5):.2f} ms, p99 {_pct(lateness, 0.99):.2f} ms, "
-        f"max {max(lateness) / 1e6:.2f} ms"
-    )
+    print(lateness_line(lateness))
     print(
         f"watch CPU: {used.ru_utime + used.ru_stime:.1f} s over {took:.1f} s; responder CPU "
         f"{100 * (responder.cpu_s() - responder_cpu) / took:.0f} % of one core"
@@ -171,18 +167,13 @@ def run_cli(clusters: int, nodes: int, seconds: float, base: Path, responder: Re
 
 
 def _thread_cpu() -> dict[str, float]:
-    """CPU seconds of each of this process's threads, by Python thread name (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
+    """CPU seconds of each of this process's threads, by Python thread name."""
     names = {t.native_id: t.name for t in threading.enumerate()}
     used: dict[str, float] = {}
     for task in Path("/proc/self/task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:  # the thread ended
-            continue
         name = names.get(int(task.name), "other")
-        fields = stat[stat.rindex(")") + 2 :].split()
-        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        with contextlib.suppress(OSError):  # the thread ended
+            used[name] = used.get(name, 0.0) + cpu_s(str(task / "stat"))
     return used
 
 

@@ -65,6 +65,13 @@ def raise_nofile() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
 
+def cpu_s(stat: str) -> float:
+    """CPU seconds (user + system) in a Linux `/proc/.../stat` file (a process's or a thread's)."""
+    with open(stat) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class _Http(asyncio.Protocol):
     """One keep-alive connection of a fake etcd member: an answer for every whole request. A
     protocol, not streams, so the responder takes little of the CPU the measured client shares."""
@@ -134,10 +141,8 @@ class Responder:
         self.zk_ports = ports[1::2]
 
     def cpu_s(self) -> float:
-        """CPU seconds the responder has used so far (Linux /proc)."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds the responder has used so far."""
+        return cpu_s(f"/proc/{self.proc.pid}/stat")
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -219,6 +224,14 @@ async def probes_saturated(kind: str, ports: list[int], seconds: float) -> float
     for p in probes:
         await p.aclose()
     return rate
+
+
+def lateness_line(lateness: list[int]) -> str:
+    """Tick-start lateness (ns) as the benchmarks print it."""
+    return (
+        f"tick-start lateness p50 {_pct(lateness, 0.5):.2f} ms, p99 {_pct(lateness, 0.99):.2f} ms, "
+        f"max {max(lateness) / 1e6:.2f} ms"
+    )
 
 
 def _pct(values: list[int], q: float) -> float:
