@@ -854,6 +854,14 @@ def heal(run_dir: Path | None) -> None:
     "field, e.g. field:_MACHINE_ID) or a regex with a group (?P<node>...) searched in each message.",
 )
 @click.option(
+    "--time-from",
+    type=click.Choice(["inner", "envelope"]),
+    default="inner",
+    show_default=True,
+    help="Wrapped lines (syslog, journald, CRI, Docker, ...): the application's own timestamp, or the "
+    "envelope's (the relay's) where both exist.",
+)
+@click.option(
     "--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False), help="Rule pack file (YAML)."
 )
 @click.option("--leader-start", help="Regex: this node became leader.")
@@ -907,6 +915,7 @@ def logs(
     jobs: int | None,
     list_packs: bool,
     node_from: str | None,
+    time_from: str,
 ) -> None:
     """Rebuild who led when from node logs: NODE=PATH_OR_GLOB ..., plain paths (node = parent
     directory), or --run RUN_DIR. Exit 0 ok, 3 dual leader, 4 same-epoch overlap, 5 possible only."""
@@ -924,6 +933,8 @@ def logs(
         for name in rules.BUILTIN:
             pack = rules.builtin(name)
             click.echo(f"{name}  (formats: {', '.join(pack.formats) or 'any'})")
+            if pack.systems:
+                click.echo(f"  for: {', '.join(pack.systems)}")
             for rule in pack.rules:
                 click.echo(f"  {rule.event:<15} {rule.pattern.pattern}")
         return
@@ -972,6 +983,7 @@ def logs(
             result = run_logs(
                 files, explicit, tz=tz, year=year, skew_s=skew, offsets_s=offs,
                 jobs=jobs or os.cpu_count() or 1, split=split_by(node_from), progress=progress,
+                time_from=time_from,
             )  # fmt: skip
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)

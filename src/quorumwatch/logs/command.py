@@ -12,8 +12,8 @@ from pathlib import Path
 
 from quorumwatch.config import ConfigError, check_name, shown
 from quorumwatch.logs import rules
+from quorumwatch.logs.envelopes import Layout, layout
 from quorumwatch.logs.forensics import LEADERSHIP, Forensics, RoleEvent, analyze_logs, role_event
-from quorumwatch.logs.formats import Format, detect
 from quorumwatch.logs.patterns import OverBudget, TextPattern, compile_text
 from quorumwatch.logs.reader import FileStats, LogError, Part, Record, first_timestamp, parts, scan, sniff
 from quorumwatch.model import Verdict
@@ -82,10 +82,17 @@ def resolve_inputs(args: Sequence[str], run_dir: Path | None) -> dict[str, list[
     return files
 
 
-def choose_pack(explicit: rules.Pack | None, fmt: Format | None, head: bytes) -> rules.Pack | None:
+def choose_pack(explicit: rules.Pack | None, lay: Layout) -> rules.Pack | None:
     if explicit is not None:
         return explicit
-    return rules.for_sample(fmt.name, fmt.default_pack, head) if fmt else None
+    if lay.format_name is None:
+        return None
+    default = lay.format.default_pack if lay.format is not None else None
+    return rules.for_sample(lay.format_name, default, lay.sample)
+
+
+def file_layout(head: bytes, tz: dt.tzinfo, year: int | None) -> Layout:
+    return layout(head, tz, year or dt.datetime.now(tz).year)
 
 
 HOST = r"^(?P<node>[A-Za-z0-9][A-Za-z0-9_.-]{0,62}) "
@@ -94,13 +101,17 @@ HOST = r"^(?P<node>[A-Za-z0-9][A-Za-z0-9_.-]{0,62}) "
 
 @dataclass(frozen=True)
 class NodeFrom:
-    """Which node a record of a merged file belongs to: the group `node` of a pattern searched in its
-    message, or a field of a JSON line (`field:_MACHINE_ID` in a journald export)."""
+    """Which node a record of a merged file belongs to: the node its envelope names (a syslog host,
+    a compose service, a pod), the group `node` of a pattern searched in its message, or a field of a
+    JSON line (`field:_MACHINE_ID` in a journald export)."""
 
     pattern: TextPattern | None = None
     field: str | None = None
+    envelope: bool = False
 
     def node_of(self, rec: Record) -> str | None:
+        if self.envelope and rec.node:
+            return rec.node
         if self.pattern is not None:
             m = self.pattern.search(rec.message)
             node = m.group("node") if m else None
@@ -118,7 +129,7 @@ def node_from(spec: str | None) -> NodeFrom | None:
     if spec is None:
         return None
     if spec == "host":
-        return NodeFrom(compile_text(HOST))
+        return NodeFrom(compile_text(HOST), envelope=True)
     if spec.startswith("field:") and spec[6:]:
         return NodeFrom(field=spec[6:])
     try:
@@ -141,18 +152,25 @@ def _scan_one(
     year: int | None,
     split: NodeFrom | None = None,
     part: Part | None = None,
+    time_from: str = "inner",
 ) -> tuple[list[RoleEvent], FileStats, str | None]:
     """One file's (or one part's) role events and counts (in a worker process when there are
     several). With `split` (lines of several nodes merged in one file), each record's node is the one
-    `split` names; records it names none for stay with the file's node."""
-    fmt = detect(head)
-    pack = choose_pack(explicit, fmt, head)
-    stats = FileStats(str(path), None)
+    `split` names; records it names none for stay with the file's node. Without it, a file whose
+    envelopes name several nodes (a compose or kubectl log of a whole cluster) is split by them."""
+    lay = file_layout(head, tz, year)
+    pack = choose_pack(explicit, lay)
+    stats = FileStats(str(path), lay.format_name, envelopes=tuple(e.name for e in lay.envelopes))
     if pack is None:
         stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
         return [], stats, None
+    if split is None and len(lay.nodes) > 1:
+        split, stats.split = NodeFrom(envelope=True), True
     events = []
-    for rec in scan(path, pack, tz=tz, year=year, fmt=fmt, stats=stats, head=head, part=part):
+    records = scan(
+        path, pack, tz=tz, year=year, stats=stats, head=head, part=part, lay=lay, time_from=time_from
+    )
+    for rec in records:
         try:
             named = split.node_of(rec) if split is not None else None
             ev = role_event(named or node, rec.file, rec.line, rec.ts_ns, rec.message, pack)
@@ -174,7 +192,8 @@ def _join(
     if len(results) == 1:
         return results[0]
     events: list[RoleEvent] = []
-    stats = FileStats(results[0][1].path, results[0][1].format)
+    first = results[0][1]
+    stats = FileStats(first.path, first.format, envelopes=first.envelopes, split=first.split)
     for evs, st, _ in results:
         events += [dataclasses.replace(e, line=e.line + stats.lines) for e in evs]
         if st.unexamined_at is not None and stats.unexamined_at is None:
@@ -185,6 +204,9 @@ def _join(
         stats.without_timestamp += st.without_timestamp
         stats.events += st.events
         stats.examples += st.examples[: 3 - len(stats.examples)]
+        stats.relay_delays += st.relay_delays
+        if st.last_ns is not None and (stats.last_ns is None or st.last_ns > stats.last_ns):
+            stats.last_ns = st.last_ns
     return events, stats, results[0][2]
 
 
@@ -208,25 +230,31 @@ def run_logs(
     jobs: int = 1,
     split: NodeFrom | None = None,
     progress: Callable[[int, int], None] | None = None,
+    time_from: str = "inner",
 ) -> LogRun:
     """Scan every file (in `jobs` processes: each file, or each part of a big one, streams on its
     own core) and analyse. `progress(bytes_done, bytes_total)` is told as each piece finishes."""
     out = LogRun(analyze_logs({}))
     heads = {path: sniff(path) for paths in files.values() for path in paths}
+    layouts = {path: file_layout(head, tz, year) for path, head in heads.items()}
     # rotated files in the order they were written
     work = [
         (node, path)
         for node, paths in files.items()
-        for path in sorted(paths, key=lambda p: (first_timestamp(heads[p], tz, year) or 0, str(p)))
+        for path in sorted(
+            paths, key=lambda p: (first_timestamp(heads[p], tz, year, layouts[p]) or 0, str(p))
+        )
     ]
-    # a big file is cut into line-aligned parts so that `jobs` cores share it too
+    # a big bare file is cut into line-aligned parts so that `jobs` cores share it too
     pieces: list[tuple[int, Part | None]] = []
     for i, (_, path) in enumerate(work):
-        fmt = detect(heads[path]) if jobs > 1 else None
+        lay = layouts[path]
+        fmt = lay.format if jobs > 1 and not lay.wrapped else None
         cut = parts(path, heads[path], fmt, jobs, tz, year) if fmt is not None else []
         pieces += [(i, p) for p in cut] if len(cut) > 1 else [(i, None)]
     args = [
-        (work[i][0], work[i][1], heads[work[i][1]], explicit, tz, year, split, part) for i, part in pieces
+        (work[i][0], work[i][1], heads[work[i][1]], explicit, tz, year, split, part, time_from)
+        for i, part in pieces
     ]
     sizes = [_size(work[i][1], part) for i, part in pieces]
     total, finished = sum(sizes), 0
@@ -252,7 +280,10 @@ def run_logs(
                 progress(finished, total)
     results = [_join([r for (i, _), r in zip(pieces, done, strict=True) if i == k]) for k in range(len(work))]
     # with a split, only the nodes the lines name are nodes; a merged file's own name is not one
-    events: dict[str, list[RoleEvent]] = {} if split is not None else {node: [] for node in files}
+    events: dict[str, list[RoleEvent]] = {}
+    for (node, _path), (_, stats, _) in zip(work, results, strict=True):
+        if split is None and not stats.split:
+            events.setdefault(node, [])
     for (node, path), (evs, stats, pack_name) in zip(work, results, strict=True):
         for ev in evs:
             events.setdefault(ev.node, []).append(ev)

@@ -90,7 +90,7 @@ def _stamped(
     def parse(line: str, clock: Clock) -> Parsed:
         m = pattern.match(line)
         ns = _at(m, 7, _zone(m[zone], clock.tz) if zone else clock.tz) if m else None
-        return None if m is None or ns is None else (ns, m[message])
+        return None if m is None or ns is None else (ns, m[message] or "")
 
     return parse
 
@@ -139,7 +139,7 @@ _golog = _stamped(_GOLOG, 8)
 
 
 _ISO_COMMA = re.compile(
-    r"^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)[,.](\d{1,9})(Z|[+-]\d\d:?\d\d)? ?(.*)$"
+    r"^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)[,.](\d{1,9})(Z|[+-]\d\d:?\d\d)?(?: (.*))?$"
 )
 
 
@@ -252,58 +252,6 @@ def _ctime(line: str, clock: Clock) -> Parsed:
     return _ns(t, None), m[7]
 
 
-_SYSLOG = re.compile(r"^([A-Z][a-z]{2}) +(\d\d?) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? (\S+) (.*)$")
-
-
-def _syslog(line: str, clock: Clock) -> Parsed:
-    """RFC 3164 syslog (`Nov 14 15:52:32 host prog[pid]: msg`, no year); the host stays in the
-    message so `--node-from` can split merged files."""
-    m = _SYSLOG.match(line)
-    if not m or m[1] not in MONTHS:
-        return None
-    mo = MONTHS[m[1]]
-    try:
-        t = _local(clock, clock.month_year(mo), mo, int(m[2]), int(m[3]), int(m[4]), int(m[5]))
-    except ValueError:
-        return None
-    return _ns(t, m[6]), f"{m[7]} {m[8]}"
-
-
-def _journald(line: str, clock: Clock) -> Parsed:
-    """`journalctl -o json` exports: time from `__REALTIME_TIMESTAMP` (µs since the epoch); the
-    message reads like syslog, `HOST IDENT: MESSAGE`, so the host can name the node."""
-    try:
-        doc = json.loads(line)
-        us = int(doc["__REALTIME_TIMESTAMP"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    if not isinstance(doc, dict) or not 0 <= us < 1 << 62:
-        return None
-    message = doc.get("MESSAGE")
-    if not isinstance(message, str):
-        return None  # binary messages come as byte arrays: nothing a rule could read
-    host = doc.get("_HOSTNAME") or "-"
-    ident = doc.get("SYSLOG_IDENTIFIER") or doc.get("_COMM") or "-"
-    return us * 1000, f"{host} {ident}: {message}"
-
-
-_SYSLOG5424 = re.compile(
-    r"^<\d{1,3}>1 (\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) "
-    r"(\S+) (\S+) \S+ \S+ (?:-|(?:\[[^\]]*\])+) ?(.*)$"
-)
-
-
-def _syslog5424(line: str, clock: Clock) -> Parsed:
-    """RFC 5424 syslog: `<34>1 2003-10-11T22:14:15.003Z host app procid msgid - msg`."""
-    m = _SYSLOG5424.match(line)
-    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
-    return None if m is None or ns is None else (ns, f"{m[9]} {m[10]}: {m[11].removeprefix(chr(0xFEFF))}")
-
-
-CARRIERS = ("syslog", "syslog5424", "journald")
-"""Formats that carry any program's messages: every pack is a candidate for them."""
-
-
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
@@ -317,13 +265,6 @@ FORMATS: dict[str, Format] = {
         Format("golog", re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d", re.M), _golog, "zk-elected"),
         Format("zap", re.compile(rb'^\{.*"ts":', re.M), _zap, "etcd"),
         Format("mongodb", re.compile(rb'^\{"t":\{"\$date":', re.M), _mongodb, "mongodb"),
-        Format("journald", re.compile(rb'^\{.*"__REALTIME_TIMESTAMP"', re.M), _journald, None),
-        Format(
-            "syslog5424",
-            re.compile(rb"^<\d{1,3}>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", re.M),
-            _syslog5424,
-            None,
-        ),
         Format(
             "hclog",
             re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(?:Z|[+-]\d\d:?\d\d) \[[A-Z]+\] ", re.M),
@@ -345,19 +286,16 @@ FORMATS: dict[str, Format] = {
             "keepalived",
         ),
         Format(
-            "syslog",
-            re.compile(rb"^[A-Z][a-z]{2} +\d\d? \d\d:\d\d:\d\d(?:\.\d+)? \S+ ", re.M),
-            _syslog,
-            None,
-        ),
-        Format(
             "capnslog",
             re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [A-Z] \| ", re.M),
             _capnslog,
             "etcd",
         ),
         Format(
-            "log4j", re.compile(rb"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d", re.M), _iso_comma, "zookeeper"
+            "log4j",
+            re.compile(rb"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d{1,9}(?:Z|[+-]\d\d:?\d\d)?(?: |$)", re.M),
+            _iso_comma,
+            "zookeeper",
         ),
         Format(
             "redis",

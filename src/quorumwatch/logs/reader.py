@@ -8,6 +8,7 @@ record before them; they are counted, never fatal.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import gzip
 import itertools
@@ -18,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from quorumwatch.logs.formats import FORMATS, Clock, Format, detect
-from quorumwatch.logs.rules import Pack
+from quorumwatch.logs.envelopes import Layout, Peeled, layout, peel_all
+from quorumwatch.logs.formats import FORMATS, Clock, Format
+from quorumwatch.logs.rules import Finder, Pack
 
 CHUNK = 1 << 20
 """Read size: small enough that the passes over a chunk (phrases, newlines, record starts) find it
@@ -40,6 +42,8 @@ class Record:
     message: str
     raw: str = ""
     """The whole line, for fields the message leaves out (a journald export's other fields)."""
+    node: str | None = None
+    """The node the line's envelope names (a compose service, a pod, a syslog host)."""
 
 
 @dataclass
@@ -58,6 +62,14 @@ class FileStats:
     unexamined_at: int | None = None
     """The first such line's number."""
     unexamined_why: str | None = None
+    envelopes: tuple[str, ...] = ()
+    """What was peeled off each line, outermost first (`syslog`, `cri`, ...)."""
+    relay_delays: list[int] = field(default_factory=list)
+    """Envelope time minus the application's own, ns, for records that have both (bounded)."""
+    last_ns: int | None = None
+    """The time of the file's last record read (a leadership open at the end ends here)."""
+    split: bool = False
+    """Records were given to the nodes their envelope names (several in one file)."""
 
 
 _READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -88,14 +100,24 @@ def scan(
     stats: FileStats | None = None,
     head: bytes | None = None,
     part: Part | None = None,
+    lay: Layout | None = None,
+    time_from: str = "inner",
 ) -> Iterator[Record]:
     """Records of one file whose message matches some rule of `pack` (any rule; the caller decides).
     `head` is the file's first bytes when the caller has already read them; `part` limits the scan
-    to a line-aligned byte range (line numbers then count from its start)."""
+    to a line-aligned byte range (line numbers then count from its start). Wrapped files (`lay`
+    has envelopes) are peeled line by line; bare ones take the fast path below."""
     head = sniff(path) if head is None else head
-    fmt = fmt or detect(head)
+    if lay is None:
+        lay = Layout(format=fmt) if fmt is not None else layout(head, tz, year or dt.datetime.now(tz).year)
+    fmt = lay.format
     if stats is not None:
-        stats.format = fmt.name if fmt else None
+        stats.format = lay.format_name
+        stats.envelopes = tuple(e.name for e in lay.envelopes)
+    if lay.wrapped:
+        clock = _clock(head, tz, year)
+        yield from _scan_wrapped(path, pack, lay, clock, stats, time_from)
+        return
     if fmt is None:
         if stats is not None:
             stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
@@ -149,8 +171,130 @@ def scan(
                 unterminated = 1 if not data and buf[cut - 1 : cut] != b"\n" else 0
                 if stats is not None:
                     _count(buf, cut, line_no - first_line + unterminated, fmt, stats)
+                    last = _owner(buf, cut + 1 if cut == len(buf) else cut, fmt, clock, 50)
+                    _last_seen(stats, last[0] if last else None)
     except _READ_ERRORS as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
+
+
+BATCH = 4096
+"""Peeled records searched at once: one buffer for the candidate finder, as on bare files."""
+MAX_DELAYS = 100_000
+
+
+def _file_lines(f: BinaryIO, counter: list[int]) -> Iterator[Peeled]:
+    """A file's lines as records with nothing peeled yet; counter[0] counts them."""
+    n = 0
+    carry = b""
+    while True:
+        data = f.read(CHUNK)
+        if not data:
+            break
+        buf = carry + data if carry else data
+        lines = buf.split(b"\n")
+        carry = lines.pop()
+        for raw in lines:
+            n += 1
+            text = raw.rstrip(b"\r").decode("utf-8", "replace")
+            yield Peeled(n, text, raw=text)
+    if carry:
+        n += 1
+        text = carry.rstrip(b"\r").decode("utf-8", "replace")
+        yield Peeled(n, text, raw=text)
+    counter[0] = n
+
+
+def _batches(items: Iterator[Peeled]) -> Iterator[list[Peeled]]:
+    return iter(lambda: list(itertools.islice(items, BATCH)), [])
+
+
+def _scan_wrapped(
+    path: Path, pack: Pack, lay: Layout, clock: Clock, stats: FileStats | None, time_from: str
+) -> Iterator[Record]:
+    """Records of a wrapped file: envelopes peeled, then the same candidate search as bare files
+    run over each batch of inner lines. A record's time is the application's own (the inner
+    format's) where it has one, else the envelope's; `time_from="envelope"` prefers the relay's."""
+    finder: Finder = pack.candidates()
+    fmt = lay.format
+    counter = [0]
+    last: int | None = None
+    try:
+        with _open(path) as f:
+            # the envelopes' clock is their own: a relay's months must not roll the format's year
+            env_clock = Clock(clock.tz, clock.year)
+            for batch in _batches(peel_all(_file_lines(f, counter), lay.envelopes, env_clock)):
+                encoded = [p.text.encode("utf-8", "replace") for p in batch]
+                if stats is not None:
+                    _count_wrapped(batch, encoded, fmt, stats)
+                starts = list(itertools.accumulate((len(b) + 1 for b in encoded), initial=0))
+                buf = b"\n".join(encoded)
+                taken = -1
+                for hit in finder.positions(buf):
+                    i = bisect.bisect_right(starts, hit) - 1
+                    if i <= taken or i >= len(batch):
+                        continue
+                    taken = i
+                    p = batch[i]
+                    text = p.text.rstrip(" \t\r")
+                    parsed = fmt.parse(text, clock) if fmt is not None else None
+                    own = parsed[0] if parsed is not None else None
+                    env = (
+                        (p.outer_ts if p.outer_ts is not None else p.inner_ts)
+                        if time_from == "envelope"
+                        else (p.inner_ts if p.inner_ts is not None else p.outer_ts)
+                    )
+                    ts = (
+                        (env if env is not None else own)
+                        if time_from == "envelope"
+                        else (own if own is not None else env)
+                    )
+                    if ts is None:
+                        ts = _owner_wrapped(batch, i, fmt, clock) or last
+                    if ts is None:
+                        continue
+                    delay = p.outer_ts - own if own is not None and p.outer_ts is not None else None
+                    if stats is not None and delay is not None and len(stats.relay_delays) < MAX_DELAYS:
+                        stats.relay_delays.append(delay)
+                    last = ts
+                    if stats is not None:
+                        stats.last_ns = ts
+                    message = parsed[1] if parsed is not None else text
+                    yield Record(str(path), p.line, ts, message, p.raw, p.node)
+                if stats is not None and batch:
+                    _last_seen(stats, _owner_wrapped(batch, len(batch), fmt, clock, 50))
+    except _READ_ERRORS as exc:
+        raise LogError(f"{path}: cannot read: {exc}") from None
+    if stats is not None:
+        stats.lines = counter[0]
+
+
+def _last_seen(stats: FileStats, ts: int | None) -> None:
+    if ts is not None and (stats.last_ns is None or ts > stats.last_ns):
+        stats.last_ns = ts
+
+
+def _owner_wrapped(
+    batch: list[Peeled], i: int, fmt: Format | None, clock: Clock, back: int = 200
+) -> int | None:
+    """The time of the record a continuation line belongs to: the nearest earlier timed line."""
+    for p in reversed(batch[max(0, i - back) : i]):
+        if p.inner_ts is not None or p.outer_ts is not None:
+            return p.inner_ts if p.inner_ts is not None else p.outer_ts
+        if fmt is not None and (parsed := fmt.parse(p.text.rstrip(" \t\r"), clock)) is not None:
+            return parsed[0]
+    return None
+
+
+def _count_wrapped(batch: list[Peeled], encoded: list[bytes], fmt: Format | None, stats: FileStats) -> None:
+    for p, b in zip(batch, encoded, strict=True):
+        timed = p.inner_ts is not None or p.outer_ts is not None
+        if timed or (fmt is not None and fmt.start.match(b)):
+            stats.records += 1
+        else:
+            stats.without_timestamp += p.lines
+            plausible = not b.strip() or b[:1].isspace() or b.startswith(_GLOG_HEADER)
+            if not plausible and len(stats.examples) < 3:
+                stats.examples.append(_show(p.raw.encode("utf-8", "replace")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +353,10 @@ def _month(path: Path, at: int, fmt: Format, clock: Clock) -> int | None:
     return dt.datetime.fromtimestamp(parsed[0] / 1e9, tz=clock.tz).month
 
 
-def _owner(chunk: bytes, start: int, fmt: Format, clock: Clock) -> tuple[int, str] | None:
+def _owner(chunk: bytes, start: int, fmt: Format, clock: Clock, back: int = 200) -> tuple[int, str] | None:
     """The record a continuation line belongs to: the nearest earlier line with a timestamp."""
     end = start
-    for _ in range(200):
+    for _ in range(back):
         if end <= 0:
             return None
         prev = chunk.rfind(b"\n", 0, end - 1) + 1
@@ -253,12 +397,23 @@ def _clock(head: bytes, tz: dt.tzinfo, year: int | None) -> Clock:
     return Clock(tz, int(created[1]) if created else (year or dt.datetime.now(tz).year))
 
 
-def first_timestamp(head: bytes, tz: dt.tzinfo, year: int | None) -> int | None:
+def first_timestamp(head: bytes, tz: dt.tzinfo, year: int | None, lay: Layout | None = None) -> int | None:
     """When a file's first record was written (to put rotated files in order), from its head."""
-    fmt = detect(head)
+    clock = _clock(head, tz, year)
+    lay = lay or layout(head, tz, clock.year)
+    fmt = lay.format
+    if lay.wrapped:
+        lines = (
+            Peeled(i + 1, t, raw=t) for i, t in enumerate(head.decode("utf-8", "replace").splitlines()[:2000])
+        )
+        for p in peel_all(lines, lay.envelopes, clock):
+            parsed = fmt.parse(p.text.rstrip(" \t\r"), clock) if fmt is not None else None
+            ts = parsed[0] if parsed else (p.inner_ts if p.inner_ts is not None else p.outer_ts)
+            if ts is not None:
+                return ts
+        return None
     if fmt is None:
         return None
-    clock = _clock(head, tz, year)
     for raw in head.splitlines()[:2000]:
         parsed = fmt.parse(raw.rstrip(b" \t\r").decode("utf-8", "replace"), clock)
         if parsed:

@@ -17,7 +17,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from quorumwatch.config import ConfigError, load_model, shown
-from quorumwatch.logs.formats import CARRIERS
 from quorumwatch.logs.patterns import LinePositions, Match, TextPattern, compile_text, line_positions
 
 EventKind = Literal["leader_start", "leader_stop", "follower_start", "epoch", "session", "believed_leader"]
@@ -50,6 +49,8 @@ class PackSpec(BaseModel):
     name: str
     formats: list[str] = Field(default_factory=list)
     """Log formats this pack is written for; a file of such a format may get it without --pack."""
+    systems: list[str] = Field(default_factory=list)
+    """The software whose logs the pack reads (shown by --list-packs)."""
     rules: list[RuleSpec] = Field(min_length=1)
 
 
@@ -85,6 +86,7 @@ class Pack:
     name: str
     rules: tuple[Rule, ...]
     formats: tuple[str, ...] = ()
+    systems: tuple[str, ...] = ()
 
     def candidates(self) -> Finder:
         """Finds positions of candidate lines in a chunk: rules with a required literal use
@@ -293,24 +295,27 @@ def _compile(spec: PackSpec) -> Pack:
             for r in spec.rules
         ),
         tuple(spec.formats),
+        tuple(spec.systems),
     )
 
 
 def for_sample(fmt_name: str, default: str | None, sample: bytes) -> Pack | None:
     """The built-in pack for a file of this format: among the packs written for the format, the one
-    whose rules find the most candidate lines in the file's first bytes; else the format's default.
-    (glog carries ZooKeeper-elected services and client-go alike, log4j ZooKeeper and Patroni;
-    syslog and journald exports carry anything, so every pack competes for them.)"""
-    best: tuple[int, Pack] | None = None
-    for name in BUILTIN:
-        pack = builtin(name)
-        if fmt_name not in pack.formats and fmt_name not in CARRIERS:
-            continue
-        hits = len(pack.candidates().positions(sample))
-        if hits and (best is None or hits > best[0]):
-            best = (hits, pack)
-    if best is not None:
-        return best[1]
+    whose rules find the most candidate lines in the file's first messages (glog carries
+    ZooKeeper-elected services and client-go alike, log4j ZooKeeper and Patroni). When none of them
+    finds anything, every pack competes on the same messages (klog behind an ISO time, keepalived
+    under a syslog relay, HashiCorp Raft through zap); else the format's default."""
+    for written_for in (True, False):
+        best: tuple[int, Pack] | None = None
+        for name in BUILTIN:
+            pack = builtin(name)
+            if (fmt_name in pack.formats) != written_for:
+                continue
+            hits = len(pack.candidates().positions(sample))
+            if hits and (best is None or hits > best[0]):
+                best = (hits, pack)
+        if best is not None:
+            return best[1]
     return builtin(default) if default else None
 
 

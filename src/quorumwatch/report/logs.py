@@ -8,6 +8,7 @@ from typing import Any
 from quorumwatch._serial import iso, stamp
 from quorumwatch.logs.command import LogRun
 from quorumwatch.logs.forensics import Forensics, RoleEvent
+from quorumwatch.logs.reader import FileStats
 from quorumwatch.report.results import overlap_json
 
 
@@ -40,11 +41,21 @@ def to_json(r: LogRun, context_s: float, show_all: bool) -> dict[str, Any]:
 def files_json(r: LogRun) -> list[dict[str, Any]]:
     """Per file: what was read and what it said (so nothing counts as examined silently)."""
     return [
-        {"path": s.path, "node": r.nodes.get(s.path), "format": s.format, "pack": r.packs.get(s.path),
-         "lines": s.lines, "records": s.records, "leadership_events": s.events,
-         "unexamined_lines": s.unexamined}
+        {"path": s.path, "node": r.nodes.get(s.path), "envelopes": list(s.envelopes), "format": s.format,
+         "pack": r.packs.get(s.path), "lines": s.lines, "records": s.records, "leadership_events": s.events,
+         "unexamined_lines": s.unexamined, "split_by_envelope": s.split, "relay_delay": relay_delay(s)}
         for s in r.stats
     ]  # fmt: skip
+
+
+def relay_delay(s: FileStats) -> dict[str, Any] | None:
+    """How much later the envelope's time is than the application's own, over the records that
+    carry both (seconds); None where no record does."""
+    d = sorted(s.relay_delays)
+    if not d:
+        return None
+    return {"records": len(d), "min_s": round(d[0] / 1e9, 6), "median_s": round(d[len(d) // 2] / 1e9, 6),
+            "max_s": round(d[-1] / 1e9, 6)}  # fmt: skip
 
 
 def _iso_anomaly(a: dict[str, Any]) -> dict[str, Any]:
