@@ -229,7 +229,7 @@ def test_a_compose_log_of_a_whole_cluster_is_split_by_service(tmp_path: Path) ->
     path.write_text("".join(line + "\n" for _, line in sorted(merged, key=lambda x: x[0])))
     r = run_logs({"all": [path]}, None, tz=dt.UTC, year=YEAR, skew_s=0.0, offsets_s={})
     (f,) = to_json(r, 5, True)["files"]
-    assert f["envelopes"] == ["compose"] and f["split_by_envelope"] is True
+    assert f["envelopes"] == ["compose"] and f["split_into_nodes"] is True
     got = _answer({"all": [path]})
     assert got == bare
 

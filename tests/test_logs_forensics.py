@@ -58,15 +58,42 @@ def test_same_epoch_overlap_is_a_violation() -> None:
 
 
 def test_open_intervals_and_measured_offsets() -> None:
-    f = analyze_logs(
-        {"a": [ev("a", 5, "leader_stop"), ev("a", 8, "follower_start")], "b": [ev("b", 4, "leader_start", 2)]}
-    )
+    """a's log begins with its step-down, b's ends with its election: each proves a leadership
+    only at one instant, and each may reach further (possibly, never certainly) to the logs' edges."""
+    events = {
+        "a": [ev("a", 5, "leader_stop"), ev("a", 8, "follower_start")],
+        "b": [ev("b", 4, "leader_start", 2)],
+    }
+    f = analyze_logs(events)
     a, b = sorted(f.intervals, key=lambda i: i.node)
-    assert a.open_start and not a.open_end and a.end == 5 * S
-    assert b.open_end and not b.open_start
-    assert f.verdict == "dual_leader"
-    # b's clock runs 2 s ahead: corrected, it started at 2 s... still overlapping a until 5 s
-    g = analyze_logs(
-        {"a": [ev("a", 3, "leader_stop")], "b": [ev("b", 4, "leader_start", 2)]}, offsets_ns={"b": 2 * S}
+    assert a.open_start and not a.open_end and (a.start, a.end, a.maybe) == (5 * S, 5 * S, (4 * S, 5 * S))
+    assert b.open_end and not b.open_start and (b.start, b.end, b.maybe) == (4 * S, 4 * S, (4 * S, 8 * S))
+    assert f.verdict == "possible"
+    # where each log begins and ends says more: a's from 0 s, b's to 10 s: both certain over 4-5 s
+    g = analyze_logs(events, covered_ns={"a": (0, 8 * S), "b": (4 * S, 10 * S)})
+    a, b = sorted(g.intervals, key=lambda i: i.node)
+    assert (a.start, a.end, b.start, b.end) == (0, 5 * S, 4 * S, 10 * S)
+    assert g.verdict == "dual_leader" and [(o.start, o.end) for o in g.overlaps if o.certain] == [
+        (4 * S, 5 * S)
+    ]
+    # b's clock runs 2 s ahead: corrected, it started at 2 s... still overlapping a until 3 s
+    h = analyze_logs(
+        {"a": [ev("a", 3, "leader_stop")], "b": [ev("b", 4, "leader_start", 2)]},
+        offsets_ns={"b": 2 * S},
+        covered_ns={"a": (0, 3 * S), "b": (4 * S, 10 * S)},
     )
-    assert g.verdict == "dual_leader" and g.overlaps[0].start == 2 * S
+    assert h.verdict == "dual_leader" and h.overlaps[0].start == 2 * S and h.overlaps[0].end == 3 * S
+
+
+def test_an_open_end_stops_at_the_nodes_own_last_record() -> None:
+    """n1 took over and its log ends 10 s later while n2's runs on for an hour and n2 takes over at
+    100 s: n1 is certainly leader only to its own last record; the overlap with n2 is possible, and
+    no longer a dual leader made of n1's log being shorter."""
+    events = {"n1": [ev("n1", 0, "leader_start", 1)], "n2": [ev("n2", 100, "leader_start", 2)]}
+    f = analyze_logs(events, covered_ns={"n1": (0, 10 * S), "n2": (0, 3600 * S)})
+    n1, n2 = sorted(f.intervals, key=lambda i: i.node)
+    assert (n1.start, n1.end, n1.open_end, n1.maybe[1]) == (0, 10 * S, True, 3600 * S)
+    assert (n2.start, n2.end) == (100 * S, 3600 * S)
+    assert f.verdict == "possible"
+    assert [(o.start, o.end, o.certain) for o in f.overlaps] == [(100 * S, 3600 * S, False)]
+    assert f.gaps == ()  # n1 may have led until n2 did: no leaderless stretch is proven

@@ -165,7 +165,8 @@ def _scan_one(
         stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
         return [], stats, None
     if split is None and len(lay.nodes) > 1:
-        split, stats.split = NodeFrom(envelope=True), True
+        split = NodeFrom(envelope=True)
+    stats.split = split is not None
     events = []
     records = scan(
         path, pack, tz=tz, year=year, stats=stats, head=head, part=part, lay=lay, time_from=time_from
@@ -210,6 +211,32 @@ def _join(
     return events, stats, results[0][2]
 
 
+def _coverage(
+    work: list[tuple[str, Path]],
+    results: list[tuple[list[RoleEvent], FileStats, str | None]],
+    firsts: dict[Path, int | None],
+) -> dict[str, tuple[int | None, int | None]]:
+    """Each node's first and last record over its files. A file split among nodes by its lines
+    covers each node as far as its envelopes name it; split by a pattern in the messages, only the
+    node's own events bound it."""
+    out: dict[str, tuple[int | None, int | None]] = {}
+
+    def widen(node: str, first: int | None, last: int | None) -> None:
+        lo, hi = out.get(node, (None, None))
+        out[node] = (
+            first if lo is None else lo if first is None else min(lo, first),
+            last if hi is None else hi if last is None else max(hi, last),
+        )
+
+    for (node, path), (_, stats, _) in zip(work, results, strict=True):
+        if not stats.split:
+            widen(node, firsts[path], stats.last_ns)
+        for named, (first, last) in stats.node_spans.items():
+            if stats.split:
+                widen(named, first, last)
+    return out
+
+
 def _size(path: Path, part: Part | None) -> int:
     if part is not None:
         return part.end - part.start
@@ -237,13 +264,12 @@ def run_logs(
     out = LogRun(analyze_logs({}))
     heads = {path: sniff(path) for paths in files.values() for path in paths}
     layouts = {path: file_layout(head, tz, year) for path, head in heads.items()}
+    firsts = {path: first_timestamp(head, tz, year, layouts[path]) for path, head in heads.items()}
     # rotated files in the order they were written
     work = [
         (node, path)
         for node, paths in files.items()
-        for path in sorted(
-            paths, key=lambda p: (first_timestamp(heads[p], tz, year, layouts[p]) or 0, str(p))
-        )
+        for path in sorted(paths, key=lambda p: (firsts[p] or 0, str(p)))
     ]
     # a big bare file is cut into line-aligned parts so that `jobs` cores share it too
     pieces: list[tuple[int, Part | None]] = []
@@ -292,7 +318,10 @@ def run_logs(
         if pack_name:
             out.packs[str(path)] = pack_name
     out.forensics = analyze_logs(
-        events, skew_ns=round(skew_s * 1e9), offsets_ns={n: round(v * 1e9) for n, v in offsets_s.items()}
+        events,
+        skew_ns=round(skew_s * 1e9),
+        offsets_ns={n: round(v * 1e9) for n, v in offsets_s.items()},
+        covered_ns=_coverage(work, results, firsts),
     )
     if out.forensics.verdict is Verdict.OK and out.unexamined():
         # a line no rule could finish reading may have said who led: no "ok" over it

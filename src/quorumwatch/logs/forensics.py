@@ -36,12 +36,24 @@ class RoleEvent:
 
 @dataclass(frozen=True, slots=True)
 class LeaderInterval:
+    """A leadership the log shows: certain from start to end; an open side may reach further,
+    possibly, up to `possible_start` / `possible_end` (the edges of all the logs read)."""
+
     node: str
     epoch: int | None
     start: int
     end: int
     open_start: bool
     open_end: bool
+    possible_start: int | None = None
+    possible_end: int | None = None
+
+    @property
+    def maybe(self) -> tuple[int, int]:
+        """The stretch in which the node may have led."""
+        lo = self.start if self.possible_start is None else min(self.start, self.possible_start)
+        hi = self.end if self.possible_end is None else max(self.end, self.possible_end)
+        return lo, hi
 
 
 @dataclass(frozen=True)
@@ -88,8 +100,17 @@ def role_event(node: str, file: str, line: int, ts_ns: int, message: str, pack: 
     return None
 
 
-def leader_intervals(node: str, events: Sequence[RoleEvent], span: tuple[int, int]) -> list[LeaderInterval]:
-    """One node's leaderships from its events in time order."""
+def leader_intervals(
+    node: str, events: Sequence[RoleEvent], span: tuple[int, int], whole: tuple[int, int] | None = None
+) -> list[LeaderInterval]:
+    """One node's leaderships from its events in time order; `span` is what the node's own log
+    covers (its first and last record). A step-down with no election before it in the log (an
+    excerpt, a rotated file) proves the node led up to it: that leadership opens at the node's
+    first record (`open_start`: it may have begun earlier). A leadership still open at the end
+    ends at the node's last record (`open_end`: it may go on after), never later: another node's
+    longer log says nothing of this one. Beyond its own log, an open side is possible up to the
+    edge of `whole` (all the logs read)."""
+    lo, hi = whole or span
     out: list[LeaderInterval] = []
     open_at: int | None = None
     open_epoch: int | None = None
@@ -118,24 +139,34 @@ def leader_intervals(node: str, events: Sequence[RoleEvent], span: tuple[int, in
                 out.append(LeaderInterval(node, open_epoch, open_at, e.ts_ns, False, False))
                 open_at = None
             elif not seen_any and e.kind == "leader_stop":
-                # stopping leading before any start in these logs: it led since before they begin
-                out.append(LeaderInterval(node, last_epoch, span[0], e.ts_ns, True, False))
+                # stepping down with no election in this log: it led since before the log begins
+                epoch = e.epoch if e.epoch is not None else last_epoch
+                out.append(LeaderInterval(node, epoch, span[0], e.ts_ns, True, False, possible_start=lo))
             seen_any = True
     if open_at is not None:
-        out.append(LeaderInterval(node, open_epoch, open_at, span[1], False, True))
+        end = max(span[1], open_at)
+        out.append(LeaderInterval(node, open_epoch, open_at, end, False, True, possible_end=max(hi, end)))
     return out
 
 
-def _overlap(a: LeaderInterval, b: LeaderInterval, skew: int) -> Overlap | None:
-    """Certain: overlaps whatever b's clock is off by within ±skew (shown in a's clock); possible:
-    overlaps for some such difference."""
+def _overlap(a: LeaderInterval, b: LeaderInterval, skew: int) -> list[Overlap]:
+    """Certain: the certain parts overlap whatever b's clock is off by within ±skew (shown in a's
+    clock). Possible: what each may have led (an open side reaching the logs' edges) overlaps for
+    some such difference; reported beside a certain overlap too when it reaches further (two nodes
+    certainly led together for 80 µs, and possibly for 5.8 s: one's log ends while it leads)."""
+    out = []
     lo_c, hi_c = max(a.start, b.start + skew), min(a.end, b.end - skew)
-    if lo_c < hi_c:
-        return Overlap((a.node, b.node), (a.epoch, b.epoch), lo_c, hi_c, True)
-    lo, hi = max(a.start, b.start - skew), min(a.end, b.end + skew)
-    if lo < hi:
-        return Overlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, False)
-    return None
+    # an instant counts where it lies inside the other's leadership (a log that ends the moment its
+    # node took over); leaderships that only touch are a handover
+    instant = lo_c == hi_c and (a.start < lo_c < a.end or b.start + skew < lo_c < b.end - skew)
+    if lo_c < hi_c or instant:
+        out.append(Overlap((a.node, b.node), (a.epoch, b.epoch), lo_c, hi_c, True))
+    (a_lo, a_hi), (b_lo, b_hi) = a.maybe, b.maybe
+    lo, hi = max(a_lo, b_lo - skew), min(a_hi, b_hi + skew)
+    reaches = (a.maybe, b.maybe) != ((a.start, a.end), (b.start, b.end))  # an open side goes on
+    if lo < hi and (not out or (reaches and (lo < out[0].start or hi > out[0].end))):
+        out.append(Overlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, False))
+    return out
 
 
 def analyze_logs(
@@ -143,9 +174,12 @@ def analyze_logs(
     *,
     skew_ns: int = 0,
     offsets_ns: Mapping[str, int] | None = None,
+    covered_ns: Mapping[str, tuple[int | None, int | None]] | None = None,
 ) -> Forensics:
     """Intervals, overlaps, epoch anomalies and leaderless gaps. Offsets are subtracted from each
-    node's timestamps (a node whose clock runs 0.3 s ahead has offset +0.3 s)."""
+    node's timestamps (a node whose clock runs 0.3 s ahead has offset +0.3 s). `covered_ns` is each
+    node's first and last record (in its own clock): where its log begins and ends; without it, the
+    node's own first and last event."""
     offsets = offsets_ns or {}
     per_node: dict[str, list[RoleEvent]] = {}
     for node, evs in events_by_node.items():
@@ -161,21 +195,42 @@ def analyze_logs(
         return Forensics((), (), (), (), tuple(all_events), Verdict.INCONCLUSIVE, (0, 0))
     silent = tuple(sorted(set(per_node) - speaking))
     span = (all_events[0].ts_ns, all_events[-1].ts_ns)
-    intervals = [iv for node in sorted(per_node) for iv in leader_intervals(node, per_node[node], span)]
+    covers = [_covered(n, evs, covered_ns, offsets) for n, evs in per_node.items() if evs]
+    whole = (min(c[0] for c in covers), max(c[1] for c in covers))
+    intervals = [
+        iv
+        for node in sorted(per_node)
+        if per_node[node]
+        for iv in leader_intervals(
+            node, per_node[node], _covered(node, per_node[node], covered_ns, offsets), whole
+        )
+    ]
     overlaps: list[Overlap] = []
     for a, b in itertools.combinations(intervals, 2):
         if a.node == b.node:
             continue
         first, second = (a, b) if a.node < b.node else (b, a)
-        o = _overlap(first, second, skew_ns)
-        if o is not None:
-            overlaps.append(o)
+        overlaps += _overlap(first, second, skew_ns)
     overlaps.sort(key=lambda o: (o.start, o.nodes))
     verdict = Verdict.strongest(o.kind for o in overlaps)
     return Forensics(
         tuple(intervals), tuple(overlaps), tuple(anomalies(intervals)), tuple(gaps(intervals, span)),
         tuple(all_events), verdict, span, silent=silent,
     )  # fmt: skip
+
+
+def _covered(
+    node: str,
+    events: Sequence[RoleEvent],
+    covered_ns: Mapping[str, tuple[int | None, int | None]] | None,
+    offsets: Mapping[str, int],
+) -> tuple[int, int]:
+    """The stretch a node's own log covers, in the corrected clock: its first to its last record,
+    widened to its events (a record's time is never outside what its log covers)."""
+    first, last = (covered_ns or {}).get(node, (None, None))
+    off = offsets.get(node, 0)
+    lo, hi = events[0].ts_ns, events[-1].ts_ns
+    return (lo if first is None else min(lo, first - off), hi if last is None else max(hi, last - off))
 
 
 def anomalies(intervals: Sequence[LeaderInterval]) -> list[dict[str, Any]]:
@@ -211,6 +266,7 @@ def anomalies(intervals: Sequence[LeaderInterval]) -> list[dict[str, Any]]:
 
 
 def gaps(intervals: Sequence[LeaderInterval], span: tuple[int, int]) -> list[tuple[int, int]]:
-    """Leaderless stretches between the first and last leadership in the logs."""
-    ivs = [(iv.start, iv.end) for iv in intervals]
+    """Stretches between the first and last leadership in the logs where no node may have led (an
+    open side counts as far as it may reach)."""
+    ivs = [iv.maybe for iv in intervals]
     return uncovered(ivs, min(s for s, _ in ivs), max(e for _, e in ivs)) if ivs else []

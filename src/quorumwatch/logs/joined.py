@@ -83,10 +83,12 @@ def disproved_ticks(f: Forensics, ticks: Sequence[Tick], skew_ns: int = 0) -> li
             continue
         lo = min(o.send_ns for o in leaders) + offset - skew_ns
         hi = max(o.recv_ns for o in leaders) + offset + skew_ns
+        # what each may have led: a leadership open where its log ends may go on, so it disproves
+        # nothing after that
         spans = []
         for o in leaders:
-            spans.append([(max(iv.start, lo), min(iv.end, hi)) for iv in by_node[o.node]
-                          if iv.start < hi and lo < iv.end])  # fmt: skip
+            spans.append([(max(iv.maybe[0], lo), min(iv.maybe[1], hi)) for iv in by_node[o.node]
+                          if iv.maybe[0] < hi and lo < iv.maybe[1]])  # fmt: skip
         if _no_common_instant(spans):
             out.append(t.index)
     return out

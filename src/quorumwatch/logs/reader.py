@@ -69,7 +69,10 @@ class FileStats:
     last_ns: int | None = None
     """The time of the file's last record read (a leadership open at the end ends here)."""
     split: bool = False
-    """Records were given to the nodes their envelope names (several in one file)."""
+    """Records were given to the nodes their lines name (several in one file)."""
+    node_spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per node an envelope names: its first and last record's envelope time (what the file covers
+    of that node)."""
 
 
 _READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -238,18 +241,9 @@ def _scan_wrapped(
                     text = p.text.rstrip(" \t\r")
                     parsed = fmt.parse(text, clock) if fmt is not None else None
                     own = parsed[0] if parsed is not None else None
-                    env = (
-                        (p.outer_ts if p.outer_ts is not None else p.inner_ts)
-                        if time_from == "envelope"
-                        else (p.inner_ts if p.inner_ts is not None else p.outer_ts)
-                    )
-                    ts = (
-                        (env if env is not None else own)
-                        if time_from == "envelope"
-                        else (own if own is not None else env)
-                    )
+                    ts = _record_time(p, own, time_from)
                     if ts is None:
-                        ts = _owner_wrapped(batch, i, fmt, clock) or last
+                        ts = _owner_wrapped(batch, i, fmt, clock, time_from) or last
                     if ts is None:
                         continue
                     delay = p.outer_ts - own if own is not None and p.outer_ts is not None else None
@@ -261,7 +255,7 @@ def _scan_wrapped(
                     message = parsed[1] if parsed is not None else text
                     yield Record(str(path), p.line, ts, message, p.raw, p.node)
                 if stats is not None and batch:
-                    _last_seen(stats, _owner_wrapped(batch, len(batch), fmt, clock, 50))
+                    _last_seen(stats, _owner_wrapped(batch, len(batch), fmt, clock, time_from, 50))
     except _READ_ERRORS as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
     if stats is not None:
@@ -273,21 +267,38 @@ def _last_seen(stats: FileStats, ts: int | None) -> None:
         stats.last_ns = ts
 
 
+def _record_time(p: Peeled, own: int | None, time_from: str) -> int | None:
+    """A wrapped record's time: the application's own (`own`, from the inner format) where it has
+    one, else the innermost envelope's; with `time_from="envelope"`, the outermost envelope's first."""
+    if time_from == "envelope":
+        env = p.outer_ts if p.outer_ts is not None else p.inner_ts
+        return env if env is not None else own
+    if own is not None:
+        return own
+    return p.inner_ts if p.inner_ts is not None else p.outer_ts
+
+
 def _owner_wrapped(
-    batch: list[Peeled], i: int, fmt: Format | None, clock: Clock, back: int = 200
+    batch: list[Peeled], i: int, fmt: Format | None, clock: Clock, time_from: str, back: int = 200
 ) -> int | None:
     """The time of the record a continuation line belongs to: the nearest earlier timed line."""
     for p in reversed(batch[max(0, i - back) : i]):
-        if p.inner_ts is not None or p.outer_ts is not None:
-            return p.inner_ts if p.inner_ts is not None else p.outer_ts
-        if fmt is not None and (parsed := fmt.parse(p.text.rstrip(" \t\r"), clock)) is not None:
-            return parsed[0]
+        parsed = fmt.parse(p.text.rstrip(" \t\r"), clock) if fmt is not None else None
+        ts = _record_time(p, parsed[0] if parsed is not None else None, time_from)
+        if ts is not None:
+            return ts
     return None
 
 
 def _count_wrapped(batch: list[Peeled], encoded: list[bytes], fmt: Format | None, stats: FileStats) -> None:
+    spans = stats.node_spans
     for p, b in zip(batch, encoded, strict=True):
         timed = p.inner_ts is not None or p.outer_ts is not None
+        if p.node is not None and timed:
+            t = p.inner_ts if p.inner_ts is not None else p.outer_ts
+            assert t is not None
+            lo, hi = spans.get(p.node, (t, t))
+            spans[p.node] = (min(lo, t), max(hi, t))
         if timed or (fmt is not None and fmt.start.match(b)):
             stats.records += 1
         else:

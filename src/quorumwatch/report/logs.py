@@ -20,7 +20,8 @@ def to_json(r: LogRun, context_s: float, show_all: bool) -> dict[str, Any]:
         "intervals": [
             {"node": iv.node, "epoch": iv.epoch, "start": iso(iv.start), "end": iso(iv.end),
              "duration_s": round((iv.end - iv.start) / 1e9, 6),
-             "open_start": iv.open_start, "open_end": iv.open_end}
+             "open_start": iv.open_start, "open_end": iv.open_end,
+             "possible_start": iso(iv.maybe[0]), "possible_end": iso(iv.maybe[1])}
             for iv in f.intervals
         ],
         "overlaps": [overlap_json(o) for o in f.overlaps],
@@ -43,7 +44,7 @@ def files_json(r: LogRun) -> list[dict[str, Any]]:
     return [
         {"path": s.path, "node": r.nodes.get(s.path), "envelopes": list(s.envelopes), "format": s.format,
          "pack": r.packs.get(s.path), "lines": s.lines, "records": s.records, "leadership_events": s.events,
-         "unexamined_lines": s.unexamined, "split_by_envelope": s.split, "relay_delay": relay_delay(s)}
+         "unexamined_lines": s.unexamined, "split_into_nodes": s.split, "relay_delay": relay_delay(s)}
         for s in r.stats
     ]  # fmt: skip
 
@@ -123,8 +124,8 @@ def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], No
             echo(f"  {line}")
     echo("leader intervals:")
     for iv in f.intervals:
-        start = "(before the logs)" if iv.open_start else stamp(iv.start)
-        end = "(after the logs)" if iv.open_end else stamp(iv.end)
+        start = stamp(iv.start) + (" (already leading where its log begins)" if iv.open_start else "")
+        end = stamp(iv.end) + (" (still leading where its log ends)" if iv.open_end else "")
         echo(
             f"  {iv.node:<8} epoch {iv.epoch if iv.epoch is not None else '?':<6} {start} → {end} "
             f"({(iv.end - iv.start) / 1e9:.3f} s)"
