@@ -249,3 +249,20 @@ def test_fuzzed_rule_files_load_or_fail_naming_the_file(data: st.DataObject) -> 
     finally:
         Path(f.name).unlink()
     assert all(line.startswith(f.name) for line in problems), problems
+
+
+def test_same_makes_a_rule_apply_only_where_two_groups_agree(tmp_path: Path) -> None:
+    """`same: [self, lost]` says what a backreference would (a leader losing its own leadership)
+    and keeps the pack on RE2; a group `same` names must exist."""
+    from quorumwatch.config import ConfigError
+    from quorumwatch.logs.forensics import role_event
+
+    etcd = rules.builtin("etcd")
+    own = role_event("n1", "f", 1, 0, "raft.node: 8e9e lost leader 8e9e at term 3", etcd)
+    other = role_event("n1", "f", 1, 0, "raft.node: 8e9e lost leader 91bc at term 3", etcd)
+    assert own is not None and (own.kind, own.epoch) == ("leader_stop", 3)
+    assert other is not None and (other.kind, other.data["leader"]) == ("believed_leader", "91bc")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nrules:\n  - {event: leader_stop, match: '(?P<a>\\w+) left', same: [a, b]}\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*same: no group named b in match"):
+        rules.load_pack(bad)

@@ -252,6 +252,22 @@ def _ctime(line: str, clock: Clock) -> Parsed:
     return _ns(t, None), m[7]
 
 
+_HADOOP = re.compile(r"^(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:[,.](\d{1,3}))? (.*)$")
+
+
+def _hadoop(line: str, clock: Clock) -> Parsed:
+    """Hadoop's console layout `%d{yy/MM/dd HH:mm:ss} %p %c{2}: %m%n` (two-digit year, read as
+    20yy; some sites add `,SSS`): `16/11/01 12:00:00 INFO ha.ZKFailoverController: ...`."""
+    m = _HADOOP.match(line)
+    if not m:
+        return None
+    try:
+        t = _local(clock, 2000 + int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
+    except ValueError:
+        return None
+    return _ns(t, (m[7] or "").ljust(3, "0") if m[7] else None), m[8]
+
+
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
@@ -297,6 +313,7 @@ FORMATS: dict[str, Format] = {
             _iso_comma,
             "zookeeper",
         ),
+        Format("hadoop", re.compile(rb"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d", re.M), _hadoop, "hdfs-zkfc"),
         Format(
             "redis",
             re.compile(rb"^(?:\d+:[XCSM]|\[\d+\]) \d\d? [A-Z][a-z]{2} ", re.M),

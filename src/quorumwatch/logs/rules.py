@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from quorumwatch.config import ConfigError, load_model, shown
 from quorumwatch.logs.patterns import LinePositions, Match, TextPattern, compile_text, line_positions
@@ -30,6 +30,18 @@ class RuleSpec(BaseModel):
     """Regular expression searched in the message (the line after its timestamp)."""
     prefilter: str | None = None
     """Regular expression on the raw line that finds candidates; default: derived from match."""
+    same: tuple[str, str] | None = None
+    """Two named groups that must capture the same text for the rule to apply (`lost leader` naming
+    the node itself): what a backreference says, kept linear for RE2."""
+
+    @model_validator(mode="after")
+    def _same_groups(self) -> RuleSpec:
+        if self.same is not None:
+            names = compile_text(self.match).groupindex
+            missing = [g for g in self.same if g not in names]
+            if missing:
+                raise ValueError(f"same: no group named {', '.join(missing)} in match")
+        return self
 
     @field_validator("match", "prefilter")
     @classmethod
@@ -63,11 +75,15 @@ class Rule:
     literal: str | None = None
     """Text every match contains: a message without it is skipped before the engine runs (a
     substring test costs ~50 ns, an RE2 search from Python ~3 µs)."""
+    same: tuple[str, str] | None = None
 
     def search(self, message: str) -> Match | None:
         if self.literal is not None and self.literal not in message:
             return None
-        return self.pattern.search(message)
+        m = self.pattern.search(message)
+        if m is not None and self.same is not None and m.group(self.same[0]) != m.group(self.same[1]):
+            return None
+        return m
 
     def epoch_of(self, m: Match) -> str | None:
         """The epoch a match names: its group `epoch`, or for an `epoch` rule without named groups its
@@ -277,7 +293,7 @@ def prefilter_of(pattern: str) -> str:
 
 BUILTIN = (
     "zk-elected", "etcd", "zookeeper", "redis-sentinel", "hashicorp-raft", "client-go", "kafka-kraft",
-    "patroni", "mongodb", "elasticsearch", "keepalived",
+    "patroni", "mongodb", "elasticsearch", "keepalived", "hdfs-zkfc", "kafka-zk-controller",
 )  # fmt: skip
 
 
@@ -291,6 +307,7 @@ def _compile(spec: PackSpec) -> Pack:
                 spec.name,
                 r.prefilter or prefilter_of(r.match),
                 required_literal(r.match),
+                r.same,
             )
             for r in spec.rules
         ),
