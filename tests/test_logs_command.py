@@ -154,9 +154,9 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path: Path) -> None:
     j = qw("logs", str(junk))
     assert j.returncode == 1 and "verdict: inconclusive" in j.stdout  # nothing read: never "ok"
     assert (
-        f"{junk} (" in j.stdout
-        and "no known format, no leadership event (no pack fits its format)" in j.stdout
+        f"{junk} (" in j.stdout and "no known format: no line has a timestamp quorumwatch reads" in j.stdout
     )
+    assert "--pack" not in j.stdout  # no pack can help a file without a time
     assert qw("logs", str(tmp_path / "a.log"), "--pack", "nosuch").returncode == 2
 
 
@@ -240,7 +240,11 @@ def test_no_leadership_line_anywhere_is_inconclusive_never_ok(tmp_path: Path) ->
             f"{f} (n{f[-15]}): 3 lines, 3 records, format log4j, no leadership event (pack zookeeper tried)"
             in (r.stdout)
         )
-    assert "--pack or --rules" in r.stdout
+    # no built-in pack's phrase occurs: --pack would not help, naming the lines would
+    assert (
+        "no built-in pack's phrases occur: name its lines with --leader-start/--leader-stop or --rules"
+        in r.stdout
+    )
     j = qw("logs", *files, "--json")
     assert j.returncode == 1 and json.loads(j.stdout)["verdict"] == "inconclusive"
 

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ def _csv(lines: Timed, node: str) -> Timed:
 
 WRAPS: dict[str, Wrap] = {
     "indent": _each(lambda line, ns, node: "    " + line),
+    "markdown": _each(lambda line, ns, node: re.sub(r"([*_#\[\]])", r"\\\1", line)),
     "compose": _each(lambda line, ns, node: f"{node:<8}| {line}"),
     "kubectl-prefix": _each(lambda line, ns, node: f"[pod/{node}/server] {line}"),
     "kubectl-timestamps": _each(lambda line, ns, node: f"{_iso(ns)} {line}"),
@@ -187,7 +189,9 @@ def test_every_fixture_in_every_envelope_gives_the_bare_answer(corpus: str, tmp_
     for case in cases:
         files = _wrapped(tmp_path / "-".join(case), corpus, [WRAPS[n] for n in case])
         head = next(iter(files.values()))[0].read_bytes()[:65536]
-        expected = [OUTER.get(n, n) for n in case]
+        bare_head = next(iter(_files(FIX / corpus).values()))[0].read_bytes()[:65536]
+        # escapes change nothing in a file with nothing to escape: nothing to peel then
+        expected = [OUTER.get(n, n) for n in case if n != "markdown" or head != bare_head]
         got = [e.name for e in layout(head, dt.UTC, YEAR).envelopes]
         assert got == expected, (corpus, case, got)
         assert _answer(files) == bare, (corpus, case)
@@ -275,3 +279,16 @@ def test_envelope_list_is_what_docs_name() -> None:
     doc = (Path(__file__).parents[1] / "docs" / "logs.md").read_text()
     for env in ENVELOPES:
         assert f"`{env.name}`" in doc, env.name
+
+
+def test_a_markdown_escaped_redis_paste_still_shows_its_roles(tmp_path: Path) -> None:
+    """Pasted through Markdown, a Redis log's level marks became `\\*` and `\\#`: the role letters are
+    read again once the escapes are peeled."""
+    bare = (FIX / "redis" / "n1" / "n1.log").read_text()
+    pasted = tmp_path / "n1" / "n1.log"
+    pasted.parent.mkdir()
+    pasted.write_text(re.sub(r"([*#_])", r"\\\1", bare))
+    r = run_logs({"n1": [pasted]}, None, tz=dt.UTC, year=YEAR, skew_s=0.0, offsets_s={})
+    (f,) = to_json(r, 5, True)["files"]
+    assert (f["envelopes"], f["format"], f["pack"]) == (["markdown"], "redis", "redis-sentinel")
+    assert _answer({"n1": [pasted]}) == _answer({"n1": [FIX / "redis" / "n1" / "n1.log"]})

@@ -15,7 +15,17 @@ from quorumwatch.logs import rules
 from quorumwatch.logs.envelopes import Layout, layout
 from quorumwatch.logs.forensics import LEADERSHIP, Forensics, RoleEvent, analyze_logs, role_event
 from quorumwatch.logs.patterns import OverBudget, TextPattern, compile_text
-from quorumwatch.logs.reader import FileStats, LogError, Part, Record, first_timestamp, parts, scan, sniff
+from quorumwatch.logs.reader import (
+    FileStats,
+    LogError,
+    Part,
+    Record,
+    _show,
+    first_timestamp,
+    parts,
+    scan,
+    sniff,
+)
 from quorumwatch.model import Verdict
 
 
@@ -37,18 +47,29 @@ class LogRun:
         ]
 
     def silent_files(self) -> list[str]:
-        """One line per file that gave no leadership event: what was read, what was tried, what to do."""
+        """One line per file that gave no leadership event: what was read (envelopes, format), what
+        was tried, which pack comes nearest, and what to do."""
         out = []
         for s in self.stats:
             if s.events:
                 continue
             pack = self.packs.get(s.path)
+            layout = " > ".join([*s.envelopes, f"format {s.format}" if s.format else "no known format"])
+            node = self.nodes.get(s.path, "?")
+            head = f"{s.path} ({node}): {s.lines:,} lines, {s.records:,} records, {layout}"
+            if not s.records:
+                first = f" (first line: {s.examples[0]!r})" if s.examples else ""
+                out.append(f"{head}: no line has a timestamp quorumwatch reads{first}")
+                continue
             tried = f"pack {pack} tried" if pack else "no pack fits its format"
-            fmt = f"format {s.format}" if s.format else "no known format"
-            out.append(
-                f"{s.path} ({self.nodes.get(s.path, '?')}): {s.lines:,} lines, {s.records:,} records, "
-                f"{fmt}, no leadership event ({tried}); name the rules with --pack or --rules"
-            )
+            if s.nearest is None:
+                hint = "no built-in pack's phrases occur: name its lines with --leader-start/--leader-stop"
+                hint += " or --rules"
+            else:
+                name, found, total = s.nearest
+                hint = f"nearest pack {name}: {found} of its {total} phrases occur"
+                hint += "" if name == pack else f" (try --pack {name})"
+            out.append(f"{head}, no leadership event ({tried}); {hint}")
         return out
 
 
@@ -163,6 +184,7 @@ def _scan_one(
     stats = FileStats(str(path), lay.format_name, envelopes=tuple(e.name for e in lay.envelopes))
     if pack is None:
         stats.lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
+        stats.examples = [_show(x) for x in head.splitlines()[:3]]
         return [], stats, None
     if split is None and len(lay.nodes) > 1:
         split = NodeFrom(envelope=True)
@@ -183,6 +205,8 @@ def _scan_one(
         if ev is not None:
             events.append(ev)
             stats.events += ev.kind in LEADERSHIP
+    if not stats.events:
+        stats.nearest = rules.nearest(lay.sample)
     return events, stats, pack.name
 
 

@@ -55,7 +55,14 @@ class Envelope:
     distinctive: bool = True
     """No application writes lines of this shape: where it fits most lines, the file is wrapped
     (a CRI line also starts with a time log4j would read). Not so for a bare time prefix, JSON,
-    logfmt or indentation, which applications' own formats share."""
+    logfmt, indentation or Markdown escapes, which applications' own lines share: those are peeled
+    only where the lines inside read better."""
+    loose: bool = False
+    """Fits a file where a quarter of its lines show it (indentation, escapes: not every line has
+    something to indent or escape)."""
+    ties: bool = False
+    """Peeled even where the lines inside read no better: Markdown escapes hide phrases from rules
+    (`(VI\\_1)`, `QuorumPeer\\[myid=1\\]`) more often than they hide a format."""
 
     def fits(self, items: list[Peeled], clock: Clock) -> int:
         """How many of a sample's lines this envelope takes apart."""
@@ -138,6 +145,31 @@ _INDENT = re.compile(r"^[ \t]+(?=\S)")
 def _indent(line: str, clock: Clock) -> Fields | None:
     m = _INDENT.match(line)
     return (line[m.end() :], None, None, False) if m else None
+
+
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~])")
+
+
+_MD_SPECIAL = re.compile(r"(?<!\\)[*_#\[\]]")
+
+
+@dataclass(frozen=True)
+class MarkdownEnvelope(Envelope):
+    """Fits a sample that has escapes and whose lines show no special character unescaped: what a
+    Markdown escaper leaves (a bare log with a stray `\\_` has plain `_` and `[` elsewhere)."""
+
+    def fits(self, items: list[Peeled], clock: Clock) -> int:
+        if not any(_MD_ESCAPE.search(p.text) for p in items):
+            return 0
+        return sum(_MD_SPECIAL.search(p.text) is None for p in items)
+
+
+def _markdown(line: str, clock: Clock) -> Fields | None:
+    """A line pasted through Markdown, its punctuation escaped (`1:M 27 Nov ... \\* Ready`)."""
+    if "\\" not in line:
+        return None
+    text, n = _MD_ESCAPE.subn(r"\1", line)
+    return (text, None, None, False) if n else None
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -438,7 +470,16 @@ ENVELOPES: tuple[Envelope, ...] = (
     ),
     Envelope("logfmt", _logfmt, "logfmt: `time=... level=... msg=...`", distinctive=False),
     CsvEnvelope("csv", _csv_read, "CSV exports (Kibana, Elasticsearch) with time and message columns"),
-    Envelope("indent", _indent, "leading spaces or tabs (Consul, Nomad consoles, pastes)", distinctive=False),
+    Envelope(
+        "indent",
+        _indent,
+        "leading spaces or tabs (Consul, Nomad consoles, pastes)",
+        distinctive=False,
+        loose=True,
+    ),
+    MarkdownEnvelope(
+        "markdown", _markdown, "Markdown-escaped pastes (`\\*`, `\\_`, `\\#`)", distinctive=False, ties=True
+    ),
 )
 """In the order ties are broken (the more specific first)."""
 
@@ -547,10 +588,15 @@ def layout(head: bytes, tz: dt.tzinfo = dt.UTC, year: int = 2000) -> Layout:
         return Layout()
     found: list[tuple[int, int, tuple[Envelope, ...], Format | None, list[Peeled]]] = []
 
-    def visit(envs: tuple[Envelope, ...], cur: list[Peeled]) -> None:
+    def visit(envs: tuple[Envelope, ...], cur: list[Peeled], parent: tuple[int, int] | None) -> None:
         fmt = _detect_format(cur)
         timed, formatted = _timed(cur, fmt, Clock(tz, year))
-        if (fmt is not None or envs) and timed:
+        # a shape applications share earns its place only by reading more (escapes: no less); an
+        # envelope inside it may still
+        score = (timed, formatted)
+        shared = bool(envs) and not envs[-1].distinctive and parent is not None
+        worse = parent is not None and (score < parent or (score == parent and not envs[-1].ties))
+        if not (shared and worse) and (fmt is not None or envs) and timed:
             found.append((timed, formatted, envs, fmt, cur))
         if len(envs) >= MAX_DEPTH:
             return
@@ -558,13 +604,13 @@ def layout(head: bytes, tz: dt.tzinfo = dt.UTC, year: int = 2000) -> Layout:
             if env in envs:
                 continue
             fit = env.fits(cur, Clock(tz, year))
-            if fit * 2 < len(cur) and not (env.name == "indent" and fit * 4 >= len(cur)):
+            if fit * 2 < len(cur) and not (env.loose and fit * 4 >= len(cur)):
                 continue
             peeled = list(env.peel(cur, Clock(tz, year)))
             if peeled != cur:
-                visit((*envs, env), peeled)
+                visit((*envs, env), peeled, (timed, formatted))
 
-    visit((), items)
+    visit((), items, None)
     if not found:
         return Layout()
     if any(c[2] and c[2][0].distinctive for c in found):

@@ -70,6 +70,9 @@ class FileStats:
     """The time of the file's last record read (a leadership open at the end ends here)."""
     split: bool = False
     """Records were given to the nodes their lines name (several in one file)."""
+    nearest: tuple[str, int, int] | None = None
+    """For a file that gave no leadership event: the built-in pack most of whose phrases occur in its
+    first messages (name, phrases found, phrases)."""
     node_spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per node an envelope names: its first and last record's envelope time (what the file covers
     of that node)."""
@@ -303,8 +306,7 @@ def _count_wrapped(batch: list[Peeled], encoded: list[bytes], fmt: Format | None
             stats.records += 1
         else:
             stats.without_timestamp += p.lines
-            plausible = not b.strip() or b[:1].isspace() or b.startswith(_GLOG_HEADER)
-            if not plausible and len(stats.examples) < 3:
+            if b.strip() and not _plausible(b) and len(stats.examples) < 3:
                 stats.examples.append(_show(p.raw.encode("utf-8", "replace")))
 
 
@@ -379,22 +381,31 @@ def _owner(chunk: bytes, start: int, fmt: Format, clock: Clock, back: int = 200)
 
 
 def _count(buf: bytes, cut: int, lines: int, fmt: Format, stats: FileStats) -> None:
-    """Lines that start no record, at C speed: the regex tries only after newlines."""
+    """Lines that start no record, at C speed: the regex tries only after newlines (and once on
+    the chunk's first line, which no newline precedes: a file's stray first lines are examples too)."""
     nonstart = fmt.nonstart
     odd = len(nonstart.findall(buf, 0, cut)) - (1 if cut and buf[cut - 1 : cut] == b"\n" else 0)
-    odd += 0 if fmt.start.match(buf, 0, cut) else 1
+    first_odd = not fmt.start.match(buf, 0, cut)
+    odd += first_odd
     stats.lines += lines
     stats.records += lines - odd
     stats.without_timestamp += odd
-    if odd and len(stats.examples) < 3:
-        for m in nonstart.finditer(buf, 0, cut):
-            end = buf.find(b"\n", m.end(), cut)
-            raw = buf[m.end() : cut if end < 0 else end]
-            plausible = raw[:1].isspace() or raw.startswith(_GLOG_HEADER)  # continuations, glog's header
-            if raw and not plausible:
-                stats.examples.append(_show(raw))
-                if len(stats.examples) >= 3:
-                    break
+    if not odd or len(stats.examples) >= 3:
+        return
+    starts = ([0] if first_odd else []) + [m.end() for m in nonstart.finditer(buf, 0, cut)]
+    for at in starts:
+        end = buf.find(b"\n", at, cut)
+        raw = buf[at : cut if end < 0 else end].rstrip(b"\r")
+        if raw and not _plausible(raw):
+            stats.examples.append(_show(raw))
+            if len(stats.examples) >= 3:
+                break
+
+
+def _plausible(raw: bytes) -> bool:
+    """A line without a timestamp that belongs where it is: a continuation (indented), glog's
+    file header."""
+    return raw[:1].isspace() or raw.startswith(_GLOG_HEADER)
 
 
 def _show(raw: bytes) -> str:

@@ -336,6 +336,18 @@ def for_sample(fmt_name: str, default: str | None, sample: bytes) -> Pack | None
     return builtin(default) if default else None
 
 
+def nearest(sample: bytes) -> tuple[str, int, int] | None:
+    """The built-in pack most of whose rules find a candidate line in a sample: (name, rules that
+    do, rules), for telling a user which pack nearly fits a file that gave nothing."""
+    best: tuple[str, int, int] | None = None
+    for name in BUILTIN:
+        pack = builtin(name)
+        found = sum(bool(Pack(name, (r,)).candidates().positions(sample)) for r in pack.rules)
+        if found and (best is None or found > best[1]):
+            best = (name, found, len(pack.rules))
+    return best
+
+
 @functools.cache
 def builtin(name: str) -> Pack:
     if name not in BUILTIN:

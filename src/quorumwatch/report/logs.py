@@ -101,6 +101,14 @@ def timeline_lines(f: Forensics) -> list[str]:
     ]
 
 
+def _epochs(epochs: tuple[int | None, int | None]) -> str:
+    """` (epochs 3 / 4)`; nothing where neither side's log names one; `?` for the side that does not."""
+    if epochs == (None, None):
+        return ""
+    a, b = ("?" if e is None else str(e) for e in epochs)
+    return f" (epochs {a} / {b})"
+
+
 def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], None]) -> None:
     f = r.forensics
     echo(f"verdict: {f.verdict}")
@@ -134,7 +142,7 @@ def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], No
         echo("overlaps:")
         for o in f.overlaps:
             echo(
-                f"  {o.kind:<11} {' + '.join(o.nodes)} (epochs {o.epochs[0]} / {o.epochs[1]}) "
+                f"  {o.kind:<11} {' + '.join(o.nodes)}{_epochs(o.epochs)} "
                 f"{stamp(o.start)} → {stamp(o.end)} ({o.duration_ns / 1e9:.3f} s)"
             )
     for a in f.anomalies:
@@ -154,11 +162,12 @@ def render(r: LogRun, context_s: float, show_all: bool, echo: Callable[[str], No
         for e in events:
             echo(f"  {stamp(e.ts_ns)} {e.node:<8} {e.kind:<15} {e.message[:140]}")
     unparsed = sum(s.without_timestamp for s in r.stats)
+    examples = [f"  {s.path}: {x}" for s in r.stats for x in s.examples[:2]]
     if unparsed:
-        echo(f"{unparsed} lines without a timestamp (continuations attach to the record before them), e.g.:")
-        for s in r.stats:
-            for x in s.examples[:2]:
-                echo(f"  {s.path}: {x}")
+        said = f"{unparsed} lines without a timestamp (continuations attach to the record before them"
+        echo(said + ("), e.g.:" if examples else "; all are continuations or file headers)"))
+        for line in examples:
+            echo(line)
     for s in r.stats:
         if s.format is None and s.lines:
             echo(f"note: {s.path}: no known log format recognised; skipped")
