@@ -6,14 +6,18 @@ every ~20,000 lines, then times, in one run:
 - `quorumwatch logs --pack zk-elected NODE=FILE ...` (find candidates in 1 MB chunks, parse only them).
 Peak memory is the child process's maximum resident set.
 
-Then the same for one of the files alone (where `--jobs` splits the file into line-aligned parts).
+Then the same for one of the files alone (where `--jobs` splits the file into line-aligned parts),
+and that file wrapped in each envelope of `--envelopes` (CRI container logs, an RFC 3339 syslog
+relay, Docker json-file: what peeling costs, next to the same file bare).
 
-Run: `.venv/bin/python benchmarks/logs_throughput.py [--mb 1000] [--dir DIR] [--keep]`.
+Run: `.venv/bin/python benchmarks/logs_throughput.py [--mb 1000] [--dir DIR] [--keep]
+[--envelopes cri,syslog-iso,docker-json]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PHRASES = [
@@ -73,6 +78,45 @@ def generate(path: Path, node: int, mb: int, seed: int) -> None:
             written += len(block)
 
 
+def _stamp(line: str) -> str:
+    """The RFC 3339 time of a glog line of the corpus (UTC, year 2022)."""
+    return f"2022-{line[1:3]}-{line[3:5]}T{line[6:21]}Z"
+
+
+def _cri(line: str) -> str:
+    return f"{_stamp(line)} stdout F {line}"
+
+
+def _syslog_iso(line: str) -> str:
+    return f"{_stamp(line)[:-1]}+00:00 meta1 meta[4242]: {line}"
+
+
+def _docker(line: str) -> str:
+    return json.dumps({"log": line + "\n", "stream": "stderr", "time": _stamp(line)})
+
+
+WRAP: dict[str, Callable[[str], str]] = {"cri": _cri, "syslog-iso": _syslog_iso, "docker-json": _docker}
+"""How each envelope wraps a glog line (header lines take the first record's time)."""
+
+
+def wrap(src: Path, dest: Path, envelope: str) -> None:
+    fn = WRAP[envelope]
+    first = None
+    with open(src, encoding="ascii") as f, open(dest, "w", encoding="ascii") as out:
+        pending: list[str] = []
+        for raw in f:
+            line = raw.rstrip("\n")
+            if line[:1] in "IWEF" and line[1:5].isdigit():
+                if first is None:
+                    first = line
+                    out.writelines(fn(first[:22] + p) + "\n" for p in pending)
+                out.write(fn(line) + "\n")
+            elif first is None:
+                pending.append(line)
+            else:
+                out.write(fn(first[:22] + line) + "\n")
+
+
 def timed(argv: list[str]) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
@@ -87,6 +131,11 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=1000, help="corpus size in MB (5 nodes)")
     ap.add_argument("--dir", type=Path, help="where to write the corpus (default: a temporary directory)")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument(
+        "--envelopes",
+        default="cri,syslog-iso,docker-json",
+        help="wrap one file in each of these ('' for none)",
+    )
     args = ap.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="qw-logs-bench-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -138,11 +187,26 @@ def main() -> None:
                 f"peak RSS {qw_mb:.0f} MB  ({one / qw_s / (one / grep1_s):.0%} of grep)",
                 flush=True,
             )
+        for envelope in filter(None, args.envelopes.split(",")):
+            wrapped = root / f"n1.{envelope}.log"
+            if not wrapped.exists():
+                wrap(files[0], wrapped, envelope)
+            w_mb = wrapped.stat().st_size / 1e6
+            for jobs in ("1", str(os.cpu_count() or 1)):
+                qw_s, qw_mb, q = timed([*qw[:10], f"n1={wrapped}", "--json", "--jobs", jobs])
+                if q.returncode not in (0, 3, 4, 5):
+                    raise SystemExit(f"quorumwatch logs failed on {envelope}: {q.stderr.decode()[-500:]}")
+                print(
+                    f"one file in {envelope} ({w_mb:,.0f} MB), --jobs {jobs}:  {qw_s:6.2f} s  "
+                    f"{w_mb / qw_s:7.0f} MB/s  ({one / qw_s:.0f} MB/s of the bare file's lines)  "
+                    f"peak RSS {qw_mb:.0f} MB",
+                    flush=True,
+                )
     finally:
         if not args.keep and args.dir is None:
             shutil.rmtree(root, ignore_errors=True)
         elif not args.keep:
-            for p in root.glob("n*.INFO"):
+            for p in [*root.glob("n*.INFO"), *root.glob("n1.*.log")]:
                 os.unlink(p)
 
 
