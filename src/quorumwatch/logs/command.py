@@ -12,7 +12,7 @@ from pathlib import Path
 
 from quorumwatch.config import ConfigError, check_name, shown
 from quorumwatch.logs import rules
-from quorumwatch.logs.envelopes import Layout, layout
+from quorumwatch.logs.envelopes import Layout, layout_cached
 from quorumwatch.logs.forensics import LEADERSHIP, Forensics, RoleEvent, analyze_logs, role_event
 from quorumwatch.logs.patterns import OverBudget, TextPattern, compile_text
 from quorumwatch.logs.reader import (
@@ -113,7 +113,7 @@ def choose_pack(explicit: rules.Pack | None, lay: Layout) -> rules.Pack | None:
 
 
 def file_layout(head: bytes, tz: dt.tzinfo, year: int | None) -> Layout:
-    return layout(head, tz, year or dt.datetime.now(tz).year)
+    return layout_cached(head, tz, year or dt.datetime.now(tz).year)
 
 
 HOST = r"^(?P<node>[A-Za-z0-9][A-Za-z0-9_.-]{0,62}) "

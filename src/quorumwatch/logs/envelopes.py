@@ -12,13 +12,25 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quorumwatch.logs.formats import FORMATS, MAX_S, MIN_S, MONTHS, Clock, Format, _at, _zone, detect
+from quorumwatch.logs.formats import (
+    FORMATS,
+    MAX_S,
+    MIN_S,
+    MONTHS,
+    Clock,
+    Format,
+    at_ns,
+    detect,
+    epoch_s,
+    zone_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,18 @@ class Envelope:
                     pending = []
                 yield item
                 continue
+            if not pending and not got[3]:  # a whole line, the common case: no join
+                text, ts, node, _ = got
+                yield Peeled(
+                    item.line,
+                    text,
+                    item.inner_ts if ts is None else ts,
+                    item.outer_ts if item.outer_ts is not None else ts,
+                    node or item.node,
+                    item.lines,
+                    item.raw,
+                )
+                continue
             pending.append((item, got))
             if not got[3] or len(pending) >= 4096:
                 yield _joined(pending)
@@ -109,7 +133,7 @@ def iso_ns(text: str, clock: Clock) -> int | None:
     """RFC 3339 / ISO 8601 (`2024-05-01T10:00:00.123456789Z`, `2024-05-01 10:00:00,123`); None
     otherwise. Zone-less times are read in the caller's zone."""
     m = _ISO.match(text.strip())
-    return _at(m, 7, _zone(m[8], clock.tz)) if m else None
+    return at_ns(m, 7, zone_of(m[8], clock.tz)) if m else None
 
 
 def number_ns(value: float) -> int | None:
@@ -194,7 +218,16 @@ def _kubectl_prefix(line: str, clock: Clock) -> Fields | None:
 
 
 _STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)"
-_CRI = re.compile(rf"^({_STAMP}) (?:stdout|stderr) ([PF])(?: (.*))?$")
+_STAMP_G = r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:?\d\d)"
+"""An RFC 3339 time as groups 1-8 (year ... second, fraction, zone): read in the same match as the
+line around it (one regex a line, not two)."""
+
+
+def _stamp_ns(m: re.Match[str], clock: Clock) -> int | None:
+    return at_ns(m, 7, zone_of(m[8], clock.tz))
+
+
+_CRI = re.compile(rf"^{_STAMP_G} (?:stdout|stderr) (?P<tag>[PF])(?: (?P<rest>.*))?$")
 
 
 def _cri(line: str, clock: Clock) -> Fields | None:
@@ -203,11 +236,11 @@ def _cri(line: str, clock: Clock) -> Fields | None:
     m = _CRI.match(line)
     if not m:
         return None
-    ts = iso_ns(m[1], clock)
-    return None if ts is None else (m[3] or "", ts, None, m[2] == "P")
+    ts = _stamp_ns(m, clock)
+    return None if ts is None else (m["rest"] or "", ts, None, m["tag"] == "P")
 
 
-_KUBECTL_TS = re.compile(rf"^({_STAMP}) (.*)$")
+_KUBECTL_TS = re.compile(rf"^{_STAMP_G} (?P<rest>.*)$")
 
 
 def _kubectl_ts(line: str, clock: Clock) -> Fields | None:
@@ -215,11 +248,11 @@ def _kubectl_ts(line: str, clock: Clock) -> Fields | None:
     m = _KUBECTL_TS.match(line)
     if not m:
         return None
-    ts = iso_ns(m[1], clock)
-    return None if ts is None else (m[2], ts, None, False)
+    ts = _stamp_ns(m, clock)
+    return None if ts is None else (m["rest"], ts, None, False)
 
 
-_LOGCLI = re.compile(rf"^({_STAMP}) (\{{[^}}]*\}}) ?(.*)$")
+_LOGCLI = re.compile(rf"^{_STAMP_G} (?P<labels>\{{[^}}]*\}}) ?(?P<rest>.*)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 _NODE_LABELS = ("pod", "instance", "host", "hostname", "node", "container", "service_name", "job")
 
@@ -229,10 +262,10 @@ def _logcli(line: str, clock: Clock) -> Fields | None:
     m = _LOGCLI.match(line)
     if not m:
         return None
-    ts = iso_ns(m[1], clock)
-    labels = dict(_LABEL.findall(m[2]))
+    ts = _stamp_ns(m, clock)
+    labels = dict(_LABEL.findall(m["labels"]))
     node = next((labels[k] for k in _NODE_LABELS if labels.get(k)), None)
-    return None if ts is None else (m[3], ts, node, False)
+    return None if ts is None else (m["rest"], ts, node, False)
 
 
 _TAG = r"(?:[A-Za-z_][^\s\[\]:]{0,63}(?:\[\d{1,10}\])?: ?)"
@@ -248,15 +281,14 @@ def _syslog(line: str, clock: Clock) -> Fields | None:
     if not m or m[1] not in MONTHS:
         return None
     mo = MONTHS[m[1]]
-    try:
-        t = dt.datetime(clock.month_year(mo), mo, int(m[2]), int(m[3]), int(m[4]), int(m[5]), tzinfo=clock.tz)
-    except ValueError:
+    secs = epoch_s(str(clock.month_year(mo)), str(mo), m[2], m[3], m[4], m[5], clock.tz)
+    if secs is None:
         return None
     frac = (m[6] or "").ljust(9, "0")
-    return m[8], int(t.timestamp()) * 1_000_000_000 + int(frac), m[7], False
+    return m[8], secs * 1_000_000_000 + int(frac), m[7], False
 
 
-_SYSLOG_ISO = re.compile(rf"^(?:<\d{{1,3}}>)?({_STAMP}) (\S+) {_TAG}(.*)$")
+_SYSLOG_ISO = re.compile(rf"^(?:<\d{{1,3}}>)?{_STAMP_G} (?P<host>\S+) {_TAG}(?P<rest>.*)$")
 
 
 def _syslog_iso(line: str, clock: Clock) -> Fields | None:
@@ -265,8 +297,8 @@ def _syslog_iso(line: str, clock: Clock) -> Fields | None:
     m = _SYSLOG_ISO.match(line)
     if not m:
         return None
-    ts = iso_ns(m[1], clock)
-    return None if ts is None else (m[3], ts, m[2], False)
+    ts = _stamp_ns(m, clock)
+    return None if ts is None else (m["rest"], ts, m["host"], False)
 
 
 _SYSLOG5424 = re.compile(
@@ -542,9 +574,11 @@ _HEADERS = {"glog": ("Log file created at:", "Running on machine:", "Running dur
 """Lines a format writes that are not records (glog's file header): read by it all the same."""
 
 
-def _timed(items: list[Peeled], fmt: Format | None, clock: Clock) -> tuple[int, int]:
+def _timed(items: list[Peeled], fmt: Format | None, clock: Clock, wary: bool = True) -> tuple[int, int]:
     """(lines with a time, lines the format reads) among peeled records: counted in the file's lines
-    (a record joined from parts counts them all), so that layouts compare on the same lines."""
+    (a record joined from parts counts them all), so that layouts compare on the same lines. `wary`:
+    a line that is an envelope's (`_enveloped`) is not counted as the format's (not needed where no
+    envelope fits: then nothing competes)."""
     timed = formatted = 0
     headers = _HEADERS.get(fmt.name, ()) if fmt is not None else ()
     for p in items:
@@ -555,7 +589,7 @@ def _timed(items: list[Peeled], fmt: Format | None, clock: Clock) -> tuple[int, 
             continue
         own = fmt is not None and fmt.start.match(p.text.encode("utf-8", "replace")) is not None
         timed += (own or stamped) * p.lines
-        if own and fmt is not None:
+        if own and fmt is not None and wary:
             own = not _enveloped(p.text, fmt, clock)
         formatted += own * p.lines
     return timed, formatted
@@ -576,6 +610,18 @@ def _detect_format(items: list[Peeled]) -> Format | None:
     return detect("\n".join(p.text for p in items).encode("utf-8", "replace"))
 
 
+def _fit(env: Envelope, items: list[Peeled], clock: Clock) -> bool:
+    """Whether an envelope fits enough of a sample's lines to be tried."""
+    fit = env.fits(items, clock)
+    return fit * 2 >= len(items) or (env.loose and fit * 4 >= len(items))
+
+
+@functools.lru_cache(maxsize=64)
+def layout_cached(head: bytes, tz: dt.tzinfo, year: int) -> Layout:
+    """`layout` once per file head (the scan and the ordering of rotated files both ask)."""
+    return layout(head, tz, year)
+
+
 def layout(head: bytes, tz: dt.tzinfo = dt.UTC, year: int = 2000) -> Layout:
     """The layout that gives the most lines a time; among those, one whose application format reads
     nearly as many lines as any (within 80 %: a glog file's header lines are the application's but
@@ -589,8 +635,12 @@ def layout(head: bytes, tz: dt.tzinfo = dt.UTC, year: int = 2000) -> Layout:
     found: list[tuple[int, int, tuple[Envelope, ...], Format | None, list[Peeled]]] = []
 
     def visit(envs: tuple[Envelope, ...], cur: list[Peeled], parent: tuple[int, int] | None) -> None:
+        clock = Clock(tz, year)
+        fitting = (
+            [] if len(envs) >= MAX_DEPTH else [e for e in ENVELOPES if e not in envs and _fit(e, cur, clock)]
+        )
         fmt = _detect_format(cur)
-        timed, formatted = _timed(cur, fmt, Clock(tz, year))
+        timed, formatted = _timed(cur, fmt, clock, wary=bool(fitting or envs))
         # a shape applications share earns its place only by reading more (escapes: no less); an
         # envelope inside it may still
         score = (timed, formatted)
@@ -598,17 +648,10 @@ def layout(head: bytes, tz: dt.tzinfo = dt.UTC, year: int = 2000) -> Layout:
         worse = parent is not None and (score < parent or (score == parent and not envs[-1].ties))
         if not (shared and worse) and (fmt is not None or envs) and timed:
             found.append((timed, formatted, envs, fmt, cur))
-        if len(envs) >= MAX_DEPTH:
-            return
-        for env in ENVELOPES:
-            if env in envs:
-                continue
-            fit = env.fits(cur, Clock(tz, year))
-            if fit * 2 < len(cur) and not (env.loose and fit * 4 >= len(cur)):
-                continue
+        for env in fitting:
             peeled = list(env.peel(cur, Clock(tz, year)))
             if peeled != cur:
-                visit((*envs, env), peeled, (timed, formatted))
+                visit((*envs, env), peeled, score)
 
     visit((), items, None)
     if not found:

@@ -49,19 +49,29 @@ def _ns(t: dt.datetime, frac: str | None) -> int:
     return int(t.timestamp()) * 1_000_000_000 + int(digits or 0)
 
 
-def _at(m: re.Match[str], frac: int, tz: dt.tzinfo | None) -> int | None:
+def at_ns(m: re.Match[str], frac: int, tz: dt.tzinfo | None) -> int | None:
     """UTC ns from groups 1–6 (year … second) and a fraction group; None for impossible dates
     or zones."""
     if tz is None:
         return None
-    try:
-        t = dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), tzinfo=tz)
-    except ValueError:
+    secs = epoch_s(m[1], m[2], m[3], m[4], m[5], m[6], tz)
+    if secs is None:
         return None
-    return _ns(t, m[frac])
+    digits = (m[frac] or "").ljust(9, "0")[:9]
+    return secs * 1_000_000_000 + int(digits or 0)
 
 
-def _zone(text: str | None, default: dt.tzinfo) -> dt.tzinfo | None:
+@functools.lru_cache(maxsize=4096)
+def epoch_s(y: str, mo: str, d: str, h: str, mi: str, s: str, tz: dt.tzinfo) -> int | None:
+    """Whole seconds since the epoch of a wall time in a zone; lines of one second share it (a
+    wrapped file has a time on every line: one datetime per second instead of one per line)."""
+    try:
+        return int(dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=tz).timestamp())
+    except (ValueError, OverflowError):
+        return None
+
+
+def zone_of(text: str | None, default: dt.tzinfo) -> dt.tzinfo | None:
     """`Z`, `+02:00` or `+0200`; the given default when the timestamp names no zone; None for an
     impossible offset (`+99:99`), so the line counts as unparsed instead of raising."""
     if not text:
@@ -89,7 +99,7 @@ def _stamped(
 
     def parse(line: str, clock: Clock) -> Parsed:
         m = pattern.match(line)
-        ns = _at(m, 7, _zone(m[zone], clock.tz) if zone else clock.tz) if m else None
+        ns = at_ns(m, 7, zone_of(m[zone], clock.tz) if zone else clock.tz) if m else None
         return None if m is None or ns is None else (ns, m[message] or "")
 
     return parse
@@ -171,7 +181,7 @@ def _zap(line: str, clock: Clock) -> Parsed:
     if not isinstance(ts, str):
         return None
     m = _RFC3339.match(ts)
-    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
+    ns = at_ns(m, 7, zone_of(m[8], clock.tz)) if m else None
     return None if ns is None else (ns, msg)
 
 
@@ -225,7 +235,7 @@ def _mongodb(line: str, clock: Clock) -> Parsed:
         return None
     ts = doc["t"].get("$date")
     m = _RFC3339.match(ts.replace("+0000", "Z")) if isinstance(ts, str) else None
-    ns = _at(m, 7, _zone(m[8], clock.tz)) if m else None
+    ns = at_ns(m, 7, zone_of(m[8], clock.tz)) if m else None
     if ns is None:
         return None
     msg = str(doc.get("msg", ""))
