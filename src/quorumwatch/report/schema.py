@@ -179,16 +179,31 @@ class WorkloadOut(_Model):
     dual_leader_windows: list[HarmWindowOut]
 
 
+class RelayDelayOut(_Model):
+    """How much later an envelope's time is than the application's own (records with both)."""
+
+    records: int = Field(ge=1)
+    min_s: float
+    median_s: float
+    max_s: float
+
+
 class LogFileOut(_Model):
     path: str
     node: str | None
+    envelopes: list[str] = Field(default_factory=list)
+    """What was peeled off each line, outermost first (`cri`, `syslog`, `docker-json`, ...)."""
     format: str | None
+    """The application's format inside the envelopes; `plain` for messages timed by an envelope."""
     pack: str | None
     lines: int = Field(ge=0)
     records: int = Field(ge=0)
     leadership_events: int = Field(ge=0)
     unexamined_lines: int = Field(ge=0)
     """Lines a rule's backtracking pattern could not finish within its time budget."""
+    split_into_nodes: bool = False
+    """The file's records went to the nodes its lines name (a merged or compose log)."""
+    relay_delay: RelayDelayOut | None = None
 
 
 class DetectionLagOut(_Model):
