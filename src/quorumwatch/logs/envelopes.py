@@ -223,8 +223,24 @@ _STAMP_G = r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d
 line around it (one regex a line, not two)."""
 
 
+_SECONDS: dict[tuple[str, str], int | None] = {}
+"""Epoch seconds of an RFC 3339 time's whole-second part and zone (every line of a wrapped file has
+one; lines of one second share it)."""
+
+
 def _stamp_ns(m: re.Match[str], clock: Clock) -> int | None:
-    return at_ns(m, 7, zone_of(m[8], clock.tz))
+    key = (m.string[m.start(1) : m.end(6)], m[8])
+    secs = _SECONDS.get(key, -1)
+    if secs == -1:
+        tz = zone_of(m[8], clock.tz)
+        secs = None if tz is None else epoch_s(m[1], m[2], m[3], m[4], m[5], m[6], tz)
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        _SECONDS[key] = secs
+    if secs is None:
+        return None
+    frac = m[7]
+    return secs * 1_000_000_000 + (int(frac.ljust(9, "0")) if frac else 0)
 
 
 _CRI = re.compile(rf"^{_STAMP_G} (?:stdout|stderr) (?P<tag>[PF])(?: (?P<rest>.*))?$")

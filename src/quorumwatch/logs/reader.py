@@ -189,23 +189,26 @@ MAX_DELAYS = 100_000
 
 
 def _file_lines(f: BinaryIO, counter: list[int]) -> Iterator[Peeled]:
-    """A file's lines as records with nothing peeled yet; counter[0] counts them."""
+    """A file's lines as records with nothing peeled yet; counter[0] counts them. Chunks end at a
+    newline, so each decodes whole (no character is cut)."""
     n = 0
     carry = b""
     while True:
         data = f.read(CHUNK)
+        buf = carry + data if carry else data
         if not data:
             break
-        buf = carry + data if carry else data
-        lines = buf.split(b"\n")
-        carry = lines.pop()
-        for raw in lines:
+        cut = buf.rfind(b"\n") + 1
+        carry = buf[cut:]
+        if not cut:
+            continue
+        for text in buf[: cut - 1].decode("utf-8", "replace").split("\n"):
             n += 1
-            text = raw.rstrip(b"\r").decode("utf-8", "replace")
+            text = text.removesuffix("\r")
             yield Peeled(n, text, raw=text)
     if carry:
         n += 1
-        text = carry.rstrip(b"\r").decode("utf-8", "replace")
+        text = carry.decode("utf-8", "replace").removesuffix("\r")
         yield Peeled(n, text, raw=text)
     counter[0] = n
 
