@@ -111,6 +111,14 @@ def _csv(lines: Timed, node: str) -> Timed:
     ]
 
 
+def _loki(lines: Timed, node: str) -> Timed:
+    """A Loki query answer, pretty-printed: one document of [ns, line] values under the node's pod."""
+    values = [[str(ns), line] for line, ns in lines]
+    doc = {"status": "success", "data": {"resultType": "streams", "result": [
+        {"stream": {"pod": node, "app": "db"}, "values": values}]}}  # fmt: skip
+    return [(t, lines[0][1]) for t in json.dumps(doc, indent=2).splitlines()]
+
+
 WRAPS: dict[str, Wrap] = {
     "indent": _each(lambda line, ns, node: "    " + line),
     "markdown": _each(lambda line, ns, node: re.sub(r"([*_#\[\]])", r"\\\1", line)),
@@ -152,6 +160,7 @@ WRAPS: dict[str, Wrap] = {
         )
     ),
     "csv": _csv,
+    "loki-api": lambda lines, node: _loki(lines, node),
 }
 """How each envelope wraps a line (name: what `layout` should call the outer envelope)."""
 

@@ -445,6 +445,55 @@ def _csv_row(line: str) -> list[str] | None:
     return rows[0] if len(rows) == 1 else None
 
 
+_LOKI_STREAM = re.compile(r'"stream"\s*:\s*(\{[^{}]*\})')
+_LOKI_VALUE = re.compile(r'\[\s*"(\d{1,20})"\s*,\s*"((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class LokiEnvelope(Envelope):
+    """A Loki query's JSON answer (`/loki/api/v1/query_range`, `logcli --output=raw` of the API):
+    `{"data": {"resultType": "streams", "result": [{"stream": {labels}, "values": [["<ns>", "<line>"],
+    ...]}]}}`, one document, pretty-printed or not. Read as a stream of tokens, so a file of any size
+    needs no more memory than a line; each value is a record (its number: the value's place)."""
+
+    def fits(self, items: list[Peeled], clock: Clock) -> int:
+        text = "\n".join(p.text for p in items)
+        looks = '"resultType"' in text and '"streams"' in text and _LOKI_VALUE.search(text)
+        return len(items) if looks else 0
+
+    def peel(self, items: Iterable[Peeled], clock: Clock) -> Iterator[Peeled]:
+        buf = ""
+        node: str | None = None
+        n = 0
+        for item in items:
+            buf += item.text + "\n"
+            pos = 0
+            while True:
+                stream, value = _LOKI_STREAM.search(buf, pos), _LOKI_VALUE.search(buf, pos)
+                if stream is not None and (value is None or stream.start() < value.start()):
+                    try:
+                        labels = json.loads(stream[1])
+                    except ValueError:
+                        labels = {}
+                    found = [labels.get(k) for k in _NODE_LABELS if isinstance(labels.get(k), str)]
+                    node = found[0] if found else None
+                    pos = stream.end()
+                    continue
+                if value is None:
+                    break
+                try:
+                    line = json.loads(f'"{value[2]}"')
+                except ValueError:
+                    line = value[2]
+                ts = number_ns(float(value[1]))
+                n += 1
+                for part in line.split("\n"):
+                    yield Peeled(n, part.removesuffix("\r"), ts, ts, node, 1, part)
+                pos = value.end()
+            # keep what may be the start of a token cut by the line's end
+            buf = buf[pos:][-65536:] if pos else buf[-65536:]
+
+
 @dataclass(frozen=True)
 class CsvEnvelope(Envelope):
     """A CSV export with a header naming a time and a message column."""
@@ -492,7 +541,7 @@ def _header(row: list[str]) -> _Columns | None:
 
 
 def _csv_read(line: str, clock: Clock) -> Fields | None:
-    return None  # rows are read against the header, in CsvEnvelope.peel
+    return None  # read against the header or the document, in CsvEnvelope.peel / LokiEnvelope.peel
 
 
 ENVELOPES: tuple[Envelope, ...] = (
@@ -517,6 +566,9 @@ ENVELOPES: tuple[Envelope, ...] = (
         distinctive=False,
     ),
     Envelope("logfmt", _logfmt, "logfmt: `time=... level=... msg=...`", distinctive=False),
+    LokiEnvelope(
+        "loki-api", _csv_read, "Loki's query API JSON (`query_range`): streams of [ns, line] values"
+    ),
     CsvEnvelope("csv", _csv_read, "CSV exports (Kibana, Elasticsearch) with time and message columns"),
     Envelope(
         "indent",
@@ -626,6 +678,13 @@ def _detect_format(items: list[Peeled]) -> Format | None:
     return detect("\n".join(p.text for p in items).encode("utf-8", "replace"))
 
 
+def _depth(envs: tuple[Envelope, ...]) -> tuple[int, int]:
+    """How far a layout peels, for breaking ties toward the deeper one: indentation earns no credit
+    (pretty-printed JSON is indented too), and costs a little."""
+    free = sum(e.loose and not e.ties for e in envs)
+    return len(envs) - free, -free
+
+
 def _fit(env: Envelope, items: list[Peeled], clock: Clock) -> bool:
     """Whether an envelope fits enough of a sample's lines to be tried."""
     fit = env.fits(items, clock)
@@ -678,7 +737,7 @@ def layout(head: bytes, tz: dt.tzinfo = dt.UTC, year: int = 2000) -> Layout:
     best = [c for c in found if c[0] == most]
     read = max(c[1] for c in best)
     # max() keeps the first of equals: the envelopes' order breaks the last ties
-    _, _, envs, fmt, peeled = max(best, key=lambda c: (c[1] * 5 >= read * 4, len(c[2]), c[1]))
+    _, _, envs, fmt, peeled = max(best, key=lambda c: (c[1] * 5 >= read * 4, *_depth(c[2]), c[1]))
     if not envs:
         return Layout((), fmt, head)
     return Layout(
