@@ -999,6 +999,66 @@ def logs(
     sys.exit(result.forensics.verdict.exit_code)
 
 
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--model",
+    type=click.Choice(["register", "cas-register", "kv"]),
+    default="cas-register",
+    show_default=True,
+    help="register: read/write; cas-register: and compare-and-set; kv: one register per key "
+    "(a `:key`, or jepsen.independent's [key value]).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "jepsen-log", "edn", "jsonl"]),
+    default="auto",
+    show_default=True,
+)
+@click.option(
+    "--deadline", type=Number(0, 86400, above_low=True), default=60.0, show_default=True,
+    help="Seconds for the whole check; a key not decided by then is unknown.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def linearizability(files: tuple[str, ...], model: str, fmt: str, deadline: float, as_json: bool) -> None:
+    """Check histories recorded elsewhere (Jepsen logs, EDN maps, JSON lines) for linearizability,
+    key by key. Exit 0 linearizable, 6 not linearizable, 1 unknown (deadline) or unreadable, 2 usage."""
+    import dataclasses
+    import json
+
+    from quorumwatch.analysis.histories import HistoryError, detect, read_history
+    from quorumwatch.analysis.linearizability import KeyVerdict, check
+    from quorumwatch.model import HARM_EXIT
+    from quorumwatch.report.linearizability import render, to_json
+
+    ops = []
+    for name in files:
+        try:
+            with open(name, encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError as exc:
+            fail(f"{name}: cannot read: {exc.strerror or exc}")
+        kind = detect(lines[:50]) if fmt == "auto" else fmt
+        if kind is None:
+            fail(f"{name}: not a history quorumwatch reads (give --format jepsen-log, edn or jsonl)")
+        try:
+            got = read_history(lines, kind, model, name)  # type: ignore[arg-type]
+        except HistoryError as exc:
+            fail(str(exc))
+        if len(files) > 1:
+            # each file its own history: keys do not mix across files
+            got = [dataclasses.replace(op, key=f"{name}:{op.key}" if op.key else name) for op in got]
+        ops += got
+    result = check(ops, deadline_s=deadline)
+    if as_json:
+        click.echo(json.dumps(to_json(result), indent=2))
+    else:
+        render(result, click.echo)
+    code = {KeyVerdict.LINEARIZABLE: EXIT_OK, KeyVerdict.VIOLATED: HARM_EXIT}.get(result.verdict, EXIT_ERROR)
+    sys.exit(code)
+
+
 def _register_lab() -> None:
     from quorumwatch.lab.cli import lab
 

@@ -1,0 +1,281 @@
+"""The linearizability checker on literal histories: one per rule, the two methods against each other,
+deadlines and bounds that give unknown (never linearizable), and the readers of foreign histories."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quorumwatch.analysis import linearizability as lin
+from quorumwatch.analysis.histories import HistoryError, parse_edn, read_history
+from quorumwatch.analysis.linearizability import KeyVerdict, RegOp, Status, check
+
+OK, FAIL, UNK = Status.OK, Status.FAIL, Status.UNKNOWN
+
+
+def w(i: int, v: object, call: int, ret: int | None, status: Status = OK, key: str = "k") -> RegOp:
+    return RegOp(i, key, "write", status, call, ret, v)
+
+
+def r(i: int, v: object, call: int, ret: int | None, status: Status = OK, key: str = "k") -> RegOp:
+    return RegOp(i, key, "read", status, call, ret, v)
+
+
+def cas(i: int, old: object, new: object, call: int, ret: int | None, status: Status = OK) -> RegOp:
+    return RegOp(i, "k", "cas", status, call, ret, new, expect=old)
+
+
+def one(*ops: RegOp) -> lin.KeyResult:
+    (k,) = check(list(ops)).keys
+    return k
+
+
+def test_a_read_after_its_write_is_linearizable() -> None:
+    k = one(w(0, 1, 0, 10), r(1, 1, 20, 30))
+    assert (k.verdict, k.method) == (KeyVerdict.LINEARIZABLE, "unique-values")
+
+
+def test_a_stale_read_names_the_read_and_the_write_that_replaced_its_value() -> None:
+    k = one(w(0, 1, 0, 10), w(1, 2, 20, 30), r(2, 1, 40, 50))
+    assert k.verdict is KeyVerdict.VIOLATED and k.violation is not None
+    assert k.violation.op.index == 2 and [x.index for x in k.violation.stale_by] == [1]
+    assert k.violation.possible == (2,)
+    assert k.violation.prefix == (0, 1)
+    assert [(a.index, b.index) for a, b in k.stale_reads] == [(2, 1)]
+
+
+def test_a_read_concurrent_with_the_next_write_may_see_the_old_value() -> None:
+    assert one(w(0, 1, 0, 10), w(1, 2, 20, 60), r(2, 1, 30, 40)).verdict is KeyVerdict.LINEARIZABLE
+
+
+def test_a_read_that_ends_before_its_write_began_is_impossible() -> None:
+    k = one(r(0, 1, 0, 10), w(1, 1, 20, 30))
+    assert k.verdict is KeyVerdict.VIOLATED and k.violation is not None and k.violation.op.index == 0
+
+
+def test_the_initial_value_after_an_acknowledged_write_is_stale() -> None:
+    k = one(w(0, 1, 0, 10), r(1, None, 20, 30))
+    assert k.verdict is KeyVerdict.VIOLATED and k.violation is not None
+    assert k.violation.op.index == 1 and k.violation.stale_by[0].index == 0
+
+
+def test_an_unknown_write_may_take_effect_late_or_never() -> None:
+    late = one(w(0, 1, 0, 10), w(1, 2, 20, None, UNK), r(2, 2, 1000, 1010))
+    never = one(w(0, 1, 0, 10), w(1, 2, 20, None, UNK), r(2, 1, 1000, 1010))
+    assert late.verdict is KeyVerdict.LINEARIZABLE and never.verdict is KeyVerdict.LINEARIZABLE
+    # once seen, it cannot be undone: reading 1 again after reading 2
+    back = one(w(0, 1, 0, 10), w(1, 2, 20, None, UNK), r(2, 2, 1000, 1010), r(3, 1, 1020, 1030))
+    assert back.verdict is KeyVerdict.VIOLATED
+
+
+def test_failed_and_unknown_reads_say_nothing_and_failed_writes_did_not_happen() -> None:
+    k = one(
+        w(0, 1, 0, 10), r(1, 7, 20, 30, FAIL), r(2, 8, 20, None, UNK), w(3, 2, 40, 50, FAIL), r(4, 1, 60, 70)
+    )
+    assert k.verdict is KeyVerdict.LINEARIZABLE and k.ops == 2
+
+
+def test_a_failed_cas_means_the_value_was_not_the_expected_one() -> None:
+    assert one(w(0, 1, 0, 10), cas(1, 1, 2, 20, 30, FAIL)).verdict is KeyVerdict.VIOLATED
+    assert one(w(0, 1, 0, 10), cas(1, 3, 4, 20, 30, FAIL)).verdict is KeyVerdict.LINEARIZABLE
+    ok = one(w(0, 1, 0, 10), cas(1, 1, 2, 20, 30), r(2, 2, 40, 50))
+    assert (ok.verdict, ok.method) == (KeyVerdict.LINEARIZABLE, "search")
+
+
+def test_an_unknown_cas_may_apply_or_not() -> None:
+    applied = one(w(0, 1, 0, 10), cas(1, 1, 2, 20, None, UNK), r(2, 2, 40, 50))
+    skipped = one(w(0, 1, 0, 10), cas(1, 1, 2, 20, None, UNK), r(2, 1, 40, 50))
+    assert applied.verdict is KeyVerdict.LINEARIZABLE and skipped.verdict is KeyVerdict.LINEARIZABLE
+
+
+def test_the_search_explains_where_it_stopped() -> None:
+    """Values repeat, so the search decides: the read of 1 after 2 was written twice over."""
+    k = one(w(0, 1, 0, 10), w(1, 2, 20, 30), w(2, 2, 40, 50), r(3, 1, 60, 70))
+    assert (k.verdict, k.method) == (KeyVerdict.VIOLATED, "search") and k.violation is not None
+    assert k.violation.op.index == 3 and k.violation.possible == (2,) and set(k.violation.prefix) == {0, 1, 2}
+
+
+def test_keys_are_checked_apart_and_the_worst_key_decides() -> None:
+    res = check([w(0, 1, 0, 10, key="a"), r(1, 1, 20, 30, key="a"),
+                 w(2, 1, 0, 10, key="b"), w(3, 2, 20, 30, key="b"), r(4, 1, 40, 50, key="b")])  # fmt: skip
+    assert [(k.key, k.verdict) for k in res.keys] == [
+        ("a", KeyVerdict.LINEARIZABLE),
+        ("b", KeyVerdict.VIOLATED),
+    ]
+    assert res.verdict is KeyVerdict.VIOLATED
+
+
+def _hard(n: int) -> list[RegOp]:
+    """n concurrent writes of repeated values and reads: many orders to try."""
+    ops = [w(i, i % 3, 0, 1000) for i in range(n)]
+    ops += [r(n + i, (i * 7) % 3, 0, 1000) for i in range(n)]
+    ops.append(r(2 * n, 99, 2000, 2010))  # impossible: forces the whole search
+    return ops
+
+
+def test_a_deadline_that_runs_out_gives_unknown_never_linearizable() -> None:
+    ticks = iter(range(10**9))
+    res = check(_hard(12), deadline_s=5, clock=lambda: float(next(ticks)))
+    (k,) = res.keys
+    assert (
+        k.verdict is KeyVerdict.UNKNOWN
+        and "deadline" in (k.reason or "")
+        and res.verdict is KeyVerdict.UNKNOWN
+    )
+
+
+def test_a_bounded_memo_gives_unknown() -> None:
+    (k,) = check(_hard(12), max_states=50).keys
+    assert k.verdict is KeyVerdict.UNKNOWN and "50 states" in (k.reason or "")
+
+
+def test_one_hard_key_does_not_starve_the_others() -> None:
+    """Smallest keys first under one deadline: the easy keys are decided, the hard one is unknown."""
+    hard = [RegOp(op.index, "zz-hard", op.kind, op.status, op.call, op.ret, op.value) for op in _hard(12)]
+    easy = [w(100, 1, 0, 10, key="a"), r(101, 1, 20, 30, key="a")]
+    calls = iter(range(10**9))
+    res = check(hard + easy, deadline_s=3000, clock=lambda: float(next(calls)))
+    verdicts = {k.key: k.verdict for k in res.keys}
+    assert verdicts == {"a": KeyVerdict.LINEARIZABLE, "zz-hard": KeyVerdict.UNKNOWN}
+
+
+def test_nothing_examined_is_unknown() -> None:
+    res = check([r(0, 1, 0, 10, FAIL)])
+    assert res.verdict is KeyVerdict.UNKNOWN and res.keys[0].method == "none"
+
+
+@st.composite
+def _histories(draw: st.DrawFn) -> list[RegOp]:
+    n = draw(st.integers(1, 7))
+    ops: list[RegOp] = []
+    for i in range(n):
+        call = draw(st.integers(0, 40))
+        ret = call + draw(st.integers(1, 15))
+        status = draw(st.sampled_from([OK, OK, OK, UNK, FAIL]))
+        if draw(st.booleans()):
+            ops.append(w(i, f"v{i}", call, None if status is UNK else ret, status))
+        else:
+            ops.append(r(i, draw(st.sampled_from([None] + [f"v{j}" for j in range(n)])), call, ret))
+    return ops
+
+
+@settings(max_examples=400, deadline=None)
+@given(_histories())
+def test_the_zone_test_and_the_search_agree_on_unique_value_histories(ops: list[RegOp]) -> None:
+    """Two algorithms, one answer: Gibbons & Korach's zones (polynomial) and Wing & Gong's search
+    (exhaustive) on every generated history with unique values."""
+    kept = lin._relevant(ops)
+    if not kept:
+        return
+    zones = lin._zones("k", kept)
+    search = lin._search("k", kept, float("inf"), 10**7, lambda: 0.0)
+    assert zones.verdict == search.verdict, (ops, zones, search)
+
+
+# --- histories from elsewhere ---------------------------------------------------------------------
+
+JEPSEN = """\
+INFO  jepsen.util - 0	:invoke	:write	1
+INFO  jepsen.util - 0	:ok	:write	1
+INFO  jepsen.core - something else Jepsen logs
+INFO  jepsen.util - 1	:invoke	:cas	[1 2]
+INFO  jepsen.util - 2	:invoke	:read	nil
+INFO  jepsen.util - 1	:info	:cas	:timed-out
+INFO  jepsen.util - 2	:ok	:read	2
+INFO  jepsen.util - 3	:invoke	:read	nil
+INFO  jepsen.util - 3	:fail	:read	:timed-out
+INFO  jepsen.util - 6	:invoke	:read	nil
+INFO  jepsen.util - 6	:ok	:read	1
+"""
+
+
+def test_a_jepsen_log_is_read_with_info_as_unknown_and_processes_retired() -> None:
+    ops = read_history(JEPSEN.splitlines(), "jepsen-log", "cas-register", "etcd.log")
+    got = [(o.kind, o.status, o.value, o.expect, o.ret is None, o.where) for o in ops]
+    assert got == [  # in the order they completed
+        ("write", OK, 1, None, False, "etcd.log:1"),
+        ("cas", UNK, 2, 1, True, "etcd.log:4"),
+        ("read", OK, 2, None, False, "etcd.log:5"),
+        ("read", FAIL, None, None, False, "etcd.log:8"),
+        ("read", OK, 1, None, False, "etcd.log:10"),
+    ]
+    # the unknown cas took effect (2 was read), and then 1 is read again: no order explains it
+    res = check(ops)
+    assert res.verdict is KeyVerdict.VIOLATED and res.keys[0].violation is not None
+    assert res.keys[0].violation.op.where == "etcd.log:10"
+
+
+def test_edn_and_json_lines_with_keys_and_times() -> None:
+    edn = [
+        '{:process 0, :type :invoke, :f :put, :key "3", :value "x", :time 10}',
+        '{:process 0, :type :ok, :f :put, :key "3", :value "x", :time 20}',
+        '{:process 1, :type :invoke, :f :get, :key "3", :value nil, :time 30}',
+        '{:process 1, :type :ok, :f :get, :key "3", :value "x", :time 40}',
+    ]
+    ops = read_history(edn, "edn", "kv", "h.edn")
+    assert [(o.key, o.kind, o.value, o.call, o.ret) for o in ops] == [
+        ("3", "write", "x", 10, 20), ("3", "read", "x", 30, 40)]  # fmt: skip
+    jsonl = [json.dumps({"process": p, "type": t, "f": f, "key": "k", "value": v, "time": tm})
+             for p, t, f, v, tm in [(0, "invoke", "write", 1, 1), (0, "ok", "write", 1, 2)]]  # fmt: skip
+    (op,) = read_history(jsonl, "jsonl", "register", "h.jsonl")
+    assert (op.kind, op.value, op.call, op.ret) == ("write", 1, 1, 2)
+    indep = [
+        "{:process 0, :type :invoke, :f :write, :value [7 1]}",
+        "{:process 0, :type :ok, :f :write, :value [7 1]}",
+    ]
+    (op,) = read_history(indep, "edn", "kv", "h.edn")
+    assert (op.key, op.value) == ("7", 1)
+
+
+@pytest.mark.parametrize(
+    ("lines", "fmt", "message"),
+    [
+        (["{:process 0, :type :bogus, :f :read}"], "edn", "h:1: type ':bogus': expected invoke, ok, fail"),
+        (["{:process 0 :type"], "edn", "h:1: no closing '}'"),
+        (['{"process": 0, "type": "ok", "f": "read", "value": 1}'], "jsonl",
+         "h:1: process 0 completes an operation it never invoked"),
+        (["not json"], "jsonl", "h:1: not JSON"),
+        (["INFO  jepsen.util - 0	:invoke	:cas	[1 2]"], "jepsen-log",
+         "h:1: a cas in a --model register history (use cas-register)"),
+    ],
+)  # fmt: skip
+def test_a_malformed_line_is_one_error_naming_file_and_line(lines: list[str], fmt: str, message: str) -> None:
+    with pytest.raises(HistoryError) as exc:
+        read_history(lines, fmt, "register", "h")  # type: ignore[arg-type]
+    assert str(exc.value).startswith(message), str(exc.value)
+
+
+def test_edn_values() -> None:
+    assert parse_edn('{:a [1 2.5 "s\\"q" nil true :kw] :b {:c -3N}}') == {
+        "a": [1, 2.5, 's"q', None, True, ":kw"], "b": {"c": -3}}  # fmt: skip
+
+
+def _qw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "quorumwatch", *args], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+
+
+def test_the_command_exits_0_6_1_2(tmp_path: Path) -> None:
+    good = tmp_path / "good.log"
+    good.write_text("".join(line + "\n" for line in JEPSEN.splitlines()[:3]))
+    bad = tmp_path / "bad.log"
+    bad.write_text(JEPSEN)
+    junk = tmp_path / "junk.edn"
+    junk.write_text("{:process 0, :type :invoke, :f :read}\n{:process 0 :type\n")
+    g = _qw("linearizability", str(good))
+    assert g.returncode == 0 and g.stdout.startswith("verdict: linearizable"), g.stdout + g.stderr
+    b = _qw("linearizability", str(bad), "--json")
+    data = json.loads(b.stdout)
+    assert b.returncode == 6 and data["verdict"] == "violated"
+    assert data["results"][0]["violation"]["op"]["where"] == f"{bad}:10"
+    j = _qw("linearizability", str(junk))
+    assert j.returncode == 1 and j.stderr.strip() == f"quorumwatch: {junk}:2: no closing '}}'"
+    assert "Traceback" not in j.stderr
+    assert _qw("linearizability", str(good), "--deadline", "0").returncode == 2
+    assert _qw("linearizability", str(good), "--model", "nope").returncode == 2
