@@ -97,3 +97,26 @@ def test_an_open_end_stops_at_the_nodes_own_last_record() -> None:
     assert f.verdict == "possible"
     assert [(o.start, o.end, o.certain) for o in f.overlaps] == [(100 * S, 3600 * S, False)]
     assert f.gaps == ()  # n1 may have led until n2 did: no leaderless stretch is proven
+
+
+def test_an_instant_well_inside_another_leadership_is_certain_under_skew() -> None:
+    """b's log ends the moment it took over: a leadership of one instant. Inside a's by more than the
+    skew, the two certainly met, whichever way the clocks are off; nearer a's end than the skew,
+    they only possibly did."""
+    inside = analyze_logs(
+        {
+            "a": [ev("a", 0, "leader_start", 1), ev("a", 100, "leader_stop")],
+            "b": [ev("b", 50, "leader_start", 2)],
+        },
+        skew_ns=5 * S,
+    )
+    assert inside.verdict == "dual_leader"
+    assert [(o.start, o.end) for o in inside.overlaps if o.certain] == [(50 * S, 50 * S)]
+    near = analyze_logs(
+        {
+            "a": [ev("a", 0, "leader_start", 1), ev("a", 100, "leader_stop")],
+            "b": [ev("b", 98, "leader_start", 2)],
+        },
+        skew_ns=5 * S,
+    )
+    assert near.verdict == "possible"

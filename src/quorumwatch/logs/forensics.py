@@ -155,11 +155,14 @@ def _overlap(a: LeaderInterval, b: LeaderInterval, skew: int) -> list[Overlap]:
     some such difference; reported beside a certain overlap too when it reaches further (two nodes
     certainly led together for 80 µs, and possibly for 5.8 s: one's log ends while it leads)."""
     out = []
-    lo_c, hi_c = max(a.start, b.start + skew), min(a.end, b.end - skew)
-    # an instant counts where it lies inside the other's leadership (a log that ends the moment its
-    # node took over); leaderships that only touch are a handover
-    instant = lo_c == hi_c and (a.start < lo_c < a.end or b.start + skew < lo_c < b.end - skew)
-    if lo_c < hi_c or instant:
+    # certain: they meet whatever b's clock is off by (every shift d in ±skew); the stretch common
+    # to all shifts may be a single instant or even empty when one leadership is an instant (a log
+    # that ends the moment its node took over): then the instant is where b's own lies. Leaderships
+    # that only touch are a handover.
+    if a.start < b.end - skew and b.start + skew < a.end:
+        lo_c, hi_c = max(a.start, b.start + skew), min(a.end, b.end - skew)
+        if hi_c < lo_c:
+            lo_c = hi_c = min(max(b.start, a.start), a.end)
         out.append(Overlap((a.node, b.node), (a.epoch, b.epoch), lo_c, hi_c, True))
     (a_lo, a_hi), (b_lo, b_hi) = a.maybe, b.maybe
     lo, hi = max(a_lo, b_lo - skew), min(a_hi, b_hi + skew)
