@@ -21,7 +21,7 @@ import bisect
 import enum
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 INF = 1 << 62
@@ -182,65 +182,61 @@ def _ret(op: RegOp) -> int:
 # --- unique values: Gibbons & Korach's zones -------------------------------------------------------
 
 
-@dataclass
-class _Cluster:
-    value: Hashable | None
-    write: RegOp | None
-    reads: list[RegOp] = field(default_factory=list)
-
-    def ops(self) -> list[RegOp]:
-        return ([self.write] if self.write is not None else []) + self.reads
-
-    def zone(self) -> tuple[int, int, bool]:
-        """(low, high, forward): a forward zone [min return, max call] is a stretch in which the
-        value must be the register's; a backward one is where all its operations overlap."""
-        f = -INF if self.write is None else min(_ret(op) for op in self.ops())
-        s = max(op.call for op in self.ops())
-        return (f, s, True) if f < s else (s, f, False)
-
-
 def _zones(key: str, ops: list[RegOp]) -> KeyResult:
-    clusters: dict[Hashable | None, _Cluster] = {None: _Cluster(None, None)}
-    for op in ops:
-        if op.kind == "write":
-            clusters[op.value] = _Cluster(op.value, op)
-    writes_by_value = {op.value: op for op in ops if op.kind == "write"}
+    """Per value, the cluster of its write and its reads: f = the earliest return, s = the latest
+    call. Where f < s the value must be the register's throughout [f, s] (a forward zone); else all
+    the cluster's operations overlap in [s, f] (a backward zone). Linearizable iff no two forward
+    zones overlap and no backward zone lies inside a forward one (Gibbons & Korach)."""
+    writes: dict[Hashable | None, RegOp] = {op.value: op for op in ops if op.kind == "write"}
+    first_ret: dict[Hashable | None, int] = {}
+    last_call: dict[Hashable | None, int] = {}
     for op in ops:
         if op.kind != "read":
             continue
-        c = clusters.get(op.value)
-        if c is None:
-            v = Violation(op, f"read {op.value!r}, a value no write wrote", ())
-            return KeyResult(key, KeyVerdict.VIOLATED, len(ops), "unique-values", v)
-        w = c.write
-        if w is not None and _ret(op) < w.call:
-            v = Violation(op, f"read {op.value!r} before the write of it began (at op {w.index})")
-            return KeyResult(key, KeyVerdict.VIOLATED, len(ops), "unique-values", v)
-        c.reads.append(op)
-    # an unknown write nobody read may never have happened; the initial value's cluster counts only
-    # where something read it
-    live = [c for c in clusters.values() if c.reads or (c.write is not None and c.write.status is Status.OK)]
-    stale = _stale_reads(ops, writes_by_value)
-    zones = [(c, *c.zone()) for c in live]
-    forward = sorted(((lo, hi, c) for c, lo, hi, fwd in zones if fwd), key=lambda z: z[0])
-    conflict: tuple[_Cluster, _Cluster] | None = None
-    reach: tuple[int, _Cluster] | None = None  # the furthest-reaching forward zone so far
-    for lo, hi, c in forward:
+        v, ret = op.value, op.ret if op.ret is not None else INF
+        w = writes.get(v)
+        if v is not None and w is None:
+            why = f"read {v!r}, a value no write wrote"
+            return KeyResult(key, KeyVerdict.VIOLATED, len(ops), "unique-values", Violation(op, why))
+        if w is not None and ret < w.call:
+            why = f"read {v!r} before the write of it began (at op {w.index})"
+            return KeyResult(key, KeyVerdict.VIOLATED, len(ops), "unique-values", Violation(op, why))
+        if ret < first_ret.get(v, INF):
+            first_ret[v] = ret
+        if op.call > last_call.get(v, -INF):
+            last_call[v] = op.call
+    for v, w in writes.items():
+        # an unknown write nobody read may never have happened
+        if v not in last_call and w.status is not Status.OK:
+            continue
+        ret = w.ret if w.ret is not None else INF
+        first_ret[v] = min(first_ret.get(v, INF), ret)
+        last_call[v] = max(last_call.get(v, -INF), w.call)
+    if None in last_call:
+        first_ret[None] = -INF  # the initial value: written before everything
+    forward: list[tuple[int, int, Hashable | None]] = []
+    backward: list[tuple[int, int, Hashable | None]] = []
+    for v, f in first_ret.items():
+        s_ = last_call[v]
+        (forward if f < s_ else backward).append((f, s_, v) if f < s_ else (s_, f, v))
+    forward.sort(key=lambda z: z[0])
+    conflict: tuple[Hashable | None, Hashable | None] | None = None
+    reach: tuple[int, Hashable | None] | None = None  # the furthest-reaching forward zone so far
+    for lo, hi, v in forward:
         if reach is not None and lo < reach[0]:
-            conflict = (reach[1], c)
+            conflict = (reach[1], v)
             break
         if reach is None or hi > reach[0]:
-            reach = (hi, c)
+            reach = (hi, v)
     if conflict is None:
         lows = [z[0] for z in forward]
-        for c, lo, hi, fwd in zones:
-            if fwd:
-                continue
+        for lo, hi, v in backward:
             i = bisect.bisect_left(lows, lo) - 1
             if i >= 0 and forward[i][1] > hi:
-                conflict = (forward[i][2], c)
+                conflict = (forward[i][2], v)
                 break
-    if conflict is None and not stale:
+    stale = _stale_reads(ops, writes) if conflict is not None else []
+    if conflict is None:
         return KeyResult(key, KeyVerdict.LINEARIZABLE, len(ops), "unique-values")
     if stale:
         read, write = min(stale, key=lambda rw: (rw[0].call, rw[0].index))
@@ -250,17 +246,19 @@ def _zones(key: str, ops: list[RegOp]) -> KeyResult:
         )
         culprit, by = read, tuple(w for r, w in stale if r is read)
     else:
-        assert conflict is not None
         a, b = conflict
-        culprit = max(a.ops() + b.ops(), key=lambda op: (op.call, op.index))
-        reason = f"no order of the writes of {a.value!r} and {b.value!r} explains the reads of both"
+        cluster = [op for op in ops if op.value in (a, b) and op.kind in ("read", "write")]
+        culprit = max(cluster, key=lambda op: (op.call, op.index))
+        reason = f"no order of the writes of {a!r} and {b!r} explains the reads of both"
         by = ()
     before = sorted((op for op in ops if _ret(op) < culprit.call), key=lambda op: (_ret(op), op.index))
     v = Violation(culprit, reason, tuple(op.index for op in before), _possible_at(culprit, ops), by)
     return KeyResult(key, KeyVerdict.VIOLATED, len(ops), "unique-values", v, stale_reads=tuple(stale))
 
 
-def _stale_reads(ops: list[RegOp], writes_by_value: dict[Hashable, RegOp]) -> list[tuple[RegOp, RegOp]]:
+def _stale_reads(
+    ops: list[RegOp], writes_by_value: dict[Hashable | None, RegOp]
+) -> list[tuple[RegOp, RegOp]]:
     """Reads whose value an acknowledged write certainly replaced before the read began: the write of
     the value read completed before that write began, and that write completed before the read."""
     acked = sorted(
@@ -286,32 +284,18 @@ def _stale_reads(ops: list[RegOp], writes_by_value: dict[Hashable, RegOp]) -> li
 
 
 def _possible_at(read: RegOp, ops: list[RegOp]) -> tuple[Hashable | None, ...]:
-    """Values a read could have returned: written before it ended and not certainly replaced by an
-    acknowledged write that completed before it began."""
+    """Values a read could have returned: written before it ended and not certainly replaced, i.e.
+    not completed before an acknowledged write began that completed before the read began (one
+    pass: only the latest start among the writes completed before the read matters)."""
     writes = [op for op in ops if op.kind == "write"]
-    acked = [w for w in writes if w.status is Status.OK]
-    out: list[Hashable | None] = []
-    if not any(_ret(w) < read.call for w in acked):
-        out.append(None)
-    for w in writes:
-        if w.call < _ret(read) and not any(
-            x is not w and _ret(w) < x.call and _ret(x) < read.call for x in acked
-        ):
-            out.append(w.value)
+    done = [w.call for w in writes if w.status is Status.OK and _ret(w) < read.call]
+    latest = max(done, default=-INF)
+    out: list[Hashable | None] = [] if done else [None]
+    out += [w.value for w in writes if w.call < _ret(read) and _ret(w) >= latest]
     return tuple(out)
 
 
 # --- search: Wing & Gong with Lowe's memo (Porcupine, Knossos) ------------------------------------
-
-
-def _step(state: Hashable | None, op: RegOp) -> tuple[bool, Hashable | None]:
-    if op.kind == "write":
-        return True, op.value
-    if op.kind == "read":
-        return state == op.value, state
-    if op.status is Status.FAIL:  # the value was not the expected one
-        return state != op.expect, state
-    return (True, op.value) if state == op.expect else (False, state)
 
 
 def _search(
@@ -353,13 +337,28 @@ def _search(
         if b >= 0:
             prv[b] = p
 
-    state: Hashable | None = None
+    # a read (or a failed cas) that fits the state now is placed now, for good: it changes nothing,
+    # so any order placing it later could place it here instead (it has been called, and what
+    # returned before its call is placed already). Backing up goes past it without trying it later.
+    keeps = [op.kind == "read" or (op.kind == "cas" and op.status is Status.FAIL) for op in ops]
+    # the model, inlined for speed: 0 read, 1 write, 2 cas (ok or unknown), 3 failed cas
+    code = [
+        0 if op.kind == "read" else 1 if op.kind == "write" else 3 if op.status is Status.FAIL else 2
+        for op in ops
+    ]
+    # values as small integers: the memo's key is then one integer (state << n | placed set)
+    ids: dict[Hashable | None, int] = {None: 0}
+    val = [ids.setdefault(op.value, len(ids)) for op in ops]
+    exp = [ids.setdefault(op.expect, len(ids)) for op in ops]
+    names = list(ids)
+    ent_op = [e[2] for e in entries]
+    ent_ret = [e[1] == 1 for e in entries]
+    state = 0
     linearized = 0
-    stack: list[tuple[int, Hashable | None]] = []
-    order: list[int] = []
-    seen: set[tuple[int, Hashable | None]] = set()
+    stack: list[tuple[int, int]] = []
+    seen: set[int] = set()
     best_depth, best_block = -1, -1
-    best_states: list[Hashable | None] = []
+    best_states: list[int] = []
     best_order: tuple[int, ...] = ()
     entry = first
     steps = 0
@@ -368,46 +367,58 @@ def _search(
         if steps & 0x3FF == 0 and clock() > until:
             why = "the deadline ran out before the search ended"
             return KeyResult(key, KeyVerdict.UNKNOWN, n, "search", reason=why)
-        _, is_ret, i = entries[entry]
-        if not is_ret:
-            ok, new = _step(state, ops[i])
-            bits = linearized | (1 << i)
-            if ok and (bits, new) not in seen:
-                if len(seen) >= max_states:
-                    why = f"more than {max_states:,} states explored"
-                    return KeyResult(key, KeyVerdict.UNKNOWN, n, "search", reason=why)
-                seen.add((bits, new))
-                stack.append((entry, state))
-                order.append(i)
-                state, linearized = new, bits
-                unlink(entry)
-                unlink(ret_at[i])
-                entry = first
+        i = ent_op[entry]
+        if not ent_ret[entry]:
+            k = code[i]
+            if k == 1:
+                ok, new = True, val[i]
+            elif k == 0:
+                ok, new = state == val[i], state
+            elif k == 2:
+                ok, new = state == exp[i], val[i]
             else:
-                entry = nxt[entry]
+                ok, new = state != exp[i], state
+            if ok:
+                bits = linearized | (1 << i)
+                memo = new << n | bits
+                if memo not in seen:
+                    if len(seen) >= max_states:
+                        why = f"more than {max_states:,} states explored"
+                        return KeyResult(key, KeyVerdict.UNKNOWN, n, "search", reason=why)
+                    seen.add(memo)
+                    stack.append((entry, state))
+                    state, linearized = new, bits
+                    unlink(entry)
+                    unlink(ret_at[i])
+                    entry = first
+                    continue
+            entry = nxt[entry]
             continue
-        if _ret(ops[i]) == INF:
+        if ops[i].ret is None:
             break  # every answered operation is placed; the unknown ones may never have happened
         # this operation returned before any order placed it: back up
         if len(stack) > best_depth:
-            best_depth, best_block, best_states, best_order = len(stack), i, [state], tuple(order)
+            best_depth, best_block, best_states = len(stack), i, [state]
+            best_order = tuple(ent_op[e] for e, _ in stack)
         elif len(stack) == best_depth and state not in best_states:
             best_states.append(state)
-        if not stack:
-            blocked = ops[best_block]
-            v = Violation(
-                blocked,
-                f"{blocked.describe()} (op {blocked.index}) fits no order of the operations before it",
-                tuple(ops[j].index for j in best_order),
-                tuple(best_states),
-            )
-            return KeyResult(key, KeyVerdict.VIOLATED, n, "search", v)
-        entry, state = stack.pop()
-        i = entries[entry][2]
-        order.pop()
-        linearized &= ~(1 << i)
-        relink(ret_at[i])
-        relink(entry)
+        while True:
+            if not stack:
+                blocked = ops[best_block]
+                v = Violation(
+                    blocked,
+                    f"{blocked.describe()} (op {blocked.index}) fits no order of the operations before it",
+                    tuple(ops[j].index for j in best_order),
+                    tuple(names[x] for x in best_states),
+                )
+                return KeyResult(key, KeyVerdict.VIOLATED, n, "search", v)
+            entry, state = stack.pop()
+            i = ent_op[entry]
+            linearized &= ~(1 << i)
+            relink(ret_at[i])
+            relink(entry)
+            if not keeps[i]:
+                break
         entry = nxt[entry]
     return KeyResult(key, KeyVerdict.LINEARIZABLE, n, "search")
 

@@ -23,7 +23,8 @@ def key_json(k: KeyResult) -> dict[str, Any]:
     if k.violation is not None:
         v = k.violation
         out["violation"] = {
-            "op": _op_json(v.op), "reason": v.reason, "linearizable_prefix": list(v.prefix),
+            "op": _op_json(v.op), "reason": v.reason,
+            "linearizable_prefix": {"operations": len(v.prefix), "last": list(v.prefix[-20:])},
             "possible_values": list(v.possible), "stale_by": [_op_json(w) for w in v.stale_by],
         }  # fmt: skip
     if k.stale_reads:
