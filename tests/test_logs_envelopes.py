@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from quorumwatch.logs.command import run_logs
 from quorumwatch.logs.envelopes import BY_NAME, ENVELOPES, Peeled, layout, peel_all
@@ -176,14 +177,14 @@ def test_every_envelope_is_wrapped_by_the_test() -> None:
     assert {OUTER.get(n, n) for n in WRAPS} == set(BY_NAME), "an envelope without a wrapper here"
 
 
-def _wrapped(tmp: Path, corpus: str, wraps: list[Wrap]) -> dict[str, list[Path]]:
+def _wrapped(tmp: Path, corpus: str | Path, wraps: list[Wrap]) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
     for node, paths in _files(FIX / corpus).items():
         for p in paths:
             lines = _timed_lines(p)
             for wrap in reversed(wraps):  # innermost first
                 lines = wrap(lines, node)
-            dest = tmp / corpus / node / p.name
+            dest = tmp / Path(corpus).name / node / p.name
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text("".join(t + "\n" for t, _ in lines))
             out.setdefault(node, []).append(dest)
@@ -301,3 +302,27 @@ def test_a_markdown_escaped_redis_paste_still_shows_its_roles(tmp_path: Path) ->
     (f,) = to_json(r, 5, True)["files"]
     assert (f["envelopes"], f["format"], f["pack"]) == (["markdown"], "redis", "redis-sentinel")
     assert _answer({"n1": [pasted]}) == _answer({"n1": [FIX / "redis" / "n1" / "n1.log"]})
+
+
+VERSIONS = [
+    c
+    for c in yaml.safe_load((FIX / "versions.yaml").read_text())
+    # an excerpt that is itself wrapped (klog behind an ISO time, a relay's header) has no bare form
+    if not any(layout(t.encode(), dt.UTC, YEAR).envelopes for t in c["logs"].values())
+]
+
+
+@pytest.mark.parametrize("case", VERSIONS, ids=[c["case"][:50] for c in VERSIONS])
+def test_every_version_excerpt_in_every_envelope_gives_the_bare_answer(
+    case: dict[str, Any], tmp_path: Path
+) -> None:
+    """The excerpts of each system's versions (tests/fixtures/logs/versions.yaml) too: the new packs'
+    and wording's, wrapped in each envelope, read as they read bare."""
+    bare_dir = tmp_path / "bare"
+    for node, text in case["logs"].items():
+        (bare_dir / node).mkdir(parents=True)
+        (bare_dir / node / "server.log").write_text(text.rstrip("\n") + "\n")
+    bare = _answer(_files(bare_dir))
+    for name, wrap in WRAPS.items():
+        files = _wrapped(tmp_path / name, bare_dir, [wrap])
+        assert _answer(files) == bare, (case["case"], name)
