@@ -5,10 +5,12 @@ Two checks over the same history, chosen per key:
 - **unique values** (every value written at most once, no compare-and-set: our own register
   workload): the write each read saw is known, and Gibbons & Korach's zone test decides in
   O(n log n) — each value's writes and reads form a cluster whose "zone" must not overlap another's;
-- **search** otherwise (CAS, repeated values, histories from elsewhere): Wing & Gong's search with
-  Lowe's memo of (linearized set, state), the algorithm of Porcupine and Knossos, under a deadline
-  shared by all keys (smallest first, so one hard key cannot starve the others) and a memo bound;
-  running out gives `unknown` for that key, never `linearizable`.
+- **search** otherwise (CAS, repeated values, histories from elsewhere): Lowe's just-in-time
+  linearization (an operation placed only when a return forces it) with a memo of (event, value,
+  pending operations), tested against Wing & Gong's search with Lowe's memo (Porcupine's and
+  Knossos's algorithm), under a deadline shared by all keys (smallest first, so one hard key cannot
+  starve the others) and a memo bound; running out gives `unknown` for that key, never
+  `linearizable`.
 
 Unknown outcomes (a timeout) may take effect at any later time, or never: their return is at the end
 of the history. A failed CAS says the value was not the expected one at some instant of its window.
@@ -162,7 +164,7 @@ def check_key(
         return KeyResult(key, KeyVerdict.UNKNOWN, 0, "none", reason="no operation that constrains the order")
     if _unique(kept):
         return _zones(key, kept)
-    return _search(key, kept, until, max_states, clock)
+    return _jit(key, kept, until, max_states, clock)
 
 
 def _unique(ops: Sequence[RegOp]) -> bool:
@@ -421,6 +423,112 @@ def _search(
                 break
         entry = nxt[entry]
     return KeyResult(key, KeyVerdict.LINEARIZABLE, n, "search")
+
+
+def _jit(key: str, ops: list[RegOp], until: float, max_states: int, clock: Callable[[], float]) -> KeyResult:
+    """Lowe's just-in-time linearization: an operation is placed only when its return forces it, or
+    just before a forced one that needs it. Walking the calls and returns in time order, a
+    configuration is (next event, value, operations called and not placed); at a return whose
+    operation is not placed, some pending operations are placed one by one, that one last. An
+    operation of unknown outcome never returns: it is placed only where it helps another, else it
+    never happened. The memo holds the configurations tried; a read or failed cas that fits the
+    value is placed at once (it changes nothing, so placing it later is never better)."""
+    n = len(ops)
+    events = sorted(
+        [(op.call, 0, i) for i, op in enumerate(ops)]
+        + [(op.ret, 1, i) for i, op in enumerate(ops) if op.ret is not None]
+    )
+    size = len(events)
+    ids: dict[Hashable | None, int] = {None: 0}
+    val = [ids.setdefault(op.value, len(ids)) for op in ops]
+    exp = [ids.setdefault(op.expect, len(ids)) for op in ops]
+    names = list(ids)
+    code = [
+        0 if op.kind == "read" else 1 if op.kind == "write" else 3 if op.status is Status.FAIL else 2
+        for op in ops
+    ]
+    keeps = [c in (0, 3) for c in code]
+
+    def step(state: int, k: int) -> int:
+        """The value after placing op k, or -1 where it cannot be placed."""
+        c = code[k]
+        if c == 1:
+            return val[k]
+        if c == 0:
+            return state if state == val[k] else -1
+        if c == 2:
+            return val[k] if state == exp[k] else -1
+        return state if state != exp[k] else -1
+
+    width = len(ids)
+    seen: set[int] = set()
+    # frames: (event index, value, pending, the op that must be placed, choices left, placed so far)
+    frames: list[tuple[int, int, int, int, list[int]]] = []
+    path: list[int] = []
+    best_i, best_block = -1, -1
+    best_states: list[int] = [0]
+    best_path: tuple[int, ...] = ()
+    i, state, pending = 0, 0, 0
+    loops = 0
+    while True:
+        # walk on through calls and the returns of operations already placed
+        while i < size:
+            _, is_ret, j = events[i]
+            if not is_ret:
+                pending |= 1 << j
+            elif pending >> j & 1:
+                break
+            i += 1
+        if i == size:
+            return KeyResult(key, KeyVerdict.LINEARIZABLE, n, "search")
+        loops += 1
+        if loops & 0x3FF == 0 and clock() > until:
+            why = "the deadline ran out before the search ended"
+            return KeyResult(key, KeyVerdict.UNKNOWN, n, "search", reason=why)
+        j = events[i][2]
+        memo = (pending * size + i) * width + state
+        choices: list[int] = []
+        if memo not in seen:
+            if len(seen) >= max_states:
+                why = f"more than {max_states:,} states explored"
+                return KeyResult(key, KeyVerdict.UNKNOWN, n, "search", reason=why)
+            seen.add(memo)
+            bits = pending
+            while bits:
+                low = bits & -bits
+                k = low.bit_length() - 1
+                bits ^= low
+                if step(state, k) >= 0:
+                    if keeps[k]:
+                        choices = [k]  # placing it now is as good as any later
+                        break
+                    choices.append(k)
+            if i > best_i:
+                best_i, best_block, best_states, best_path = i, j, [state], tuple(path)
+            elif i == best_i and state not in best_states:
+                best_states.append(state)
+        frames.append((i, state, pending, j, choices))
+        path.append(-1)
+        # take the next choice, backing up where none is left
+        while True:
+            fi, fstate, fpending, fj, left = frames[-1]
+            path.pop()
+            if left:
+                k = left.pop()
+                path.append(k)
+                state, pending = step(fstate, k), fpending & ~(1 << k)
+                i = fi + 1 if k == fj else fi
+                break
+            frames.pop()
+            if not frames:
+                blocked = ops[best_block]
+                v = Violation(
+                    blocked,
+                    f"{blocked.describe()} (op {blocked.index}) fits no order of the operations before it",
+                    tuple(ops[x].index for x in best_path if x >= 0),
+                    tuple(names[s_] for s_ in best_states),
+                )
+                return KeyResult(key, KeyVerdict.VIOLATED, n, "search", v)
 
 
 __all__ = [
