@@ -326,3 +326,19 @@ def test_every_version_excerpt_in_every_envelope_gives_the_bare_answer(
     for name, wrap in WRAPS.items():
         files = _wrapped(tmp_path / name, bare_dir, [wrap])
         assert _answer(files) == bare, (case["case"], name)
+
+
+def test_a_lone_surrogate_inside_a_json_envelope_is_read_not_raised(tmp_path: Path) -> None:
+    """Docker's `log` or an ECS `message` may hold an escaped lone surrogate (`\\ud800`): the record
+    is read with it replaced, and the leadership beside it still counts."""
+    p = tmp_path / "n1" / "etcd.log"
+    p.parent.mkdir()
+    lines = [
+        {"log": '{"level":"info","ts":"2024-05-01T10:00:00Z","msg":"bad \\ud800 byte"}\n', "stream": "stderr",
+         "time": "2024-05-01T10:00:00Z"},
+        {"log": '{"level":"info","ts":"2024-05-01T10:00:01Z","msg":"8e9e05c52164694d became leader at term 2 '
+                '\\ud800"}\n', "stream": "stderr", "time": "2024-05-01T10:00:01Z"},
+    ]  # fmt: skip
+    p.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    data = _answer({"n1": [p]})
+    assert [(i["node"], i["epoch"]) for i in data["intervals"]] == [("n1", 2)]

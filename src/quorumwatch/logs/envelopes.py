@@ -540,8 +540,9 @@ def _header(row: list[str]) -> _Columns | None:
     return cols if cols.message is not None and cols.time is not None else None
 
 
-def _csv_read(line: str, clock: Clock) -> Fields | None:
-    return None  # read against the header or the document, in CsvEnvelope.peel / LokiEnvelope.peel
+def _whole(line: str, clock: Clock) -> Fields | None:
+    """No line alone says it: a CSV export is read against its header, Loki's answer as a document."""
+    return None
 
 
 ENVELOPES: tuple[Envelope, ...] = (
@@ -566,10 +567,8 @@ ENVELOPES: tuple[Envelope, ...] = (
         distinctive=False,
     ),
     Envelope("logfmt", _logfmt, "logfmt: `time=... level=... msg=...`", distinctive=False),
-    LokiEnvelope(
-        "loki-api", _csv_read, "Loki's query API JSON (`query_range`): streams of [ns, line] values"
-    ),
-    CsvEnvelope("csv", _csv_read, "CSV exports (Kibana, Elasticsearch) with time and message columns"),
+    LokiEnvelope("loki-api", _whole, "Loki's query API JSON (`query_range`): streams of [ns, line] values"),
+    CsvEnvelope("csv", _whole, "CSV exports (Kibana, Elasticsearch) with time and message columns"),
     Envelope(
         "indent",
         _indent,

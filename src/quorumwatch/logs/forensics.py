@@ -72,6 +72,9 @@ class Forensics:
 
 def role_event(node: str, file: str, line: int, ts_ns: int, message: str, pack: Pack) -> RoleEvent | None:
     """The first rule of the pack that matches the message, as an event."""
+    if not message.isascii():
+        # a JSON string's escaped lone surrogate (\ud800) cannot be encoded for RE2: replaced
+        message = message.encode("utf-8", "replace").decode("utf-8")
     for rule in pack.rules:
         m = rule.search(message)
         if m:
