@@ -29,6 +29,7 @@ from quorumwatch.logs.formats import (
     at_ns,
     detect,
     epoch_s,
+    json_object,
     zone_of,
 )
 
@@ -91,16 +92,7 @@ class Envelope:
                 yield item
                 continue
             if not pending and not got[3]:  # a whole line, the common case: no join
-                text, ts, node, _ = got
-                yield Peeled(
-                    item.line,
-                    text,
-                    item.inner_ts if ts is None else ts,
-                    item.outer_ts if item.outer_ts is not None else ts,
-                    node or item.node,
-                    item.lines,
-                    item.raw,
-                )
+                yield _inside(item, got[0], got[1], got[2], item.lines)
                 continue
             pending.append((item, got))
             if not got[3] or len(pending) >= 4096:
@@ -110,18 +102,22 @@ class Envelope:
             yield _joined(pending)
 
 
+def _inside(item: Peeled, text: str, ts: int | None, node: str | None, lines: int) -> Peeled:
+    """What an envelope leaves of a record: its text, its time and node beside the outer ones."""
+    return Peeled(
+        item.line,
+        text,
+        item.inner_ts if ts is None else ts,
+        item.outer_ts if item.outer_ts is not None else ts,
+        node or item.node,
+        lines,
+        item.raw,
+    )
+
+
 def _joined(parts: list[tuple[Peeled, Fields]]) -> Peeled:
     first, (_, ts, node, _) = parts[0]
-    text = "".join(f[0] for _, f in parts)
-    return Peeled(
-        first.line,
-        text,
-        first.inner_ts if ts is None else ts,
-        first.outer_ts if first.outer_ts is not None else ts,
-        node or first.node,
-        sum(p.lines for p, _ in parts),
-        first.raw,
-    )
+    return _inside(first, "".join(f[0] for _, f in parts), ts, node, sum(p.lines for p, _ in parts))
 
 
 # --- times as envelopes write them -------------------------------------------------------------
@@ -352,13 +348,8 @@ def _get(doc: Mapping[str, Any], dotted: str) -> Any:
 
 
 def _json_doc(line: str) -> dict[str, Any] | None:
-    if not line.startswith("{"):
-        return None
-    try:
-        doc = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict):
+    doc = json_object(line) if line.startswith("{") else None
+    if doc is None:
         return None
     source = doc.get("_source")  # an Elasticsearch / Kibana hit
     return source if isinstance(source, dict) else doc

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 MONTHS = {
     m: i
@@ -165,12 +166,18 @@ _capnslog = _stamped(_CAPNS, 9)
 _RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{0,9}))?(Z|[+-]\d\d:\d\d)$")
 
 
-def _zap(line: str, clock: Clock) -> Parsed:
+def json_object(line: str) -> dict[str, Any] | None:
+    """A line that is one JSON object; None for anything else."""
     try:
         doc = json.loads(line)
     except ValueError:
         return None
-    if not isinstance(doc, dict):
+    return doc if isinstance(doc, dict) else None
+
+
+def _zap(line: str, clock: Clock) -> Parsed:
+    doc = json_object(line)
+    if doc is None:
         return None
     ts, msg = doc.get("ts"), doc.get("msg", "")
     if not isinstance(msg, str):
