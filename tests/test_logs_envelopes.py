@@ -342,3 +342,27 @@ def test_a_lone_surrogate_inside_a_json_envelope_is_read_not_raised(tmp_path: Pa
     p.write_text("".join(json.dumps(x) + "\n" for x in lines))
     data = _answer({"n1": [p]})
     assert [(i["node"], i["epoch"]) for i in data["intervals"]] == [("n1", 2)]
+
+
+def test_a_systemctl_status_paste_is_read_under_its_unit_header(tmp_path: Path) -> None:
+    """`systemctl status etcd`: six lines of unit header, then the journal's lines: the syslog
+    envelope fits a minority of the lines and is peeled all the same (no application writes that
+    shape); the header passes through as lines without a time."""
+    p = tmp_path / "n1" / "status.txt"
+    p.parent.mkdir()
+    z = '{"level":"info","ts":"2026-12-03T08:00:%s","msg":"%s"}'
+    p.write_text(
+        "● etcd.service - etcd key-value store\n"
+        "     Loaded: loaded (/lib/systemd/system/etcd.service; enabled; vendor preset: enabled)\n"
+        "     Active: active (running) since Thu 2026-12-03 08:00:00 UTC; 2h ago\n"
+        "   Main PID: 1234 (etcd)\n     CGroup: /system.slice/etcd.service\n"
+        "             └─1234 /usr/bin/etcd\n\n"
+        f"Dec 03 08:00:01 h1 etcd[1234]: {z % ('01.100Z', '8e9e05c52164694d became leader at term 2')}\n"
+        f"Dec 03 08:00:09 h1 etcd[1234]: {z % ('09.500Z', '8e9e05c52164694d became follower at term 3')}\n"
+    )
+    r = run_logs({"n1": [p]}, None, tz=dt.UTC, year=YEAR, skew_s=0.0, offsets_s={})
+    data = to_json(r, 5, True)
+    (f,) = data["files"]
+    assert (f["envelopes"], f["format"], f["pack"]) == (["syslog"], "zap", "etcd")
+    assert [(i["epoch"], i["start"], i["end"]) for i in data["intervals"]] == [
+        (2, "2026-12-03T08:00:01.100000Z", "2026-12-03T08:00:09.500000Z")]  # fmt: skip

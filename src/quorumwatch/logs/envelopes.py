@@ -676,9 +676,11 @@ def _depth(envs: tuple[Envelope, ...]) -> tuple[int, int]:
 
 
 def _fit(env: Envelope, items: list[Peeled], clock: Clock) -> bool:
-    """Whether an envelope fits enough of a sample's lines to be tried."""
+    """Whether an envelope fits enough of a sample's lines to be tried: half of them, or a quarter
+    for a shape no application writes (a `systemctl status` paste is half unit header) and for
+    indentation and escapes."""
     fit = env.fits(items, clock)
-    return fit * 2 >= len(items) or (env.loose and fit * 4 >= len(items))
+    return fit * 2 >= len(items) or ((env.loose or env.distinctive) and fit * 4 >= len(items))
 
 
 @functools.lru_cache(maxsize=64)
