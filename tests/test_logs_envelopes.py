@@ -127,6 +127,7 @@ WRAPS: dict[str, Wrap] = {
     "kubectl-prefix": _each(lambda line, ns, node: f"[pod/{node}/server] {line}"),
     "kubectl-timestamps": _each(lambda line, ns, node: f"{_iso(ns)} {line}"),
     "cri": _each(_cri),
+    "cri-whole": _each(lambda line, ns, node: f"{_iso(ns)} stdout F {line}"),
     "docker-json": _each(_docker),
     "syslog": _each(lambda line, ns, node: f"{_bsd(ns)} {node} app[42]: {line}"),
     "syslog-iso": _each(lambda line, ns, node: f"{_iso(ns, 6)[:-1]}+00:00 {node} app[42]: {line}"),
@@ -165,7 +166,8 @@ WRAPS: dict[str, Wrap] = {
 }
 """How each envelope wraps a line (name: what `layout` should call the outer envelope)."""
 
-OUTER = {"loki-jsonl": "json", "kibana-ndjson": "json"}
+OUTER = {"loki-jsonl": "json", "kibana-ndjson": "json", "cri-whole": "cri"}
+"""Wrappers that make another envelope's lines (CRI without parts: every line read by the prefix path)."""
 
 STACKS = [("indent", "syslog"), ("cri", "json"), ("kubectl-prefix", "kubectl-timestamps"),
           ("docker-json", "syslog-iso"), ("syslog", "logfmt"), ("compose", "json")]  # fmt: skip
@@ -366,3 +368,27 @@ def test_a_systemctl_status_paste_is_read_under_its_unit_header(tmp_path: Path) 
     assert (f["envelopes"], f["format"], f["pack"]) == (["syslog"], "zap", "etcd")
     assert [(i["epoch"], i["start"], i["end"]) for i in data["intervals"]] == [
         (2, "2026-12-03T08:00:01.100000Z", "2026-12-03T08:00:09.500000Z")]  # fmt: skip
+
+
+def test_cri_parts_after_the_first_megabyte_hand_over_to_the_joining_path(tmp_path: Path) -> None:
+    """A CRI file read chunk by chunk by its prefix: where a split line (`P` parts) first appears, two
+    megabytes in, the rest is read line by line and the parts joined; line numbers run on."""
+    cri = "2024-05-01T10:00:0{}.000000000Z stdout {} {}\n".format
+    zap = '{{"level":"info","ts":"2024-05-01T10:00:0{}Z","msg":"{}"}}'.format
+    noise = cri(0, "F", "x" * 100)
+    n = (2 << 20) // len(noise)
+    head = noise * n
+    leader = zap(5, "8e9e05c52164694d became leader at term 7")
+    follower = zap(9, "8e9e05c52164694d became follower at term 8")
+    tail = cri(5, "P", leader[:50]) + cri(5, "F", leader[50:]) + cri(9, "F", follower)
+    first = cri(0, "F", zap(0, "starting"))
+    p = tmp_path / "n1" / "etcd.log"
+    p.parent.mkdir()
+    p.write_text(first + head + tail)
+    r = run_logs({"n1": [p]}, None, tz=dt.UTC, year=YEAR, skew_s=0.0, offsets_s={})
+    data = to_json(r, 5, True)
+    (f,) = data["files"]
+    assert f["envelopes"] == ["cri"] and f["lines"] == n + 4
+    assert [(i["epoch"], i["start"], i["end"]) for i in data["intervals"]] == [
+        (7, "2024-05-01T10:00:05Z", "2024-05-01T10:00:09Z")]  # fmt: skip
+    assert [e["line"] for e in data["timeline"]] == [n + 2, n + 4]

@@ -191,8 +191,9 @@ def _scan_one(
     stats.split = split is not None
     events = []
     records = scan(
-        path, pack, tz=tz, year=year, stats=stats, head=head, part=part, lay=lay, time_from=time_from
-    )
+        path, pack, tz=tz, year=year, stats=stats, head=head, part=part, lay=lay, time_from=time_from,
+        nodes=split is not None,
+    )  # fmt: skip
     for rec in records:
         try:
             named = split.node_of(rec) if split is not None else None

@@ -76,6 +76,12 @@ class Envelope:
     ties: bool = False
     """Peeled even where the lines inside read no better: Markdown escapes hide phrases from rules
     (`(VI\\_1)`, `QuorumPeer\\[myid=1\\]`) more often than they hide a format."""
+    prefix: re.Pattern[bytes] | None = None
+    """For an envelope that only puts a prefix before the line (a time, a relay's header): that
+    prefix, so a whole chunk is searched at once and only candidate lines are read one by one
+    (`reader._scan_prefixed`)."""
+    quick: bytes | None = None
+    """The prefix's first tokens, enough to tell its lines from others cheaply (for counting)."""
 
     def fits(self, items: list[Peeled], clock: Clock) -> int:
         """How many of a sample's lines this envelope takes apart."""
@@ -537,11 +543,23 @@ def _whole(line: str, clock: Clock) -> Fields | None:
 
 
 ENVELOPES: tuple[Envelope, ...] = (
-    Envelope("cri", _cri, "Kubernetes container logs (CRI): `<time> stdout F <line>`, P parts joined"),
+    Envelope(
+        "cri",
+        _cri,
+        "Kubernetes container logs (CRI): `<time> stdout F <line>`, P parts joined",
+        prefix=re.compile(rb"^" + _STAMP.encode() + rb" (?:stdout|stderr) F(?: |$)", re.M),
+        quick=rb"\d{4}-\d\d-\d\dT",
+    ),
     Envelope("docker-json", _docker, 'Docker json-file: `{"log": ..., "stream": ..., "time": ...}`'),
     Envelope("journald", _journald, "journalctl -o json: `__REALTIME_TIMESTAMP`, `_HOSTNAME`, `MESSAGE`"),
     Envelope("syslog5424", _syslog5424, "RFC 5424 syslog: `<pri>1 <time> <host> <app> ...`"),
-    Envelope("syslog-iso", _syslog_iso, "RFC 3339 syslog header, journalctl -o short-iso"),
+    Envelope(
+        "syslog-iso",
+        _syslog_iso,
+        "RFC 3339 syslog header, journalctl -o short-iso",
+        prefix=re.compile(rb"^(?:<\d{1,3}>)?" + _STAMP.encode() + rb" \S+ " + _TAG.encode(), re.M),
+        quick=rb"(?:<\d{1,3}>)?\d{4}-\d\d-\d\dT",
+    ),
     Envelope(
         "syslog", _syslog, "RFC 3164 syslog, journalctl and systemctl status: `Mon DD hh:mm:ss host tag:`"
     ),
@@ -549,7 +567,12 @@ ENVELOPES: tuple[Envelope, ...] = (
     Envelope("kubectl-prefix", _kubectl_prefix, "kubectl logs --prefix: `[pod/NAME/CONTAINER] <line>`"),
     Envelope("compose", _compose, "docker compose logs: `service  | <line>`"),
     Envelope(
-        "kubectl-timestamps", _kubectl_ts, "kubectl logs --timestamps: `<time> <line>`", distinctive=False
+        "kubectl-timestamps",
+        _kubectl_ts,
+        "kubectl logs --timestamps: `<time> <line>`",
+        distinctive=False,
+        prefix=re.compile(rb"^" + _STAMP.encode() + rb" ", re.M),
+        quick=rb"\d{4}-\d\d-\d\dT",
     ),
     Envelope(
         "json",

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from quorumwatch.logs.envelopes import Layout, Peeled, layout, peel_all
-from quorumwatch.logs.formats import FORMATS, Clock, Format
+from quorumwatch.logs.envelopes import Envelope, Layout, Peeled, layout, peel_all
+from quorumwatch.logs.formats import FORMATS, Clock, Format, _nonstart
 from quorumwatch.logs.rules import Finder, Pack
 
 CHUNK = 1 << 20
@@ -108,8 +108,10 @@ def scan(
     part: Part | None = None,
     lay: Layout | None = None,
     time_from: str = "inner",
+    nodes: bool = False,
 ) -> Iterator[Record]:
     """Records of one file whose message matches some rule of `pack` (any rule; the caller decides).
+    `nodes`: the caller splits the file by the node each record's envelope names.
     `head` is the file's first bytes when the caller has already read them; `part` limits the scan
     to a line-aligned byte range (line numbers then count from its start). Wrapped files (`lay`
     has envelopes) are peeled line by line; bare ones take the fast path below."""
@@ -122,7 +124,11 @@ def scan(
         stats.envelopes = tuple(e.name for e in lay.envelopes)
     if lay.wrapped:
         clock = _clock(head, tz, year)
-        yield from _scan_wrapped(path, pack, lay, clock, stats, time_from)
+        (outer,) = lay.envelopes[:1]
+        if len(lay.envelopes) == 1 and outer.prefix is not None and fmt is not None and not nodes:
+            yield from _scan_prefixed(path, pack, lay, outer, clock, stats, time_from)
+        else:
+            yield from _scan_wrapped(path, pack, lay, clock, stats, time_from)
         return
     if fmt is None:
         if stats is not None:
@@ -189,9 +195,9 @@ MAX_DELAYS = 100_000
 
 
 def _file_lines(f: BinaryIO, counter: list[int]) -> Iterator[Peeled]:
-    """A file's lines as records with nothing peeled yet; counter[0] counts them. Chunks end at a
-    newline, so each decodes whole (no character is cut)."""
-    n = 0
+    """A file's lines as records with nothing peeled yet, numbered on from counter[0], which counts
+    them. Chunks end at a newline, so each decodes whole (no character is cut)."""
+    n = counter[0]
     carry = b""
     while True:
         data = f.read(CHUNK)
@@ -218,17 +224,26 @@ def _batches(items: Iterator[Peeled]) -> Iterator[list[Peeled]]:
 
 
 def _scan_wrapped(
-    path: Path, pack: Pack, lay: Layout, clock: Clock, stats: FileStats | None, time_from: str
+    path: Path,
+    pack: Pack,
+    lay: Layout,
+    clock: Clock,
+    stats: FileStats | None,
+    time_from: str,
+    start: tuple[int, int] = (0, 0),
 ) -> Iterator[Record]:
     """Records of a wrapped file: envelopes peeled, then the same candidate search as bare files
     run over each batch of inner lines. A record's time is the application's own (the inner
-    format's) where it has one, else the envelope's; `time_from="envelope"` prefers the relay's."""
+    format's) where it has one, else the envelope's; `time_from="envelope"` prefers the relay's.
+    `start`: the byte offset and line number to begin at (where the prefix path handed over)."""
     finder: Finder = pack.candidates()
     fmt = lay.format
-    counter = [0]
+    counter = [start[1]]
     last: int | None = None
     try:
         with _open(path) as f:
+            if start[0]:
+                f.seek(start[0])
             # the envelopes' clock is their own: a relay's months must not roll the format's year
             env_clock = Clock(clock.tz, clock.year)
             for batch in _batches(peel_all(_file_lines(f, counter), lay.envelopes, env_clock)):
@@ -265,7 +280,103 @@ def _scan_wrapped(
     except _READ_ERRORS as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
     if stats is not None:
-        stats.lines = counter[0]
+        stats.lines += counter[0] - start[1]
+
+
+def _scan_prefixed(
+    path: Path, pack: Pack, lay: Layout, env: Envelope, clock: Clock, stats: FileStats | None, time_from: str
+) -> Iterator[Record]:
+    """Records of a file whose one envelope only puts a prefix before each line (CRI `F` lines, a
+    syslog relay's RFC 3339 header, `kubectl --timestamps`). The prefix leaves the phrases as they
+    are, so the candidate search runs on the raw chunk as on a bare file (where a rule's prefilter is
+    anchored at the line's start, on the chunk with its prefixes cut by one substitution); only
+    candidate lines are taken apart. A CRI chunk holding `P` parts (lines the runtime split) hands the
+    rest of the file to the line-by-line path, which joins them."""
+    assert env.prefix is not None and env.quick is not None and lay.format is not None
+    fmt, prefix = lay.format, env.prefix
+    finder = pack.candidates()
+    # a prefilter anchored at the line's start (Redis' role letter) would miss behind the prefix
+    anchored = any("^" in r.prefilter.replace("[^", "") for r in pack.rules)
+    nonstart = _nonstart(env.quick)
+    env_clock = Clock(clock.tz, clock.year)
+    line_no = 0
+    offset = 0
+    last: int | None = None
+    carry = b""
+
+    def inner(raw: bytes) -> tuple[str, int | None, tuple[int, str] | None]:
+        """A raw line's inner text, envelope time and the application's own (time, message)."""
+        text = raw.rstrip(b"\r").decode("utf-8", "replace")
+        got = env.read(text, env_clock)
+        text = (got[0] if got is not None else text).rstrip(" \t\r")
+        return text, got[1] if got is not None else None, fmt.parse(text, clock)
+
+    try:
+        with _open(path) as f:
+            while True:
+                data = f.read(CHUNK)
+                buf = carry + data if carry else data
+                if not buf:
+                    break
+                cut = buf.rfind(b"\n") + 1 if data else len(buf)
+                if cut == 0:
+                    carry = buf
+                    continue
+                carry = buf[cut:] if cut < len(buf) else b""
+                chunk = buf[:cut]
+                if env.name == "cri" and (b" stdout P" in chunk or b" stderr P" in chunk):
+                    yield from _scan_wrapped(path, pack, lay, clock, stats, time_from, (offset, line_no))
+                    return
+                lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+                if stats is not None:
+                    # lines the envelope did not wrap: no time of their own (what the line path counts)
+                    odd = len(nonstart.findall(chunk)) - (1 if chunk.endswith(b"\n") else 0)
+                    odd += 0 if re.match(env.quick, chunk) else 1
+                    stats.lines += lines
+                    stats.records += lines - odd
+                    stats.without_timestamp += odd
+                searched = prefix.sub(b"", chunk) if anchored else chunk
+                raw_lines: list[bytes] | None = None
+                pos = k = 0
+                for hit in finder.positions(searched):
+                    if hit < pos:
+                        continue
+                    begin = searched.rfind(b"\n", 0, hit) + 1
+                    end = searched.find(b"\n", hit)
+                    end = len(searched) if end < 0 else end
+                    k += searched.count(b"\n", pos, begin)
+                    pos = end
+                    raw_lines = chunk.split(b"\n") if raw_lines is None else raw_lines
+                    text, env_ts, parsed = inner(raw_lines[k])
+                    own = parsed[0] if parsed is not None else None
+                    ts = _record_time(Peeled(0, text, env_ts, env_ts), own, time_from)
+                    back = k
+                    while ts is None and back > 0 and k - back < 200:  # a continuation: its record's time
+                        back -= 1
+                        _, owner_env, owner = inner(raw_lines[back])
+                        ts = _record_time(
+                            Peeled(0, "", owner_env, owner_env), owner[0] if owner else None, time_from
+                        )
+                    ts = ts if ts is not None else last
+                    if ts is None:
+                        continue
+                    delay = env_ts - own if own is not None and env_ts is not None else None
+                    if stats is not None and delay is not None and len(stats.relay_delays) < MAX_DELAYS:
+                        stats.relay_delays.append(delay)
+                    last = ts
+                    raw = raw_lines[k].rstrip(b"\r").decode("utf-8", "replace")
+                    yield Record(str(path), line_no + k + 1, ts, parsed[1] if parsed else text, raw)
+                if stats is not None:
+                    tail_at = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
+                    _, tail_env, tail = inner(chunk[tail_at:].rstrip(b"\n"))
+                    _last_seen(
+                        stats,
+                        _record_time(Peeled(0, "", tail_env, tail_env), tail[0] if tail else None, time_from),
+                    )
+                line_no += lines
+                offset += len(chunk)
+    except _READ_ERRORS as exc:
+        raise LogError(f"{path}: cannot read: {exc}") from None
 
 
 def _last_seen(stats: FileStats, ts: int | None) -> None:
