@@ -542,13 +542,22 @@ def _whole(line: str, clock: Clock) -> Fields | None:
     return None
 
 
+_STAMP_QUICK = rb"\d{4}-\d\d-\d\dT"
+"""The first tokens of an RFC 3339 time: enough to tell a time-prefixed line from another."""
+
+
+def _prefix(before: bytes, after: bytes) -> re.Pattern[bytes]:
+    """A line prefix of the form `<before><RFC 3339 time><after>`, for the prefix path."""
+    return re.compile(rb"^" + before + _STAMP.encode() + after, re.M)
+
+
 ENVELOPES: tuple[Envelope, ...] = (
     Envelope(
         "cri",
         _cri,
         "Kubernetes container logs (CRI): `<time> stdout F <line>`, P parts joined",
-        prefix=re.compile(rb"^" + _STAMP.encode() + rb" (?:stdout|stderr) F(?: |$)", re.M),
-        quick=rb"\d{4}-\d\d-\d\dT",
+        prefix=_prefix(b"", rb" (?:stdout|stderr) F(?: |$)"),
+        quick=_STAMP_QUICK,
     ),
     Envelope("docker-json", _docker, 'Docker json-file: `{"log": ..., "stream": ..., "time": ...}`'),
     Envelope("journald", _journald, "journalctl -o json: `__REALTIME_TIMESTAMP`, `_HOSTNAME`, `MESSAGE`"),
@@ -557,8 +566,8 @@ ENVELOPES: tuple[Envelope, ...] = (
         "syslog-iso",
         _syslog_iso,
         "RFC 3339 syslog header, journalctl -o short-iso",
-        prefix=re.compile(rb"^(?:<\d{1,3}>)?" + _STAMP.encode() + rb" \S+ " + _TAG.encode(), re.M),
-        quick=rb"(?:<\d{1,3}>)?\d{4}-\d\d-\d\dT",
+        prefix=_prefix(rb"(?:<\d{1,3}>)?", rb" \S+ " + _TAG.encode()),
+        quick=rb"(?:<\d{1,3}>)?" + _STAMP_QUICK,
     ),
     Envelope(
         "syslog", _syslog, "RFC 3164 syslog, journalctl and systemctl status: `Mon DD hh:mm:ss host tag:`"
@@ -571,8 +580,8 @@ ENVELOPES: tuple[Envelope, ...] = (
         _kubectl_ts,
         "kubectl logs --timestamps: `<time> <line>`",
         distinctive=False,
-        prefix=re.compile(rb"^" + _STAMP.encode() + rb" ", re.M),
-        quick=rb"\d{4}-\d\d-\d\dT",
+        prefix=_prefix(b"", b" "),
+        quick=_STAMP_QUICK,
     ),
     Envelope(
         "json",

@@ -262,17 +262,15 @@ def _scan_wrapped(
                     text = p.text.rstrip(" \t\r")
                     parsed = fmt.parse(text, clock) if fmt is not None else None
                     own = parsed[0] if parsed is not None else None
-                    ts = _record_time(p, own, time_from)
+                    ts = _record_time(p.inner_ts, p.outer_ts, own, time_from)
                     if ts is None:
                         ts = _owner_wrapped(batch, i, fmt, clock, time_from) or last
                     if ts is None:
                         continue
-                    delay = p.outer_ts - own if own is not None and p.outer_ts is not None else None
-                    if stats is not None and delay is not None and len(stats.relay_delays) < MAX_DELAYS:
-                        stats.relay_delays.append(delay)
+                    _relay_delay(stats, p.outer_ts, own)
                     last = ts
                     if stats is not None:
-                        stats.last_ns = ts
+                        _last_seen(stats, ts)
                     message = parsed[1] if parsed is not None else text
                     yield Record(str(path), p.line, ts, message, p.raw, p.node)
                 if stats is not None and batch:
@@ -304,12 +302,15 @@ def _scan_prefixed(
     last: int | None = None
     carry = b""
 
-    def inner(raw: bytes) -> tuple[str, int | None, tuple[int, str] | None]:
-        """A raw line's inner text, envelope time and the application's own (time, message)."""
+    def inner(raw: bytes) -> tuple[str, int | None, tuple[int, str] | None, int | None]:
+        """A raw line's inner text, envelope time, the application's own (time, message), and the
+        record's time as `time_from` chooses it."""
         text = raw.rstrip(b"\r").decode("utf-8", "replace")
         got = env.read(text, env_clock)
         text = (got[0] if got is not None else text).rstrip(" \t\r")
-        return text, got[1] if got is not None else None, fmt.parse(text, clock)
+        env_ts = got[1] if got is not None else None
+        parsed = fmt.parse(text, clock)
+        return text, env_ts, parsed, _record_time(env_ts, env_ts, parsed[0] if parsed else None, time_from)
 
     try:
         with _open(path) as f:
@@ -347,32 +348,21 @@ def _scan_prefixed(
                     k += searched.count(b"\n", pos, begin)
                     pos = end
                     raw_lines = chunk.split(b"\n") if raw_lines is None else raw_lines
-                    text, env_ts, parsed = inner(raw_lines[k])
-                    own = parsed[0] if parsed is not None else None
-                    ts = _record_time(Peeled(0, text, env_ts, env_ts), own, time_from)
+                    text, env_ts, parsed, ts = inner(raw_lines[k])
                     back = k
                     while ts is None and back > 0 and k - back < 200:  # a continuation: its record's time
                         back -= 1
-                        _, owner_env, owner = inner(raw_lines[back])
-                        ts = _record_time(
-                            Peeled(0, "", owner_env, owner_env), owner[0] if owner else None, time_from
-                        )
+                        ts = inner(raw_lines[back])[3]
                     ts = ts if ts is not None else last
                     if ts is None:
                         continue
-                    delay = env_ts - own if own is not None and env_ts is not None else None
-                    if stats is not None and delay is not None and len(stats.relay_delays) < MAX_DELAYS:
-                        stats.relay_delays.append(delay)
+                    _relay_delay(stats, env_ts, parsed[0] if parsed else None)
                     last = ts
                     raw = raw_lines[k].rstrip(b"\r").decode("utf-8", "replace")
                     yield Record(str(path), line_no + k + 1, ts, parsed[1] if parsed else text, raw)
                 if stats is not None:
                     tail_at = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
-                    _, tail_env, tail = inner(chunk[tail_at:].rstrip(b"\n"))
-                    _last_seen(
-                        stats,
-                        _record_time(Peeled(0, "", tail_env, tail_env), tail[0] if tail else None, time_from),
-                    )
+                    _last_seen(stats, inner(chunk[tail_at:].rstrip(b"\n"))[3])
                 line_no += lines
                 offset += len(chunk)
     except _READ_ERRORS as exc:
@@ -384,15 +374,27 @@ def _last_seen(stats: FileStats, ts: int | None) -> None:
         stats.last_ns = ts
 
 
-def _record_time(p: Peeled, own: int | None, time_from: str) -> int | None:
+def _record_time(inner: int | None, outer: int | None, own: int | None, time_from: str) -> int | None:
     """A wrapped record's time: the application's own (`own`, from the inner format) where it has
-    one, else the innermost envelope's; with `time_from="envelope"`, the outermost envelope's first."""
+    one, else the innermost envelope's (`inner`); with `time_from="envelope"`, the outermost
+    envelope's (`outer`) first."""
     if time_from == "envelope":
-        env = p.outer_ts if p.outer_ts is not None else p.inner_ts
+        env = outer if outer is not None else inner
         return env if env is not None else own
     if own is not None:
         return own
-    return p.inner_ts if p.inner_ts is not None else p.outer_ts
+    return inner if inner is not None else outer
+
+
+def _relay_delay(stats: FileStats | None, envelope: int | None, own: int | None) -> None:
+    """Note how much later the relay stamped a record than the application did (bounded)."""
+    if (
+        stats is not None
+        and envelope is not None
+        and own is not None
+        and len(stats.relay_delays) < MAX_DELAYS
+    ):
+        stats.relay_delays.append(envelope - own)
 
 
 def _owner_wrapped(
@@ -401,7 +403,7 @@ def _owner_wrapped(
     """The time of the record a continuation line belongs to: the nearest earlier timed line."""
     for p in reversed(batch[max(0, i - back) : i]):
         parsed = fmt.parse(p.text.rstrip(" \t\r"), clock) if fmt is not None else None
-        ts = _record_time(p, parsed[0] if parsed is not None else None, time_from)
+        ts = _record_time(p.inner_ts, p.outer_ts, parsed[0] if parsed is not None else None, time_from)
         if ts is not None:
             return ts
     return None
