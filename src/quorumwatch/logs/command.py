@@ -231,8 +231,7 @@ def _join(
         stats.events += st.events
         stats.examples += st.examples[: 3 - len(stats.examples)]
         stats.relay_delays += st.relay_delays
-        if st.last_ns is not None and (stats.last_ns is None or st.last_ns > stats.last_ns):
-            stats.last_ns = st.last_ns
+        stats.seen(st.last_ns)
     return events, stats, results[0][2]
 
 

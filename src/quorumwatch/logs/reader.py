@@ -77,6 +77,11 @@ class FileStats:
     """Per node an envelope names: its first and last record's envelope time (what the file covers
     of that node)."""
 
+    def seen(self, ts: int | None) -> None:
+        """A record at `ts` was read: the file covers at least that far."""
+        if ts is not None and (self.last_ns is None or ts > self.last_ns):
+            self.last_ns = ts
+
 
 _READ_ERRORS = (OSError, EOFError, zlib.error)
 """What reading a file can raise: I/O, a .gz cut short, a .gz whose data is corrupt (zlib)."""
@@ -184,7 +189,7 @@ def scan(
                 if stats is not None:
                     _count(buf, cut, line_no - first_line + unterminated, fmt, stats)
                     last = _owner(buf, cut + 1 if cut == len(buf) else cut, fmt, clock, 50)
-                    _last_seen(stats, last[0] if last else None)
+                    stats.seen(last[0] if last else None)
     except _READ_ERRORS as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
 
@@ -270,11 +275,11 @@ def _scan_wrapped(
                     _relay_delay(stats, p.outer_ts, own)
                     last = ts
                     if stats is not None:
-                        _last_seen(stats, ts)
+                        stats.seen(ts)
                     message = parsed[1] if parsed is not None else text
                     yield Record(str(path), p.line, ts, message, p.raw, p.node)
                 if stats is not None and batch:
-                    _last_seen(stats, _owner_wrapped(batch, len(batch), fmt, clock, time_from, 50))
+                    stats.seen(_owner_wrapped(batch, len(batch), fmt, clock, time_from, 50))
     except _READ_ERRORS as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
     if stats is not None:
@@ -362,16 +367,11 @@ def _scan_prefixed(
                     yield Record(str(path), line_no + k + 1, ts, parsed[1] if parsed else text, raw)
                 if stats is not None:
                     tail_at = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
-                    _last_seen(stats, inner(chunk[tail_at:].rstrip(b"\n"))[3])
+                    stats.seen(inner(chunk[tail_at:].rstrip(b"\n"))[3])
                 line_no += lines
                 offset += len(chunk)
     except _READ_ERRORS as exc:
         raise LogError(f"{path}: cannot read: {exc}") from None
-
-
-def _last_seen(stats: FileStats, ts: int | None) -> None:
-    if ts is not None and (stats.last_ns is None or ts > stats.last_ns):
-        stats.last_ns = ts
 
 
 def _record_time(inner: int | None, outer: int | None, own: int | None, time_from: str) -> int | None:
