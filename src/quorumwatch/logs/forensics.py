@@ -201,15 +201,10 @@ def analyze_logs(
         return Forensics((), (), (), (), tuple(all_events), Verdict.INCONCLUSIVE, (0, 0))
     silent = tuple(sorted(set(per_node) - speaking))
     span = (all_events[0].ts_ns, all_events[-1].ts_ns)
-    covers = [_covered(n, evs, covered_ns, offsets) for n, evs in per_node.items() if evs]
-    whole = (min(c[0] for c in covers), max(c[1] for c in covers))
+    covers = {n: _covered(n, evs, covered_ns, offsets) for n, evs in per_node.items() if evs}
+    whole = (min(c[0] for c in covers.values()), max(c[1] for c in covers.values()))
     intervals = [
-        iv
-        for node in sorted(per_node)
-        if per_node[node]
-        for iv in leader_intervals(
-            node, per_node[node], _covered(node, per_node[node], covered_ns, offsets), whole
-        )
+        iv for node in sorted(covers) for iv in leader_intervals(node, per_node[node], covers[node], whole)
     ]
     overlaps: list[Overlap] = []
     for a, b in itertools.combinations(intervals, 2):
