@@ -176,6 +176,24 @@ class FakeKv:
             key = base64.b64decode(doc["key"]).decode()
             self.keys[key] = base64.b64decode(doc["value"]).decode()
             return http_response(json.dumps({"header": header}).encode())
+        if path == "/v3/kv/range" and "range_end" not in doc:  # one key: a register's read
+            key = base64.b64decode(doc["key"]).decode()
+            one: dict[str, object] = {"header": header}
+            if key in self.keys:  # proto3 JSON leaves an empty list out
+                one["kvs"] = [
+                    {"key": doc["key"], "value": base64.b64encode(self.keys[key].encode()).decode()}
+                ]
+            return http_response(json.dumps(one).encode())
+        if path == "/v3/kv/txn":  # one compare (value, or absent), one put: a register's cas
+            (cmp,) = doc["compare"]
+            key = base64.b64decode(cmp["key"]).decode()
+            want = base64.b64decode(cmp["value"]).decode() if cmp["target"] == "VALUE" else None
+            out: dict[str, object] = {"header": header}
+            if self.keys.get(key) == want:
+                put = doc["success"][0]["request_put"]
+                self.keys[key] = base64.b64decode(put["value"]).decode()
+                out["succeeded"] = True
+            return http_response(json.dumps(out).encode())
         if path == "/v3/kv/range":
             lo = base64.b64decode(doc["key"]).decode()
             hi = base64.b64decode(doc["range_end"]).decode()

@@ -199,3 +199,88 @@ def test_the_cli_offers_exactly_the_fail_on_levels_the_analysis_knows() -> None:
 
     (opt,) = [p for p in analyze_cmd.params if p.name == "fail_on"]
     assert isinstance(opt.type, click.Choice) and tuple(opt.type.choices) == FAIL_ON
+
+
+# ---- register workloads: stale reads, attributed ----
+
+
+def reg(
+    i: int, node: str, kind: str, key: str, value: str | None, ms: tuple[int, int], **kw: object
+) -> Operation:
+    outcome = kw.pop("outcome", OK)
+    assert isinstance(outcome, Outcome)
+    epoch = kw.pop("epoch", None)
+    expect = kw.pop("expect", None)
+    assert (epoch is None or isinstance(epoch, int)) and (expect is None or isinstance(expect, str))
+    return Operation(i, kind, node, ms[0] * MS, ms[1] * MS, 0, outcome, value, epoch, None, key, expect)
+
+
+def lead(node: str, start_ms: int, end_ms: int, epoch: int, certain: bool = True) -> Interval:
+    return Interval(node, start_ms * MS, end_ms * MS, (epoch,), certain)
+
+
+# a leads epoch 1 throughout; b leads epoch 2 from 500 ms on (a, cut off, does not know); c follows
+SPLIT = [
+    NodeIntervals("a", (lead("a", 0, 1000, 1),), (lead("a", 0, 1000, 1, False),)),
+    NodeIntervals("b", (lead("b", 500, 1000, 2),), (lead("b", 450, 1000, 2, False),)),
+    NodeIntervals("c", (), ()),
+]
+
+
+def test_a_read_of_an_overwritten_value_is_stale_and_named_after_the_stale_leader() -> None:
+    ops = [
+        reg(0, "a", "write", "k1", "0", (100, 110)),
+        reg(1, "b", "write", "k1", "1", (600, 605), epoch=2),
+        reg(2, "a", "read", "k1", "0", (700, 710), epoch=1),  # the stale leader's own old state
+        reg(3, "b", "read", "k1", "1", (720, 725)),
+        reg(4, "c", "read", "k1", "0", (730, 735)),  # a follower behind
+        reg(5, "b", "read", "k2", None, (740, 745)),  # k2 was never written: fine
+    ]
+    h = check("register", ops, None, (), SPLIT)
+    assert h.harm == "stale_reads" and h.reads == 4
+    assert h.reason == "2 of 4 reads returned values already overwritten (1 of 2 keys not linearizable)"
+    assert h.linearizability is not None
+    assert {k.key: k.verdict for k in h.linearizability.keys} == {"k1": "violated", "k2": "linearizable"}
+    first, second = h.stale_reads
+    assert (first.read.index, first.served_as, first.certain, first.epoch) == (2, "stale leader", True, 1)
+    assert (first.newer_node, first.newer_epoch) == ("b", 2)
+    assert first.overwritten_by is not None and first.overwritten_by.index == 1
+    assert first.overwritten_s == 0.095
+    assert (second.read.node, second.served_as, second.newer_node) == ("c", "not leader", "b")
+    assert exit_code("ok", h.harm) == 6
+
+
+def test_a_stale_read_without_any_leader_change_blames_the_system_itself() -> None:
+    one = [NodeIntervals("a", (lead("a", 0, 1000, 1),), (lead("a", 0, 1000, 1, False),))]
+    ops = [
+        reg(0, "a", "write", "k", "0", (100, 110)),
+        reg(1, "a", "write", "k", "1", (200, 210)),
+        reg(2, "a", "read", "k", "0", (300, 310)),
+    ]
+    (s,) = check("register", ops, None, (), one).stale_reads
+    assert (s.served_as, s.certain, s.newer_node) == ("leader", True, None)
+
+
+def test_unknown_writes_may_land_late_so_a_linearizable_register_reports_its_denominator() -> None:
+    ops = [
+        reg(0, "a", "write", "k", "0", (100, 110)),
+        reg(1, "b", "write", "k", "1", (120, 130), outcome=UNK),  # may take effect at any later time
+        reg(2, "a", "read", "k", "0", (300, 310)),
+        reg(3, "a", "read", "k", "1", (400, 410)),  # ... such as now
+        reg(4, "a", "read", "k", None, (0, 5), outcome=FAIL),  # a failed read says nothing
+        reg(5, "a", "cas", "j", "5", (500, 510), outcome=FAIL, expect="9"),  # j never held 9
+        reg(6, "a", "read", "j", None, (520, 530)),
+    ]
+    h = check("register", ops, None, (), SPLIT)
+    assert (h.harm, h.reason) == ("none_observed", "0 stale reads among 3 reads; all 2 keys linearizable")
+    assert h.stale_reads == ()
+
+
+def test_a_register_check_out_of_time_is_not_measured_never_none_observed() -> None:
+    # repeated values need the search: pending writes of 0 and 1, then a read of a value none wrote
+    # (every subset is tried before it is found impossible), and a zero deadline
+    ops = [reg(i, "a", "write", "k", str(i % 2), (0, 1), outcome=UNK) for i in range(16)]
+    ops.append(reg(16, "a", "read", "k", "99", (2000, 2010)))
+    h = check("register", ops, None, (), SPLIT, deadline_s=0.0)
+    assert h.harm == "not_measured" and h.reason.startswith("linearizability undecided for 1 of 1 keys (k): ")
+    assert check("register", [], None, (), ()).harm == "not_measured"

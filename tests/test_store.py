@@ -136,6 +136,8 @@ def test_operations_and_final_reads_round_trip(tmp_path: Path) -> None:
     ops = [
         Operation(0, "add", "n1", 10, 20, 30, Outcome.OK, "0", 4),
         Operation(1, "id", "n1", 11, 25, 31, Outcome.UNKNOWN, None, None, "no answer within 1 s"),
+        Operation(2, "read", "n1", 12, 26, 32, Outcome.OK, None, 4, key="k0"),
+        Operation(3, "cas", "n1", 13, 27, 33, Outcome.FAIL, "3", 4, "value was not '2'", "k1", "2"),
     ]
     for o in ops:
         h.append_operation(o)
@@ -168,6 +170,23 @@ def test_version_1_histories_still_read_as_runs_without_a_workload(tmp_path: Pat
     r = History.open(tmp_path / HISTORY_FILE)
     assert [o.role for t in r.ticks() for o in t.observations] == [Role.LEADER]
     assert list(r.operations()) == [] and r.final_reads() == []
+    r.close()
+
+
+def test_version_3_operations_read_without_register_keys(tmp_path: Path) -> None:
+    h = History.create(tmp_path / HISTORY_FILE, ["n1"], {})
+    h.close()
+    db = sqlite3.connect(tmp_path / HISTORY_FILE)
+    db.executescript(
+        "DROP TABLE operations; CREATE TABLE operations (idx INTEGER PRIMARY KEY, kind, node, send_ns,"
+        " recv_ns, wall_ns, outcome, value, epoch, detail);"
+        "INSERT INTO operations VALUES (0, 'add', 'n1', 1, 2, 3, 'ok', '0', 7, NULL);"
+        "PRAGMA user_version=3;"
+    )
+    db.close()
+    r = History.open(tmp_path / HISTORY_FILE)
+    (op,) = r.operations()
+    assert (op.kind, op.value, op.epoch, op.key, op.expect) == ("add", "0", 7, None, None)
     r.close()
 
 

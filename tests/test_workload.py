@@ -95,6 +95,53 @@ def test_two_claimed_leaders_each_get_every_slot() -> None:
     assert len({o.value for o in ops}) == len(ops)  # every operation writes its own element
 
 
+def test_a_register_workload_reads_writes_and_compares_and_the_checker_sees_a_split() -> None:
+    """Two nodes that do not share their data, written and read in turn: reads through one miss
+    the other's acknowledged writes (stale reads); the same workload on one node is linearizable."""
+    from quorumwatch.analysis.harm import check
+
+    async def main(route: object) -> tuple[list[Operation], FakeKv, FakeKv]:
+        a, b = FakeKv(term=3), FakeKv(term=3)
+        async with serve(a.handler) as p1, serve(b.handler) as p2:
+            spec = WorkloadSpec.model_validate(
+                {
+                    "kind": "register",
+                    "rate": 200,
+                    "keys": 2,
+                    "read_ratio": 0.5,
+                    "cas_ratio": 0.2,
+                    "route": route,
+                }
+            )
+            ops: list[Operation] = []
+            feed = TickFeed()
+            feed.push(tick({"n1": Role.LEADER, "n2": Role.FOLLOWER}))
+            wl = Workload(spec, cluster([p1, p2]), EtcdClient(spec, "r"), feed, ops.append)
+            await drive(wl, feed, 0.6)
+            await wl.client.aclose()
+            return ops, a, b
+
+    ops, a, b = asyncio.run(main({"node": "n1"}))
+    kinds = {o.kind for o in ops}
+    assert kinds == {"read", "write", "cas"} and {o.key for o in ops} == {"k0", "k1"}
+    assert all(o.outcome is Outcome.OK for o in ops if o.kind != "cas") and b.keys == {}
+    assert any(o.kind == "cas" and o.outcome is Outcome.OK for o in ops)  # expects the last value seen
+    last = {
+        o.key: o.value
+        for o in sorted(ops, key=lambda o: o.recv_ns)
+        if o.kind in ("write", "cas") and o.outcome is Outcome.OK
+    }
+    assert {k.rsplit("/", 1)[1]: v for k, v in a.keys.items()} == last
+    assert all(o.value == str(o.index) for o in ops if o.kind == "write")  # unique values
+    one = check("register", ops, None, (), ())
+    assert one.harm == "none_observed" and one.reads == sum(1 for o in ops if o.kind == "read")
+
+    split, _, _ = asyncio.run(main("each-node"))
+    h = check("register", split, None, (), ())
+    assert h.harm == "stale_reads" and h.stale_reads
+    assert h.linearizability is not None and h.linearizability.verdict == "violated"
+
+
 def test_hangs_are_unknown_at_the_deadline_refusals_and_rejections_fail() -> None:
     async def main() -> dict[str, list[Operation]]:
         hang, reject, ambiguous = FakeKv(mode="hang"), FakeKv(mode="reject"), FakeKv(mode="timeout")

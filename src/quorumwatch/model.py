@@ -92,12 +92,14 @@ class Harm(enum.StrEnum):
     NONE_OBSERVED = "none_observed"
     DATA_LOSS = "data_loss"
     DUPLICATES = "duplicates"
+    STALE_READS = "stale_reads"
+    """Reads answered with values already overwritten, or any other history no order explains."""
     NOT_MEASURED = "not_measured"
     """No workload ran, or its result could not be read back: nothing is claimed."""
 
     @property
     def harmful(self) -> bool:
-        return self in (Harm.DATA_LOSS, Harm.DUPLICATES)
+        return self in (Harm.DATA_LOSS, Harm.DUPLICATES, Harm.STALE_READS)
 
     @property
     def style(self) -> str:
@@ -105,7 +107,8 @@ class Harm(enum.StrEnum):
 
 
 HARM_EXIT = 6
-"""Exit code of a run whose workload shows data loss or duplicates: ahead of the verdict's."""
+"""Exit code of a run whose workload shows data loss, duplicates or stale reads: ahead of the
+verdict's."""
 
 
 class Reason(enum.Enum):
@@ -372,13 +375,15 @@ class Operation:
     """One workload operation sent through one node, recorded like an observation.
 
     It took effect (if at all) at some instant inside [send_ns, recv_ns] (monotonic ns). `value` is
-    the element written (`set`) or the ID answered (`unique-ids`, only when ok).
+    the element written (`set`), the ID answered (`unique-ids`, only when ok), or for a `register`:
+    the value written (`write`), read (`read`; None when the key held nothing) or set (`cas`).
     """
 
     index: int
     """Order of sending within the run (0, 1, …)."""
     kind: str
-    """`add` (one element of a set) or `id` (a request for a new ID)."""
+    """`add` (one element of a set), `id` (a request for a new ID), or `write` / `read` / `cas` (a
+    register)."""
     node: str
     send_ns: int
     recv_ns: int
@@ -388,6 +393,10 @@ class Operation:
     epoch: int | None = None
     """The node's epoch when known: from its answer, else from its latest probe answer."""
     detail: str | None = None
+    key: str | None = None
+    """The register's key (`register` workloads)."""
+    expect: str | None = None
+    """The value a `cas` expected."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,10 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar, o
 
 from quorumwatch.model import Event, FinalRead, Observation, Operation, Outcome, Reason, Role, Tick
 
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
-"""Version 1 had no workload tables, version 2 no findings or dropped-tick summaries: such
-histories read as runs without them."""
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
+"""Version 1 had no workload tables, version 2 no findings or dropped-tick summaries, version 3 no
+register keys on operations: such histories read as runs without them."""
 HISTORY_FILE = "history.sqlite"
 
 _SCHEMA = """
@@ -67,7 +67,9 @@ CREATE TABLE operations (
     outcome TEXT NOT NULL,
     value TEXT,
     epoch INTEGER,
-    detail TEXT
+    detail TEXT,
+    key TEXT,
+    expect TEXT
 );
 CREATE TABLE findings (
     id INTEGER PRIMARY KEY,
@@ -401,9 +403,9 @@ class History:
     def append_operation(self, op: Operation) -> None:
         """One finished operation, committed on its own (operations finish between ticks)."""
         self._w.execute(
-            "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (op.index, op.kind, op.node, op.send_ns, op.recv_ns, op.wall_ns, op.outcome.value, op.value,
-             op.epoch, op.detail),
+             op.epoch, op.detail, op.key, op.expect),
         )  # fmt: skip
 
     @_queued
@@ -504,7 +506,10 @@ class History:
         if self._version < 2:
             return
         for r in self._db.execute("SELECT * FROM operations ORDER BY idx"):
-            yield Operation(r[0], r[1], r[2], r[3], r[4], r[5], Outcome(r[6]), r[7], r[8], r[9])
+            yield Operation(
+                r[0], r[1], r[2], r[3], r[4], r[5], Outcome(r[6]), r[7], r[8], r[9],
+                *((r[10], r[11]) if self._version >= 4 else ()),
+            )  # fmt: skip
 
     @_reading("recorded findings")
     def findings(self) -> list[Finding]:

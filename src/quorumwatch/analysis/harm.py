@@ -2,14 +2,17 @@
 
 - *lost*: an acknowledged (`ok`) add whose element is absent from the final read of the set;
 - *duplicates*: an ID answered `ok` more than once (`unique-ids`);
+- *stale reads* (`register`): each key's operations checked for linearizability
+  (`analysis.linearizability`); every read that returned a value an acknowledged write had
+  already replaced, with the node that served it and what the probes said of that node then;
 - *stale acknowledgements*: an `ok` by a node while another node was certainly leader in a newer
   epoch throughout the request's [send, receive] window (without epochs: a leadership that began
   after the acknowledging node's own);
 - per certain dual-leader window: what each leader was sent, and acknowledged, inside it.
 
 `unknown` outcomes may or may not have taken effect: never lost, never failed, never duplicates.
-Harm is `data_loss` > `duplicates` > `none_observed` (always with its denominator) >
-`not_measured` (with the reason).
+Harm is `data_loss` > `duplicates` > `stale_reads` > `none_observed` (always with its
+denominator) > `not_measured` (with the reason, also when a key's check ran out of time).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
+from quorumwatch.analysis import linearizability as lin
 from quorumwatch.analysis.intervals import Interval, NodeIntervals
 from quorumwatch.analysis.verdicts import Overlap
 from quorumwatch.model import FinalRead, Harm, Operation, Outcome
@@ -46,6 +50,30 @@ class StaleAck:
 class Duplicate:
     value: str
     ops: tuple[Operation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StaleRead:
+    """A read that returned a value already overwritten (or, without such a write, the first read
+    no order explains), and who served it by the probes' account."""
+
+    read: Operation
+    overwritten_by: Operation | None
+    """The acknowledged write that had replaced the value before the read began."""
+    served_as: str
+    """`stale leader` (it led, a newer leader led too), `leader` (it was the only one: no leader
+    change, the system itself answered wrong), `not leader` (a follower or candidate answered)."""
+    certain: bool
+    """The probes prove it: its leadership (or a newer one's) certain throughout part of the read."""
+    epoch: int | None
+    newer_node: str | None
+    newer_epoch: int | None
+
+    @property
+    def overwritten_s(self) -> float | None:
+        """How long before the read began the overwriting write was acknowledged."""
+        w = self.overwritten_by
+        return None if w is None else (self.read.send_ns - w.recv_ns) / 1e9
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +109,12 @@ class HarmReport:
     stale: tuple[StaleAck, ...]
     windows: tuple[WindowCounts, ...]
     final_read: FinalRead | None
+    linearizability: lin.Linearizability | None = None
+    """register: each key's verdict."""
+    stale_reads: tuple[StaleRead, ...] = ()
+    reads: int = 0
+    """register: reads answered with a value (the stale reads' denominator)."""
+    reads_by_node: tuple[tuple[str, int], ...] = ()
 
 
 def _count(ops: Sequence[Operation]) -> Counts:
@@ -180,14 +214,140 @@ def window_counts(
     return out
 
 
+_REG_KINDS: dict[str, lin.Kind] = {"read": "read", "write": "write", "cas": "cas"}
+_REG_STATUS = {Outcome.OK: lin.Status.OK, Outcome.FAIL: lin.Status.FAIL, Outcome.UNKNOWN: lin.Status.UNKNOWN}
+
+
+def register_ops(ops: Sequence[Operation]) -> list[lin.RegOp]:
+    """A register workload's operations as the checker reads them: unknown ones never returned."""
+    out = []
+    for o in ops:
+        kind = _REG_KINDS.get(o.kind)
+        if o.key is None or kind is None:
+            continue
+        ret = None if o.outcome is Outcome.UNKNOWN else o.recv_ns
+        out.append(
+            lin.RegOp(
+                o.index, o.key, kind, _REG_STATUS[o.outcome], o.send_ns, ret, o.value, o.expect, node=o.node
+            )
+        )
+    return out
+
+
+class _Leaderships:
+    """Who led when, by the probes: each node's certain and possible leaderships, searchable."""
+
+    def __init__(self, per_node: Sequence[NodeIntervals]) -> None:
+        self.certain = {n.node: (n.certain, [iv.start for iv in n.certain]) for n in per_node}
+        self.possible = {n.node: (n.possible, [iv.start for iv in n.possible]) for n in per_node}
+
+    @staticmethod
+    def _during(
+        table: dict[str, tuple[tuple[Interval, ...], list[int]]], node: str, start: int, end: int
+    ) -> Interval | None:
+        ivs, starts = table.get(node, ((), []))
+        k = bisect.bisect_right(starts, end) - 1
+        # a node's intervals do not overlap one another: the last to begin is the only candidate
+        return ivs[k] if k >= 0 and ivs[k].end >= start else None
+
+    def attribute(self, read: Operation, by: Operation | None) -> StaleRead:
+        start, end = read.send_ns, read.recv_ns
+        mine = self._during(self.certain, read.node, start, end)
+        maybe = mine or self._during(self.possible, read.node, start, end)
+        epoch = mine.epoch if mine is not None and mine.epoch is not None else read.epoch
+        newer: Interval | None = None
+        for node in self.certain:
+            y = None if node == read.node else self._during(self.certain, node, start, end)
+            if y is None or (maybe is not None and not _newer(y, maybe, epoch)):
+                continue
+            if newer is None or _newer(y, newer, newer.epoch):
+                newer = y  # the newest leadership beside the read
+        if maybe is None:
+            served, certain = "not leader", newer is not None
+        elif newer is not None:
+            served, certain = "stale leader", mine is not None
+        else:
+            served, certain = "leader", mine is not None
+        return StaleRead(
+            read, by, served, certain, epoch, None if newer is None else newer.node,
+            None if newer is None else newer.epoch,
+        )  # fmt: skip
+
+
+def _newer(y: Interval, than: Interval, epoch: int | None) -> bool:
+    """Is leadership `y` newer than `than` (whose epoch is `epoch`)? By epochs, else by start."""
+    if y.epoch is not None and epoch is not None:
+        return y.epoch > epoch
+    return y.start > than.start
+
+
+def stale_reads(
+    ops: Sequence[Operation], result: lin.Linearizability, per_node: Sequence[NodeIntervals]
+) -> list[StaleRead]:
+    """Every read the check found stale, attributed; for a violated key with none (a search's
+    verdict, or two reads no order of writes explains), its first unexplained operation if a read."""
+    by_index = {o.index: o for o in ops}
+    who = _Leaderships(per_node)
+    out = []
+    for k in result.keys:
+        pairs: list[tuple[lin.RegOp, lin.RegOp | None]] = list(k.stale_reads)
+        if not pairs and k.violation is not None and k.violation.op.kind == "read":
+            pairs = [(k.violation.op, k.violation.stale_by[0] if k.violation.stale_by else None)]
+        for r, w in pairs:
+            out.append(who.attribute(by_index[r.index], None if w is None else by_index[w.index]))
+    return sorted(out, key=lambda s: (s.read.send_ns, s.read.index))
+
+
+def _register_harm(
+    ops: Sequence[Operation], per_node: Sequence[NodeIntervals], deadline_s: float
+) -> tuple[Harm, str, lin.Linearizability, tuple[StaleRead, ...], int]:
+    regs = register_ops(ops)
+    reads = sum(1 for r in regs if r.kind == "read" and r.status is lin.Status.OK)
+    result = lin.check(regs, deadline_s=deadline_s)
+    keys = len(result.keys)
+    verdict = result.verdict
+    stale: tuple[StaleRead, ...] = ()
+    if verdict is lin.KeyVerdict.VIOLATED:
+        stale = tuple(stale_reads(ops, result, per_node))
+        bad = [k.key for k in result.keys if k.verdict is lin.KeyVerdict.VIOLATED]
+        certain = sum(1 for k in result.keys for _ in k.stale_reads)
+        reason = (
+            f"{certain:,} of {reads:,} reads returned values already overwritten"
+            if certain
+            else f"not linearizable: {bad[0]}: {next(k.violation.reason for k in result.keys if k.violation)}"
+        )
+        return (
+            Harm.STALE_READS,
+            f"{reason} ({len(bad)} of {keys} keys not linearizable)",
+            result,
+            stale,
+            reads,
+        )
+    if verdict is lin.KeyVerdict.UNKNOWN:
+        if not regs:
+            return Harm.NOT_MEASURED, "no register operation was recorded", result, stale, reads
+        undecided = [k for k in result.keys if k.verdict is lin.KeyVerdict.UNKNOWN]
+        why = undecided[0].reason if undecided else "no operation was examined"
+        names = ", ".join(k.key for k in undecided[:5]) + (", …" if len(undecided) > 5 else "")
+        reason = f"linearizability undecided for {len(undecided)} of {keys} keys ({names}): {why}"
+        return Harm.NOT_MEASURED, reason, result, stale, reads
+    return (
+        Harm.NONE_OBSERVED, f"0 stale reads among {reads:,} reads; all {keys} keys linearizable", result,
+        stale, reads,
+    )  # fmt: skip
+
+
 def check(
     kind: str | None,
     ops: Sequence[Operation],
     final_read: FinalRead | None,
     overlaps: Sequence[Overlap],
     per_node: Sequence[NodeIntervals],
+    *,
+    deadline_s: float = 60.0,
 ) -> HarmReport:
-    """Every checker over one run's operations, and the harm they add up to."""
+    """Every checker over one run's operations, and the harm they add up to. `deadline_s` bounds
+    the linearizability check of a register workload (a key not decided in time is `unknown`)."""
     nodes: dict[str, list[Operation]] = defaultdict(list)
     for o in ops:
         nodes[o.node].append(o)
@@ -199,6 +359,9 @@ def check(
     present: list[Operation] = []
     dups: list[Duplicate] = []
     checked = 0
+    checked_lin: lin.Linearizability | None = None
+    stale_found: tuple[StaleRead, ...] = ()
+    reads = 0
     if kind is None:
         harm, reason = (
             Harm.NOT_MEASURED,
@@ -221,6 +384,9 @@ def check(
             checked = acked
             harm = Harm.DATA_LOSS if lost else Harm.NONE_OBSERVED
             reason = f"{len(lost):,} of {acked:,} acknowledged writes lost"
+    elif kind == "register":
+        harm, reason, checked_lin, stale_found, reads = _register_harm(ops, per_node, deadline_s)
+        checked = reads
     else:
         dups = duplicate_ids(ops)
         checked = total.ok
@@ -237,5 +403,6 @@ def check(
             )
     return HarmReport(
         kind, harm, reason, per, total, checked, tuple(lost), tuple(present), tuple(dups), stale, windows,
-        final_read,
+        final_read, checked_lin, stale_found, reads,
+        tuple(sorted(Counter(o.node for o in ops if o.kind == "read" and o.outcome is Outcome.OK).items())),
     )  # fmt: skip

@@ -9,18 +9,18 @@ from quorumwatch.executors import Completed, Executor, executor_for
 from quorumwatch.model import Answer, Reason, Role, excerpt
 
 
-def expand_argv(argv: list[str], node: NodeConfig, value: str | None = None) -> list[str]:
-    """Fill `{name}`, `{address}`, `{host}`, `{port}` (and a workload's `{value}`) inside
-    arguments; never split or join them."""
-    values = {"{name}": node.name, "{address}": node.address, "{host}": node.host, "{port}": str(node.port)}
+def expand_argv(
+    argv: list[str], node: NodeConfig, value: str | None = None, extra: dict[str, str] | None = None
+) -> list[str]:
+    """Fill `{name}`, `{address}`, `{host}`, `{port}` (and a workload's `{value}`, `{key}`,
+    `{expect}`) inside arguments, in one pass (a filled-in value is never expanded again); never
+    split or join them."""
+    values = {"name": node.name, "address": node.address, "host": node.host, "port": str(node.port)}
     if value is not None:
-        values["{value}"] = value
-    out = []
-    for arg in argv:
-        for key, value in values.items():
-            arg = arg.replace(key, value)
-        out.append(arg)
-    return out
+        values["value"] = value
+    values.update(extra or {})
+    pattern = re.compile("|".join("\\{" + re.escape(k) + "\\}" for k in values))
+    return [pattern.sub(lambda m: values[m.group(0)[1:-1]], arg) for arg in argv]
 
 
 def interpret(cfg: CommandProbeConfig, done: Completed) -> Answer:

@@ -8,12 +8,13 @@ from typing import Any
 
 from quorumwatch._serial import iso, rounded
 from quorumwatch.analysis import Analysis, Overlap
+from quorumwatch.analysis import linearizability as lin
 from quorumwatch.analysis.failover import FIGURES
 from quorumwatch.analysis.harm import Counts, HarmReport
 from quorumwatch.model import Operation
 from quorumwatch.report.schema import Results
 
-RESULTS_VERSION = 2
+RESULTS_VERSION = 3
 LISTED = 20
 """Lost writes, duplicates and stale acknowledgements listed in full, at most (all are counted)."""
 LISTED_POSSIBLE = 10_000
@@ -173,4 +174,85 @@ def workload_json(h: HarmReport, injections: list[int], wall_offset_ns: int) -> 
             }
             for w in h.windows
         ],
+        "linearizability": None if h.linearizability is None else _linearizability(h, op, wall_offset_ns),
+    }  # fmt: skip
+
+
+def _linearizability(h: HarmReport, op: Any, offset: int) -> dict[str, Any]:
+    """The register check: key verdicts, the first violations and undecided keys, stale reads by node."""
+    assert h.linearizability is not None
+    result = h.linearizability
+
+    def reg(o: lin.RegOp) -> dict[str, Any]:
+        return {
+            "index": o.index, "kind": o.kind, "key": o.key, "value": _text(o.value),
+            "expect": _text(o.expect), "node": o.node, "outcome": o.status.value,
+            "sent_at": iso(o.call + offset), "returned_at": None if o.ret is None else iso(o.ret + offset),
+        }  # fmt: skip
+
+    counts = {v.value: 0 for v in lin.KeyVerdict}
+    for k in result.keys:
+        counts[k.verdict.value] += 1
+    violated = [k for k in result.keys if k.violation is not None]
+    undecided = [k for k in result.keys if k.verdict is lin.KeyVerdict.UNKNOWN]
+    by_node: dict[str, dict[str, Any]] = {}
+    reads = dict(h.reads_by_node)
+    for s in h.stale_reads:
+        d = by_node.setdefault(s.read.node, {"count": 0, "served_as": set(), "epochs": set(), "ages": []})
+        d["count"] += 1
+        d["served_as"].add(s.served_as)
+        if s.epoch is not None:
+            d["epochs"].add(s.epoch)
+        if s.overwritten_s is not None:
+            d["ages"].append(s.overwritten_s)
+    return {
+        "verdict": result.verdict.value,
+        "elapsed_s": round(result.elapsed_s, 6),
+        "reads": h.reads,
+        "keys": {"checked": len(result.keys), **counts},
+        "violations": [
+            {
+                "key": k.key, "operations": k.ops, "method": k.method, "operation": reg(k.violation.op),
+                "reason": k.violation.reason, "prefix_operations": len(k.violation.prefix),
+                "possible_values": [_text(v) for v in k.violation.possible],
+                "stale_by": [reg(w) for w in k.violation.stale_by[:LISTED]],
+            }
+            for k in violated[:LISTED]
+            if k.violation is not None
+        ],
+        "undecided": [{"key": k.key, "operations": k.ops, "reason": k.reason} for k in undecided[:LISTED]],
+        "stale_reads": {
+            "count": len(h.stale_reads),
+            "by_node": {
+                n: {
+                    "count": d["count"], "reads": reads.get(n, 0), "served_as": sorted(d["served_as"]),
+                    "epochs": sorted(d["epochs"]),
+                    "overwritten_s": {"min": round(min(d["ages"]), 6), "max": round(max(d["ages"]), 6)}
+                    if d["ages"] else None,
+                }
+                for n, d in sorted(by_node.items())
+            },
+            "first": [
+                {
+                    **{k: v for k, v in op(s.read).items() if k != "acknowledged_at"}, "key": s.read.key,
+                    "returned_at": iso(s.read.recv_ns + offset), "served_as": s.served_as,
+                    "certain": s.certain, "newer_leader": s.newer_node, "newer_epoch": s.newer_epoch,
+                    "overwritten_by": None if s.overwritten_by is None else _reg_of(s.overwritten_by, offset),
+                    "overwritten_s": None if s.overwritten_s is None else round(s.overwritten_s, 6),
+                }
+                for s in h.stale_reads[:LISTED]
+            ],
+        },
+    }  # fmt: skip
+
+
+def _text(v: object) -> str | None:
+    return None if v is None else str(v)
+
+
+def _reg_of(o: Operation, offset: int) -> dict[str, Any]:
+    return {
+        "index": o.index, "kind": o.kind, "key": o.key, "value": o.value, "expect": o.expect, "node": o.node,
+        "outcome": o.outcome.value, "sent_at": iso(o.send_ns + offset),
+        "returned_at": None if o.outcome.value == "unknown" else iso(o.recv_ns + offset),
     }  # fmt: skip

@@ -1,4 +1,4 @@
-"""The typed contract of `results.json` (version 2): pydantic models, from which the file is written
+"""The typed contract of `results.json` (version 3): pydantic models, from which the file is written
 and `docs/results.schema.json` is generated. Field meanings: docs/results.md."""
 
 from __future__ import annotations
@@ -166,8 +166,91 @@ class HarmWindowOut(_Model):
     nodes: list[SideOut]
 
 
+class RegisterOpOut(_Model):
+    index: int
+    kind: Literal["read", "write", "cas"]
+    key: str
+    value: str | None
+    """Written, set (cas) or read (`null`: the key held nothing)."""
+    expect: str | None
+    node: str | None
+    outcome: Literal["ok", "fail", "unknown"]
+    sent_at: Time
+    returned_at: Time | None
+    """`null` for an unknown outcome (it may take effect at any later time)."""
+
+
+class ViolationOut(_Model):
+    key: str
+    operations: int = Field(ge=0)
+    method: Literal["unique-values", "search", "none"]
+    operation: RegisterOpOut
+    """The first operation no order of the key's history explains."""
+    reason: str
+    prefix_operations: int = Field(ge=0)
+    """Operations of the longest prefix still found linearizable."""
+    possible_values: list[str | None]
+    """What the key could hold at that point."""
+    stale_by: list[RegisterOpOut]
+    """Acknowledged writes that had replaced the value read before the read began."""
+
+
+class UndecidedOut(_Model):
+    key: str
+    operations: int = Field(ge=0)
+    reason: str | None
+
+
+class KeyCounts(_Model):
+    checked: int = Field(ge=0)
+    linearizable: int = Field(ge=0)
+    violated: int = Field(ge=0)
+    unknown: int = Field(ge=0)
+
+
+class StaleReadOut(_Model):
+    key: str | None
+    value: str | None
+    node: str
+    epoch: int | None
+    sent_at: Time
+    returned_at: Time
+    since_fault_s: float | None
+    served_as: Literal["stale leader", "leader", "not leader"]
+    certain: bool
+    newer_leader: str | None
+    newer_epoch: int | None
+    overwritten_by: RegisterOpOut | None
+    overwritten_s: float | None
+
+
+class StaleByNode(_Model):
+    count: int = Field(ge=0)
+    reads: int = Field(ge=0)
+    """Reads that node answered with a value."""
+    served_as: list[Literal["stale leader", "leader", "not leader"]]
+    epochs: list[int]
+    overwritten_s: Range | None
+
+
+class StaleReads(_Model):
+    count: int = Field(ge=0)
+    by_node: dict[str, StaleByNode]
+    first: list[StaleReadOut]
+
+
+class LinearizabilityOut(_Model):
+    verdict: Literal["linearizable", "violated", "unknown"]
+    elapsed_s: float = Field(ge=0)
+    reads: int = Field(ge=0)
+    keys: KeyCounts
+    violations: list[ViolationOut]
+    undecided: list[UndecidedOut]
+    stale_reads: StaleReads
+
+
 class WorkloadOut(_Model):
-    kind: Literal["set", "unique-ids"]
+    kind: Literal["set", "unique-ids", "register"]
     total: Counts
     per_node: dict[str, Counts]
     checked: int = Field(ge=0)
@@ -177,6 +260,8 @@ class WorkloadOut(_Model):
     duplicates: Duplicates
     stale_acknowledgements: StaleAcks
     dual_leader_windows: list[HarmWindowOut]
+    linearizability: LinearizabilityOut | None
+    """`register` workloads only."""
 
 
 class RelayDelayOut(_Model):
@@ -259,9 +344,9 @@ class RetentionOut(_Model):
 
 
 class Results(_Model):
-    """`results.json`, version 2."""
+    """`results.json`, version 3."""
 
-    version: Literal[2]
+    version: Literal[3]
     verdict: Verdict
     meta: Meta
     dual_leaders: list[OverlapOut]

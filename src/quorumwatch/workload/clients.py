@@ -1,5 +1,8 @@
 """Workload clients: one operation through one node, and the final read of the whole set.
 
+A register's read answers the value (None: the key held nothing) in `OpResult.value`; a read that
+does not answer a value says nothing about the register, whatever its outcome.
+
 Each client says what it learned and nothing more: `ok` (the node acknowledged), `fail` (a definite
 rejection: the node refused before acting, or the request never reached it), `unknown` (anything
 after which the operation may still have happened). The runner bounds every call with an absolute
@@ -32,7 +35,7 @@ from quorumwatch.workload.spec import CommandOps, HttpOps, WorkloadSpec
 class OpResult:
     outcome: Outcome
     value: str | None = None
-    """unique-ids: the ID answered."""
+    """unique-ids: the ID answered; register reads: the value read (None: the key was empty)."""
     epoch: int | None = None
     detail: str | None = None
 
@@ -49,6 +52,12 @@ class WorkloadClient(Protocol):
     async def new_id(self, node: NodeConfig) -> OpResult: ...
 
     async def read_all(self, node: NodeConfig) -> frozenset[str]: ...
+
+    async def write(self, node: NodeConfig, key: str, value: str) -> OpResult: ...
+
+    async def read(self, node: NodeConfig, key: str) -> OpResult: ...
+
+    async def cas(self, node: NodeConfig, key: str, expect: str | None, value: str) -> OpResult: ...
 
     async def aclose(self) -> None: ...
 
@@ -102,6 +111,81 @@ class EtcdClient:
     def __init__(self, spec: WorkloadSpec, run: str, tls: TlsConfig | None = None) -> None:
         self._base = f"{spec.prefix}/{run}/"
         self._pool = _HttpPool(max_response=64 << 20, tls=tls)
+        self._serializable = spec.read == "serializable"
+
+    async def _post(self, node: NodeConfig, path: str, doc: dict[str, Any]) -> tuple[int, bytes] | None:
+        """One gateway call; None when the connection was refused (nothing was sent)."""
+        try:
+            async with self._pool.connection(node.host, node.port) as conn:
+                resp = await conn.request("POST", path, json.dumps(doc).encode())
+        except ConnectionRefusedError:
+            return None
+        return resp.status, resp.body
+
+    async def write(self, node: NodeConfig, key: str, value: str) -> OpResult:
+        got = await self._post(
+            node, "/v3/kv/put", {"key": self._b64(self._base + key), "value": self._b64(value)}
+        )
+        return (
+            OpResult(Outcome.FAIL, detail="connection refused") if got is None else self.interpret_put(*got)
+        )
+
+    async def read(self, node: NodeConfig, key: str) -> OpResult:
+        doc = {"key": self._b64(self._base + key), "serializable": self._serializable}
+        got = await self._post(node, "/v3/kv/range", doc)
+        return (
+            OpResult(Outcome.FAIL, detail="connection refused") if got is None else self.interpret_range(*got)
+        )
+
+    async def cas(self, node: NodeConfig, key: str, expect: str | None, value: str) -> OpResult:
+        k = self._b64(self._base + key)
+        compare: dict[str, Any] = (
+            {"key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}
+            if expect is None
+            else {"key": k, "target": "VALUE", "result": "EQUAL", "value": self._b64(expect)}
+        )
+        doc = {"compare": [compare], "success": [{"request_put": {"key": k, "value": self._b64(value)}}]}
+        got = await self._post(node, "/v3/kv/txn", doc)
+        return (
+            OpResult(Outcome.FAIL, detail="connection refused") if got is None else self.interpret_txn(*got)
+        )
+
+    @classmethod
+    def interpret_range(cls, status: int, body: bytes) -> OpResult:
+        """The value one range answer read (pure); None when the key is absent."""
+        try:
+            doc = json.loads(body)
+            if status == 200 and isinstance(doc, dict) and isinstance(doc.get("header"), dict):
+                kvs = doc.get("kvs") or []
+                value = base64.b64decode(kvs[0].get("value", ""), validate=True).decode() if kvs else None
+                term = doc["header"].get("raft_term")
+                return OpResult(Outcome.OK, value, int(term) if str(term).isdigit() else None)
+        except (ValueError, TypeError, AttributeError, IndexError):
+            return OpResult(Outcome.UNKNOWN, detail=f"HTTP {status}: {excerpt(body)!r}")
+        return cls._error(status, doc)
+
+    @classmethod
+    def interpret_txn(cls, status: int, body: bytes) -> OpResult:
+        """Outcome of one compare-and-set answer (pure): `succeeded` absent is false in proto3 JSON,
+        a definite "the value was not the expected one"."""
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return OpResult(Outcome.UNKNOWN, detail=f"HTTP {status}: {excerpt(body)!r}")
+        if status == 200 and isinstance(doc, dict) and isinstance(doc.get("header"), dict):
+            term = doc["header"].get("raft_term")
+            epoch = int(term) if str(term).isdigit() else None
+            if doc.get("succeeded") is True:
+                return OpResult(Outcome.OK, epoch=epoch)
+            return OpResult(Outcome.FAIL, epoch=epoch, detail="compare failed: not the expected value")
+        return cls._error(status, doc)
+
+    @classmethod
+    def _error(cls, status: int, doc: Any) -> OpResult:
+        code = doc.get("code") if isinstance(doc, dict) else None
+        message = str(doc.get("message") or doc.get("error") or "") if isinstance(doc, dict) else ""
+        outcome = Outcome.FAIL if code in cls.DEFINITE else Outcome.UNKNOWN
+        return OpResult(outcome, detail=f"HTTP {status}: {excerpt(message, 100)}")
 
     @staticmethod
     def _b64(s: str) -> str:
@@ -126,10 +210,7 @@ class EtcdClient:
         if status == 200 and isinstance(doc, dict) and isinstance(doc.get("header"), dict):
             term = doc["header"].get("raft_term")
             return OpResult(Outcome.OK, epoch=int(term) if str(term).isdigit() else None)
-        code = doc.get("code") if isinstance(doc, dict) else None
-        message = str(doc.get("message") or doc.get("error") or "") if isinstance(doc, dict) else ""
-        outcome = Outcome.FAIL if code in cls.DEFINITE else Outcome.UNKNOWN
-        return OpResult(outcome, detail=f"HTTP {status}: {excerpt(message, 100)}")
+        return cls._error(status, doc)
 
     async def new_id(self, node: NodeConfig) -> OpResult:
         raise NotImplementedError("the etcd client serves the set workload only")
@@ -165,6 +246,14 @@ class RedisClient:
     writes it will not do (READONLY on a replica, NOREPLICAS under min-replicas-to-write) before
     acting: those are definite failures."""
 
+    CAS = (
+        "local v = redis.call('GET', KEYS[1]) "
+        "if (ARGV[1] == '' and not v) or v == ARGV[2] then redis.call('SET', KEYS[1], ARGV[3]) return 1 end "
+        "return 0"
+    )
+    """Compare-and-set as one script (Redis runs a script atomically): ARGV[1] non-empty: the key
+    must hold ARGV[2]; empty: the key must be absent."""
+
     def __init__(self, spec: WorkloadSpec, run: str, access: RedisProbeConfig | None = None) -> None:
         self._key = f"{spec.prefix}:{run}"
         self._access = access
@@ -178,10 +267,24 @@ class RedisClient:
         return self._clients[node.name]
 
     async def add(self, node: NodeConfig, element: str) -> OpResult:
+        return await self._call(node, "SADD", self._key, element)
+
+    async def write(self, node: NodeConfig, key: str, value: str) -> OpResult:
+        return await self._call(node, "SET", f"{self._key}:{key}", value)
+
+    async def read(self, node: NodeConfig, key: str) -> OpResult:
+        return await self._call(node, "GET", f"{self._key}:{key}")
+
+    async def cas(self, node: NodeConfig, key: str, expect: str | None, value: str) -> OpResult:
+        flag = "" if expect is None else "1"
+        return await self._call(node, "EVAL", self.CAS, 1, f"{self._key}:{key}", flag, expect or "", value)
+
+    async def _call(self, node: NodeConfig, *command: Any) -> OpResult:
+        """One command; its answer as the value for GET, 0 from the CAS script as a definite fail."""
         import redis.exceptions as rex
 
         try:
-            await self._client(node).sadd(self._key, element)
+            answer = await self._client(node).execute_command(*command)
         except rex.ResponseError as exc:
             return OpResult(Outcome.FAIL, detail=excerpt(str(exc), 100))
         except rex.AuthenticationError:  # refused before any command: the write did not happen
@@ -191,6 +294,10 @@ class RedisClient:
             return OpResult(Outcome.FAIL if refused else Outcome.UNKNOWN, detail=excerpt(str(exc), 100))
         except (rex.RedisError, OSError) as exc:
             return OpResult(Outcome.UNKNOWN, detail=excerpt(f"{type(exc).__name__}: {exc}", 100))
+        if command[0] == "GET":
+            return OpResult(Outcome.OK, None if answer is None else str(answer))
+        if command[0] == "EVAL" and answer != 1:
+            return OpResult(Outcome.FAIL, detail="compare failed: not the expected value")
         return OpResult(Outcome.OK)
 
     async def new_id(self, node: NodeConfig) -> OpResult:
@@ -240,13 +347,60 @@ class HttpClient(_OneRequestPerOperation):
             return Outcome.FAIL
         return Outcome.UNKNOWN
 
-    async def _send(self, node: NodeConfig, method: str, path: str, body: str | None, value: str) -> Any:
+    async def _send(
+        self, node: NodeConfig, method: str, path: str, body: str | None, value: str,
+        extra: dict[str, str] | None = None,
+    ) -> Any:  # fmt: skip
         from quorumwatch.probes.command import expand_argv
 
-        path = expand_argv([path], node, value)[0]
-        data = None if body is None else expand_argv([body], node, value)[0].encode()
+        path = expand_argv([path], node, value, extra)[0]
+        data = None if body is None else expand_argv([body], node, value, extra)[0].encode()
         async with self._pool.connection(node.host, node.port) as conn:
             return await conn.request(method, path, data)
+
+    async def _status_only(
+        self, node: NodeConfig, method: str, path: str, body: str | None, value: str, extra: dict[str, str]
+    ) -> OpResult:
+        try:
+            resp = await self._send(node, method, path, body, value, extra)
+        except ConnectionRefusedError:
+            return OpResult(Outcome.FAIL, detail="connection refused")
+        outcome = self.outcome(resp.status)
+        return OpResult(
+            outcome, detail=None if outcome is Outcome.OK else f"HTTP {resp.status}: {excerpt(resp.body)}"
+        )
+
+    async def write(self, node: NodeConfig, key: str, value: str) -> OpResult:
+        o = self._ops
+        return await self._status_only(node, o.method, o.path, o.body, value, {"key": key})
+
+    async def cas(self, node: NodeConfig, key: str, expect: str | None, value: str) -> OpResult:
+        o = self._ops
+        assert o.cas_path is not None
+        extra = {"key": key, "expect": expect or ""}
+        return await self._status_only(node, o.cas_method, o.cas_path, o.cas_body, value, extra)
+
+    async def read(self, node: NodeConfig, key: str) -> OpResult:
+        assert self._ops.read_path is not None
+        try:
+            resp = await self._send(node, self._ops.read_method, self._ops.read_path, None, "", {"key": key})
+        except ConnectionRefusedError:
+            return OpResult(Outcome.FAIL, detail="connection refused")
+        return self.interpret_read(resp.status, resp.body)
+
+    def interpret_read(self, status: int, body: bytes) -> OpResult:
+        """The value one read answered (pure): the body, or `read_field` of it (JSON null: empty)."""
+        if status in self._ops.absent_status:
+            return OpResult(Outcome.OK, None)
+        outcome = self.outcome(status)
+        if outcome is not Outcome.OK:
+            return OpResult(outcome, detail=f"HTTP {status}: {excerpt(body)}")
+        try:
+            text = body.decode()
+            got = _field(json.loads(text), self._ops.read_field) if self._ops.read_field else text.strip()
+        except (ValueError, KeyError, UnicodeDecodeError):
+            return OpResult(Outcome.UNKNOWN, detail=f"no value in the answer: {excerpt(body)!r}")
+        return OpResult(Outcome.OK, None if got is None else str(got))
 
     async def _op(self, node: NodeConfig, value: str, want_id: bool) -> OpResult:
         try:
@@ -294,13 +448,44 @@ class CommandClient(_OneRequestPerOperation):
         self._ops = ops
         self._executors: dict[str, Executor] = {}
 
-    async def _run(self, node: NodeConfig, argv: list[str], value: str) -> Any:
+    async def _run(
+        self, node: NodeConfig, argv: list[str], value: str, extra: dict[str, str] | None = None
+    ) -> Any:
         from quorumwatch.executors import executor_for
         from quorumwatch.probes.command import expand_argv
 
         if node.name not in self._executors:
             self._executors[node.name] = executor_for(node)
-        return await self._executors[node.name].run(expand_argv(argv, node, value))
+        return await self._executors[node.name].run(expand_argv(argv, node, value, extra))
+
+    async def _register_op(
+        self, node: NodeConfig, argv: list[str], value: str, extra: dict[str, str], reads: bool
+    ) -> OpResult:
+        try:
+            done = await self._run(node, argv, value, extra)
+        except FileNotFoundError:
+            return OpResult(Outcome.FAIL, detail=f"command not found: {argv[0]}")
+        if reads and done.returncode in self._ops.absent_exit_codes:
+            return OpResult(Outcome.OK, None)
+        if done.returncode != 0:
+            err = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            outcome = Outcome.FAIL if done.returncode in self._ops.fail_exit_codes else Outcome.UNKNOWN
+            return OpResult(
+                outcome, detail=f"exit {done.returncode}" + (f": {excerpt(err[-1])}" if err else "")
+            )
+        return OpResult(Outcome.OK, done.stdout.decode("utf-8", "replace").strip() if reads else None)
+
+    async def write(self, node: NodeConfig, key: str, value: str) -> OpResult:
+        return await self._register_op(node, self._ops.argv, value, {"key": key}, reads=False)
+
+    async def read(self, node: NodeConfig, key: str) -> OpResult:
+        assert self._ops.read_argv is not None
+        return await self._register_op(node, self._ops.read_argv, "", {"key": key}, reads=True)
+
+    async def cas(self, node: NodeConfig, key: str, expect: str | None, value: str) -> OpResult:
+        assert self._ops.cas_argv is not None
+        extra = {"key": key, "expect": expect or ""}
+        return await self._register_op(node, self._ops.cas_argv, value, extra, reads=False)
 
     async def _op(self, node: NodeConfig, value: str, want_id: bool) -> OpResult:
         try:

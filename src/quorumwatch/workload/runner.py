@@ -5,12 +5,17 @@ Operation k is due at t0 + k/rate. Each runs as its own task, so a node that han
 task, never a tick or the next operation. `claimed-leaders` sends each operation to every node the
 latest tick shows as leader (clients on both sides of a split); before any tick showed one, to the
 last nodes that did; with none ever seen, the slot is skipped and counted.
+
+A `register` slot is a read, a write or a compare-and-set of one key, drawn from a generator seeded
+by the spec (the same seed, the same sequence); every write sets a value unique within the run (the
+operation's index), so the checker knows which write each read saw.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,6 +70,20 @@ class Workload:
         self._inflight: set[asyncio.Task[None]] = set()
         self._error: BaseException | None = None
         self._index = 0
+        self._rng = random.Random(spec.seed)
+        self._last: dict[str, str] = {}
+        """register: the latest value this run saw of each key (what a cas expects)."""
+
+    def plan(self) -> tuple[str, str | None]:
+        """The next slot's operation kind and key."""
+        spec = self.spec
+        if spec.kind == "set":
+            return "add", None
+        if spec.kind == "unique-ids":
+            return "id", None
+        x = self._rng.random()
+        kind = "read" if x < spec.read_ratio else "cas" if x < spec.read_ratio + spec.cas_ratio else "write"
+        return kind, f"k{self._rng.randrange(spec.keys)}"
 
     # ---- routing ----
 
@@ -106,8 +125,9 @@ class Workload:
                 targets = self.targets(slot)
                 if not targets:
                     self.stats.skipped += 1
+                kind, key = self.plan()
                 for name in targets:
-                    task = asyncio.get_running_loop().create_task(self._one(self.nodes[name]))
+                    task = asyncio.get_running_loop().create_task(self._one(self.nodes[name], kind, key))
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
                 slot += 1
@@ -118,21 +138,18 @@ class Workload:
             raise self._error
         return self.stats
 
-    async def _one(self, node: NodeConfig) -> None:
+    async def _one(self, node: NodeConfig, kind: str, key: str | None) -> None:
         index = self._index
         self._index += 1
-        kind = "add" if self.spec.kind == "set" else "id"
         element = str(index)
+        expect = self._last.get(key) if kind == "cas" and key is not None else None
         clock = self.clock
         epoch = self._epoch(node.name)
         send, wall = clock.now_ns(), clock.wall_ns()
         self.stats.sent += 1
         try:
             async with clock.deadline(send + round(self.spec.timeout * 1e9)):
-                if kind == "add":
-                    result = await self.client.add(node, element)
-                else:
-                    result = await self.client.new_id(node)
+                result = await self._send(node, kind, key, element, expect)
         except TimeoutError:
             result = OpResult(Outcome.UNKNOWN, detail=f"no answer within {self.spec.timeout:g} s")
         except ConnectionRefusedError:
@@ -141,11 +158,13 @@ class Workload:
             # after the request may have left: it may have taken effect
             result = OpResult(Outcome.UNKNOWN, detail=excerpt(f"{type(exc).__name__}: {exc}", 100))
         recv = clock.now_ns()
-        value = element if kind == "add" else result.value
+        value = result.value if kind in ("id", "read") else element
         op = Operation(
             index, kind, node.name, send, recv, wall, result.outcome, value,
-            result.epoch if result.epoch is not None else epoch, result.detail,
+            result.epoch if result.epoch is not None else epoch, result.detail, key, expect,
         )  # fmt: skip
+        if key is not None and result.outcome is Outcome.OK and value is not None:
+            self._last[key] = value
         counts = {Outcome.OK: "ok", Outcome.FAIL: "fail", Outcome.UNKNOWN: "unknown"}
         setattr(self.stats, counts[op.outcome], getattr(self.stats, counts[op.outcome]) + 1)
         try:
@@ -153,10 +172,27 @@ class Workload:
         except Exception as exc:
             self._error = self._error or exc
 
+    async def _send(
+        self, node: NodeConfig, kind: str, key: str | None, element: str, expect: str | None
+    ) -> OpResult:
+        if kind == "add":
+            return await self.client.add(node, element)
+        if kind == "id":
+            return await self.client.new_id(node)
+        assert key is not None
+        if kind == "write":
+            return await self.client.write(node, key, element)
+        if kind == "cas":
+            return await self.client.cas(node, key, expect, element)
+        return await self.client.read(node, key)
+
     # ---- the final read ----
 
     async def read_back(self) -> str:
-        """The final read, recorded; the line that says what it found."""
+        """The final read, recorded; the line that says what it found. A register has none: its
+        reads are part of the workload."""
+        if self.spec.kind == "register":
+            return "register: every read is checked as it was made (no final read)"
         read = await self.final_read()
         self.record_read(read)
         if read.values is None:

@@ -1,10 +1,15 @@
 """Workloads as validated data: what to send, how often, through which nodes, with which client.
 
 workload:
-  kind: set              # set | unique-ids
+  kind: set              # set | unique-ids | register
   rate: 50               # operations per second, in total
   route: claimed-leaders # claimed-leaders | each-node | {node: NAME}
   client: etcd           # etcd | redis | http | command; default: the cluster's probe kind
+  # register only: writes of values unique within the run, reads (and compare-and-set) over keys
+  keys: 3
+  read_ratio: 0.5
+  cas_ratio: 0.0
+  read: linearizable     # etcd: linearizable | serializable (answered by the member alone)
 """
 
 from __future__ import annotations
@@ -30,15 +35,19 @@ class RouteToNode(_Strict):
 def _template(v: str) -> str:
     """Only the documented placeholders: a typo must not silently send a literal `{vaule}`."""
     for name in re.findall(r"\{([^{}]*)\}", v):
-        if name not in {"value", "name", "address", "host", "port"}:
+        if name not in {"value", "name", "address", "host", "port", "key", "expect"}:
             raise ValueError(
-                f"unknown placeholder {{{name}}} in {v!r} (use {{value}}, {{name}}, {{address}})"
+                f"unknown placeholder {{{name}}} in {v!r} (use {{value}}, {{key}}, {{expect}}, "
+                "{name}, {address})"
             )
     return v
 
 
 class HttpOps(_Strict):
-    """A generic HTTP service: one request per operation, `{value}` filled into path and body."""
+    """A generic HTTP service: one request per operation, `{value}` (and a register's `{key}`,
+    `{expect}`) filled into path and body. A register writes with `method`/`path`/`body`, reads
+    with `read_method`/`read_path` (the value: the body, or `read_field` of a JSON object), and
+    compares-and-sets with `cas_*`."""
 
     method: Literal["GET", "POST", "PUT"] = "POST"
     path: str = "/"
@@ -51,10 +60,18 @@ class HttpOps(_Strict):
     """unique-ids: the answer's JSON field holding the ID (dotted path); default: the whole body."""
     read_method: Literal["GET", "POST"] = "GET"
     read_path: str | None = None
-    """set: the request that returns every element (a JSON list, or `read_field` of a JSON object)."""
+    """set: the request that returns every element (a JSON list, or `read_field` of a JSON object);
+    register: the request that reads one key."""
     read_field: str | None = None
+    absent_status: list[int] = Field(default_factory=lambda: [404])
+    """register: a read answered with one of these found the key empty (never written)."""
+    cas_method: Literal["POST", "PUT"] = "POST"
+    cas_path: str | None = None
+    """register: compare-and-set `{key}` from `{expect}` to `{value}`; a `fail_status` answer means
+    the value was not the expected one."""
+    cas_body: str | None = None
 
-    @field_validator("path", "body", "read_path")
+    @field_validator("path", "body", "read_path", "cas_path", "cas_body")
     @classmethod
     def _placeholders(cls, v: str | None) -> str | None:
         return None if v is None else _template(v)
@@ -67,9 +84,13 @@ class CommandOps(_Strict):
     fail_exit_codes: list[int] = Field(default_factory=lambda: [1])
     """Exit codes that are a definite rejection; any other non-zero exit is `unknown`."""
     read_argv: list[str] | None = Field(None, min_length=1)
-    """set: prints every element, one per line."""
+    """set: prints every element, one per line; register: prints the key's value."""
+    absent_exit_codes: list[int] = Field(default_factory=list)
+    """register: a read exiting with one of these found the key empty."""
+    cas_argv: list[str] | None = Field(None, min_length=1)
+    """register: compare-and-set; a `fail_exit_codes` exit means the value was not the expected one."""
 
-    @field_validator("argv", "read_argv")
+    @field_validator("argv", "read_argv", "cas_argv")
     @classmethod
     def _placeholders(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else [_template(a) for a in v]
@@ -82,14 +103,25 @@ class FinalReadSpec(_Strict):
 
 
 class WorkloadSpec(_Strict):
-    kind: Literal["set", "unique-ids"]
+    kind: Literal["set", "unique-ids", "register"]
     rate: float = Field(50.0, gt=0, le=10_000)
     route: Literal["claimed-leaders", "each-node"] | RouteToNode = "claimed-leaders"
     client: Literal["etcd", "redis", "http", "command"] | None = None
     timeout: float = Field(1.0, gt=0, le=600)
     """Per operation: past this the outcome is `unknown` (it may still take effect)."""
     prefix: str = "quorumwatch"
-    """etcd: keys `<prefix>/<run>/<n>`; Redis: the set `<prefix>:<run>`."""
+    """etcd: keys `<prefix>/<run>/<n>`; Redis: the set `<prefix>:<run>`; a register's keys:
+    `<prefix>/<run>/k<i>` (etcd), `<prefix>:<run>:k<i>` (Redis), `k<i>` (`{key}` elsewhere)."""
+    keys: int = Field(3, ge=1, le=100_000)
+    """register: how many keys (each checked on its own)."""
+    read_ratio: float = Field(0.5, ge=0, le=1)
+    """register: the share of operations that read."""
+    cas_ratio: float = Field(0.0, ge=0, le=1)
+    """register: the share that compare-and-set (from the last value this run saw of the key)."""
+    read: Literal["linearizable", "serializable"] = "linearizable"
+    """register, etcd: `serializable` reads are answered by the member alone, without the leader."""
+    seed: int = 1
+    """register: which operation and key each slot gets (the same seed, the same sequence)."""
     http: HttpOps | None = None
     command: CommandOps | None = None
     final_read: FinalReadSpec = FinalReadSpec()
@@ -109,6 +141,11 @@ class WorkloadSpec(_Strict):
             raise ValueError("client command needs a `command:` section (argv, ...)")
         if self.kind == "unique-ids" and self.client in ("etcd", "redis"):
             raise ValueError(f"unique-ids needs an http or command client, not {self.client}")
+        if self.read_ratio + self.cas_ratio > 1:
+            raise ValueError(f"read_ratio {self.read_ratio:g} + cas_ratio {self.cas_ratio:g} is more than 1")
+        extra = sorted({"keys", "read_ratio", "cas_ratio", "read"} & self.model_fields_set)
+        if self.kind != "register" and extra:
+            raise ValueError(f"{', '.join(extra)}: for kind register only")
         return self
 
     def client_for(self, cluster: ClusterConfig) -> str:
@@ -116,7 +153,7 @@ class WorkloadSpec(_Strict):
         if self.client is not None:
             return self.client
         kind = cluster.probe.kind
-        if kind in ("etcd", "redis") and self.kind == "set":
+        if kind in ("etcd", "redis") and self.kind in ("set", "register"):
             return kind
         if kind == "http" and self.http is not None:
             return "http"
@@ -142,6 +179,19 @@ def check_workload(spec: WorkloadSpec, cluster: ClusterConfig, source: str) -> s
         raise ConfigError(f"{source}: workload.http.read_path: a set needs a request that reads it back")
     if spec.kind == "set" and client == "command" and spec.command and spec.command.read_argv is None:
         raise ConfigError(f"{source}: workload.command.read_argv: a set needs a command that reads it back")
+    if spec.kind == "register":
+        if spec.read != "linearizable" and client != "etcd":
+            raise ConfigError(f"{source}: workload.read: {spec.read} reads are an etcd client's choice")
+        if client == "http" and spec.http:
+            if spec.read_ratio and spec.http.read_path is None:
+                raise ConfigError(f"{source}: workload.http.read_path: a register's reads need a request")
+            if spec.cas_ratio and spec.http.cas_path is None:
+                raise ConfigError(f"{source}: workload.http.cas_path: cas_ratio needs a request")
+        if client == "command" and spec.command:
+            if spec.read_ratio and spec.command.read_argv is None:
+                raise ConfigError(f"{source}: workload.command.read_argv: a register's reads need a command")
+            if spec.cas_ratio and spec.command.cas_argv is None:
+                raise ConfigError(f"{source}: workload.command.cas_argv: cas_ratio needs a command")
     return client
 
 
