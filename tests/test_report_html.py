@@ -4,12 +4,12 @@ renders from it (no console error, no network request, a lane per node, fault an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from quorumwatch.model import Event, Observation, Role, Tick
+from quorumwatch.model import Event, Observation, Operation, Outcome, Role, Tick
 from quorumwatch.report.html import downsample, segments, timeline
 from quorumwatch.rundir import REPORT_FILE, analyze_run
 from quorumwatch.store import History
@@ -20,15 +20,19 @@ MS = 1_000_000
 WALL = 1_785_000_000_000_000_000
 
 
-def _record(run: Path, ticks: list[Tick], events: list[Event]) -> Path:
+def _record(run: Path, ticks: list[Tick], events: list[Event], operations: Sequence[Operation] = ()) -> Path:
     run.mkdir(parents=True)
     nodes = [o.node for o in ticks[0].observations]
-    h = History.create(run / "history.sqlite", nodes, {"cluster": "lit", "probe": "etcd", "interval_s": "0.1",
-                                                        "deadline_s": "0.08"})  # fmt: skip
+    meta = {"cluster": "lit", "probe": "etcd", "interval_s": "0.1", "deadline_s": "0.08"}
+    h = History.create(
+        run / "history.sqlite", nodes, meta | ({"workload_kind": "register"} if operations else {})
+    )
     for t in ticks:
         h.append_tick(t)
     for e in events:
         h.append_event(e)
+    for op in operations:
+        h.append_operation(op)
     h.close()
     return run
 
@@ -118,3 +122,39 @@ def test_report_renders_in_chromium_with_lanes_fault_band_and_red_window(
     assert seen["drawn"] == len(seen["shapes"]) and "dual leader (proven)" in seen["names"]
     assert seen["verdict"].startswith("dual_leader") and "not measured" in seen["harm"]
     assert (ARTIFACTS / "report-literal.png").stat().st_size > 10_000
+
+
+OPS_CHECK = """(() => {
+  if (document.body.getAttribute("data-rendered") !== "yes") return null;
+  const gd = document.getElementById("operations");
+  if (!gd) return {missing: true};
+  const lanes = Array.from(gd.querySelectorAll(".ytick text")).map(e => e.textContent);
+  const labels = Array.from(gd.querySelectorAll(".bartext")).map(e => e.textContent);
+  return {lanes: Array.from(new Set(lanes)), names: gd._fullData.map(t => t.name), labels,
+          harm: document.getElementById("harm").textContent.trim()};
+})()"""
+
+
+def test_a_violated_key_is_drawn_operation_by_operation_under_the_leader_lanes(
+    browser: Chromium, tmp_path: Path
+) -> None:
+    ticks = _walled(history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"},
+                            {"a": [1] * 10, "b": [2] * 10}))  # fmt: skip
+    rows = [(0, "write", "a", "0", 100), (1, "write", "b", "1", 420), (2, "read", "a", "0", 480),
+            (3, "read", "b", "1", 530)]  # fmt: skip
+    ops = [
+        Operation(i, kind, node, t * MS, (t + 5) * MS, WALL + t * MS, Outcome.OK, value, None, None, "k1")
+        for i, kind, node, value, t in rows
+    ]
+    run = _record(tmp_path / "run", ticks, [], ops)
+    _, results = analyze_run(run, report=True)
+    assert results.harm == "stale_reads"
+    text = (run / REPORT_FILE).read_text(encoding="utf-8")
+    assert "Operations of k1 around its first violation" in text
+    visit, seen = browser.visit((run / REPORT_FILE).as_uri(), ARTIFACTS / "report-register.png", OPS_CHECK)
+    assert visit.console_errors == [] and visit.exceptions == [] and visit.requests == []
+    assert sorted(seen["lanes"]) == ["a", "b", "c", "k1 via a", "k1 via b"]
+    assert {"stale read", "write", "read", "leader", "follower"} <= set(seen["names"])
+    assert {"w 0", "w 1", "r 0", "r 1"} <= set(seen["labels"]) and seen["harm"].startswith(
+        "harm: stale reads"
+    )

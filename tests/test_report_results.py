@@ -124,3 +124,58 @@ def test_possible_overlaps_beyond_the_listing_cap_are_counted_and_the_longest_li
         "count": len(every), "listed": 2, "total_s": round(sum(o.duration_ns for o in every) / 1e9, 6),
         "longest_s": max(o.duration_ns for o in every) / 1e9,
     }  # fmt: skip
+
+
+def test_a_register_run_lists_its_stale_reads_by_node_and_the_summary_names_the_first() -> None:
+    from quorumwatch.model import Operation, Outcome
+    from quorumwatch.report.summary import harm_line
+
+    # a leads epoch 1 and keeps claiming it; b leads epoch 2 from 400 ms: both certain from 410 to 600
+    ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
+    ms = 1_000_000
+
+    def o(i: int, node: str, kind: str, value: str | None, t: int, **kw: str) -> Operation:
+        return Operation(i, kind, node, t * ms, (t + 5) * ms, 0, Outcome.OK, value, 2 if node == "b" else 1,
+                         None, kw.get("key", "k1"))  # fmt: skip
+
+    ops = [
+        o(0, "a", "write", "0", 100),
+        o(1, "b", "write", "1", 420),
+        o(2, "a", "read", "0", 480),
+        o(3, "a", "read", "0", 520),
+        o(4, "b", "read", "1", 530),
+        o(5, "b", "write", "5", 540, key="k2"),
+    ]
+    a = analyze(ticks, workload="register", operations=ops)
+    data = validate(json.loads(results(a, 1_785_000_000_000_000_000).to_json()))
+    assert data["harm"] == "stale_reads" and data["workload"]["kind"] == "register"
+    lz = data["workload"]["linearizability"]
+    assert (lz["verdict"], lz["reads"], lz["keys"]) == (
+        "violated",
+        3,
+        {"checked": 2, "linearizable": 1, "violated": 1, "unknown": 0},
+    )
+    (v,) = lz["violations"]
+    assert (v["key"], v["operation"]["index"], v["method"]) == ("k1", 2, "unique-values")
+    assert [w["index"] for w in v["stale_by"]] == [1] and v["possible_values"] == ["1"]
+    st = lz["stale_reads"]
+    assert st["count"] == 2 and list(st["by_node"]) == ["a"]
+    assert st["by_node"]["a"] == {
+        "count": 2, "reads": 2, "served_as": ["stale leader"], "epochs": [1],
+        "overwritten_s": {"min": 0.055, "max": 0.095},
+    }  # fmt: skip
+    first = st["first"][0]
+    assert (first["served_as"], first["certain"], first["newer_leader"], first["newer_epoch"]) == (
+        "stale leader",
+        True,
+        "b",
+        2,
+    )
+    line = harm_line(data)
+    assert line == (
+        "harm: stale reads — a (stale leader, epoch 1) served 2 of 2 reads with values overwritten "
+        f"0.055–0.095 s earlier; first: k1 read 0 at {first['sent_at'][11:23]} after write 1 was "
+        f"acknowledged by b at {first['overwritten_by']['returned_at'][11:23]}; 2 of 3 reads returned "
+        "values already overwritten (1 of 2 keys not linearizable)"
+    )
+    assert data["workload"]["final_read"] is None

@@ -72,12 +72,14 @@ def _analyze_history(history: History, run_dir: Path, report: bool) -> tuple[Ana
     )
     _write(run_dir / RESULTS_FILE, out.to_json())
     if report:
-        from quorumwatch.report.html import page, timeline
+        from quorumwatch.report.html import operations_view, page, timeline
 
         lost = frozenset(o.value for o in a.harm.lost if o.value is not None)
         figure = timeline(nodes, ticks, out, operations, lost)
+        stale = frozenset(sr.read.index for sr in a.harm.stale_reads)
+        ops_figure = operations_view(ticks, out, operations, stale)
         title = f"quorumwatch: {meta.get('cluster', '?')} — {run_dir.name}"
-        _write(run_dir / REPORT_FILE, page(out, figure, _plotly_js(), title))
+        _write(run_dir / REPORT_FILE, page(out, figure, _plotly_js(), title, ops_figure))
     return a, out
 
 

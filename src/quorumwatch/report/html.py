@@ -402,6 +402,110 @@ def _operation_traces(
     return out
 
 
+OPERATIONS_SHOWN = 1_500
+"""Operations of the violated key drawn at most around the violation (the nearest ones)."""
+
+
+def operations_view(
+    ticks: Sequence[Tick],
+    results: Results,
+    operations: Sequence[Operation],
+    stale: frozenset[int] = frozenset(),
+) -> dict[str, Any] | None:
+    """The operations of the first violated key around its violation, a bar per operation from send
+    to return in a lane per serving node, under the nodes' role lanes (Porcupine's picture, with
+    who led): stale reads red, the first operation no order explains outlined. None when no key
+    was violated."""
+    w = results.workload
+    lz = w.linearizability if w is not None else None
+    if lz is None or not lz.violations:
+        return None
+    v = lz.violations[0]
+    offset = ticks[0].wall_ns - ticks[0].started_ns if ticks else 0
+    at = (_from_iso(v.operation.sent_at) or 0) - offset  # monotonic, as operations are
+    firsts = [at, *((_from_iso(x.sent_at) or 0) - offset for x in v.stale_by)]
+    lo, hi = min(firsts) - 1_000_000_000, at + 500_000_000
+    mine = [o for o in operations if o.key == v.key and o.recv_ns >= lo and o.send_ns <= hi]
+    mine = sorted(mine, key=lambda o: abs(o.send_ns - at))[:OPERATIONS_SHOWN]
+    mine.sort(key=lambda o: o.send_ns)
+    if mine:
+        lo, hi = min(lo, mine[0].send_ns), max(hi, max(o.recv_ns for o in mine))
+    nodes = sorted({o.node for o in mine})
+    traces: list[dict[str, Any]] = []
+    role_lanes: dict[str, list[Observation]] = {}
+    for t in ticks:
+        for ob in t.observations:
+            if ob.recv_ns >= lo and ob.send_ns <= hi:
+                role_lanes.setdefault(ob.node, []).append(ob)
+    segs = {n: segments(obs, offset) for n, obs in role_lanes.items()}
+    for role in ROLE_COLOURS:
+        chosen = [sg for lane in segs.values() for sg in lane if sg.role is role]
+        if chosen:
+            traces.append(
+                _bar(role.value, [sg.node for sg in chosen], [sg.start_ns for sg in chosen],
+                     [sg.end_ns for sg in chosen], [_segment_hover(sg) for sg in chosen],
+                     marker={"color": ROLE_COLOURS[role]}, legendgroup="roles")
+            )  # fmt: skip
+    groups: dict[str, list[Operation]] = {}
+    for o in mine:
+        if o.index in stale:
+            name = "stale read"
+        elif o.outcome is Outcome.UNKNOWN:
+            name = "unknown outcome"
+        elif o.outcome is Outcome.FAIL:
+            name = "failed"
+        else:
+            name = o.kind
+        groups.setdefault(name, []).append(o)
+    colours = {"write": "#1565c0", "read": "#2e7d32", "cas": "#6a1b9a", "stale read": RED,
+               "unknown outcome": "#ef6c00", "failed": "#9e9e9e"}  # fmt: skip
+    lanes = [f"{v.key} via {n}" for n in nodes]
+    for name, ops in groups.items():
+        ends = [hi if o.outcome is Outcome.UNKNOWN else o.recv_ns for o in ops]  # may take effect later
+        colour = colours.get(name, "#424242")
+        first = [o.index == v.operation.index for o in ops]
+        outline = {
+            "color": ["#000000" if f else colour for f in first],
+            "width": [3 if f else 0 for f in first],
+        }
+        traces.append(
+            _bar(
+                name, [f"{v.key} via {o.node}" for o in ops], [o.send_ns + offset for o in ops],
+                [e + offset for e in ends], [_op_hover(o) for o in ops],
+                text=[_op_label(o) for o in ops], textposition="inside", insidetextanchor="middle",
+                marker={"color": colour, "opacity": 0.85, "line": outline},
+            )
+        )  # fmt: skip
+    order = [*sorted(segs), *lanes]
+    return {
+        "data": traces,
+        "layout": {
+            "barmode": "overlay",
+            "height": 160 + 38 * len(order),
+            "margin": {"l": 110, "r": 20, "t": 30, "b": 90},
+            "xaxis": {"type": "date", "range": [_local(lo + offset), _local(hi + offset)]},
+            "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": list(reversed(order)),
+                      "fixedrange": True},
+            "legend": {"orientation": "h", "y": -0.12, "yanchor": "top"},
+            "hovermode": "closest",
+        },
+    }  # fmt: skip
+
+
+def _op_label(o: Operation) -> str:
+    v = "∅" if o.value is None else o.value
+    if o.kind == "cas":
+        return f"cas {'∅' if o.expect is None else o.expect}→{v}"
+    return f"{'w' if o.kind == 'write' else 'r'} {v}"
+
+
+def _op_hover(o: Operation) -> str:
+    took = f"{(o.recv_ns - o.send_ns) / 1e6:.1f} ms" if o.outcome is not Outcome.UNKNOWN else "no answer"
+    epoch = f" (epoch {o.epoch})" if o.epoch is not None else ""
+    detail = f"<br>{html.escape(o.detail)}" if o.detail else ""
+    return f"op {o.index}: {html.escape(_op_label(o))} via {o.node}{epoch}: {o.outcome.value}, {took}{detail}"
+
+
 def spread(results: Results) -> dict[str, Any] | None:
     """Failover figures across trials as one box per figure (all points shown)."""
     traces = []
@@ -506,6 +610,7 @@ def page(
     figure: dict[str, Any],
     plotly_js: str,
     title: str,
+    operations: dict[str, Any] | None = None,
 ) -> str:
     """The whole page: text first (readable without scripts), then the figures."""
     r = results
@@ -524,7 +629,17 @@ def page(
     )
     harm_cls = "harm harm-bad" if r.harm.harmful else "harm"
     box = spread(r)
-    data = {"timeline": figure, "spread": box}
+    data = {"timeline": figure, "spread": box, "operations": operations}
+    lz = r.workload.linearizability if r.workload is not None else None
+    ops_head = ""
+    if operations is not None and lz is not None and lz.violations:
+        v = lz.violations[0]
+        ops_head = (
+            f'<h2 style="font-size:16px">Operations of {html.escape(v.key)} around its first violation</h2>'
+            f"<p>{html.escape(v.reason)}. Outlined: op {v.operation.index}, the first that no order of "
+            "the key's operations explains; red: reads of values already overwritten.</p>"
+            '<div id="operations"></div>'
+        )
     meta = r.meta
     about = (
         f"cluster {meta.cluster}, {meta.probe} probe, interval {meta.interval_s:g} s, deadline "
@@ -548,6 +663,7 @@ harm: <b>{html.escape(r.harm.value.replace("_", " "))}</b> — {html.escape(r.ha
 Timeline in local time (the list above is UTC). Drag to zoom, double-click to reset; hover for
 epoch, round trip and errors.</p>
 <div id="timeline"></div>
+{ops_head}
 <h2 style="font-size:16px">Trials</h2>
 {_trials_table(r)}
 {'<h2 style="font-size:16px">Failover across trials</h2><div id="spread"></div>' if box else ""}
@@ -559,6 +675,8 @@ epoch, round trip and errors.</p>
   var config = {{displaylogo: false, responsive: true, scrollZoom: true}};
   var done = [Plotly.newPlot("timeline", data.timeline.data, data.timeline.layout, config)];
   if (data.spread) done.push(Plotly.newPlot("spread", data.spread.data, data.spread.layout, config));
+  if (data.operations && document.getElementById("operations"))
+    done.push(Plotly.newPlot("operations", data.operations.data, data.operations.layout, config));
   Promise.all(done).then(function() {{ document.body.setAttribute("data-rendered", "yes"); }});
 }})();
 </script>
@@ -576,4 +694,4 @@ def _script_json(data: Any) -> str:
     )
 
 
-__all__ = ["downsample", "page", "segments", "spread", "timeline"]
+__all__ = ["downsample", "operations_view", "page", "segments", "spread", "timeline"]
