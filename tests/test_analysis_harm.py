@@ -284,3 +284,17 @@ def test_a_register_check_out_of_time_is_not_measured_never_none_observed() -> N
     h = check("register", ops, None, (), SPLIT, deadline_s=0.0)
     assert h.harm == "not_measured" and h.reason.startswith("linearizability undecided for 1 of 1 keys (k): ")
     assert check("register", [], None, (), ()).harm == "not_measured"
+
+
+def test_a_cas_refused_before_comparing_never_happened_and_a_failed_compare_is_a_fact() -> None:
+    from quorumwatch.model import COMPARE_FAILED
+
+    base = [reg(0, "a", "write", "k", "0", (100, 110)), reg(1, "a", "read", "k", "0", (300, 310))]
+    refused = Operation(
+        2, "cas", "c", 200 * MS, 205 * MS, 0, FAIL, "2", None, "READONLY You can't write", "k", "0"
+    )
+    assert check("register", [*base, refused], None, (), SPLIT).harm == "none_observed"
+    # k held 0 throughout the compare: "not the expected value" cannot be true
+    mismatch = Operation(2, "cas", "a", 200 * MS, 205 * MS, 0, FAIL, "2", None, COMPARE_FAILED, "k", "0")
+    h = check("register", [*base, mismatch], None, (), SPLIT)
+    assert h.harm == "stale_reads" and h.reason.startswith("not linearizable: k: ")

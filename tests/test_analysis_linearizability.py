@@ -311,3 +311,48 @@ def test_the_two_searches_agree(ops: list[RegOp]) -> None:
     wgl = lin._search("k", kept, float("inf"), 10**7, lambda: 0.0)
     jit = lin._jit("k", kept, float("inf"), 10**7, lambda: 0.0)
     assert wgl.verdict == jit.verdict, (ops, wgl, jit)
+
+
+@st.composite
+def _unique_cas_histories(draw: st.DrawFn) -> list[RegOp]:
+    """Our own register workload's shape: every write and cas sets a value of its own; a cas expects
+    any value (or none)."""
+    n = draw(st.integers(1, 8))
+    ops: list[RegOp] = []
+    for i in range(n):
+        call = draw(st.integers(0, 40))
+        ret = call + draw(st.integers(1, 15))
+        status = draw(st.sampled_from([OK, OK, OK, UNK, FAIL]))
+        end = None if status is UNK else ret
+        kind = draw(st.sampled_from(["read", "write", "cas"]))
+        seen = st.sampled_from([None] + [f"v{j}" for j in range(n)])
+        if kind == "read":
+            ops.append(r(i, draw(seen), call, ret))
+        elif kind == "write":
+            ops.append(w(i, f"v{i}", call, end, status))
+        else:
+            ops.append(cas(i, draw(seen), f"v{i}", call, end, status))
+    return ops
+
+
+@settings(max_examples=600, deadline=None)
+@given(_unique_cas_histories())
+def test_unique_values_with_cas_agree_with_the_search_and_list_only_reads(ops: list[RegOp]) -> None:
+    """A cas taken apart (its compare a read, its set a write) can only find real violations: the
+    verdict is the exhaustive search's, and the stale reads listed are reads."""
+    kept = lin._relevant(ops)
+    if not kept:
+        return
+    (k,) = check(ops).keys
+    search = lin._search("k", kept, float("inf"), 10**7, lambda: 0.0)
+    assert k.verdict == search.verdict, (ops, k, search)
+    assert all(rd.kind == "read" for rd, _ in k.stale_reads)
+    if k.violation is not None:
+        assert any(k.violation.op == op for op in ops)
+
+
+def test_a_cas_that_expected_an_overwritten_value_is_named_as_the_cas() -> None:
+    k = one(w(0, "a", 0, 10), w(1, "b", 20, 30), cas(2, "a", "c", 40, 50), r(3, "c", 60, 70))
+    assert (k.verdict, k.method) == (KeyVerdict.VIOLATED, "unique-values") and k.violation is not None
+    assert k.violation.op.kind == "cas" and k.violation.op.index == 2
+    assert k.violation.reason.startswith("the compare of cas op 2: ") and k.stale_reads == ()

@@ -161,7 +161,7 @@ def test_a_register_run_lists_its_stale_reads_by_node_and_the_summary_names_the_
     st = lz["stale_reads"]
     assert st["count"] == 2 and list(st["by_node"]) == ["a"]
     assert st["by_node"]["a"] == {
-        "count": 2, "reads": 2, "served_as": ["stale leader"], "epochs": [1],
+        "count": 2, "reads": 2, "served_as": {"stale leader": 2}, "epochs": [1],
         "overwritten_s": {"min": 0.055, "max": 0.095},
     }  # fmt: skip
     first = st["first"][0]

@@ -399,6 +399,11 @@ class Operation:
     """The value a `cas` expected."""
 
 
+COMPARE_FAILED = "compare failed: not the expected value"
+"""The `detail` of a failed `cas` that the node refused because the key held another value (a fact
+about the register); a cas failed for any other reason (not leader, read-only) never happened."""
+
+
 @dataclass(frozen=True, slots=True)
 class FinalRead:
     """The read of the whole set after the last heal, from the agreed leader."""

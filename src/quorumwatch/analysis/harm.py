@@ -26,7 +26,7 @@ from operator import attrgetter
 from quorumwatch.analysis import linearizability as lin
 from quorumwatch.analysis.intervals import Interval, NodeIntervals
 from quorumwatch.analysis.verdicts import Overlap
-from quorumwatch.model import FinalRead, Harm, Operation, Outcome
+from quorumwatch.model import COMPARE_FAILED, FinalRead, Harm, Operation, Outcome
 
 _SEND = attrgetter("send_ns")
 
@@ -219,12 +219,15 @@ _REG_STATUS = {Outcome.OK: lin.Status.OK, Outcome.FAIL: lin.Status.FAIL, Outcome
 
 
 def register_ops(ops: Sequence[Operation]) -> list[lin.RegOp]:
-    """A register workload's operations as the checker reads them: unknown ones never returned."""
+    """A register workload's operations as the checker reads them: unknown ones never returned, a
+    cas refused for another reason than its compare left out."""
     out = []
     for o in ops:
         kind = _REG_KINDS.get(o.kind)
         if o.key is None or kind is None:
             continue
+        if kind == "cas" and o.outcome is Outcome.FAIL and o.detail != COMPARE_FAILED:
+            continue  # refused before comparing (not leader, read-only): it never happened
         ret = None if o.outcome is Outcome.UNKNOWN else o.recv_ns
         out.append(
             lin.RegOp(
@@ -240,6 +243,12 @@ class _Leaderships:
     def __init__(self, per_node: Sequence[NodeIntervals]) -> None:
         self.certain = {n.node: (n.certain, [iv.start for iv in n.certain]) for n in per_node}
         self.possible = {n.node: (n.possible, [iv.start for iv in n.possible]) for n in per_node}
+        self.led: dict[int, str] = {}
+        """Who certainly led each epoch (the first seen, should two have claimed it)."""
+        for n in per_node:
+            for iv in n.certain:
+                if iv.epoch is not None:
+                    self.led.setdefault(iv.epoch, n.node)
 
     @staticmethod
     def _during(
@@ -262,16 +271,25 @@ class _Leaderships:
                 continue
             if newer is None or _newer(y, newer, newer.epoch):
                 newer = y  # the newest leadership beside the read
+        newer_node = None if newer is None else newer.node
+        newer_epoch = None if newer is None else newer.epoch
+        if (
+            newer is None
+            and by is not None
+            and by.epoch is not None
+            and epoch is not None
+            and by.epoch > epoch
+        ):
+            # the overwriting write was acknowledged in a newer epoch before the read began: a
+            # newer leadership existed, whether or not the probes caught it leading
+            newer_node, newer_epoch = self.led.get(by.epoch), by.epoch
         if maybe is None:
-            served, certain = "not leader", newer is not None
-        elif newer is not None:
+            served, certain = "not leader", newer_epoch is not None or newer_node is not None
+        elif newer_node is not None or newer_epoch is not None:
             served, certain = "stale leader", mine is not None
         else:
             served, certain = "leader", mine is not None
-        return StaleRead(
-            read, by, served, certain, epoch, None if newer is None else newer.node,
-            None if newer is None else newer.epoch,
-        )  # fmt: skip
+        return StaleRead(read, by, served, certain, epoch, newer_node, newer_epoch)
 
 
 def _newer(y: Interval, than: Interval, epoch: int | None) -> bool:

@@ -17,6 +17,15 @@ local counter anyway (so a cut-off leader hands out IDs its successor hands out 
 version (the fencing-token pattern): a leader whose mark was moved by a successor, or that cannot
 reach ZooKeeper, refuses, whatever its policy.
 
+It also serves a small key-value map (`PUT /kv/<key>` with the value as body, `GET /kv/<key>`:
+404 when the key was never written), kept in ZooKeeper (`/quorumwatch/kv/<key>`) and cached by the
+leader, which loads it when it starts leading and answers reads from the cache. A `keep` leader cut
+off from ZooKeeper keeps answering from its own last state (stale reads once its successor has
+taken writes) and acknowledges writes it could not store; a `stepdown` one stops leading, so it
+refuses both. `--fencing` makes every write a transaction that checks the epoch znode
+(`/quorumwatch/epoch`, set by each new leader) has not moved, and every read first confirms it at
+ZooKeeper (after a sync): a leader that was replaced, or cannot reach ZooKeeper, refuses.
+
 Run: python -m quorumwatch.lab.participant --name n1 --zk 10.213.1.21:2181,... --listen IP:8080 --log F
 """
 
@@ -39,6 +48,8 @@ from kazoo.retry import KazooRetry
 
 ELECTION = "/quorumwatch/election"
 IDS = "/quorumwatch/ids"
+KV = "/quorumwatch/kv"
+EPOCH = "/quorumwatch/epoch"
 MARK_WRITE_TIMEOUT = 0.5
 
 
@@ -90,6 +101,10 @@ class Participant:
         self.id_lock = threading.Lock()
         self.next_id = 0
         self.mark_version = -1
+        self.kv: dict[str, str] = {}
+        """The leader's cache of the key-value map (what its reads answer)."""
+        self.epoch_version = -1
+        """The epoch znode's version when this node began leading (what fenced operations check)."""
         self.pending_write: Any = None
         """A mark write still unanswered. Kazoo counts every request as a heartbeat, so writes sent
         into a dead connection would keep it from ever noticing: at most one is outstanding."""
@@ -121,6 +136,15 @@ class Participant:
             self.next_id = int(data or b"0")
             self.mark_version = stat.version
         self.log.log(f"id mark is {self.next_id} (version {stat.version})", line=99)
+        kv = {}
+        for child in self.zk.get_children(KV):
+            value, _ = self.zk.get(f"{KV}/{child}")
+            kv[child] = value.decode()
+        epoch_stat = self.zk.set(EPOCH, str(seq).encode())
+        with self.id_lock:
+            self.kv = kv
+            self.epoch_version = epoch_stat.version
+        self.log.log(f"loaded {len(kv)} keys; epoch znode version {epoch_stat.version}", line=100)
         self.log.log(f"[ROLE CHANGE] I am the leader now.  seq is {seq}", line=101)
         self._set(role="leader", leader=self.name, leader_seq=seq)
         self.log.log("Start the leader role", line=103)
@@ -169,9 +193,75 @@ class Participant:
             self.next_id = n
             return 200, {"id": str(n), "node": self.name, "epoch": self.status.leader_seq}
 
+    def _reachable(self) -> bool:
+        """Connected, with no write still unanswered (see `pending_write`)."""
+        quiet = self.pending_write is None or self.pending_write.ready()
+        return bool(self.zk.state == KazooState.CONNECTED and quiet)
+
+    def put(self, key: str, value: str) -> tuple[int, dict[str, Any]]:
+        """Store one key's value, then cache it; as (HTTP status, answer)."""
+        with self.id_lock:
+            if self.status.role != "leader":
+                return 503, {"error": "not leader", "node": self.name}
+            path = f"{KV}/{key}"
+            stored = False
+            if self._reachable():
+                try:
+                    if self.fencing:
+                        t = self.zk.transaction()
+                        t.check(EPOCH, self.epoch_version)
+                        if key in self.kv:
+                            t.set_data(path, value.encode())
+                        else:
+                            t.create(path, value.encode())
+                        self.pending_write = t.commit_async()
+                        results = self.pending_write.get(timeout=MARK_WRITE_TIMEOUT)
+                        if results and isinstance(results[0], Exception):
+                            self.log.log(
+                                f"epoch moved by another leader: refusing {key}", level="W", line=220
+                            )
+                            return 409, {"error": "fenced: the epoch was moved by another leader"}
+                        if any(isinstance(r, Exception) for r in results):
+                            raise results[-1]
+                    elif key in self.kv:
+                        self.pending_write = self.zk.set_async(path, value.encode())
+                        self.pending_write.get(timeout=MARK_WRITE_TIMEOUT)
+                    else:
+                        self.pending_write = self.zk.create_async(path, value.encode())
+                        self.pending_write.get(timeout=MARK_WRITE_TIMEOUT)
+                    stored = True
+                except Exception as exc:  # kazoo's timeout and connection errors alike
+                    self.log.log(f"cannot store {key}: {type(exc).__name__}", level="W", line=231)
+            if not stored and (self.fencing or self.policy != "keep"):
+                return 503, {"error": "cannot reach zookeeper to store the value"}
+            self.kv[key] = value
+            return 200, {"key": key, "node": self.name, "epoch": self.status.leader_seq}
+
+    def get(self, key: str) -> tuple[int, dict[str, Any]]:
+        """One key's value from the leader's cache (fenced: after confirming the epoch)."""
+        with self.id_lock:
+            if self.status.role != "leader":
+                return 503, {"error": "not leader", "node": self.name}
+            if self.fencing:
+                try:
+                    if not self._reachable():
+                        raise ConnectionError("not connected")
+                    self.zk.sync_async(EPOCH).get(timeout=MARK_WRITE_TIMEOUT)
+                    stat = self.zk.exists_async(EPOCH).get(timeout=MARK_WRITE_TIMEOUT)
+                except Exception as exc:
+                    self.log.log(f"cannot confirm the epoch: {type(exc).__name__}", level="W", line=246)
+                    return 503, {"error": "cannot confirm the epoch at zookeeper"}
+                if stat is None or stat.version != self.epoch_version:
+                    return 409, {"error": "fenced: the epoch was moved by another leader"}
+            value = self.kv.get(key)
+            doc = {"key": key, "value": value, "node": self.name, "epoch": self.status.leader_seq}
+            return (200 if value is not None else 404), doc
+
     def join(self) -> None:
         self.zk.ensure_path(ELECTION)
         self.zk.ensure_path(IDS)
+        self.zk.ensure_path(KV)
+        self.zk.ensure_path(EPOCH)
         data = f"{self.name} {self.advertise}".encode()
         path = self.zk.create(f"{ELECTION}/n_", data, ephemeral=True, sequence=True)
         self.znode = path
@@ -263,16 +353,39 @@ def serve(participant: Participant, host: str, port: int) -> None:
             self.end_headers()
             self.wfile.write(body)
 
+        def _key(self) -> str | None:
+            key = self.path[len("/kv/") :] if self.path.startswith("/kv/") else ""
+            return key if key.replace("-", "").replace("_", "").isalnum() and len(key) <= 100 else None
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
         def do_GET(self) -> None:
-            if self.path != "/status":
+            key = self._key()
+            if key is not None:
+                self._answer(*participant.get(key))
+            elif self.path == "/status":
+                self._answer(200, participant.snapshot())
+            else:
+                self._answer(404, {"error": "not found"})
+
+        def do_PUT(self) -> None:
+            body, key = self._body(), self._key()
+            if key is None:
                 self._answer(404, {"error": "not found"})
                 return
-            self._answer(200, participant.snapshot())
+            try:
+                value = body.decode().strip()
+            except UnicodeDecodeError:
+                value = ""
+            if not value:
+                self._answer(400, {"error": "the value must be non-empty UTF-8"})
+                return
+            self._answer(*participant.put(key, value))
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            self._body()
             if self.path != "/ids":
                 self._answer(404, {"error": "not found"})
                 return

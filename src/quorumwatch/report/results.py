@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -198,9 +199,11 @@ def _linearizability(h: HarmReport, op: Any, offset: int) -> dict[str, Any]:
     by_node: dict[str, dict[str, Any]] = {}
     reads = dict(h.reads_by_node)
     for s in h.stale_reads:
-        d = by_node.setdefault(s.read.node, {"count": 0, "served_as": set(), "epochs": set(), "ages": []})
+        d = by_node.setdefault(
+            s.read.node, {"count": 0, "served_as": Counter[str](), "epochs": set(), "ages": []}
+        )
         d["count"] += 1
-        d["served_as"].add(s.served_as)
+        d["served_as"][s.served_as] += 1
         if s.epoch is not None:
             d["epochs"].add(s.epoch)
         if s.overwritten_s is not None:
@@ -225,8 +228,8 @@ def _linearizability(h: HarmReport, op: Any, offset: int) -> dict[str, Any]:
             "count": len(h.stale_reads),
             "by_node": {
                 n: {
-                    "count": d["count"], "reads": reads.get(n, 0), "served_as": sorted(d["served_as"]),
-                    "epochs": sorted(d["epochs"]),
+                    "count": d["count"], "reads": reads.get(n, 0),
+                    "served_as": dict(d["served_as"].most_common()), "epochs": sorted(d["epochs"]),
                     "overwritten_s": {"min": round(min(d["ages"]), 6), "max": round(max(d["ages"]), 6)}
                     if d["ages"] else None,
                 }

@@ -228,7 +228,8 @@ class StaleByNode(_Model):
     count: int = Field(ge=0)
     reads: int = Field(ge=0)
     """Reads that node answered with a value."""
-    served_as: list[Literal["stale leader", "leader", "not leader"]]
+    served_as: dict[Literal["stale leader", "leader", "not leader"], int]
+    """How many of its stale reads it served as what."""
     epochs: list[int]
     overwritten_s: Range | None
 

@@ -47,6 +47,7 @@ def stale_read_parts(w: dict[str, Any]) -> list[str]:
 
     n1 (stale leader, epoch 3) served 37 of 412 reads with values overwritten 0.050–0.810 s earlier;
     first: k2 read 17 at 12:00:01.312 after write 18 was acknowledged by n2 at 12:00:01.101
+    (a node that served them as more than one: `n1 (epoch 3; as not leader 30, stale leader 7)`)
     """
     stale = w["linearizability"]["stale_reads"]
     parts = []
@@ -61,8 +62,16 @@ def stale_read_parts(w: dict[str, Any]) -> list[str]:
         )
         age = d["overwritten_s"]
         ages = f" with values overwritten {age['min']:.3f}–{age['max']:.3f} s earlier" if age else ""
-        served = " / ".join(d["served_as"])
-        parts.append(f"{node} ({served}{epoch}) served {d['count']:,} of {d['reads']:,} reads{ages}")
+        roles = d["served_as"]
+        if len(roles) == 1:
+            what = f"{next(iter(roles))}{epoch}"
+        else:
+            what = (
+                (epoch[2:] + "; " if epoch else "")
+                + "as "
+                + ", ".join(f"{r} {n:,}" for r, n in roles.items())
+            )
+        parts.append(f"{node} ({what}) served {d['count']:,} of {d['reads']:,} reads{ages}")
     if stale["first"]:
         f = stale["first"][0]
         value = "nothing" if f["value"] is None else f["value"]

@@ -26,7 +26,7 @@ from quorumwatch.config import (
     RedisProbeConfig,
     TlsConfig,
 )
-from quorumwatch.model import Outcome, excerpt
+from quorumwatch.model import COMPARE_FAILED, Outcome, excerpt
 from quorumwatch.probes.transport import HttpConnection, connection
 from quorumwatch.workload.spec import CommandOps, HttpOps, WorkloadSpec
 
@@ -177,7 +177,7 @@ class EtcdClient:
             epoch = int(term) if str(term).isdigit() else None
             if doc.get("succeeded") is True:
                 return OpResult(Outcome.OK, epoch=epoch)
-            return OpResult(Outcome.FAIL, epoch=epoch, detail="compare failed: not the expected value")
+            return OpResult(Outcome.FAIL, epoch=epoch, detail=COMPARE_FAILED)
         return cls._error(status, doc)
 
     @classmethod
@@ -297,7 +297,7 @@ class RedisClient:
         if command[0] == "GET":
             return OpResult(Outcome.OK, None if answer is None else str(answer))
         if command[0] == "EVAL" and answer != 1:
-            return OpResult(Outcome.FAIL, detail="compare failed: not the expected value")
+            return OpResult(Outcome.FAIL, detail=COMPARE_FAILED)
         return OpResult(Outcome.OK)
 
     async def new_id(self, node: NodeConfig) -> OpResult:
@@ -378,7 +378,16 @@ class HttpClient(_OneRequestPerOperation):
         o = self._ops
         assert o.cas_path is not None
         extra = {"key": key, "expect": expect or ""}
-        return await self._status_only(node, o.cas_method, o.cas_path, o.cas_body, value, extra)
+        try:
+            resp = await self._send(node, o.cas_method, o.cas_path, o.cas_body, value, extra)
+        except ConnectionRefusedError:
+            return OpResult(Outcome.FAIL, detail="connection refused")
+        if resp.status in o.cas_mismatch_status:
+            return OpResult(Outcome.FAIL, detail=COMPARE_FAILED)
+        outcome = self.outcome(resp.status)
+        return OpResult(
+            outcome, detail=None if outcome is Outcome.OK else f"HTTP {resp.status}: {excerpt(resp.body)}"
+        )
 
     async def read(self, node: NodeConfig, key: str) -> OpResult:
         assert self._ops.read_path is not None
@@ -459,14 +468,17 @@ class CommandClient(_OneRequestPerOperation):
         return await self._executors[node.name].run(expand_argv(argv, node, value, extra))
 
     async def _register_op(
-        self, node: NodeConfig, argv: list[str], value: str, extra: dict[str, str], reads: bool
-    ) -> OpResult:
+        self, node: NodeConfig, argv: list[str], value: str, extra: dict[str, str], reads: bool,
+        compares: bool = False,
+    ) -> OpResult:  # fmt: skip
         try:
             done = await self._run(node, argv, value, extra)
         except FileNotFoundError:
             return OpResult(Outcome.FAIL, detail=f"command not found: {argv[0]}")
         if reads and done.returncode in self._ops.absent_exit_codes:
             return OpResult(Outcome.OK, None)
+        if compares and done.returncode in self._ops.cas_mismatch_exit_codes:
+            return OpResult(Outcome.FAIL, detail=COMPARE_FAILED)
         if done.returncode != 0:
             err = done.stderr.decode("utf-8", "replace").strip().splitlines()
             outcome = Outcome.FAIL if done.returncode in self._ops.fail_exit_codes else Outcome.UNKNOWN
@@ -485,7 +497,7 @@ class CommandClient(_OneRequestPerOperation):
     async def cas(self, node: NodeConfig, key: str, expect: str | None, value: str) -> OpResult:
         assert self._ops.cas_argv is not None
         extra = {"key": key, "expect": expect or ""}
-        return await self._register_op(node, self._ops.cas_argv, value, extra, reads=False)
+        return await self._register_op(node, self._ops.cas_argv, value, extra, reads=False, compares=True)
 
     async def _op(self, node: NodeConfig, value: str, want_id: bool) -> OpResult:
         try:

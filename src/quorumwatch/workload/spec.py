@@ -67,9 +67,12 @@ class HttpOps(_Strict):
     """register: a read answered with one of these found the key empty (never written)."""
     cas_method: Literal["POST", "PUT"] = "POST"
     cas_path: str | None = None
-    """register: compare-and-set `{key}` from `{expect}` to `{value}`; a `fail_status` answer means
-    the value was not the expected one."""
+    """register: compare-and-set `{key}` from `{expect}` (empty: the key must be absent) to
+    `{value}`."""
     cas_body: str | None = None
+    cas_mismatch_status: list[int] = Field(default_factory=lambda: [409, 412])
+    """register: a cas answered with one of these was refused because the key held another value
+    (a fact the checker uses); any other failure means it never happened."""
 
     @field_validator("path", "body", "read_path", "cas_path", "cas_body")
     @classmethod
@@ -88,7 +91,10 @@ class CommandOps(_Strict):
     absent_exit_codes: list[int] = Field(default_factory=list)
     """register: a read exiting with one of these found the key empty."""
     cas_argv: list[str] | None = Field(None, min_length=1)
-    """register: compare-and-set; a `fail_exit_codes` exit means the value was not the expected one."""
+    """register: compare-and-set (`{expect}` empty: the key must be absent)."""
+    cas_mismatch_exit_codes: list[int] = Field(default_factory=list)
+    """register: a cas exiting with one of these found another value (a fact the checker uses); any
+    other failure means it never happened."""
 
     @field_validator("argv", "read_argv", "cas_argv")
     @classmethod
