@@ -298,3 +298,14 @@ def test_a_cas_refused_before_comparing_never_happened_and_a_failed_compare_is_a
     mismatch = Operation(2, "cas", "a", 200 * MS, 205 * MS, 0, FAIL, "2", None, COMPARE_FAILED, "k", "0")
     h = check("register", [*base, mismatch], None, (), SPLIT)
     assert h.harm == "stale_reads" and h.reason.startswith("not linearizable: k: ")
+
+
+def test_a_new_leader_missing_what_the_stale_leader_acknowledged_is_named_the_newer_leader() -> None:
+    ops = [
+        reg(0, "b", "write", "k", "0", (600, 605), epoch=2),
+        reg(1, "a", "write", "k", "1", (700, 705), epoch=1),  # the cut-off leader acknowledges alone
+        reg(2, "b", "read", "k", "0", (800, 805), epoch=2),  # its successor never got it
+    ]
+    (s,) = check("register", ops, None, (), SPLIT).stale_reads
+    assert (s.served_as, s.certain, s.epoch, s.older_node, s.older_epoch) == ("newer leader", True, 2, "a", 1)
+    assert s.newer_node is None and s.overwritten_by is not None and s.overwritten_by.node == "a"

@@ -61,13 +61,18 @@ class StaleRead:
     overwritten_by: Operation | None
     """The acknowledged write that had replaced the value before the read began."""
     served_as: str
-    """`stale leader` (it led, a newer leader led too), `leader` (it was the only one: no leader
-    change, the system itself answered wrong), `not leader` (a follower or candidate answered)."""
+    """`stale leader` (it led, a newer leader led too), `newer leader` (it led, and the value it
+    missed was acknowledged by an older leader still acting: a write lost to it), `leader` (the only
+    leader: no leader change, the system itself answered wrong), `not leader` (a follower or
+    candidate answered)."""
     certain: bool
     """The probes prove it: its leadership (or a newer one's) certain throughout part of the read."""
     epoch: int | None
     newer_node: str | None
     newer_epoch: int | None
+    older_node: str | None = None
+    """`newer leader`: the older leader that acknowledged the overwriting write."""
+    older_epoch: int | None = None
 
     @property
     def overwritten_s(self) -> float | None:
@@ -288,8 +293,26 @@ class _Leaderships:
         elif newer_node is not None or newer_epoch is not None:
             served, certain = "stale leader", mine is not None
         else:
+            older = self._older_writer(by, maybe, epoch) if by is not None and by.node != read.node else None
+            if by is not None and older is not None:
+                return StaleRead(
+                    read, by, "newer leader", mine is not None, epoch, None, None, by.node, older[0]
+                )
             served, certain = "leader", mine is not None
         return StaleRead(read, by, served, certain, epoch, newer_node, newer_epoch)
+
+    def _older_writer(self, by: Operation, mine: Interval, epoch: int | None) -> tuple[int | None] | None:
+        """(its epoch,) of the writer's leadership when it acknowledged `by`, if older than the
+        reader's `mine`; None when the writer was not leading or not older."""
+        theirs = self._during(self.certain, by.node, by.send_ns, by.recv_ns) or self._during(
+            self.possible, by.node, by.send_ns, by.recv_ns
+        )
+        if theirs is None:
+            return None
+        their_epoch = theirs.epoch if theirs.epoch is not None else by.epoch
+        if their_epoch is not None and epoch is not None:
+            return (their_epoch,) if their_epoch < epoch else None
+        return (their_epoch,) if theirs.start < mine.start else None
 
 
 def _newer(y: Interval, than: Interval, epoch: int | None) -> bool:

@@ -240,6 +240,7 @@ def _linearizability(h: HarmReport, op: Any, offset: int) -> dict[str, Any]:
                     **{k: v for k, v in op(s.read).items() if k != "acknowledged_at"}, "key": s.read.key,
                     "returned_at": iso(s.read.recv_ns + offset), "served_as": s.served_as,
                     "certain": s.certain, "newer_leader": s.newer_node, "newer_epoch": s.newer_epoch,
+                    "older_leader": s.older_node, "older_epoch": s.older_epoch,
                     "overwritten_by": None if s.overwritten_by is None else _reg_of(s.overwritten_by, offset),
                     "overwritten_s": None if s.overwritten_s is None else round(s.overwritten_s, 6),
                 }

@@ -216,10 +216,13 @@ class StaleReadOut(_Model):
     sent_at: Time
     returned_at: Time
     since_fault_s: float | None
-    served_as: Literal["stale leader", "leader", "not leader"]
+    served_as: Literal["stale leader", "newer leader", "leader", "not leader"]
     certain: bool
     newer_leader: str | None
     newer_epoch: int | None
+    older_leader: str | None
+    """`newer leader`: the older leader that acknowledged the write this read missed."""
+    older_epoch: int | None
     overwritten_by: RegisterOpOut | None
     overwritten_s: float | None
 
@@ -228,7 +231,7 @@ class StaleByNode(_Model):
     count: int = Field(ge=0)
     reads: int = Field(ge=0)
     """Reads that node answered with a value."""
-    served_as: dict[Literal["stale leader", "leader", "not leader"], int]
+    served_as: dict[Literal["stale leader", "newer leader", "leader", "not leader"], int]
     """How many of its stale reads it served as what."""
     epochs: list[int]
     overwritten_s: Range | None
