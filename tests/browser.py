@@ -224,3 +224,14 @@ REPORT_CHECK = """(() => {
           harm: document.getElementById("harm").textContent.trim()};
 })()"""
 """What the page rendered: lane labels as drawn on the y axis, bands, bars per trace, the verdict line."""
+
+OPS_CHECK = """(() => {
+  if (document.body.getAttribute("data-rendered") !== "yes") return null;
+  const gd = document.getElementById("operations");
+  if (!gd) return {missing: true};
+  const lanes = Array.from(gd.querySelectorAll(".ytick text")).map(e => e.textContent);
+  const labels = Array.from(gd.querySelectorAll(".bartext")).map(e => e.textContent);
+  return {lanes: Array.from(new Set(lanes)), names: gd._fullData.map(t => t.name), labels,
+          harm: document.getElementById("harm").textContent.trim()};
+})()"""
+"""What the operations view of a violated key rendered: its lanes, trace names, bar labels, the harm line."""

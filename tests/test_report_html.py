@@ -13,7 +13,7 @@ from quorumwatch.model import Event, Observation, Operation, Outcome, Role, Tick
 from quorumwatch.report.html import downsample, segments, timeline
 from quorumwatch.rundir import REPORT_FILE, analyze_run
 from quorumwatch.store import History
-from tests.browser import ARTIFACTS, REPORT_CHECK, Chromium, chromium
+from tests.browser import ARTIFACTS, OPS_CHECK, REPORT_CHECK, Chromium, chromium
 from tests.test_analysis import history, link_fault_on_a
 
 MS = 1_000_000
@@ -122,17 +122,6 @@ def test_report_renders_in_chromium_with_lanes_fault_band_and_red_window(
     assert seen["drawn"] == len(seen["shapes"]) and "dual leader (proven)" in seen["names"]
     assert seen["verdict"].startswith("dual_leader") and "not measured" in seen["harm"]
     assert (ARTIFACTS / "report-literal.png").stat().st_size > 10_000
-
-
-OPS_CHECK = """(() => {
-  if (document.body.getAttribute("data-rendered") !== "yes") return null;
-  const gd = document.getElementById("operations");
-  if (!gd) return {missing: true};
-  const lanes = Array.from(gd.querySelectorAll(".ytick text")).map(e => e.textContent);
-  const labels = Array.from(gd.querySelectorAll(".bartext")).map(e => e.textContent);
-  return {lanes: Array.from(new Set(lanes)), names: gd._fullData.map(t => t.name), labels,
-          harm: document.getElementById("harm").textContent.trim()};
-})()"""
 
 
 def test_a_violated_key_is_drawn_operation_by_operation_under_the_leader_lanes(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import ARTIFACTS, REPORT_CHECK, chromium
+from tests.browser import ARTIFACTS, OPS_CHECK, REPORT_CHECK, chromium
 from tests.labkit import chains_left, lab_cluster, links_down, run_example
 from tests.results_contract import read_results
 
@@ -117,5 +117,89 @@ def test_zk_election_ids_duplicate_only_without_stepdown_or_fencing(
     if "--fencing" in options:
         # it still believed it led (a dual leader), but every allocation it tried was refused
         assert data["verdict"] == "dual_leader"
+        side = next(s for win in w["dual_leader_windows"] for s in win["nodes"] if s["stale"])
+        assert side["node"] == t.old and side["ok"] == 0 and side["sent"] > 0
+
+
+def _stale(data: dict[str, Any]) -> dict[str, Any]:
+    lz: dict[str, Any] = data["workload"]["linearizability"]
+    return lz
+
+
+def test_etcd_serializable_reads_through_a_cut_off_member_are_stale_linearizable_ones_are_not(
+    tmp_path: Path,
+) -> None:
+    with lab_cluster("etcd", 3, "r") as (state, cluster_file):
+        t = run_example(EXAMPLES / "etcd-serializable-reads.yaml", cluster_file, tmp_path / "s", codes=(6,))
+        t2 = run_example(EXAMPLES / "etcd-linearizable-reads.yaml", cluster_file, tmp_path / "l")
+        assert links_down(state) == []
+    data = results(t.run)
+    lz = _stale(data)
+    assert data["harm"] == "stale_reads" and lz["verdict"] == "violated", data["harm_reason"]
+    mine = lz["stale_reads"]["by_node"][t.old]
+    assert mine["count"] > 0 and set(mine["served_as"]) <= {"stale leader", "not leader", "leader"}
+    # the majority moved on to a newer term while the cut-off member answered from its own state
+    newer = [s for s in lz["stale_reads"]["first"] if s["node"] == t.old and s["newer_epoch"] is not None]
+    assert newer and all(s["newer_epoch"] > s["epoch"] for s in newer if s["epoch"] is not None)
+    assert all(s["overwritten_by"]["node"] != t.old for s in newer)
+    assert f"harm: stale reads — {t.old} (" in t.result.stderr
+    plain = results(t2.run)
+    assert plain["harm"] == "none_observed", plain["harm_reason"]
+    assert _stale(plain)["keys"]["violated"] == 0 and _stale(plain)["reads"] >= 100
+    # every read through the cut-off member waited for a leader that never answered: unknown, not counted
+    assert plain["workload"]["per_node"][t2.old]["unknown"] > 0
+
+
+def test_redis_old_master_serves_stale_reads_after_a_replica_is_promoted(tmp_path: Path) -> None:
+    with lab_cluster("redis", 3, "r") as (state, cluster_file):
+        t = run_example(
+            EXAMPLES / "redis-master-isolate-reads.yaml", cluster_file, tmp_path / "run", codes=(6,)
+        )
+        assert chains_left(state) == []
+    data = results(t.run)
+    lz = _stale(data)
+    assert data["harm"] == "stale_reads" and data["verdict"] == "dual_leader"
+    assert lz["stale_reads"]["by_node"][t.old]["served_as"].get("stale leader", 0) > 0
+    assert data["workload"]["total"]["ok"] > 300
+    # the picture: the first violated key's operations under the leader lanes, in real Chromium
+    with chromium() as browser:
+        visit, seen = browser.visit(
+            (t.run / "report.html").as_uri(), ARTIFACTS / "report-redis-reads.png", OPS_CHECK
+        )
+    assert visit.console_errors == [] and visit.exceptions == [] and visit.requests == []
+    key = lz["violations"][0]["key"]
+    assert f"{key} via {t.old}" in seen["lanes"] and {"n1", "n2", "n3"} <= set(seen["lanes"])
+    assert "stale read" in seen["names"] and seen["harm"].startswith("harm: stale reads")
+
+
+@pytest.mark.parametrize(
+    ("options", "harm", "codes"),
+    [
+        (("--on-suspend", "keep"), "stale_reads", (6,)),
+        (("--on-suspend", "stepdown"), "none_observed", (0, 3, 5)),
+        (("--on-suspend", "keep", "--fencing"), "none_observed", (3,)),
+    ],
+    ids=["keep", "stepdown", "keep-fencing"],
+)
+def test_zk_election_kv_stale_reads_only_without_stepdown_or_fencing(
+    tmp_path: Path, options: tuple[str, ...], harm: str, codes: tuple[int, ...]
+) -> None:
+    tag = "k" + "".join(o[2] for o in options)
+    with lab_cluster("zk-election", 3, tag, options) as (state, cluster_file):
+        t = run_example(EXAMPLES / "zk-election-kv.yaml", cluster_file, tmp_path / "run", codes=codes)
+        assert links_down(state) == []
+    data = results(t.run)
+    lz = _stale(data)
+    assert data["harm"] == harm, data["harm_reason"]
+    assert lz["reads"] >= 50
+    if harm == "stale_reads":
+        old = lz["stale_reads"]["by_node"][t.old]
+        assert old["served_as"].get("stale leader", 0) > 0 and old["count"] > 0
+    else:
+        assert lz["stale_reads"]["count"] == 0 and lz["keys"]["linearizable"] == lz["keys"]["checked"] > 0
+    if "--fencing" in options:
+        # it still believed it led, but refused every read and write it was sent meanwhile
+        assert data["verdict"] == "dual_leader"
+        w = data["workload"]
         side = next(s for win in w["dual_leader_windows"] for s in win["nodes"] if s["stale"])
         assert side["node"] == t.old and side["ok"] == 0 and side["sent"] > 0
