@@ -356,3 +356,43 @@ def test_a_cas_that_expected_an_overwritten_value_is_named_as_the_cas() -> None:
     assert (k.verdict, k.method) == (KeyVerdict.VIOLATED, "unique-values") and k.violation is not None
     assert k.violation.op.kind == "cas" and k.violation.op.index == 2
     assert k.violation.reason.startswith("the compare of cas op 2: ") and k.stale_reads == ()
+
+
+def test_our_own_runs_and_their_json_lines_are_histories_too(tmp_path: Path) -> None:
+    from quorumwatch.model import Operation, Outcome
+    from quorumwatch.store import History
+
+    def run(name: str, kind: str, ops: list[Operation]) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        h = History.create(d / "history.sqlite", ["a", "b"], {"workload_kind": kind})
+        for o in ops:
+            h.append_operation(o)
+        h.close()
+        return d
+
+    ms = 1_000_000
+    stale = run("stale", "register", [
+        Operation(0, "write", "a", 0, 10 * ms, 0, Outcome.OK, "0", 1, None, "k"),
+        Operation(1, "write", "b", 20 * ms, 30 * ms, 0, Outcome.OK, "1", 2, None, "k"),
+        Operation(2, "read", "a", 40 * ms, 50 * ms, 0, Outcome.OK, "0", 1, None, "k"),
+    ])  # fmt: skip
+    got = _qw("linearizability", str(stale))
+    assert got.returncode == 6 and "op 2, read '0' (ok) via a" in got.stdout, got.stderr
+    lines = _qw("history", str(stale), "--format", "jsonl")
+    assert lines.returncode == 0 and lines.stdout.count('"type": "operation"') == 3
+    exported = tmp_path / "ops.jsonl"
+    exported.write_text(lines.stdout)
+    again = _qw("linearizability", str(exported), "--json")
+    assert again.returncode == 6
+    (k,) = json.loads(again.stdout)["results"]
+    assert k["violation"]["op"]["node"] == "a" and [w["index"] for w in k["violation"]["stale_by"]] == [1]
+    assert _qw("linearizability", str(stale / "history.sqlite")).returncode == 6
+    # a set workload is no register; a damaged operation line names its file and line
+    sets = run("set", "set", [Operation(0, "add", "a", 0, 1, 0, Outcome.OK, "0")])
+    wrong = _qw("linearizability", str(sets))
+    assert wrong.returncode == 1 and "its workload is 'set', not a register" in wrong.stderr
+    exported.write_text(lines.stdout.replace('"send_ns": 0', '"send_ns": "soon"', 1))
+    bad = _qw("linearizability", str(exported))
+    assert bad.returncode == 1 and f"{exported}:1: send_ns 'soon': expected an integer" in bad.stderr
+    assert "Traceback" not in bad.stderr + wrong.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -667,8 +668,8 @@ def _watch_live(
 @click.option("--changes-only", is_flag=True, help="Print only change and warning lines (text format).")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "jsonl", "csv"]), default="text", show_default=True,
-    help="text: the lines `watch` prints; jsonl: one object per tick and event; csv: one row per "
-    "observation.",
+    help="text: the lines `watch` prints; jsonl: one object per tick and event, then one per workload "
+    "operation; csv: one row per observation.",
 )  # fmt: skip
 def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
     """Print the ticks (and fault events) recorded in RUN_DIR, as `watch` printed them or as data.
@@ -678,7 +679,7 @@ def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
     import json
 
     from quorumwatch.model import Event
-    from quorumwatch.report.export import csv_header, csv_rows, event_json, tick_json
+    from quorumwatch.report.export import csv_header, csv_rows, event_json, operation_json, tick_json
     from quorumwatch.report.lines import LineFormatter, event_line
     from quorumwatch.store import History, HistoryError, resolve_run_dir
 
@@ -719,6 +720,9 @@ def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
             tick_out(tick)
         for ev in events[i:]:
             event_out(ev)
+        if fmt == "jsonl":
+            for op in hist.operations():
+                click.echo(json.dumps(operation_json(op)))
     except HistoryError as exc:
         fail(str(exc))
     finally:
@@ -1000,7 +1004,7 @@ def logs(
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--model",
     type=click.Choice(["register", "cas-register", "kv"]),
@@ -1022,8 +1026,10 @@ def logs(
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def linearizability(files: tuple[str, ...], model: str, fmt: str, deadline: float, as_json: bool) -> None:
-    """Check histories recorded elsewhere (Jepsen logs, EDN maps, JSON lines) for linearizability,
-    key by key. Exit 0 linearizable, 6 not linearizable, 1 unknown (deadline) or unreadable, 2 usage."""
+    """Check histories for linearizability, key by key: Jepsen logs, EDN maps, JSON lines (Jepsen's
+    events, or the operations `history --format jsonl` writes), and quorumwatch run directories (or
+    their history.sqlite) of a register workload.
+    Exit 0 linearizable, 6 not linearizable, 1 unknown (deadline) or unreadable, 2 usage."""
     import dataclasses
     import json
 
@@ -1034,6 +1040,10 @@ def linearizability(files: tuple[str, ...], model: str, fmt: str, deadline: floa
 
     ops = []
     for name in files:
+        if os.path.isdir(name) or name.endswith(".sqlite"):
+            got = _run_operations(name)
+            ops += [dataclasses.replace(op, key=f"{name}:{op.key}") for op in got] if len(files) > 1 else got
+            continue
         try:
             with open(name, encoding="utf-8", errors="replace") as f:
                 lines = f.read().splitlines()
@@ -1057,6 +1067,30 @@ def linearizability(files: tuple[str, ...], model: str, fmt: str, deadline: floa
         render(result, click.echo)
     code = {KeyVerdict.LINEARIZABLE: EXIT_OK, KeyVerdict.VIOLATED: HARM_EXIT}.get(result.verdict, EXIT_ERROR)
     sys.exit(code)
+
+
+def _run_operations(name: str) -> list[Any]:
+    """A recorded run's register operations, as the checker reads them."""
+    from pathlib import Path
+
+    from quorumwatch.analysis.harm import register_ops
+    from quorumwatch.store import History, HistoryError, resolve_run_dir
+
+    try:
+        path = Path(name)
+        hist = History.open(path if path.is_file() else resolve_run_dir(path) / "history.sqlite")
+    except HistoryError as exc:
+        fail(str(exc))
+    try:
+        kind = hist.meta().get("workload_kind")
+        if kind != "register":
+            what = "no workload ran" if kind is None else f"its workload is {kind!r}"
+            fail(f"{name}: {what}, not a register")
+        return register_ops(list(hist.operations()))
+    except HistoryError as exc:
+        fail(str(exc))
+    finally:
+        hist.close()
 
 
 def _register_lab() -> None:

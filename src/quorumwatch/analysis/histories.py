@@ -5,7 +5,8 @@ Three shapes, each an event per line — an invocation, then its completion by t
   etcd, Knossos and Porcupine test histories); other lines are skipped;
 - EDN maps, one per line: `{:process 0, :type :invoke, :f :put, :key "3", :value "x", :time 123}`;
 - JSON lines with the same fields: `{"process": 0, "type": "invoke", "f": "write", "key": "k",
-  "value": 3, "time": 123}`.
+  "value": 3, "time": 123}`; or the operations `quorumwatch history --format jsonl` writes
+  (`{"type": "operation", ...}`, each whole: sent, returned, outcome), its ticks and events skipped.
 An `:info` completion is an unknown outcome (Jepsen retires that process: its later operations come
 under a new number); an invocation never completed is unknown too. Times are the events' `:time`
 where every event has one, else their order in the file.
@@ -16,10 +17,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from quorumwatch.analysis.linearizability import Kind, RegOp, Status
+from quorumwatch.model import Operation
 
 Format = Literal["jepsen-log", "edn", "jsonl"]
 Model = Literal["register", "cas-register", "kv"]
@@ -61,17 +63,50 @@ class _Event:
 def read_history(lines: Iterable[str], fmt: Format, model: Model, source: str) -> list[RegOp]:
     """The operations of a history file; HistoryError naming `source` and the line on bad input."""
     events: list[_Event] = []
+    ours: list[Operation] = []
     for n, line in enumerate(lines, start=1):
         text = line.strip()
         if not text:
             continue
         try:
+            if fmt == "jsonl" and '"type"' in text and _ours(text, ours):
+                continue
             ev = _event(text, fmt, model, n)
         except (ValueError, TypeError, KeyError) as exc:
             raise HistoryError(f"{source}:{n}: {exc}") from None
         if ev is not None:
             events.append(ev)
+        if events and ours:
+            raise HistoryError(f"{source}:{n}: invoke/complete events mixed with quorumwatch operations")
+    if ours:
+        from quorumwatch.analysis.harm import register_ops
+
+        return [replace(op, where=f"{source}: op {op.index}") for op in register_ops(ours)]
     return _pair(events, source)
+
+
+_OURS = {"tick", "event", "finding"}
+"""Lines of `history --format jsonl` that are not operations."""
+
+
+def _ours(text: str, into: list[Operation]) -> bool:
+    """A line of quorumwatch's own JSON lines: its operation added; True when it was one of ours."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return False  # the event reader says what is wrong with it
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    if kind in _OURS:
+        return True
+    if kind != "operation":
+        return False
+    from quorumwatch.report.export import operation_from_json
+
+    try:
+        into.append(operation_from_json(doc))
+    except KeyError as exc:
+        raise ValueError(f"operation without {exc}") from None
+    return True
 
 
 def _event(text: str, fmt: Format, model: Model, n: int) -> _Event | None:

@@ -56,7 +56,7 @@ def render(r: Linearizability, echo: Callable[[str], None]) -> None:
             v = k.violation
             echo(f"  key {k.key or '(the register)'}: not linearizable ({k.method}, {k.ops:,} operations)")
             at = v.op.where or f"op {v.op.index}"
-            by = f" by process {v.op.process}" if v.op.process else ""
+            by = f" by process {v.op.process}" if v.op.process else f" via {v.op.node}" if v.op.node else ""
             echo(f"    first operation no order explains: {at}, {v.op.describe()}{by}")
             echo(f"    why: {v.reason}")
             if v.possible:
