@@ -132,6 +132,29 @@ def checker_history(
     return ops, FinalRead("n0", span, span + ms, span, frozenset(kept)), per_node, overlaps
 
 
+def register_history(ops: list[Operation], keys: int = 10) -> list[Operation]:
+    """The same windows, nodes and outcomes as a register workload over `keys` keys: half writes of
+    unique values, half reads of the latest value acknowledged before them, 0.1 % of those reads
+    answered with the value before it (a stale read)."""
+    rnd = random.Random(2)
+    latest: dict[str, list[str | None]] = {}
+    out = []
+    for o in ops:
+        key = f"k{o.index % keys}"
+        seen = latest.setdefault(key, [None, None])
+        if rnd.random() < 0.5:
+            out.append(Operation(o.index, "write", o.node, o.send_ns, o.recv_ns, 0, o.outcome, str(o.index),
+                                 o.epoch, None, key))  # fmt: skip
+            if o.outcome is Outcome.OK:
+                seen[:] = [str(o.index), seen[0]]
+            continue
+        value = seen[1] if rnd.random() < 0.001 and seen[1] is not None else seen[0]
+        out.append(
+            Operation(o.index, "read", o.node, o.send_ns, o.recv_ns, 0, Outcome.OK, value, o.epoch, None, key)
+        )
+    return out
+
+
 def bench_checkers(n: int) -> list[str]:
     t = time.perf_counter()
     ops, read, per_node, overlaps = checker_history(n)
@@ -148,10 +171,18 @@ def bench_checkers(n: int) -> list[str]:
     h2 = check("unique-ids", ids, None, overlaps, per_node)
     took_ids = time.perf_counter() - t
     gc.unfreeze()
+    regs = register_history(ops)
+    gc.freeze()
+    t = time.perf_counter()
+    h3 = check("register", regs, None, overlaps, per_node)
+    took_reg = time.perf_counter() - t
+    gc.unfreeze()
     return [
         f"| set | {n:,} | {took_set:.2f} s | {n / took_set:,.0f} | {h.harm}: {h.reason}; "
         f"{len(h.stale):,} stale acks; {len(h.windows):,} windows |",
         f"| unique-ids | {n:,} | {took_ids:.2f} s | {n / took_ids:,.0f} | {h2.harm}: {h2.reason} |",
+        f"| register | {n:,} | {took_reg:.2f} s | {n / took_reg:,.0f} | {h3.harm}: {h3.reason}; "
+        f"{len(h3.stale_reads):,} attributed |",
         f"(generating the history took {built:.1f} s, not counted)",
     ]
 

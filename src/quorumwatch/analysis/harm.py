@@ -18,8 +18,10 @@ denominator) > `not_measured` (with the reason, also when a key's check ran out 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -339,12 +341,27 @@ def stale_reads(
     return sorted(out, key=lambda s: (s.read.send_ns, s.read.index))
 
 
+@contextlib.contextmanager
+def _acyclic() -> Iterator[None]:
+    """The register check makes a record per operation, none of them cyclic: without the cyclic
+    collector re-scanning them as they pile up, 1,000,000 operations convert in 2 s instead of 5
+    (docs/benchmarks.md). Reference counting still frees everything."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _register_harm(
     ops: Sequence[Operation], per_node: Sequence[NodeIntervals], deadline_s: float
 ) -> tuple[Harm, str, lin.Linearizability, tuple[StaleRead, ...], int]:
-    regs = register_ops(ops)
-    reads = sum(1 for r in regs if r.kind == "read" and r.status is lin.Status.OK)
-    result = lin.check(regs, deadline_s=deadline_s)
+    with _acyclic():
+        regs = register_ops(ops)
+        reads = sum(1 for r in regs if r.kind == "read" and r.status is lin.Status.OK)
+        result = lin.check(regs, deadline_s=deadline_s)
     keys = len(result.keys)
     verdict = result.verdict
     stale: tuple[StaleRead, ...] = ()

@@ -1,5 +1,6 @@
 """Workloads: operations sent through the nodes while they are watched, to tell whether a second
-leader did harm (lost acknowledged writes, duplicate IDs). Checkers live in `analysis.harm`."""
+leader did harm (lost acknowledged writes, duplicate IDs, stale reads of a register). Checkers live in
+`analysis.harm` and `analysis.linearizability`."""
 
 from __future__ import annotations
 
