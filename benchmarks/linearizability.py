@@ -7,12 +7,16 @@ unique-value workload of 1,000,000 operations.
 - `--porcupine SRC`: a Porcupine checkout; where `go` is installed (`apt-get install golang-go`), its
   `TestEtcdJepsen` tests are run on the same histories (`go test -run TestEtcdJepsen -count=1`), timed
   by Go's own per-test times summed, next to ours.
+- `--knossos DIR`: Knossos's `data/cas-register` (its `good/` and `bad/` histories, EDN) checked under
+  both readings of a failed cas (`compared`, Porcupine's; `ignored`, Knossos's own), the agreement with
+  the directory each file sits in counted; a file where no operation constrains an order is `unknown`
+  (nothing examined), counted apart.
 - `--ops N` (default 1,000,000): a generated history over 10 keys, unique written values, windows of
   10-200 µs overlapping their neighbours', reads of the latest acknowledged value; checked as it is
   (linearizable) and with one read made stale (violated, explained).
 
 Run: `.venv/bin/python benchmarks/linearizability.py [--jepsen DIR --verdicts FILE] [--porcupine SRC]
-[--ops 1000000]`.
+[--knossos DIR] [--ops 1000000]`.
 """
 
 from __future__ import annotations
@@ -81,6 +85,26 @@ def jepsen(directory: Path, verdicts: Path | None) -> None:
     )
 
 
+def knossos(directory: Path) -> None:
+    files = sorted(directory.glob("*/*.edn"))
+    for reading in ("compared", "ignored"):
+        agree = unknown = 0
+        t = time.perf_counter()
+        for p in files:
+            ops = read_history(p.read_text().splitlines(), "edn", "cas-register", str(p))
+            got = check(ops, failed_cas=reading).verdict  # type: ignore[arg-type]
+            if got is KeyVerdict.UNKNOWN:
+                unknown += 1
+            elif (got is KeyVerdict.LINEARIZABLE) == (p.parent.name == "good"):
+                agree += 1
+        took = time.perf_counter() - t
+        print(
+            f"knossos ({reading} failed cas): {len(files)} histories in {took:.2f} s; verdicts agreeing with "
+            f"their directory: {agree} of {len(files) - unknown}; {unknown} with nothing examined (unknown)",
+            flush=True,
+        )
+
+
 def porcupine(src: Path) -> None:
     go = shutil.which("go")
     if go is None:
@@ -129,12 +153,15 @@ def main() -> None:
     ap.add_argument("--jepsen", type=Path, help="a directory of Jepsen etcd logs (etcd_NNN.log)")
     ap.add_argument("--verdicts", type=Path, help="lines 'N true|false': the published verdicts")
     ap.add_argument("--porcupine", type=Path, help="a Porcupine checkout, run where `go` is installed")
+    ap.add_argument("--knossos", type=Path, help="Knossos's data/cas-register (good/ and bad/ EDN histories)")
     ap.add_argument("--ops", type=int, default=1_000_000)
     args = ap.parse_args()
     if args.jepsen:
         jepsen(args.jepsen, args.verdicts)
     if args.porcupine:
         porcupine(args.porcupine)
+    if args.knossos:
+        knossos(args.knossos)
     if args.ops:
         unique(args.ops)
 

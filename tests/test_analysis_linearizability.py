@@ -273,7 +273,10 @@ def test_the_command_exits_0_6_1_2(tmp_path: Path) -> None:
     assert b.returncode == 6 and data["verdict"] == "violated"
     assert data["results"][0]["violation"]["op"]["where"] == f"{bad}:10"
     j = _qw("linearizability", str(junk))
-    assert j.returncode == 1 and j.stderr.strip() == f"quorumwatch: {junk}:2: no closing '}}'"
+    assert (
+        j.returncode == 1
+        and j.stderr.strip() == f"quorumwatch: {junk}:2: no closing '}}' for the map that begins here"
+    )
     assert "Traceback" not in j.stderr
     assert _qw("linearizability", str(good), "--deadline", "0").returncode == 2
     assert _qw("linearizability", str(good), "--model", "nope").returncode == 2
@@ -396,3 +399,39 @@ def test_our_own_runs_and_their_json_lines_are_histories_too(tmp_path: Path) -> 
     bad = _qw("linearizability", str(exported))
     assert bad.returncode == 1 and f"{exported}:1: send_ns 'soon': expected an integer" in bad.stderr
     assert "Traceback" not in bad.stderr + wrong.stderr
+
+
+KNOSSOS_SHAPED = """; a vector of maps, as Knossos's data files hold them
+[{:process 0, :type :invoke, :f :write, :value 1}
+ {:process 0, :type :ok, :f :write, :value 1}
+ {:process :nemesis, :type :info, :f :start, :value nil}
+ {:process 1,
+  :type :invoke,
+  :f :cas, :value [2 3]}   ; the register holds 1: this cas cannot succeed
+ {:process 1, :type :fail, :f :cas, :value [2 3]}
+ {:process 2, :type :invoke, :f :cas, :value [1 2]}
+ {:process 2, :type :fail, :f :cas, :value [1 2]} ; failed, though 1 was there: not a compare
+ {:process 3, :type :invoke, :f :read, :value nil}
+ {:process 3, :type :ok, :f :read, :value 1}]
+"""
+
+
+def test_knossos_shaped_files_and_the_two_readings_of_a_failed_cas(tmp_path: Path) -> None:
+    ops = read_history(KNOSSOS_SHAPED.splitlines(), "edn", "cas-register", "k.edn")
+    assert [(o.kind, o.status, o.where) for o in ops] == [
+        ("write", OK, "k.edn:2"), ("cas", FAIL, "k.edn:5"), ("cas", FAIL, "k.edn:9"),
+        ("read", OK, "k.edn:11"),
+    ]  # fmt: skip
+    # read as Porcupine does, the second cas says 1 was not there: impossible
+    (k,) = check(ops, recheck=True).keys
+    assert k.verdict is KeyVerdict.VIOLATED and k.failed_cas_matters
+    # read as Knossos does, failed operations say nothing
+    assert check(ops, failed_cas="ignored").verdict is KeyVerdict.LINEARIZABLE
+    f = tmp_path / "k.edn"
+    f.write_text(KNOSSOS_SHAPED)
+    said = _qw("linearizability", str(f))
+    assert said.returncode == 6 and "with failed cas ignored (Knossos's reading" in said.stdout
+    assert _qw("linearizability", str(f), "--failed-cas", "ignored").returncode == 0
+    f.write_text(KNOSSOS_SHAPED.replace(":value [1 2]}\n", ":value [1 2]\n", 1))
+    broken = _qw("linearizability", str(f))
+    assert broken.returncode == 1 and "k.edn:9: " in broken.stderr and "Traceback" not in broken.stderr

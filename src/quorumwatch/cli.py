@@ -1024,8 +1024,15 @@ def logs(
     "--deadline", type=Number(0, 86400, above_low=True), default=60.0, show_default=True,
     help="Seconds for the whole check; a key not decided by then is unknown.",
 )  # fmt: skip
+@click.option(
+    "--failed-cas", type=click.Choice(["compared", "ignored"]), default="compared", show_default=True,
+    help="compared: a failed cas found another value (Porcupine; Jepsen's etcd client); ignored: it "
+    "did nothing and says nothing (Knossos). A key violated only under `compared` is marked.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def linearizability(files: tuple[str, ...], model: str, fmt: str, deadline: float, as_json: bool) -> None:
+def linearizability(
+    files: tuple[str, ...], model: str, fmt: str, deadline: float, failed_cas: str, as_json: bool
+) -> None:
     """Check histories for linearizability, key by key: Jepsen logs, EDN maps, JSON lines (Jepsen's
     events, or the operations `history --format jsonl` writes), and quorumwatch run directories (or
     their history.sqlite) of a register workload.
@@ -1060,7 +1067,7 @@ def linearizability(files: tuple[str, ...], model: str, fmt: str, deadline: floa
             # each file its own history: keys do not mix across files
             got = [dataclasses.replace(op, key=f"{name}:{op.key}" if op.key else name) for op in got]
         ops += got
-    result = check(ops, deadline_s=deadline)
+    result = check(ops, deadline_s=deadline, failed_cas=failed_cas, recheck=failed_cas == "compared")  # type: ignore[arg-type]
     if as_json:
         click.echo(json.dumps(to_json(result), indent=2))
     else:

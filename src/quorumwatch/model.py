@@ -404,6 +404,26 @@ COMPARE_FAILED = "compare failed: not the expected value"
 about the register); a cas failed for any other reason (not leader, read-only) never happened."""
 
 
+def operation_from_json(doc: dict[str, Any]) -> Operation:
+    """The inverse of `report.export.operation_json`: KeyError, ValueError or TypeError on a
+    malformed object."""
+    ints = {k: doc[k] for k in ("index", "send_ns", "recv_ns")}
+    for k, v in ints.items():
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{k} {v!r}: expected an integer")
+    texts = {k: doc.get(k) for k in ("key", "value", "expect", "detail")}
+    for k, v in texts.items():
+        if v is not None and not isinstance(v, str):
+            raise TypeError(f"{k} {v!r}: expected a string or null")
+    epoch = doc.get("epoch")
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
+        raise TypeError(f"epoch {epoch!r}: expected an integer or null")
+    return Operation(
+        ints["index"], str(doc["kind"]), str(doc["node"]), ints["send_ns"], ints["recv_ns"], 0,
+        Outcome(doc["outcome"]), texts["value"], epoch, texts["detail"], texts["key"], texts["expect"],
+    )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class FinalRead:
     """The read of the whole set after the last heal, from the agreed leader."""

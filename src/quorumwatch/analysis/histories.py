@@ -3,7 +3,8 @@
 Three shapes, each an event per line — an invocation, then its completion by the same process:
 - Jepsen's test logs: `INFO  jepsen.util - 3	:invoke	:cas	[1 4]`, `:ok`, `:fail`, `:info` (the
   etcd, Knossos and Porcupine test histories); other lines are skipped;
-- EDN maps, one per line: `{:process 0, :type :invoke, :f :put, :key "3", :value "x", :time 123}`;
+- EDN maps, one per line: `{:process 0, :type :invoke, :f :put, :key "3", :value "x", :time 123}`
+  (also inside one vector, `[{...}` to `{...}]`, as Knossos's data files hold them);
 - JSON lines with the same fields: `{"process": 0, "type": "invoke", "f": "write", "key": "k",
   "value": 3, "time": 123}`; or the operations `quorumwatch history --format jsonl` writes
   (`{"type": "operation", ...}`, each whole: sent, returned, outcome), its ticks and events skipped.
@@ -21,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from quorumwatch.analysis.linearizability import Kind, RegOp, Status
-from quorumwatch.model import Operation
+from quorumwatch.model import Operation, operation_from_json
 
 Format = Literal["jepsen-log", "edn", "jsonl"]
 Model = Literal["register", "cas-register", "kv"]
@@ -42,7 +43,7 @@ def detect(first_lines: Iterable[str]) -> Format | None:
             continue
         if _JEPSEN.match(text) or "jepsen.util" in text:
             return "jepsen-log"
-        if text.startswith("{:") or text.startswith("{ :"):
+        if text.startswith(("{:", "{ :", "[{:", "[{ :")):
             return "edn"
         if text.startswith("{"):
             return "jsonl"
@@ -64,10 +65,33 @@ def read_history(lines: Iterable[str], fmt: Format, model: Model, source: str) -
     """The operations of a history file; HistoryError naming `source` and the line on bad input."""
     events: list[_Event] = []
     ours: list[Operation] = []
+    vector = False
+    pending: list[str] = []  # the lines of an EDN map not closed yet
+    began = 0
     for n, line in enumerate(lines, start=1):
         text = line.strip()
         if not text:
             continue
+        if fmt == "edn":
+            text = _uncommented(text)
+            if not text:
+                continue
+            # Knossos's data files: one EDN vector (or list) of maps, a map per line or over several
+            if not events and not vector and not pending and text[:2] in ("[{", "({"):
+                vector, text = True, text[1:]
+            if vector and not pending and text in ("]", ")"):
+                continue
+            if not pending:
+                began = n
+            pending.append(text)
+            depth = _depth(" ".join(pending))
+            if depth > 0:
+                continue
+            text = " ".join(pending)
+            pending.clear()
+            if vector and depth < 0 and text.endswith(("}]", "})")):
+                text = text[:-1]
+            n = began
         try:
             if fmt == "jsonl" and '"type"' in text and _ours(text, ours):
                 continue
@@ -78,11 +102,41 @@ def read_history(lines: Iterable[str], fmt: Format, model: Model, source: str) -
             events.append(ev)
         if events and ours:
             raise HistoryError(f"{source}:{n}: invoke/complete events mixed with quorumwatch operations")
+    if pending:
+        raise HistoryError(f"{source}:{began}: no closing '}}' for the map that begins here")
     if ours:
         from quorumwatch.analysis.harm import register_ops
 
         return [replace(op, where=f"{source}: op {op.index}") for op in register_ops(ours)]
     return _pair(events, source)
+
+
+def _depth(text: str) -> int:
+    """How many `{`, `[`, `(` are still open at the end of `text` (strings skipped)."""
+    depth = 0
+    quoted = False
+    for i, ch in enumerate(text):
+        if ch == '"' and (i == 0 or text[i - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted:
+            if ch in "{[(":
+                depth += 1
+            elif ch in "}])":
+                depth -= 1
+    return depth
+
+
+def _uncommented(text: str) -> str:
+    """A line without its `;` comment (a `;` inside a string is kept)."""
+    if ";" not in text:
+        return text
+    quoted = False
+    for i, ch in enumerate(text):
+        if ch == '"' and (i == 0 or text[i - 1] != "\\"):
+            quoted = not quoted
+        elif ch == ";" and not quoted:
+            return text[:i].rstrip()
+    return text
 
 
 _OURS = {"tick", "event", "finding"}
@@ -100,8 +154,6 @@ def _ours(text: str, into: list[Operation]) -> bool:
         return True
     if kind != "operation":
         return False
-    from quorumwatch.report.export import operation_from_json
-
     try:
         into.append(operation_from_json(doc))
     except KeyError as exc:
@@ -130,6 +182,8 @@ def _event(text: str, fmt: Format, model: Model, n: int) -> _Event | None:
             raise ValueError(f"not JSON: {exc}") from None
         if not isinstance(doc, dict):
             raise ValueError("expected a JSON object with process, type and f")
+    if str(doc.get("process")).lstrip(":") == "nemesis":
+        return None  # the fault injector's own events: not operations on the register
     kind = str(doc.get("type", "")).lstrip(":")
     if kind not in _TYPES:
         raise ValueError(f"type {doc.get('type')!r}: expected invoke, ok, fail or info")
@@ -219,8 +273,8 @@ def _op(index: int, inv: _Event, done: _Event | None, call: int, ret: int | None
 
 # --- a small EDN reader: what Jepsen histories hold ---------------------------------------------
 
-_TOKEN = re.compile(r'[\s,]*(?:([{}\[\]()])|("(?:[^"\\]|\\.)*")|([^\s,{}\[\]()"]+))', re.S)
-"""EDN's tokens; commas are whitespace."""
+_TOKEN = re.compile(r'(?:[\s,]|;[^\n]*)*(?:([{}\[\]()])|("(?:[^"\\]|\\.)*")|([^\s,;{}\[\]()"]+))?', re.S)
+"""EDN's tokens; commas are whitespace, `;` starts a comment to the end of the line."""
 
 
 def parse_edn(text: str) -> Any:
@@ -241,6 +295,8 @@ def _tokens(text: str) -> Iterable[tuple[str, str]]:
         if m is None or m.end() == pos:
             raise ValueError(f"cannot read {text[pos : pos + 20]!r}")
         pos = m.end()
+        if m.lastindex is None:
+            continue  # only whitespace and comments were left
         if m[1]:
             yield ("punct", m[1])
         elif m[2]:

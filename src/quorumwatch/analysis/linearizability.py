@@ -99,6 +99,9 @@ class KeyResult:
     stale_reads: tuple[tuple[RegOp, RegOp], ...] = ()
     """Every read (unique values) whose value an acknowledged write had replaced before it began,
     with that write."""
+    failed_cas_matters: bool = False
+    """Violated only because a failed cas is taken to mean the value differed: with failed cas left
+    out (Knossos's reading: a failed operation cannot influence the state) the key is linearizable."""
 
 
 @dataclass(frozen=True)
@@ -117,22 +120,41 @@ class Linearizability:
         return KeyVerdict.LINEARIZABLE
 
 
+FailedCas = Literal["compared", "ignored"]
+
+
 def check(
     ops: Iterable[RegOp],
     *,
     deadline_s: float = 60.0,
     max_states: int = 2_000_000,
     clock: Callable[[], float] = time.monotonic,
+    failed_cas: FailedCas = "compared",
+    recheck: bool = False,
 ) -> Linearizability:
-    """Every key of a history, smallest first, under one deadline (seconds from now)."""
+    """Every key of a history, smallest first, under one deadline (seconds from now).
+
+    `failed_cas`: `compared` — a failed cas found another value (Porcupine's reading, and what
+    Jepsen's etcd client records); `ignored` — it did nothing and says nothing (Knossos's). With
+    `recheck`, a key violated under `compared` that holds failed cas is checked again without them,
+    and marked when only they make it violated."""
     start = clock()
     until = start + deadline_s
     by_key: dict[str, list[RegOp]] = {}
     for op in ops:
+        if failed_cas == "ignored" and op.kind == "cas" and op.status is Status.FAIL:
+            continue
         by_key.setdefault(op.key, []).append(op)
     results = []
     for key in sorted(by_key, key=lambda k: (len(by_key[k]), k)):
-        results.append(check_key(key, by_key[key], until=until, max_states=max_states, clock=clock))
+        got = check_key(key, by_key[key], until=until, max_states=max_states, clock=clock)
+        failed = [op for op in by_key[key] if op.kind == "cas" and op.status is Status.FAIL]
+        if recheck and got.verdict is KeyVerdict.VIOLATED and failed:
+            rest = [op for op in by_key[key] if not (op.kind == "cas" and op.status is Status.FAIL)]
+            again = check_key(key, rest, until=until, max_states=max_states, clock=clock)
+            if again.verdict is KeyVerdict.LINEARIZABLE:
+                got = replace(got, failed_cas_matters=True)
+        results.append(got)
     results.sort(key=lambda r: r.key)
     return Linearizability(tuple(results), clock() - start)
 

@@ -46,33 +46,13 @@ def event_json(e: Event, cluster: str | None = None) -> dict[str, Any]:
 
 def operation_json(o: Operation) -> dict[str, Any]:
     """A workload operation as `history --format jsonl` writes it: its window in monotonic ns (the
-    order `quorumwatch linearizability` checks), its wall time for display."""
+    order `quorumwatch linearizability` checks), its wall time for display (`model.operation_from_json`
+    reads it back)."""
     return {
         "type": "operation", "index": o.index, "kind": o.kind, "key": o.key, "node": o.node,
         "send_ns": o.send_ns, "recv_ns": o.recv_ns, "time": iso(o.wall_ns), "outcome": o.outcome.value,
         "value": o.value, "expect": o.expect, "epoch": o.epoch, "detail": o.detail,
     }  # fmt: skip
-
-
-def operation_from_json(doc: dict[str, Any]) -> Operation:
-    """The inverse of `operation_json` (KeyError, ValueError, TypeError on a malformed object)."""
-    from quorumwatch.model import Outcome
-
-    ints = {k: doc[k] for k in ("index", "send_ns", "recv_ns")}
-    for k, v in ints.items():
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"{k} {v!r}: expected an integer")
-    texts = {k: doc.get(k) for k in ("key", "value", "expect", "detail")}
-    for k, v in texts.items():
-        if v is not None and not isinstance(v, str):
-            raise TypeError(f"{k} {v!r}: expected a string or null")
-    epoch = doc.get("epoch")
-    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
-        raise TypeError(f"epoch {epoch!r}: expected an integer or null")
-    return Operation(
-        ints["index"], str(doc["kind"]), str(doc["node"]), ints["send_ns"], ints["recv_ns"], 0,
-        Outcome(doc["outcome"]), texts["value"], epoch, texts["detail"], texts["key"], texts["expect"],
-    )  # fmt: skip
 
 
 def finding_json(c: Change, wall_offset_ns: int, cluster: str | None = None) -> dict[str, Any]:

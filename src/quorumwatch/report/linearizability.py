@@ -29,6 +29,8 @@ def key_json(k: KeyResult) -> dict[str, Any]:
         }  # fmt: skip
     if k.stale_reads:
         out["stale_reads"] = len(k.stale_reads)
+    if k.failed_cas_matters:
+        out["failed_cas_matters"] = True
     return out
 
 
@@ -62,6 +64,11 @@ def render(r: Linearizability, echo: Callable[[str], None]) -> None:
             if v.possible:
                 echo(f"    values possible there: {', '.join(repr(x) for x in v.possible)}")
             echo(f"    linearizable before it: {len(v.prefix):,} operation(s)")
+            if k.failed_cas_matters:
+                echo(
+                    '    note: only because a failed cas is read as "the value differed"; with failed cas '
+                    "ignored (Knossos's reading, --failed-cas ignored) this key is linearizable"
+                )
         elif k.verdict is KeyVerdict.UNKNOWN:
             echo(f"  key {k.key or '(the register)'}: unknown ({k.reason})")
 
