@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "runner": {"analysis", "config", "engine", "model", "probes", "report", "store", "workload", "_version"},
     "experiment": {"clocks", "config", "engine", "executors", "faults", "model", "probes", "report"}
     | {"scenario", "store", "workload"},
+    "session": {"analysis", "model", "report", "rundir", "store"},
     "cli": {"*"},
     "api": {"*"},
     "testing": {"*"},

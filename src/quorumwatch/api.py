@@ -15,15 +15,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
-from quorumwatch.analysis import Analysis, exit_code
+from quorumwatch.analysis import Analysis
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
 from quorumwatch.logs.command import LogRun, resolve_inputs, run_logs
 from quorumwatch.logs.rules import Pack, builtin, load_pack
-from quorumwatch.model import Harm, Tick, Verdict
+from quorumwatch.model import Tick
 from quorumwatch.report.lines import LineFormatter
 from quorumwatch.report.schema import Results
-from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE, analyze_run
+from quorumwatch.rundir import analyze_run
 from quorumwatch.scenario import Scenario, dump_scenario, load_scenario
+from quorumwatch.session import RunResult, close_run, finish
 from quorumwatch.store import History
 from quorumwatch.workload.spec import WorkloadSpec, load_workload
 
@@ -36,41 +37,6 @@ ClusterLike = ClusterConfig | str | Path
 
 def _cluster(c: ClusterLike) -> ClusterConfig:
     return c if isinstance(c, ClusterConfig) else load_cluster(str(c))
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A finished watch or experiment: where it was recorded and what the analysis found."""
-
-    run_dir: Path
-    results: Results
-    errors: tuple[str, ...] = ()
-    """What stopped an experiment early (a fault that failed, steady state not reached)."""
-
-    @property
-    def verdict(self) -> Verdict:
-        return self.results.verdict
-
-    @property
-    def harm(self) -> Harm:
-        return self.results.harm
-
-    @property
-    def results_path(self) -> Path:
-        return self.run_dir / RESULTS_FILE
-
-    @property
-    def report_path(self) -> Path:
-        """report.html (written unless the watch or experiment was asked not to)."""
-        return self.run_dir / REPORT_FILE
-
-    def exit_code(self, fail_on: str = "possible") -> int:
-        """What `quorumwatch run`/`watch` would exit with (1 when an experiment had errors)."""
-        code = exit_code(self.verdict, self.harm, fail_on)
-        return code if code or not self.errors else 1
-
-    def failed(self, fail_on: str = "possible") -> bool:
-        return self.exit_code(fail_on) != 0
 
 
 @dataclass
@@ -167,8 +133,7 @@ class Watch:
     ) -> None:
         await self._finish()
         assert self._recorded is not None
-        _, results = await asyncio.to_thread(analyze_run, self._recorded, report=self.report)
-        self.result = RunResult(self._recorded, results)
+        self.result = await asyncio.to_thread(finish, self._recorded, report=self.report)
 
     async def _finish(self) -> None:
         (self._ops_stop if self.workload is not None else self._stop).set()
@@ -239,10 +204,10 @@ async def run_experiment(
     )
     try:
         done = await experiment.run()
+        close_run(history, done.errors, done.interrupted)
     finally:
         history.close()
-    _, results = await asyncio.to_thread(analyze_run, recorded, report=report)
-    return RunResult(recorded, results, tuple(done.errors))
+    return await asyncio.to_thread(finish, recorded, report=report)
 
 
 def analyze(history: str | Path) -> Results:

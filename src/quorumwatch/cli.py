@@ -94,7 +94,7 @@ LONG_SECONDS = Number(0, 1e9, above_low=True)
 
 FAIL_ON_HELP = (
     "Lowest finding that fails the command: possible (default) < dual-leader < violation < harm. "
-    "Findings below it exit 0; harm (data loss, duplicates) always exits 6."
+    "Findings below it exit 0; harm (data loss, duplicates, stale reads) always exits 6."
 )
 
 
@@ -410,10 +410,6 @@ def _metrics(clusters: list[ClusterConfig], address: str) -> WatchMetrics:
     return metrics
 
 
-SEVERITY = (6, 4, 3, 5, 1, 0)
-"""Exit codes, most severe first: several clusters watched exit with the worst of their codes."""
-
-
 def _watch_many(
     clusters: list[ClusterConfig], duration: float | None, changes_only: bool, fmt: str,
     metrics_at: str | None, retain: float | None, out: ReopenableOutput | None, fail_on: str,
@@ -426,6 +422,7 @@ def _watch_many(
     from quorumwatch.report.lines import LineFormatter
     from quorumwatch.runner import MANY_SPIN_S, prepare_run, run_loop
     from quorumwatch.runner import watch as run_watch
+    from quorumwatch.session import worst
     from quorumwatch.store import HistoryError, Writer
 
     # a probe connection per node and three files per history: many clusters outgrow 1,024 descriptors
@@ -507,7 +504,7 @@ def _watch_many(
         if out is not None:
             out.close()
     codes = [_analyze_and_exit_code(run, fail_on=fail_on, report=True) for run, _ in runs]
-    return min(codes, key=SEVERITY.index)
+    return worst(codes)
 
 
 class Labelled:
@@ -541,20 +538,22 @@ def _analyze_and_exit_code(
     fail_on: str = "possible",
     report: bool = False,
 ) -> int:
-    """Analyse a finished run, print the summary, write results.json; the verdict's exit code."""
+    """Analyse a finished run, print the summary, write results.json; the run's exit code
+    (`session.RunResult.exit_code`, the one rule: errors and interruptions recorded with the run)."""
 
     from rich.console import Console
 
-    from quorumwatch.analysis import exit_code
     from quorumwatch.report.summary import print_summary
-    from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE, analyze_run
+    from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE
+    from quorumwatch.session import finish
     from quorumwatch.store import HistoryError
 
     try:
-        _, out = analyze_run(run, report=report)
+        result = finish(run, report=report)
     except (HistoryError, OSError, sqlite3.Error) as exc:
         click.echo(f"quorumwatch: cannot analyse {run}: {exc}", err=True)
         return EXIT_ERROR
+    out = result.results
     if as_json:
         click.echo(out.to_json(), nl=False)
     else:
@@ -563,7 +562,11 @@ def _analyze_and_exit_code(
         console.print(f"results: {run / RESULTS_FILE}")
         if report:
             console.print(f"report: {run / REPORT_FILE}")
-    return exit_code(out.verdict, out.harm, fail_on)
+        for error in result.errors:
+            console.print(f"run error: {error}")
+        if result.interrupted:
+            console.print("run interrupted: not every trial ran")
+    return result.exit_code(fail_on)
 
 
 @main.command()
@@ -603,8 +606,9 @@ def clocks(cluster_file: str, samples: int, as_json: bool) -> None:
 def analyze(run_dir: Path, as_json: bool, fail_on: str) -> None:
     """Verdicts, failover metrics and harm of a recorded run; writes RUN_DIR/results.json.
 
-    Exit 6 harm (acknowledged writes lost, duplicate IDs), 4 violation (two leaders in the same
-    epoch), 3 dual leader, 5 possible only, 0 ok (or below --fail-on); 1 errors.
+    Exit 6 harm (acknowledged writes lost, duplicate IDs, stale reads), 4 violation (two leaders in
+    the same epoch), 3 dual leader, 5 possible only, 0 ok (or below --fail-on); 1 errors, and, without
+    a finding, a run whose fault failed or that was interrupted.
     """
     from quorumwatch.store import HistoryError, resolve_run_dir
 
@@ -749,13 +753,14 @@ def run(
     """Run an experiment: watch the cluster while faults are injected and healed, trial after trial,
     with the scenario's workload (if any) sending operations through the nodes all along.
 
-    Exit as `analyze` (6 harm, 4 violation, 3 dual leader, 5 possible, 0 ok); 1 on errors (faults are
-    healed first).
+    Exit as `analyze` (6 harm, 4 violation, 3 dual leader, 5 possible, 0 ok); without a finding, 1 when
+    a fault or steady state failed or the run was interrupted (faults are healed first).
     """
     from quorumwatch.experiment import Experiment
     from quorumwatch.report.lines import LineFormatter
     from quorumwatch.runner import prepare_run
     from quorumwatch.scenario import dump_scenario, load_scenario
+    from quorumwatch.session import close_run
     from quorumwatch.store import HistoryError
 
     try:
@@ -773,6 +778,7 @@ def run(
     experiment = Experiment(scenario, cluster, hist, rundir, trials=trials, formatter=formatter)
     try:
         result = asyncio.run(experiment.run())
+        close_run(hist, result.errors, result.interrupted)
     except (OSError, sqlite3.Error) as exc:
         fail(f"while recording to {rundir}: {exc} (run 'quorumwatch heal {rundir}' if faults were active)")
     finally:
@@ -787,8 +793,7 @@ def run(
         f"{result.multi_leader_ticks} with more than one leader; history in {rundir}",
         err=True,
     )
-    code = _analyze_and_exit_code(rundir, fail_on=fail_on, report=True)
-    sys.exit(EXIT_ERROR if result.errors or result.interrupted else code)
+    sys.exit(_analyze_and_exit_code(rundir, fail_on=fail_on, report=True))
 
 
 @main.command()
