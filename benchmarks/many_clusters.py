@@ -31,6 +31,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from benchmarks.probe_engine import Responder, _pct, cluster, cpu_s, lateness_line, raise_nofile
+from quorumwatch.analysis.online import LiveGrading
 from quorumwatch.engine import Engine, EngineStats
 from quorumwatch.model import Role, Tick
 from quorumwatch.probes import make_probe
@@ -60,13 +61,16 @@ async def run(
         if writer is not None:
             h.write_from(writer)
         histories.append(h)
-        fmt = LineFormatter(changes_only=True)
+        fmt, grading = LineFormatter(changes_only=True), LiveGrading()
 
-        def sink(tick: Tick, h: History = h, fmt: LineFormatter = fmt) -> None:
+        def sink(
+            tick: Tick, h: History = h, fmt: LineFormatter = fmt, grading: LiveGrading = grading
+        ) -> None:
             nonlocal unknown, answered
             t = time.perf_counter()
             h.append_tick(tick)
-            fmt.feed(tick)
+            grading.feed(tick)
+            fmt.feed(tick, grading)
             if tick.index >= WARMUP_S * 10:
                 held.append(time.perf_counter() - t)
                 lateness.append(tick.lateness_ns)

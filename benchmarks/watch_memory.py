@@ -16,6 +16,7 @@ import resource
 import time
 from pathlib import Path
 
+from quorumwatch.analysis.online import LiveGrading
 from quorumwatch.model import Observation, Reason, Role, Tick
 from quorumwatch.report.lines import LineFormatter
 from quorumwatch.report.metrics import WatchMetrics
@@ -43,7 +44,7 @@ def main() -> None:
         Path(str(args.db) + suffix).unlink(missing_ok=True)
     names = [f"n{i}" for i in range(1, args.nodes + 1)]
     history = History.create(args.db, names, {"cluster": "bench", "probe": "etcd", "interval_s": "0.1"})
-    lines = LineFormatter(changes_only=True)
+    lines, grading = LineFormatter(changes_only=True), LiveGrading()
     metrics = WatchMetrics()
     metrics.start("bench", names)
     rng = random.Random(1)
@@ -71,12 +72,13 @@ def main() -> None:
                 obs.append(Observation(name, k, s, s + 2 * MS, WALL + s, Role.FOLLOWER, term + 1))
         tick = Tick(k, s0, s0, WALL + s0, tuple(obs))
         history.append_tick(tick)
-        printed += len(lines.feed(tick))
-        metrics.observe("bench", tick, lines.grading.active, 0.1)  # the one grading, as watch shares it
+        grading.feed(tick)
+        printed += len(lines.feed(tick, grading))
+        metrics.observe("bench", tick, grading.active, 0.1)  # the one grading, as watch shares it
         if k % 36_000 == 0 or k == n_ticks - 1:
             now = rss_mb()
             peak = max(peak, now)
-            held = lines.grading.analysis.memory()
+            held = grading.analysis.memory()
             print(f"{k / 36_000:5.1f} h: RSS {now:6.1f} MB, intervals held {held}, "
                   f"{k / max(time.perf_counter() - t0, 1e-9):,.0f} ticks/s", flush=True)  # fmt: skip
     history.close()

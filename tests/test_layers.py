@@ -33,7 +33,17 @@ ALLOWED: dict[str, set[str]] = {
     "lab": {"check", "config", "engine", "model", "probes", "report"},
     "rundir": {"analysis", "clocks", "config", "logs", "model", "report", "store", "_serial"},
     "runner": {"analysis", "config", "engine", "model", "probes", "report", "store", "workload", "_version"},
-    "experiment": {"clocks", "config", "engine", "executors", "faults", "model", "probes", "report"}
+    "experiment": {
+        "analysis",
+        "clocks",
+        "config",
+        "engine",
+        "executors",
+        "faults",
+        "model",
+        "probes",
+        "report",
+    }
     | {"scenario", "store", "workload"},
     "session": {"analysis", "model", "report", "rundir", "store"},
     "cli": {"*"},

@@ -76,13 +76,24 @@ def test_graded_lines_say_when_a_dual_leader_is_proven_and_when_it_ends() -> Non
     from tests.test_analysis import history
 
     ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
-    f = LineFormatter(changes_only=True, tz=dt.UTC)
-    per_tick = {t.index: [line[27:] for line in f.feed(t) if "dual leader" in line] for t in ticks}
+    from quorumwatch.analysis.online import LiveGrading
+
+    f, grading = LineFormatter(changes_only=True, tz=dt.UTC), LiveGrading()
+
+    def fed(t: Tick) -> list[str]:
+        grading.feed(t)  # the session feeds the one grading, then the formatter shows it
+        return f.feed(t, grading)
+
+    per_tick = {t.index: [line[27:] for line in fed(t) if "dual leader" in line] for t in ticks}
     assert per_tick[5] == [
         "dual leader (certain since 00:00:00.410000, 0.090 s so far): a (epoch 1), b (epoch 2)"
     ]
     assert per_tick[7] == ["dual leader a + b ended after 0.190 s"]
     assert [k for k, v in per_tick.items() if v] == [4, 5, 7]
     assert per_tick[4] == ["possible dual leader (since 00:00:00.300000, not proven): a, b"]
-    quiet = LineFormatter(changes_only=True, graded=False)
-    assert not [line for t in ticks for line in quiet.feed(t) if "certain since" in line]
+    quiet, again = LineFormatter(changes_only=True, graded=False), LiveGrading()
+    assert not [line for t in ticks if again.feed(t) is not None for line in quiet.feed(t, again)
+                if "certain since" in line]  # fmt: skip
+    assert not [
+        line for t in ticks for line in LineFormatter(changes_only=True).feed(t) if "dual leader" in line
+    ]

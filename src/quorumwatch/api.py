@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
 from quorumwatch.analysis import Analysis
+from quorumwatch.analysis.online import LiveGrading
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
 from quorumwatch.logs.command import LogRun, resolve_inputs, run_logs
 from quorumwatch.logs.rules import Pack, builtin, load_pack
@@ -98,9 +99,9 @@ class Watch:
             check_workload(spec, cluster, where)
         self.workload = spec
         self._recorded, self._history = prepare_run(cluster, self.run_dir, self.runs)
-        formatter = LineFormatter()
+        formatter, grading = LineFormatter(), LiveGrading()
         if self.retain is not None:
-            self._retention = Retention(self._history, formatter.grading, self.retain, cluster.interval)
+            self._retention = Retention(self._history, grading, self.retain, cluster.interval)
         first = asyncio.Event()
 
         def seen(tick: Tick) -> None:
@@ -113,7 +114,7 @@ class Watch:
 
         self._task = asyncio.get_running_loop().create_task(
             run_watch(
-                cluster, self._history, duration_s=None, formatter=formatter, out=self.out,
+                cluster, self._history, duration_s=None, formatter=formatter, grading=grading, out=self.out,
                 workload=spec, run_id=self._recorded.name, stop=self._stop, ops_stop=self._ops_stop,
                 signals=False, on_tick=seen,
             )

@@ -228,6 +228,7 @@ def watch(
     errors (several clusters: the most severe). With a workload, the first Ctrl-C stops the operations
     and reads the set back; a second one stops at once.
     """
+    from quorumwatch.analysis.online import LiveGrading
     from quorumwatch.report.lines import LineFormatter
     from quorumwatch.runner import prepare_run
     from quorumwatch.runner import watch as run_watch
@@ -278,10 +279,11 @@ def watch(
         from quorumwatch.report.export import JsonlFormatter
 
         formatter, live = JsonlFormatter(cluster.name), False
-    # the formatter grades each tick; the metrics and hooks below read that one grading after it
+    # the cluster's one grading: fed once per tick, before the formatter and the hooks below read it
+    grading = LiveGrading()
     hooks: list[Callable[[Tick], None]] = []
     if metrics_at is not None:
-        hooks.append(_metrics_hook(_metrics([cluster], metrics_at), cluster, formatter.grading))
+        hooks.append(_metrics_hook(_metrics([cluster], metrics_at), cluster, grading))
     try:
         run, history = prepare_run(cluster, run_dir)
     except (HistoryError, OSError) as exc:
@@ -292,8 +294,8 @@ def watch(
         from quorumwatch.report.hooks import Hooks
 
         verdict_hooks = Hooks(hook_argv, cluster.name, str(run))
-        hooks.append(_verdict_hook(verdict_hooks, formatter.grading))
-    retention = _retention(history, formatter.grading, retain, cluster.interval)
+        hooks.append(_verdict_hook(verdict_hooks, grading))
+    retention = _retention(history, grading, retain, cluster.interval)
     if retention is not None:
         hooks.append(retention)
 
@@ -301,12 +303,12 @@ def watch(
     out = _output(output)
     try:
         if live and out is None and sys.stdout.isatty():
-            _watch_live(cluster, history, formatter, duration, workload, run.name, on_tick)
+            _watch_live(cluster, history, formatter, grading, duration, workload, run.name, on_tick)
         else:
             asyncio.run(
                 run_watch(
-                    cluster, history, duration_s=duration, formatter=formatter, workload=workload,
-                    run_id=run.name, on_tick=on_tick, out=out or sys.stdout,
+                    cluster, history, duration_s=duration, formatter=formatter, grading=grading,
+                    workload=workload, run_id=run.name, on_tick=on_tick, out=out or sys.stdout,
                     on_hangup=out.reopen if out is not None else None,
                 )
             )  # fmt: skip
@@ -418,6 +420,7 @@ def _watch_many(
     import resource
     import signal
 
+    from quorumwatch.analysis.online import LiveGrading
     from quorumwatch.report.export import JsonlFormatter
     from quorumwatch.report.lines import LineFormatter
     from quorumwatch.runner import MANY_SPIN_S, prepare_run, run_loop
@@ -446,12 +449,13 @@ def _watch_many(
         else Labelled(c.name, LineFormatter(changes_only=changes_only))
         for c in clusters
     ]
+    gradings = [LiveGrading() for _ in clusters]
     hooks: dict[str, list[Callable[[Tick], None]]] = {c.name: [] for c in clusters}
     retentions = []
-    for c, f, (_, h) in zip(clusters, formatters, runs, strict=True):
+    for c, g, (_, h) in zip(clusters, gradings, runs, strict=True):
         if metrics is not None:
-            hooks[c.name].append(_metrics_hook(metrics, c, f.grading))
-        retention = _retention(h, f.grading, retain, c.interval)
+            hooks[c.name].append(_metrics_hook(metrics, c, g))
+        retention = _retention(h, g, retain, c.interval)
         if retention is not None:
             hooks[c.name].append(retention)
         retentions.append(retention)
@@ -461,15 +465,15 @@ def _watch_many(
         h.write_from(writer)
 
     async def one(
-        i: int, c: ClusterConfig, run: Path, h: History, f: TickFormatter, stop: asyncio.Event
+        i: int, c: ClusterConfig, run: Path, h: History, f: TickFormatter, g: LiveGrading, stop: asyncio.Event
     ) -> None:
         # spread the clusters' ticks over the interval rather than start them all at one instant
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(c.interval * i / len(clusters)):
                 await stop.wait()
         if not stop.is_set():
-            await run_watch(c, h, duration_s=duration, formatter=f, stop=stop, signals=False, run_id=run.name,
-                            on_tick=_chain(hooks[c.name]), spin_s=MANY_SPIN_S,
+            await run_watch(c, h, duration_s=duration, formatter=f, grading=g, stop=stop, signals=False,
+                            run_id=run.name, on_tick=_chain(hooks[c.name]), spin_s=MANY_SPIN_S,
                             out=out or sys.stdout)  # fmt: skip
 
     async def all_of_them() -> None:
@@ -480,8 +484,10 @@ def _watch_many(
         loop.add_signal_handler(signal.SIGHUP, out.reopen if out is not None else lambda: None)
         try:
             await asyncio.gather(*(
-                one(i, c, run, h, f, stop)
-                for i, (c, (run, h), f) in enumerate(zip(clusters, runs, formatters, strict=True))
+                one(i, c, run, h, f, g, stop)
+                for i, (c, (run, h), f, g) in enumerate(
+                    zip(clusters, runs, formatters, gradings, strict=True)
+                )
             ))  # fmt: skip
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -522,12 +528,8 @@ class Labelled:
     def multi_leader_ticks(self) -> int:
         return self.inner.multi_leader_ticks
 
-    @property
-    def grading(self) -> LiveGrading:
-        return self.inner.grading
-
-    def feed(self, tick: Tick) -> list[str]:
-        return [f"[{self.name}] {line}" for line in self.inner.feed(tick)]
+    def feed(self, tick: Tick, grading: LiveGrading | None = None) -> list[str]:
+        return [f"[{self.name}] {line}" for line in self.inner.feed(tick, grading)]
 
 
 def _analyze_and_exit_code(
@@ -642,6 +644,7 @@ def _watch_live(
     cluster: ClusterConfig,
     history: History,
     formatter: TickFormatter,
+    grading: LiveGrading,
     duration: float | None,
     workload: WorkloadSpec | None,
     run_id: str,
@@ -661,8 +664,8 @@ def _watch_live(
 
         asyncio.run(
             run_watch(
-                cluster, history, duration_s=duration, formatter=formatter, render=render,
-                workload=workload, run_id=run_id, on_tick=on_tick,
+                cluster, history, duration_s=duration, formatter=formatter, grading=grading,
+                render=render, workload=workload, run_id=run_id, on_tick=on_tick,
             )
         )  # fmt: skip
 
@@ -682,6 +685,7 @@ def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
     """
     import json
 
+    from quorumwatch.analysis.online import LiveGrading
     from quorumwatch.model import Event
     from quorumwatch.report.export import csv_header, csv_rows, event_json, operation_json, tick_json
     from quorumwatch.report.lines import LineFormatter, event_line
@@ -693,6 +697,7 @@ def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
     except HistoryError as exc:
         fail(str(exc))
     formatter = LineFormatter(changes_only=changes_only)
+    grading = LiveGrading()  # a replay grades as the watch did
 
     def tick_out(tick: Tick) -> None:
         if fmt == "jsonl":
@@ -700,7 +705,8 @@ def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
         elif fmt == "csv":
             click.echo(csv_rows(tick), nl=False)
         else:
-            for line in formatter.feed(tick):
+            grading.feed(tick)
+            for line in formatter.feed(tick, grading):
                 click.echo(line)
 
     def event_out(ev: Event) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from quorumwatch.analysis.online import LiveGrading
 from quorumwatch.clocks import ClockOffset
 from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine, TickFeed
@@ -99,6 +100,8 @@ class Experiment:
         self.trials = trials or scenario.trials
         self.out = out
         self.formatter = formatter or LineFormatter()
+        self.grading = LiveGrading()
+        """The run's one live grading, fed after each tick is recorded."""
         self.signals = signals
         """Ctrl-C/SIGTERM heal and stop (the CLI); a library caller cancels the task instead."""
         self.rng = random.Random(scenario.seed)
@@ -145,7 +148,8 @@ class Experiment:
             self.history.append_tick(tick)
         except sqlite3.Error as exc:
             raise ExperimentError(f"recording to {self.history.path} failed: {exc}") from None
-        self._print(self.formatter.feed(tick))
+        self.grading.feed(tick)
+        self._print(self.formatter.feed(tick, self.grading))
         self.feed.push(tick)
 
     def _record_step(self, phase: str, fid: int, result: StepResult) -> None:

@@ -137,6 +137,7 @@ async def watch(
     *,
     duration_s: float | None,
     formatter: TickFormatter,
+    grading: LiveGrading | None = None,
     out: Output | None = sys.stdout,
     render: Callable[[Tick], None] | None = None,
     workload: WorkloadSpec | None = None,
@@ -151,8 +152,10 @@ async def watch(
     """Watch until `duration_s`, a signal (with `signals`) or `stop`. With a workload: on the first
     signal, `ops_stop` or the end of the duration, operations stop, the set is read back from the
     agreed leader, then probing stops; a second signal (or `stop`) stops at once. `out=None` prints
-    nothing (the library's way)."""
+    nothing (the library's way). `grading`, the cluster's one live grading, is fed each tick after
+    it is recorded and before anything shows or reads it (the formatter, then `on_tick`)."""
     probes = [make_probe(cluster, node) for node in cluster.nodes]
+    graded = grading if grading is not None else LiveGrading()
 
     def record(tick: Tick) -> None:
         history.append_tick(tick)
@@ -161,7 +164,8 @@ async def watch(
     sink = out if out is not None else Discard()
 
     def show(tick: Tick) -> None:
-        lines = formatter.feed(tick)
+        graded.feed(tick)
+        lines = formatter.feed(tick, graded)
         if render is not None:
             render(tick)
         elif lines and out is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from quorumwatch._serial import iso
@@ -76,14 +76,13 @@ class JsonlFormatter:
     cluster: str | None = None
     ticks: int = 0
     multi_leader_ticks: int = 0
-    grading: LiveGrading = field(default_factory=LiveGrading)
 
-    def feed(self, tick: Tick) -> list[str]:
+    def feed(self, tick: Tick, grading: LiveGrading | None = None) -> list[str]:
         self.ticks += 1
         self.multi_leader_ticks += len(tick.leaders) > 1
         out = [json.dumps(tick_json(tick, self.cluster))]
-        changes = self.grading.feed(tick)
-        out += [json.dumps(finding_json(c, self.grading.offset_ns, self.cluster)) for c in changes]
+        if grading is not None:
+            out += [json.dumps(finding_json(c, grading.offset_ns, self.cluster)) for c in grading.changes]
         return out
 
 

@@ -66,10 +66,10 @@ class TickFormatter(Protocol):
     @property
     def multi_leader_ticks(self) -> int: ...
 
-    @property
-    def grading(self) -> LiveGrading: ...
+    def feed(self, tick: Tick, grading: LiveGrading | None = None) -> list[str]: ...
 
-    def feed(self, tick: Tick) -> list[str]: ...
+    """The lines of one tick; `grading`, already fed this tick by its owner (the session), adds
+    the findings that started or ended at it."""
 
 
 @dataclass
@@ -82,11 +82,9 @@ class LineFormatter:
     ticks: int = 0
     graded: bool = True
     """Also print the live grading's lines (certain / possible dual leader, and its end)."""
-    grading: LiveGrading = field(default_factory=LiveGrading)
-    """Fed here once per tick; metrics and hooks read it after."""
     _state: dict[str, _NodeState] = field(default_factory=dict)
 
-    def feed(self, tick: Tick) -> list[str]:
+    def feed(self, tick: Tick, grading: LiveGrading | None = None) -> list[str]:
         out: list[str] = []  # stamped at the end, only when there is a line to print
         for o in tick.observations:
             now = _leadership(o)
@@ -110,9 +108,8 @@ class LineFormatter:
             unknown = sum(1 for o in tick.observations if o.role is Role.UNKNOWN)
             note = f" ({unknown} of {len(tick.observations)} nodes unknown)" if unknown else ""
             out.append(f"no leader at this tick{note}")
-        changes = self.grading.feed(tick)
-        if self.graded:
-            out += [f"{graded_line(c, self.grading.offset_ns, self.tz)}" for c in changes]
+        if self.graded and grading is not None:
+            out += [f"{graded_line(c, grading.offset_ns, self.tz)}" for c in grading.changes]
         if not self.changes_only:
             out.append(f"quorum matrix: {matrix(tick.observations)}")
         self.ticks += 1
