@@ -45,7 +45,7 @@ ALLOWED: dict[str, set[str]] = {
         "report",
     }
     | {"scenario", "store", "workload"},
-    "session": {"analysis", "model", "report", "rundir", "store"},
+    "session": {"analysis", "config", "model", "report", "rundir", "runner", "store", "workload"},
     "cli": {"*"},
     "api": {"*"},
     "testing": {"*"},

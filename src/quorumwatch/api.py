@@ -16,21 +16,18 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
 from quorumwatch.analysis import Analysis
-from quorumwatch.analysis.online import LiveGrading
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
 from quorumwatch.logs.command import LogRun, resolve_inputs, run_logs
 from quorumwatch.logs.rules import Pack, builtin, load_pack
 from quorumwatch.model import Tick
-from quorumwatch.report.lines import LineFormatter
 from quorumwatch.report.schema import Results
 from quorumwatch.rundir import analyze_run
 from quorumwatch.scenario import Scenario, dump_scenario, load_scenario
 from quorumwatch.session import RunResult, close_run, finish
-from quorumwatch.store import History
 from quorumwatch.workload.spec import WorkloadSpec, load_workload
 
 if TYPE_CHECKING:
-    from quorumwatch.runner import Retention
+    pass
 
 ClusterLike = ClusterConfig | str | Path
 """A cluster: its loaded config, or the path of its cluster file."""
@@ -69,12 +66,10 @@ class Watch:
     """Keep only the last this many seconds of ticks (`watch --retain`): findings and counts stay."""
     result: RunResult | None = field(default=None, init=False)
     _ticks: int = field(default=0, init=False)
-    _task: asyncio.Task[object] | None = field(default=None, init=False)
+    _task: asyncio.Task[list[RunResult]] | None = field(default=None, init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _ops_stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _history: History | None = field(default=None, init=False)
     _recorded: Path | None = field(default=None, init=False)
-    _retention: Retention | None = field(default=None, init=False)
 
     @property
     def ticks(self) -> int:
@@ -87,8 +82,7 @@ class Watch:
         return self._recorded
 
     async def __aenter__(self) -> Watch:
-        from quorumwatch.runner import Retention, prepare_run
-        from quorumwatch.runner import watch as run_watch
+        from quorumwatch.session import Outputs, Target, WatchPlan, watch_async
         from quorumwatch.workload.spec import check_workload
 
         cluster = _cluster(self.cluster)
@@ -98,57 +92,49 @@ class Watch:
             spec = load_workload(where)
             check_workload(spec, cluster, where)
         self.workload = spec
-        self._recorded, self._history = prepare_run(cluster, self.run_dir, self.runs)
-        formatter, grading = LineFormatter(), LiveGrading()
-        if self.retain is not None:
-            self._retention = Retention(self._history, grading, self.retain, cluster.interval)
+        plan = WatchPlan(
+            (Target(cluster, self.run_dir, spec),), None, Outputs(), self.retain, self.runs, self.report
+        )
         first = asyncio.Event()
 
-        def seen(tick: Tick) -> None:
+        def seen(_cluster: str, tick: Tick) -> None:
             self._ticks += 1
             first.set()
-            if self._retention is not None:
-                self._retention(tick)
             if self.on_tick is not None:
                 self.on_tick(tick)
 
+        def started(runs: Sequence[Path]) -> None:
+            self._recorded = runs[0]
+
         self._task = asyncio.get_running_loop().create_task(
-            run_watch(
-                cluster, self._history, duration_s=None, formatter=formatter, grading=grading, out=self.out,
-                workload=spec, run_id=self._recorded.name, stop=self._stop, ops_stop=self._ops_stop,
-                signals=False, on_tick=seen,
+            watch_async(
+                plan, out=self.out, stop=self._stop, ops_stop=self._ops_stop, on_tick=seen, on_start=started
             )
-        )  # fmt: skip
+        )
         ready = asyncio.get_running_loop().create_task(first.wait())
         await asyncio.wait(
             [ready, self._task], timeout=self.first_tick_timeout, return_when="FIRST_COMPLETED"
         )
         if not ready.done():
             ready.cancel()
-            await self._finish()
+            await self._finish()  # raises what stopped the session, if anything did
             raise TimeoutError(f"{cluster.name}: no tick within {self.first_tick_timeout:g} s")
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._finish()
-        assert self._recorded is not None
-        self.result = await asyncio.to_thread(finish, self._recorded, report=self.report)
+        (self.result,) = await self._finish()
 
-    async def _finish(self) -> None:
+    async def _finish(self) -> list[RunResult]:
+        """Stop (with a workload: the operations first, then the read-back, then the probes) and
+        wait for the session's analysis."""
         (self._ops_stop if self.workload is not None else self._stop).set()
         try:
-            if self._task is not None:
-                await self._task
+            assert self._task is not None
+            return await self._task
         finally:
             self._stop.set()
-            if self._history is not None:
-                try:
-                    if self._retention is not None:
-                        self._retention.finish()
-                finally:
-                    self._history.close()
 
 
 async def observe(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
 import sqlite3
@@ -19,17 +18,10 @@ from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
 from quorumwatch.probes import check_access
 
 if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
-    from collections.abc import Callable
+    from collections.abc import Sequence
 
-    from quorumwatch.analysis.online import LiveGrading
     from quorumwatch.model import Tick
-    from quorumwatch.report.hooks import Hooks
-    from quorumwatch.report.lines import LineFormatter, TickFormatter
-    from quorumwatch.report.metrics import WatchMetrics
-    from quorumwatch.report.output import ReopenableOutput
-    from quorumwatch.runner import Retention
-    from quorumwatch.store import History
-    from quorumwatch.workload.spec import WorkloadSpec
+    from quorumwatch.session import RunResult
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -228,308 +220,49 @@ def watch(
     errors (several clusters: the most severe). With a workload, the first Ctrl-C stops the operations
     and reads the set back; a second one stops at once.
     """
-    from quorumwatch.analysis.online import LiveGrading
-    from quorumwatch.report.lines import LineFormatter
-    from quorumwatch.runner import prepare_run
-    from quorumwatch.runner import watch as run_watch
-    from quorumwatch.store import HistoryError
+    from quorumwatch.session import Outputs, SessionError, Target, WatchPlan
+    from quorumwatch.session import watch as run_session
 
-    if duration is not None and duration <= 0:
-        fail("--duration must be positive", EXIT_USAGE)
     if len(cluster_files) > 1:
         for flag, given in (("--node", only_node), ("--run-dir", run_dir), ("--workload", workload_file),
                             ("--live", live or None), ("--on-verdict", on_verdict)):  # fmt: skip
             if given:
                 fail(f"{flag} watches one cluster; give one cluster file", EXIT_USAGE)
-        clusters = [_load(f, interval, deadline) for f in cluster_files]
-        names = [c.name for c in clusters]
-        if len(set(names)) != len(names):
-            fail(f"cluster names must differ: {', '.join(names)}", EXIT_USAGE)
-        sys.exit(
-            _watch_many(clusters, duration, changes_only, fmt, metrics_at, retain, _output(output), fail_on)
-        )
-    (cluster_file,) = cluster_files
-    cluster = _load(cluster_file, interval, deadline)
+    clusters = [_load(f, interval, deadline) for f in cluster_files]
     if only_node is not None:
-        chosen = [n for n in cluster.nodes if n.name == only_node]
+        chosen = [n for n in clusters[0].nodes if n.name == only_node]
         if not chosen:
-            fail(f"{cluster_file}: no node named {only_node!r}", EXIT_USAGE)
-        cluster = cluster.model_copy(update={"nodes": chosen})
+            fail(f"{cluster_files[0]}: no node named {only_node!r}", EXIT_USAGE)
+        clusters[0] = clusters[0].model_copy(update={"nodes": chosen})
     workload = None
     if workload_file is not None:
         from quorumwatch.workload.spec import check_workload, load_workload
 
         try:
             workload = load_workload(workload_file)
-            check_workload(workload, cluster, workload_file)
+            check_workload(workload, clusters[0], workload_file)
         except ConfigError as exc:
             fail(str(exc), EXIT_USAGE)
-    hook_argv: list[str] = []
-    if on_verdict is not None:
-        import shlex
-
-        try:
-            hook_argv = shlex.split(on_verdict)
-        except ValueError as exc:
-            fail(f"--on-verdict: {exc}", EXIT_USAGE)
-        if not hook_argv:
-            fail("--on-verdict: empty command", EXIT_USAGE)
-    formatter: TickFormatter = LineFormatter(changes_only=changes_only)
-    if fmt == "jsonl":
-        from quorumwatch.report.export import JsonlFormatter
-
-        formatter, live = JsonlFormatter(cluster.name), False
-    # the cluster's one grading: fed once per tick, before the formatter and the hooks below read it
-    grading = LiveGrading()
-    hooks: list[Callable[[Tick], None]] = []
-    if metrics_at is not None:
-        hooks.append(_metrics_hook(_metrics([cluster], metrics_at), cluster, grading))
     try:
-        run, history = prepare_run(cluster, run_dir)
-    except (HistoryError, OSError) as exc:
-        fail(str(exc))
-    click.echo(f"recording to {run}", err=True)
-    verdict_hooks = None
-    if hook_argv:
-        from quorumwatch.report.hooks import Hooks
-
-        verdict_hooks = Hooks(hook_argv, cluster.name, str(run))
-        hooks.append(_verdict_hook(verdict_hooks, grading))
-    retention = _retention(history, grading, retain, cluster.interval)
-    if retention is not None:
-        hooks.append(retention)
-
-    on_tick = _chain(hooks)
-    out = _output(output)
-    try:
-        if live and out is None and sys.stdout.isatty():
-            _watch_live(cluster, history, formatter, grading, duration, workload, run.name, on_tick)
-        else:
-            asyncio.run(
-                run_watch(
-                    cluster, history, duration_s=duration, formatter=formatter, grading=grading,
-                    workload=workload, run_id=run.name, on_tick=on_tick, out=out or sys.stdout,
-                    on_hangup=out.reopen if out is not None else None,
-                )
-            )  # fmt: skip
-    except (OSError, sqlite3.Error) as exc:
-        fail(f"while recording to {run}: {exc} (ticks recorded so far are kept)")
-    finally:
-        _finish_retention(retention, run)
-        history.close()
-        if out is not None:
-            out.close()
-        if verdict_hooks is not None:
-            verdict_hooks.close()
-            for problem in verdict_hooks.failed[:3]:
-                click.echo(f"quorumwatch: {problem}", err=True)
-    click.echo(
-        f"{formatter.ticks} ticks, {formatter.multi_leader_ticks} with more than one leader; "
-        f"history in {run}",
-        err=True,
-    )
-    sys.exit(_analyze_and_exit_code(run, fail_on=fail_on, report=True))
+        outputs = Outputs(
+            "jsonl" if fmt == "jsonl" else "text", changes_only, output, metrics_at,
+            Outputs.hook_argv(on_verdict), live,
+        )  # fmt: skip
+        plan = WatchPlan(
+            tuple(Target(c, run_dir if len(clusters) == 1 else None, workload) for c in clusters),
+            duration, outputs, retain,
+        )  # fmt: skip
+        results = run_session(plan, say=lambda line: click.echo(line, err=True))
+    except SessionError as exc:
+        fail(str(exc), exc.code)
+    sys.exit(_print_results(results, fail_on))
 
 
-def _output(path: Path | None) -> ReopenableOutput | None:
-    if path is None:
-        return None
-    from quorumwatch.report.output import ReopenableOutput
-
-    try:
-        return ReopenableOutput(path)
-    except OSError as exc:
-        fail(f"{path}: {exc.strerror or exc}", EXIT_USAGE)
-
-
-def _chain(hooks: list[Callable[[Tick], None]]) -> Callable[[Tick], None] | None:
-    """One per-tick hook running `hooks` in order (None when there are none)."""
-    if not hooks:
-        return None
-
-    def each(tick: Tick) -> None:
-        for hook in hooks:
-            hook(tick)
-
-    return each
-
-
-def _retention(
-    history: History, grading: LiveGrading, retain: float | None, interval: float
-) -> Retention | None:
-    if retain is None:
-        return None
-    from quorumwatch.runner import Retention
-
-    return Retention(history, grading, retain, interval)
-
-
-def _finish_retention(retention: Retention | None, run: Path) -> None:
-    """Record the findings the grading still holds (the ticks they came from may be gone)."""
-    if retention is None:
-        return
-    try:
-        retention.finish()
-    except (OSError, sqlite3.Error) as exc:
-        click.echo(f"quorumwatch: {run}: could not record the last findings: {exc}", err=True)
-
-
-def _verdict_hook(hooks: Hooks, grading: LiveGrading) -> Callable[[Tick], None]:
-    """Fire the hook for every finding that started or ended at the tick just graded."""
-
-    def on_tick(_tick: Tick) -> None:
-        for change in grading.changes:
-            hooks.fire(change, grading.offset_ns)
-
-    return on_tick
-
-
-def _metrics_hook(
-    metrics: WatchMetrics, cluster: ClusterConfig, grading: LiveGrading
-) -> Callable[[Tick], None]:
-    """Feed the metrics each tick, with the findings the cluster's grading holds after it."""
-
-    def on_tick(tick: Tick) -> None:
-        metrics.observe(cluster.name, tick, grading.active, cluster.interval)
-
-    return on_tick
-
-
-def _metrics(clusters: list[ClusterConfig], address: str) -> WatchMetrics:
-    """Start one metrics endpoint for the clusters, every series at zero."""
-    from quorumwatch.report.metrics import WatchMetrics, serve
-
-    if ":" not in address:
-        address = f"127.0.0.1:{address}"
-    metrics = WatchMetrics()
-    for c in clusters:
-        metrics.start(c.name, [n.name for n in c.nodes])
-    try:
-        host, port = serve(metrics, address)
-    except (OSError, ValueError) as exc:
-        fail(f"--metrics {address}: cannot serve: {exc}", EXIT_USAGE)
-    click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
-    return metrics
-
-
-def _watch_many(
-    clusters: list[ClusterConfig], duration: float | None, changes_only: bool, fmt: str,
-    metrics_at: str | None, retain: float | None, out: ReopenableOutput | None, fail_on: str,
-) -> int:  # fmt: skip
-    """Several clusters in one process: one event loop, a schedule, history and run directory each."""
-    import resource
-    import signal
-
-    from quorumwatch.analysis.online import LiveGrading
-    from quorumwatch.report.export import JsonlFormatter
-    from quorumwatch.report.lines import LineFormatter
-    from quorumwatch.runner import MANY_SPIN_S, prepare_run, run_loop
-    from quorumwatch.runner import watch as run_watch
+def _print_results(results: Sequence[RunResult], fail_on: str) -> int:
+    """Each run's summary (several: one after the other); the session's exit code."""
     from quorumwatch.session import worst
-    from quorumwatch.store import HistoryError, Writer
 
-    # a probe connection per node and three files per history: many clusters outgrow 1,024 descriptors
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    metrics = _metrics(clusters, metrics_at) if metrics_at is not None else None
-    runs = []
-    try:
-        for c in clusters:
-            runs.append(prepare_run(c, None))
-    except (HistoryError, OSError) as exc:
-        for _, h in runs:
-            h.close()
-        fail(str(exc))
-    for c, (run, _) in zip(clusters, runs, strict=True):
-        click.echo(f"{c.name}: recording to {run}", err=True)
-    formatters: list[TickFormatter] = [
-        JsonlFormatter(c.name)
-        if fmt == "jsonl"
-        else Labelled(c.name, LineFormatter(changes_only=changes_only))
-        for c in clusters
-    ]
-    gradings = [LiveGrading() for _ in clusters]
-    hooks: dict[str, list[Callable[[Tick], None]]] = {c.name: [] for c in clusters}
-    retentions = []
-    for c, g, (_, h) in zip(clusters, gradings, runs, strict=True):
-        if metrics is not None:
-            hooks[c.name].append(_metrics_hook(metrics, c, g))
-        retention = _retention(h, g, retain, c.interval)
-        if retention is not None:
-            hooks[c.name].append(retention)
-        retentions.append(retention)
-
-    writer = Writer()  # the commits run beside the loop, not in it
-    for _, h in runs:
-        h.write_from(writer)
-
-    async def one(
-        i: int, c: ClusterConfig, run: Path, h: History, f: TickFormatter, g: LiveGrading, stop: asyncio.Event
-    ) -> None:
-        # spread the clusters' ticks over the interval rather than start them all at one instant
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(c.interval * i / len(clusters)):
-                await stop.wait()
-        if not stop.is_set():
-            await run_watch(c, h, duration_s=duration, formatter=f, grading=g, stop=stop, signals=False,
-                            run_id=run.name, on_tick=_chain(hooks[c.name]), spin_s=MANY_SPIN_S,
-                            out=out or sys.stdout)  # fmt: skip
-
-    async def all_of_them() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, out.reopen if out is not None else lambda: None)
-        try:
-            await asyncio.gather(*(
-                one(i, c, run, h, f, g, stop)
-                for i, (c, (run, h), f, g) in enumerate(
-                    zip(clusters, runs, formatters, gradings, strict=True)
-                )
-            ))  # fmt: skip
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
-
-    try:
-        run_loop(all_of_them())
-    except (OSError, sqlite3.Error) as exc:
-        fail(f"while recording: {exc} (ticks recorded so far are kept)")
-    finally:
-        for (run, h), retention in zip(runs, retentions, strict=True):
-            _finish_retention(retention, run)
-            try:
-                h.close()
-            except (OSError, sqlite3.Error) as exc:
-                click.echo(
-                    f"quorumwatch: while recording to {run}: {exc} (ticks recorded so far are kept)", err=True
-                )
-        writer.close()
-        if out is not None:
-            out.close()
-    codes = [_analyze_and_exit_code(run, fail_on=fail_on, report=True) for run, _ in runs]
-    return worst(codes)
-
-
-class Labelled:
-    """A text formatter whose lines start with the cluster's name (several clusters in one stream)."""
-
-    def __init__(self, name: str, inner: LineFormatter) -> None:
-        self.name = name
-        self.inner = inner
-
-    @property
-    def ticks(self) -> int:
-        return self.inner.ticks
-
-    @property
-    def multi_leader_ticks(self) -> int:
-        return self.inner.multi_leader_ticks
-
-    def feed(self, tick: Tick, grading: LiveGrading | None = None) -> list[str]:
-        return [f"[{self.name}] {line}" for line in self.inner.feed(tick, grading)]
+    return worst([_show_result(r, fail_on=fail_on, report=True) for r in results])
 
 
 def _analyze_and_exit_code(
@@ -540,13 +273,7 @@ def _analyze_and_exit_code(
     fail_on: str = "possible",
     report: bool = False,
 ) -> int:
-    """Analyse a finished run, print the summary, write results.json; the run's exit code
-    (`session.RunResult.exit_code`, the one rule: errors and interruptions recorded with the run)."""
-
-    from rich.console import Console
-
-    from quorumwatch.report.summary import print_summary
-    from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE
+    """Analyse a finished run, print the summary, write results.json; the run's exit code."""
     from quorumwatch.session import finish
     from quorumwatch.store import HistoryError
 
@@ -555,15 +282,28 @@ def _analyze_and_exit_code(
     except (HistoryError, OSError, sqlite3.Error) as exc:
         click.echo(f"quorumwatch: cannot analyse {run}: {exc}", err=True)
         return EXIT_ERROR
+    return _show_result(result, as_json=as_json, to_stderr=to_stderr, fail_on=fail_on, report=report)
+
+
+def _show_result(
+    result: RunResult, *, as_json: bool = False, to_stderr: bool = True, fail_on: str = "possible",
+    report: bool = False,
+) -> int:  # fmt: skip
+    """Print a run's summary (or its results.json); its exit code (`RunResult.exit_code`, the one
+    rule: errors and interruptions are recorded with the run)."""
+    from rich.console import Console
+
+    from quorumwatch.report.summary import print_summary
+
     out = result.results
     if as_json:
         click.echo(out.to_json(), nl=False)
     else:
         console = Console(stderr=to_stderr, highlight=False, width=None if sys.stdout.isatty() else 140)
         print_summary(out.data(), console)
-        console.print(f"results: {run / RESULTS_FILE}")
+        console.print(f"results: {result.results_path}")
         if report:
-            console.print(f"report: {run / REPORT_FILE}")
+            console.print(f"report: {result.report_path}")
         for error in result.errors:
             console.print(f"run error: {error}")
         if result.interrupted:
@@ -638,36 +378,6 @@ def report(run_dir: Path) -> None:
     except (HistoryError, OSError, sqlite3.Error) as exc:
         fail(f"cannot write the report of {run_dir}: {exc}")
     click.echo(run / REPORT_FILE)
-
-
-def _watch_live(
-    cluster: ClusterConfig,
-    history: History,
-    formatter: TickFormatter,
-    grading: LiveGrading,
-    duration: float | None,
-    workload: WorkloadSpec | None,
-    run_id: str,
-    on_tick: Callable[[Tick], None] | None = None,
-) -> None:
-    from rich.console import Console
-    from rich.live import Live
-
-    from quorumwatch.report.live import live_table
-    from quorumwatch.runner import watch as run_watch
-
-    console = Console()
-    with Live(console=console, auto_refresh=False) as live:
-
-        def render(tick: Tick) -> None:
-            live.update(live_table(tick, cluster.name, formatter.multi_leader_ticks), refresh=True)
-
-        asyncio.run(
-            run_watch(
-                cluster, history, duration_s=duration, formatter=formatter, grading=grading,
-                render=render, workload=workload, run_id=run_id, on_tick=on_tick,
-            )
-        )  # fmt: skip
 
 
 @main.command()

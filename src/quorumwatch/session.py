@@ -1,26 +1,55 @@
-"""A session: one watch or experiment from its run directory to its result, and the one exit code.
+"""A session: watches of one cluster or many from their run directories to their results, and the
+one exit code.
 
-Every entry point (`quorumwatch watch` and `run`, `api.Watch`, `api.observe`, `api.run_experiment`,
-the pytest plugin) ends a run here: what stopped it early is recorded in the history beside the
-ticks (`close_run`), the one analysis makes its `RunResult` (`finish`), and `RunResult.exit_code` is
-the only rule for the code it exits with, so the CLI and the library say the same of the same run,
-and `quorumwatch analyze RUN_DIR` says it again later.
+A `WatchPlan` (typed, frozen: the clusters, their workloads, the outputs, retention, duration) is
+all an entry point builds: `quorumwatch watch` (one cluster or many, `--live`), `api.Watch`,
+`api.observe` and the pytest plugin run theirs through `watch` / `watch_async`. Per cluster the
+session makes the run directory and one engine, feeds **one live grading** after each tick is
+recorded, and hands the tick to its consumers in one order: formatter, metrics, `--on-verdict`
+hooks, retention, the caller's hook. Signals are handled here once (the first Ctrl-C stops the
+workload and reads the set back, the next stops), histories are written by one writer thread
+beside the loop, and every run ends with the one analysis (`finish`).
+
+Every run, experiments included, ends here: what stopped it early is recorded in the history beside
+the ticks (`close_run`), the analysis makes its `RunResult`, and `RunResult.exit_code` is the only
+rule for the code it exits with, so the CLI and the library say the same of the same run, and
+`quorumwatch analyze RUN_DIR` says it again later.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+import shlex
+import signal
+import sqlite3
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from quorumwatch.analysis import exit_code as verdict_code
-from quorumwatch.model import HARM_EXIT, Harm, Verdict
+from quorumwatch.analysis.online import LiveGrading
+from quorumwatch.config import ClusterConfig
+from quorumwatch.model import HARM_EXIT, Harm, Tick, Verdict
+from quorumwatch.report.lines import LineFormatter, TickFormatter
 from quorumwatch.report.schema import Results
 from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE, analyze_run
-from quorumwatch.store import HISTORY_FILE, History
+from quorumwatch.store import HISTORY_FILE, History, HistoryError, Writer
+from quorumwatch.workload.spec import WorkloadSpec
+
+if TYPE_CHECKING:
+    from rich.live import Live
+
+    from quorumwatch.report.hooks import Hooks
+    from quorumwatch.report.metrics import WatchMetrics
+    from quorumwatch.report.output import ReopenableOutput
+    from quorumwatch.runner import Output, Retention
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 SEVERITY = (HARM_EXIT, 4, 3, EXIT_ERROR, 5, 0)
 """Exit codes, most severe first: several clusters watched exit with the worst of theirs. A cluster
 that could not be examined (1) outranks another's `possible` (5): a gate must not pass on it."""
@@ -112,4 +141,362 @@ def outcome(run_dir: Path) -> tuple[tuple[str, ...], bool]:
     return tuple(str(e) for e in errors), meta.get(_INTERRUPTED) == "1"
 
 
-__all__ = ["EXIT_ERROR", "SEVERITY", "RunResult", "close_run", "finish", "outcome", "worst"]
+# ---- the watch plan ----
+
+
+class SessionError(Exception):
+    """A session that cannot start or go on: printable as is; `code` is the exit code it means."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a session shows, and where."""
+
+    format: Literal["text", "jsonl"] = "text"
+    changes_only: bool = False
+    output: Path | None = None
+    """A file for the lines (reopened on SIGHUP: log rotation); None: the session's stream."""
+    metrics: str | None = None
+    """`[HOST:]PORT` of a Prometheus endpoint for every cluster of the session."""
+    on_verdict: tuple[str, ...] = ()
+    """A command (argv) run for every finding that starts or ends."""
+    live: bool = False
+    """A table redrawn in place (text, one cluster, a terminal, no output file)."""
+
+    @staticmethod
+    def hook_argv(command: str | None) -> tuple[str, ...]:
+        """`--on-verdict CMD` as argv; SessionError (usage) when it does not split or is empty."""
+        if command is None:
+            return ()
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise SessionError(f"--on-verdict: {exc}", EXIT_USAGE) from None
+        if not argv:
+            raise SessionError("--on-verdict: empty command", EXIT_USAGE)
+        return tuple(argv)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One cluster of a session."""
+
+    cluster: ClusterConfig
+    run_dir: Path | None = None
+    """Where to record; default `<runs>/<cluster>/<UTC time>`."""
+    workload: WorkloadSpec | None = None
+
+
+@dataclass(frozen=True)
+class WatchPlan:
+    targets: tuple[Target, ...]
+    duration_s: float | None = None
+    outputs: Outputs = Outputs()
+    retain_s: float | None = None
+    """Keep only the last this many seconds of ticks (findings and counts stay)."""
+    runs: Path = Path("runs")
+    report: bool = True
+    """Write report.html beside results.json."""
+
+    def __post_init__(self) -> None:
+        names = [t.cluster.name for t in self.targets]
+        if not names:
+            raise SessionError("a session needs a cluster", EXIT_USAGE)
+        if len(set(names)) != len(names):
+            raise SessionError(f"cluster names must differ: {', '.join(names)}", EXIT_USAGE)
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise SessionError("--duration must be positive", EXIT_USAGE)
+
+
+class Labelled:
+    """A text formatter whose lines start with the cluster's name (several clusters in one stream)."""
+
+    def __init__(self, name: str, inner: LineFormatter) -> None:
+        self.name = name
+        self.inner = inner
+
+    @property
+    def ticks(self) -> int:
+        return self.inner.ticks
+
+    @property
+    def multi_leader_ticks(self) -> int:
+        return self.inner.multi_leader_ticks
+
+    def feed(self, tick: Tick, grading: LiveGrading | None = None) -> list[str]:
+        return [f"[{self.name}] {line}" for line in self.inner.feed(tick, grading)]
+
+
+@dataclass
+class _Running:
+    """One target while the session runs: its run directory and what consumes its ticks."""
+
+    target: Target
+    run: Path
+    history: History
+    formatter: TickFormatter
+    grading: LiveGrading = field(default_factory=LiveGrading)
+    consumers: list[Callable[[Tick], None]] = field(default_factory=list)
+    hooks: Hooks | None = None
+    retention: Retention | None = None
+
+    def on_tick(self, tick: Tick) -> None:
+        """After the tick is recorded, graded and shown: metrics, hooks, retention, the caller's."""
+        for consumer in self.consumers:
+            consumer(tick)
+
+
+def _formatter(plan: WatchPlan, cluster: ClusterConfig) -> TickFormatter:
+    o = plan.outputs
+    if o.format == "jsonl":
+        from quorumwatch.report.export import JsonlFormatter
+
+        return JsonlFormatter(cluster.name)
+    text = LineFormatter(changes_only=o.changes_only)
+    return Labelled(cluster.name, text) if len(plan.targets) > 1 else text
+
+
+def _serve_metrics(plan: WatchPlan, say: Callable[[str], None]) -> WatchMetrics | None:
+    address = plan.outputs.metrics
+    if address is None:
+        return None
+    from quorumwatch.report.metrics import WatchMetrics, serve
+
+    if ":" not in address:
+        address = f"127.0.0.1:{address}"
+    metrics = WatchMetrics()
+    for t in plan.targets:
+        metrics.start(t.cluster.name, [n.name for n in t.cluster.nodes])
+    try:
+        host, port = serve(metrics, address)
+    except (OSError, ValueError) as exc:
+        raise SessionError(f"--metrics {address}: cannot serve: {exc}", EXIT_USAGE) from None
+    say(f"metrics on http://{host}:{port}/metrics")
+    return metrics
+
+
+def open_output(path: Path | None) -> ReopenableOutput | None:
+    """The output file, opened before anything is recorded (a bad path is a usage error)."""
+    if path is None:
+        return None
+    from quorumwatch.report.output import ReopenableOutput
+
+    try:
+        return ReopenableOutput(path)
+    except OSError as exc:
+        raise SessionError(f"{path}: {exc.strerror or exc}", EXIT_USAGE) from None
+
+
+def _start(plan: WatchPlan, metrics: WatchMetrics | None, say: Callable[[str], None]) -> list[_Running]:
+    """Every target's run directory and consumers (all or none: a failure closes what was made)."""
+    from quorumwatch.runner import Retention, prepare_run
+
+    running: list[_Running] = []
+    try:
+        for t in plan.targets:
+            run, history = prepare_run(t.cluster, t.run_dir, plan.runs)
+            r = _Running(t, run, history, _formatter(plan, t.cluster))
+            running.append(r)
+            prefix = f"{t.cluster.name}: " if len(plan.targets) > 1 else ""
+            say(f"{prefix}recording to {run}")
+            c, g = t.cluster, r.grading
+            if metrics is not None:
+                r.consumers.append(_observer(metrics, c, g))
+            if plan.outputs.on_verdict:
+                from quorumwatch.report.hooks import Hooks
+
+                r.hooks = Hooks(list(plan.outputs.on_verdict), c.name, str(run))
+                r.consumers.append(_firer(r.hooks, g))
+            if plan.retain_s is not None:
+                r.retention = Retention(history, g, plan.retain_s, c.interval)
+                r.consumers.append(r.retention)
+    except (HistoryError, OSError) as exc:
+        for r in running:
+            r.history.close()
+        raise SessionError(str(exc)) from None
+    return running
+
+
+def _observer(metrics: WatchMetrics, cluster: ClusterConfig, grading: LiveGrading) -> Callable[[Tick], None]:
+    """Feed the metrics each tick, with the findings the cluster's grading holds after it."""
+
+    def observe(tick: Tick) -> None:
+        metrics.observe(cluster.name, tick, grading.active, cluster.interval)
+
+    return observe
+
+
+def _firer(hooks: Hooks, grading: LiveGrading) -> Callable[[Tick], None]:
+    """Fire the hook for every finding that started or ended at the tick just graded."""
+
+    def fire(_tick: Tick) -> None:
+        for change in grading.changes:
+            hooks.fire(change, grading.offset_ns)
+
+    return fire
+
+
+async def watch_async(
+    plan: WatchPlan,
+    *,
+    out: TextIO | None = None,
+    say: Callable[[str], None] = lambda line: None,
+    stop: asyncio.Event | None = None,
+    ops_stop: asyncio.Event | None = None,
+    signals: bool = False,
+    on_tick: Callable[[str, Tick], None] | None = None,
+    on_start: Callable[[Sequence[Path]], None] | None = None,
+) -> list[RunResult]:
+    """Run the plan on the running loop until its duration, `stop` or (with `signals`) a signal;
+    then analyse every run. `out`: where the lines go when the plan names no file (None: nowhere);
+    `say`: status lines (recording to …, the workload's counts); `on_tick(cluster, tick)`: after
+    every consumer; `on_start(run_dirs)`: once the run directories exist. Raises SessionError."""
+    from quorumwatch.runner import MANY_SPIN_S
+    from quorumwatch.runner import watch as run_watch
+
+    stop = stop or asyncio.Event()
+    ops_stop = ops_stop or asyncio.Event()
+    output = open_output(plan.outputs.output)
+    metrics = _serve_metrics(plan, say)
+    try:
+        running = _start(plan, metrics, say)
+    except SessionError:
+        if output is not None:
+            output.close()
+        raise
+    if on_start is not None:
+        on_start([r.run for r in running])
+    if on_tick is not None:
+        for r in running:
+            r.consumers.append(_named(on_tick, r.target.cluster.name))
+    writer = Writer()  # the commits run beside the loop, not in it
+    for r in running:
+        r.history.write_from(writer)
+    sink: Output | None = output if output is not None else out
+    many = len(running) > 1
+    live = _live(plan, output, sink)
+    loop = asyncio.get_running_loop()
+    workloads = any(r.target.workload is not None for r in running)
+
+    def on_signal() -> None:
+        if not workloads or ops_stop.is_set():
+            stop.set()
+        ops_stop.set()
+
+    async def one(i: int, r: _Running) -> None:
+        if many:  # spread the clusters' ticks over the interval rather than start them at one instant
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(r.target.cluster.interval * i / len(running)):
+                    await stop.wait()
+            if stop.is_set():
+                return
+        render = None
+        if live is not None:
+            from quorumwatch.report.live import live_table
+
+            def render(tick: Tick, r: _Running = r) -> None:
+                live.update(
+                    live_table(tick, r.target.cluster.name, r.formatter.multi_leader_ticks), refresh=True
+                )
+
+        await run_watch(
+            r.target.cluster, r.history, duration_s=plan.duration_s, formatter=r.formatter,
+            grading=r.grading, out=sink, render=render, workload=r.target.workload, run_id=r.run.name,
+            stop=stop, ops_stop=ops_stop, signals=False, on_tick=r.on_tick,
+            spin_s=MANY_SPIN_S if many else 0.001,
+        )  # fmt: skip
+
+    if signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        # SIGHUP reopens the output file (log rotation); a watch never dies of it
+        loop.add_signal_handler(signal.SIGHUP, output.reopen if output is not None else lambda: None)
+    failure: str | None = None
+    try:
+        with live if live is not None else contextlib.nullcontext():
+            await asyncio.gather(*(one(i, r) for i, r in enumerate(running)))
+    except (OSError, sqlite3.Error) as exc:
+        failure = f"while recording: {exc} (ticks recorded so far are kept)"
+    finally:
+        if signals:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        failure = _close(running, writer, output, say) or failure
+    if failure is not None:
+        raise SessionError(failure)
+    for r in running:
+        prefix = f"{r.target.cluster.name}: " if many else ""
+        say(f"{prefix}{r.formatter.ticks} ticks, {r.formatter.multi_leader_ticks} with more than one leader; "
+            f"history in {r.run}")  # fmt: skip
+    results = []
+    for r in running:
+        try:
+            results.append(await asyncio.to_thread(finish, r.run, report=plan.report))
+        except (HistoryError, OSError, sqlite3.Error) as exc:
+            raise SessionError(f"cannot analyse {r.run}: {exc}") from None
+    return results
+
+
+def _named(on_tick: Callable[[str, Tick], None], name: str) -> Callable[[Tick], None]:
+    def call(tick: Tick) -> None:
+        on_tick(name, tick)
+
+    return call
+
+
+def _live(plan: WatchPlan, output: object, sink: Output | None) -> Live | None:
+    """Rich's live table, when the plan asks for it and it can be shown (one cluster, text lines to
+    a terminal, no output file); else None: the lines are printed."""
+    isatty = getattr(sink, "isatty", None)
+    if not plan.outputs.live or output is not None or len(plan.targets) > 1 or plan.outputs.format != "text":
+        return None
+    if sink is None or not callable(isatty) or not isatty():
+        return None
+    from rich.console import Console
+    from rich.live import Live
+
+    return Live(console=Console(), auto_refresh=False)
+
+
+def _close(
+    running: list[_Running], writer: Writer, output: ReopenableOutput | None, say: Callable[[str], None]
+) -> str | None:
+    """Every target's last findings recorded and history closed, the writer and output closed, the
+    hooks waited for; the first failure to record, if any (what was recorded before it is kept)."""
+    failure = None
+    for r in running:
+        try:
+            if r.retention is not None:
+                r.retention.finish()
+        except (OSError, sqlite3.Error) as exc:
+            say(f"quorumwatch: {r.run}: could not record the last findings: {exc}")
+        try:
+            r.history.close()
+        except (OSError, sqlite3.Error) as exc:
+            failure = failure or f"while recording to {r.run}: {exc} (ticks recorded so far are kept)"
+    writer.close()
+    if output is not None:
+        output.close()
+    for r in running:
+        if r.hooks is not None:
+            r.hooks.close()
+            for problem in r.hooks.failed[:3]:
+                say(f"quorumwatch: {problem}")
+    return failure
+
+
+def watch(plan: WatchPlan, *, say: Callable[[str], None], out: TextIO = sys.stdout) -> list[RunResult]:
+    """The command line's session: `watch_async` on its own loop (uvloop), signals handled."""
+    from quorumwatch.runner import run_loop
+
+    return run_loop(watch_async(plan, out=out, say=say, signals=True))
+
+
+__all__ = [
+    "EXIT_ERROR", "EXIT_USAGE", "SEVERITY", "Outputs", "RunResult", "SessionError", "Target", "WatchPlan",
+    "close_run", "finish", "outcome", "watch", "watch_async", "worst",
+]  # fmt: skip
