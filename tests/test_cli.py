@@ -365,7 +365,7 @@ def test_several_clusters_in_one_process(tmp_path: Path) -> None:
         (tmp_path / "b.yaml").write_text(b.cluster_yaml().replace("name: fake", "name: beta"))
         r = qw("watch", "a.yaml", "b.yaml", "--duration", "0.6", cwd=tmp_path)
         jl = qw("watch", "a.yaml", "b.yaml", "--duration", "0.4", "--format", "jsonl", cwd=tmp_path)
-        bad = qw("watch", "a.yaml", "b.yaml", "--run-dir", "x", cwd=tmp_path)
+        bad = qw("watch", "a.yaml", "b.yaml", "--node", "n1", cwd=tmp_path)
     assert r.returncode == 3, r.stderr  # the worst of ok (alpha) and dual leader (beta)
     lines = r.stdout.splitlines()
     assert any(s.startswith("[alpha] ") and s.endswith("quorum matrix: [F L F]") for s in lines)
@@ -375,7 +375,30 @@ def test_several_clusters_in_one_process(tmp_path: Path) -> None:
         assert read_results(tmp_path / "runs" / name / "latest")["verdict"] == verdict
     rows = [json.loads(x) for x in jl.stdout.splitlines()]
     assert {x["cluster"] for x in rows} == {"alpha", "beta"}
-    assert bad.returncode == 2 and "--run-dir watches one cluster" in bad.stderr
+    assert bad.returncode == 2 and "--node watches one cluster" in bad.stderr
+
+
+def test_several_clusters_take_a_workload_hooks_and_a_run_dir_each(tmp_path: Path) -> None:
+    with (
+        EtcdLikeCluster(["L", "F", "F"], keep_writes=True) as a,
+        EtcdLikeCluster(["F", "L"], keep_writes=True) as b,
+    ):
+        (tmp_path / "a.yaml").write_text(a.cluster_yaml().replace("name: fake", "name: alpha"))
+        (tmp_path / "b.yaml").write_text(b.cluster_yaml().replace("name: fake", "name: beta"))
+        (tmp_path / "w.yaml").write_text("workload: {kind: set, rate: 40}\n")
+        hook = tmp_path / "hook.sh"
+        hook.write_text('#!/bin/sh\necho "$QUORUMWATCH_CLUSTER" >> ' + str(tmp_path / "fired") + "\n")
+        hook.chmod(0o755)
+        r = qw("watch", "a.yaml", "b.yaml", "--duration", "1", "--workload", "w.yaml", "--run-dir", "runs2",
+               "--on-verdict", str(hook), cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    for name, leader in (("alpha", "n1"), ("beta", "n2")):
+        data = read_results(tmp_path / "runs2" / name)
+        w = data["workload"]
+        assert data["harm"] == "none_observed" and w["kind"] == "set" and w["total"]["ok"] >= 10, name
+        assert w["final_read"]["node"] == leader and w["lost"]["count"] == 0
+    assert "alpha: recording to " in r.stderr and "beta: recording to " in r.stderr
+    assert not (tmp_path / "fired").exists()  # no finding started or ended: no hook ran
 
 
 def test_watch_retain_drops_old_ticks_and_keeps_the_dual_leader_they_showed(tmp_path: Path) -> None:

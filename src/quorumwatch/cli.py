@@ -224,8 +224,7 @@ def watch(
     from quorumwatch.session import watch as run_session
 
     if len(cluster_files) > 1:
-        for flag, given in (("--node", only_node), ("--run-dir", run_dir), ("--workload", workload_file),
-                            ("--live", live or None), ("--on-verdict", on_verdict)):  # fmt: skip
+        for flag, given in (("--node", only_node), ("--live", live or None)):
             if given:
                 fail(f"{flag} watches one cluster; give one cluster file", EXIT_USAGE)
     clusters = [_load(f, interval, deadline) for f in cluster_files]
@@ -240,17 +239,20 @@ def watch(
 
         try:
             workload = load_workload(workload_file)
-            check_workload(workload, clusters[0], workload_file)
+            for c in clusters:  # the same operations through every cluster, each checked against it
+                check_workload(workload, c, workload_file)
         except ConfigError as exc:
             fail(str(exc), EXIT_USAGE)
+    # several clusters: --run-dir holds a directory per cluster
+    dirs = [run_dir if len(clusters) == 1 or run_dir is None else run_dir / c.name for c in clusters]
     try:
         outputs = Outputs(
             "jsonl" if fmt == "jsonl" else "text", changes_only, output, metrics_at,
             Outputs.hook_argv(on_verdict), live,
         )  # fmt: skip
         plan = WatchPlan(
-            tuple(Target(c, run_dir if len(clusters) == 1 else None, workload) for c in clusters),
-            duration, outputs, retain,
+            tuple(Target(c, d, workload) for c, d in zip(clusters, dirs, strict=True)), duration, outputs,
+            retain,
         )  # fmt: skip
         results = run_session(plan, say=lambda line: click.echo(line, err=True))
     except SessionError as exc:

@@ -388,6 +388,17 @@ async def watch_async(
         ops_stop.set()
 
     async def one(i: int, r: _Running) -> None:
+        # its own stops, set by the session's: one cluster's end (its workload read back, its
+        # duration over) must not stop another's
+        mine, my_ops = asyncio.Event(), asyncio.Event()
+        relays = [loop.create_task(_relay(stop, mine)), loop.create_task(_relay(ops_stop, my_ops))]
+        try:
+            await watch_one(i, r, mine, my_ops)
+        finally:
+            for relay in relays:
+                relay.cancel()
+
+    async def watch_one(i: int, r: _Running, stop: asyncio.Event, ops_stop: asyncio.Event) -> None:
         if many:  # spread the clusters' ticks over the interval rather than start them at one instant
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(r.target.cluster.interval * i / len(running)):
@@ -439,6 +450,11 @@ async def watch_async(
         except (HistoryError, OSError, sqlite3.Error) as exc:
             raise SessionError(f"cannot analyse {r.run}: {exc}") from None
     return results
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
 
 
 def _named(on_tick: Callable[[str, Tick], None], name: str) -> Callable[[Tick], None]:
