@@ -582,3 +582,46 @@ def test_names_with_shell_metacharacters_are_refused_before_anything_runs(tmp_pa
     if os.geteuid() == 0:  # the lab checks its name before it touches the network
         r = qw("lab", "up", "etcd", "--name", name)
         assert r.returncode != 0 and "invalid lab name" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_run_takes_the_watch_output_options_jsonl_metrics_and_an_output_file(tmp_path: Path) -> None:
+    """`run --format jsonl --metrics`: ticks and the fault's events as JSON lines, a metrics endpoint
+    while the trials go, the same session underneath as `watch`."""
+    import urllib.request
+
+    scenario = tmp_path / "s.yaml"
+    step = f"[{sys.executable}, -c, 'pass']"
+    scenario.write_text(
+        "steady_state: {leaders: 1, for: 0.2, within: 10}\n"
+        f"faults:\n  - {{kind: command, local: true, inject: {step}, heal: {step}, after: 0.1, hold: 1.5}}\n"
+        "trials: 1\ncooldown: 0.1\n"
+    )
+    with EtcdLikeCluster(["F", "L", "F"]) as c:
+        (tmp_path / "c.yaml").write_text(c.cluster_yaml())
+        base = ["run", str(scenario), "--cluster", str(tmp_path / "c.yaml"), "--format", "jsonl"]
+        argv = [*QW, *base, "--run-dir", str(tmp_path / "r"), "--metrics", "127.0.0.1:0"]
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
+            assert p.stderr is not None
+            address = None
+            for line in p.stderr:
+                if m := re.search(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", line):
+                    address = m.group(1)
+                    break
+            assert address is not None
+            deadline = time.monotonic() + 20
+            scraped = ""
+            while "quorumwatch_node_role" not in scraped or 'cluster="fake"' not in scraped:
+                assert time.monotonic() < deadline, scraped[-500:]
+                with contextlib.suppress(OSError):
+                    scraped = urllib.request.urlopen(address, timeout=2).read().decode()
+            out, err = p.communicate(timeout=60)
+        filed = qw(*base, "--run-dir", str(tmp_path / "r2"), "-o", str(tmp_path / "lines.jsonl"))
+    assert p.returncode == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]  # every line on stdout is JSON
+    kinds = {r["kind"] for r in rows if r["type"] == "event"}
+    assert {"fault.inject", "fault.heal"} <= kinds and sum(r["type"] == "tick" for r in rows) >= 10
+    assert all(r.get("cluster") == "fake" for r in rows)
+    assert read_results(tmp_path / "r")["trials"][0]["fault"] == "command"
+    assert filed.returncode == 0 and filed.stdout == "", filed.stderr
+    written = [json.loads(line) for line in (tmp_path / "lines.jsonl").read_text().splitlines()]
+    assert {"tick", "event"} <= {r["type"] for r in written}

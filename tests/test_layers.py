@@ -45,7 +45,18 @@ ALLOWED: dict[str, set[str]] = {
         "report",
     }
     | {"scenario", "store", "workload"},
-    "session": {"analysis", "config", "model", "report", "rundir", "runner", "store", "workload"},
+    "session": {
+        "analysis",
+        "config",
+        "experiment",
+        "model",
+        "report",
+        "rundir",
+        "runner",
+        "scenario",
+        "store",
+    }
+    | {"workload"},
     "cli": {"*"},
     "api": {"*"},
     "testing": {"*"},

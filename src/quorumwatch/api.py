@@ -22,8 +22,8 @@ from quorumwatch.logs.rules import Pack, builtin, load_pack
 from quorumwatch.model import Tick
 from quorumwatch.report.schema import Results
 from quorumwatch.rundir import analyze_run
-from quorumwatch.scenario import Scenario, dump_scenario, load_scenario
-from quorumwatch.session import RunResult, close_run, finish
+from quorumwatch.scenario import Scenario, load_scenario
+from quorumwatch.session import RunResult
 from quorumwatch.workload.spec import WorkloadSpec, load_workload
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class Watch:
         return self._recorded
 
     async def __aenter__(self) -> Watch:
-        from quorumwatch.session import Outputs, Target, WatchPlan, watch_async
+        from quorumwatch.session import Outputs, Plan, Target, watch_async
         from quorumwatch.workload.spec import check_workload
 
         cluster = _cluster(self.cluster)
@@ -92,7 +92,7 @@ class Watch:
             spec = load_workload(where)
             check_workload(spec, cluster, where)
         self.workload = spec
-        plan = WatchPlan(
+        plan = Plan(
             (Target(cluster, self.run_dir, spec),), None, Outputs(), self.retain, self.runs, self.report
         )
         first = asyncio.Event()
@@ -167,8 +167,7 @@ async def run_experiment(
 ) -> RunResult:
     """Run a scenario (faults trial after trial, its workload alongside) and analyse it: what
     `quorumwatch run` does, as a value. Cancelling the task heals every fault before it ends."""
-    from quorumwatch.experiment import Experiment
-    from quorumwatch.runner import Discard, prepare_run
+    from quorumwatch.session import Outputs, Plan, Target, watch_async
 
     if isinstance(scenario, Scenario):
         if cluster is None:
@@ -178,23 +177,12 @@ async def run_experiment(
         spec, config = load_scenario(str(scenario), None if cluster is None else str(cluster))
         if isinstance(cluster, ClusterConfig):
             config = cluster
-    recorded, history = prepare_run(config, run_dir, runs)
-    (recorded / "scenario.yaml").write_text(dump_scenario(spec, config), encoding="utf-8")
-    experiment = Experiment(
-        spec,
-        config,
-        history,
-        recorded,
+    plan = Plan(
+        (Target(config, run_dir, spec.workload),), None, Outputs(), runs=runs, report=report, scenario=spec,
         trials=trials,
-        out=out if out is not None else Discard(),
-        signals=False,
-    )
-    try:
-        done = await experiment.run()
-        close_run(history, done.errors, done.interrupted)
-    finally:
-        history.close()
-    return await asyncio.to_thread(finish, recorded, report=report)
+    )  # fmt: skip
+    (result,) = await watch_async(plan, out=out)
+    return result
 
 
 def analyze(history: str | Path) -> Results:

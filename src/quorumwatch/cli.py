@@ -155,6 +155,56 @@ def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
 
 
+def output_options(f: F) -> F:
+    """What `watch` and `run` show, and where: the same options for both."""
+    for option in reversed(_OUTPUT_OPTIONS):
+        f = option(f)
+    return f
+
+
+_OUTPUT_OPTIONS = [
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "jsonl"]),
+        default="text",
+        show_default=True,
+        help="text: one line per tick and change; jsonl: one JSON object per tick (and per fault event) on "
+        "stdout (summary on stderr).",
+    ),
+    click.option(
+        "--metrics",
+        "metrics_at",
+        metavar="[HOST:]PORT",
+        help="Serve Prometheus metrics on HOST:PORT (host 127.0.0.1 unless given): roles, epochs, graded "
+        "dual-leader time and state, leader changes, probe round trips and errors, tick lateness.",
+    ),
+    click.option(
+        "--on-verdict",
+        "on_verdict",
+        metavar="CMD",
+        help="Run CMD (split like a shell would, run without one) when a graded finding starts or ends; "
+        "details in QUORUMWATCH_EVENT, _KIND, _CERTAIN, _NODES, _EPOCHS, _START, _END, _DURATION_S, "
+        "_CLUSTER, _RUN_DIR.",
+    ),
+    click.option(
+        "--output",
+        "-o",
+        "output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Append the lines (or JSON lines) to FILE instead of stdout; SIGHUP reopens it (log rotation).",
+    ),
+    click.option(
+        "--retain",
+        type=Duration(),
+        metavar="DURATION",
+        help="Keep only the last DURATION of ticks (90s, 30m, 12h, 7d): older ones are deleted as the run "
+        "goes, with a count of what they held; dual-leader findings are recorded first and always kept.",
+    ),
+]
+
+
 @main.command()
 @click.argument("cluster_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--interval", type=SECONDS, help="Seconds between tick starts (default from the file).")
@@ -171,30 +221,7 @@ def check(cluster_file: str, deadline: float | None, as_json: bool) -> None:
     help="A file with a `workload:` section (a scenario file works): operations sent through the nodes "
     "while watching, to measure harm.",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True,
-    help="text: one line per tick and change; jsonl: one JSON object per tick on stdout (summary on stderr).",
-)  # fmt: skip
-@click.option(
-    "--metrics", "metrics_at", metavar="[HOST:]PORT",
-    help="Serve Prometheus metrics on HOST:PORT (host 127.0.0.1 unless given): roles, epochs, graded "
-    "dual-leader time and state, leader changes, probe round trips and errors, tick lateness.",
-)  # fmt: skip
-@click.option(
-    "--on-verdict", "on_verdict", metavar="CMD",
-    help="Run CMD (split like a shell would, run without one) when a graded finding starts or ends; "
-    "details in QUORUMWATCH_EVENT, _KIND, _CERTAIN, _NODES, _EPOCHS, _START, _END, _DURATION_S, _CLUSTER, "
-    "_RUN_DIR.",
-)  # fmt: skip
-@click.option(
-    "--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-    help="Append the lines (or JSON lines) to FILE instead of stdout; SIGHUP reopens it (log rotation).",
-)  # fmt: skip
-@click.option(
-    "--retain", type=Duration(), metavar="DURATION",
-    help="Keep only the last DURATION of ticks (90s, 30m, 12h, 7d): older ones are deleted as the watch "
-    "goes, with a count of what they held; dual-leader findings are recorded first and always kept.",
-)  # fmt: skip
+@output_options
 @fail_on_option
 def watch(
     cluster_files: tuple[str, ...],
@@ -220,7 +247,7 @@ def watch(
     errors (several clusters: the most severe). With a workload, the first Ctrl-C stops the operations
     and reads the set back; a second one stops at once.
     """
-    from quorumwatch.session import Outputs, SessionError, Target, WatchPlan
+    from quorumwatch.session import Outputs, Plan, SessionError, Target
     from quorumwatch.session import watch as run_session
 
     if len(cluster_files) > 1:
@@ -250,7 +277,7 @@ def watch(
             "jsonl" if fmt == "jsonl" else "text", changes_only, output, metrics_at,
             Outputs.hook_argv(on_verdict), live,
         )  # fmt: skip
-        plan = WatchPlan(
+        plan = Plan(
             tuple(Target(c, d, workload) for c, d in zip(clusters, dirs, strict=True)), duration, outputs,
             retain,
         )  # fmt: skip
@@ -459,6 +486,7 @@ def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
 @click.option("--trials", type=click.IntRange(1, 10_000), help="Overrides the scenario's trial count.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to record the run.")
 @click.option("--changes-only", is_flag=True, help="Print only change, warning and fault lines.")
+@output_options
 @fail_on_option
 def run(
     scenario_file: str,
@@ -466,6 +494,11 @@ def run(
     trials: int | None,
     run_dir: Path | None,
     changes_only: bool,
+    fmt: str,
+    metrics_at: str | None,
+    on_verdict: str | None,
+    output: Path | None,
+    retain: float | None,
     fail_on: str,
 ) -> None:
     """Run an experiment: watch the cluster while faults are injected and healed, trial after trial,
@@ -474,12 +507,9 @@ def run(
     Exit as `analyze` (6 harm, 4 violation, 3 dual leader, 5 possible, 0 ok); without a finding, 1 when
     a fault or steady state failed or the run was interrupted (faults are healed first).
     """
-    from quorumwatch.experiment import Experiment
-    from quorumwatch.report.lines import LineFormatter
-    from quorumwatch.runner import prepare_run
-    from quorumwatch.scenario import dump_scenario, load_scenario
-    from quorumwatch.session import close_run
-    from quorumwatch.store import HistoryError
+    from quorumwatch.scenario import load_scenario
+    from quorumwatch.session import Outputs, Plan, SessionError, Target
+    from quorumwatch.session import watch as run_session
 
     try:
         scenario, cluster = load_scenario(scenario_file, cluster_file)
@@ -487,31 +517,25 @@ def run(
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     try:
-        rundir, hist = prepare_run(cluster, run_dir)
-        (rundir / "scenario.yaml").write_text(dump_scenario(scenario, cluster), encoding="utf-8")
-    except (HistoryError, OSError) as exc:
-        fail(str(exc))
-    click.echo(f"recording to {rundir}", err=True)
-    formatter = LineFormatter(changes_only=changes_only)
-    experiment = Experiment(scenario, cluster, hist, rundir, trials=trials, formatter=formatter)
-    try:
-        result = asyncio.run(experiment.run())
-        close_run(hist, result.errors, result.interrupted)
-    except (OSError, sqlite3.Error) as exc:
-        fail(f"while recording to {rundir}: {exc} (run 'quorumwatch heal {rundir}' if faults were active)")
-    finally:
-        hist.close()
-    for error in result.errors:
-        click.echo(f"quorumwatch: {error}", err=True)
-    converged = sum(1 for t in result.trials if t.converged)
-    if result.workload is not None:
-        click.echo(result.workload.line(), err=True)
-    click.echo(
-        f"{len(result.trials)} trials ({converged} back to steady state), {result.ticks} ticks, "
-        f"{result.multi_leader_ticks} with more than one leader; history in {rundir}",
-        err=True,
-    )
-    sys.exit(_analyze_and_exit_code(rundir, fail_on=fail_on, report=True))
+        outputs = Outputs(
+            "jsonl" if fmt == "jsonl" else "text",
+            changes_only,
+            output,
+            metrics_at,
+            Outputs.hook_argv(on_verdict),
+        )
+        plan = Plan(
+            (Target(cluster, run_dir, scenario.workload),),
+            None,
+            outputs,
+            retain,
+            scenario=scenario,
+            trials=trials,
+        )
+        results = run_session(plan, say=lambda line: click.echo(line, err=True))
+    except SessionError as exc:
+        fail(str(exc), exc.code)
+    sys.exit(_print_results(results, fail_on))
 
 
 @main.command()

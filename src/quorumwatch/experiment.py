@@ -18,6 +18,7 @@ import signal
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -92,6 +93,9 @@ class Experiment:
         out: TextIO = sys.stdout,
         formatter: TickFormatter | None = None,
         signals: bool = True,
+        grading: LiveGrading | None = None,
+        on_tick: Callable[[Tick], None] | None = None,
+        show_event: Callable[[Event], str | None] = event_line,
     ) -> None:
         self.scenario = scenario
         self.cluster = cluster
@@ -100,8 +104,12 @@ class Experiment:
         self.trials = trials or scenario.trials
         self.out = out
         self.formatter = formatter or LineFormatter()
-        self.grading = LiveGrading()
+        self.grading = grading if grading is not None else LiveGrading()
         """The run's one live grading, fed after each tick is recorded."""
+        self.on_tick = on_tick
+        """The session's consumers of each tick (metrics, hooks, retention), after it is shown."""
+        self.show_event = show_event
+        """An event as a line of output (text, or JSON for `--format jsonl`), or None to show none."""
         self.signals = signals
         """Ctrl-C/SIGTERM heal and stop (the CLI); a library caller cancels the task instead."""
         self.rng = random.Random(scenario.seed)
@@ -134,7 +142,7 @@ class Experiment:
             if self._record_error is None:
                 self._record_error = f"recording to {self.history.path} failed: {exc}"
                 self._print([f"quorumwatch: {self._record_error} (events are still printed)"])
-        line = event_line(ev)
+        line = self.show_event(ev)
         if line:
             self._print([line])
 
@@ -151,6 +159,8 @@ class Experiment:
         self.grading.feed(tick)
         self._print(self.formatter.feed(tick, self.grading))
         self.feed.push(tick)
+        if self.on_tick is not None:
+            self.on_tick(tick)
 
     def _record_step(self, phase: str, fid: int, result: StepResult) -> None:
         self.event(

@@ -1,9 +1,12 @@
 """A session: watches of one cluster or many from their run directories to their results, and the
 one exit code.
 
-A `WatchPlan` (typed, frozen: the clusters, their workloads, the outputs, retention, duration) is
-all an entry point builds: `quorumwatch watch` (one cluster or many, `--live`), `api.Watch`,
-`api.observe` and the pytest plugin run theirs through `watch` / `watch_async`. Per cluster the
+A `Plan` (typed, frozen: the clusters, their workloads, an optional fault schedule, the outputs,
+retention, duration) is all an entry point builds: `quorumwatch watch` (one cluster or many,
+`--live`) and `run`, `api.Watch`, `api.observe`, `api.run_experiment` and the pytest plugin run
+theirs through `watch` / `watch_async`. With a scenario, each cluster's ticks come from the
+experiment (faults injected and healed trial after trial, `experiment.Experiment`), through the same
+grading and consumers. Per cluster the
 session makes the run directory and one engine, feeds **one live grading** after each tick is
 recorded, and hands the tick to its consumers in one order: formatter, metrics, `--on-verdict`
 hooks, retention, the caller's hook. Signals are handled here once (the first Ctrl-C stops the
@@ -28,15 +31,16 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO, cast
 
 from quorumwatch.analysis import exit_code as verdict_code
 from quorumwatch.analysis.online import LiveGrading
 from quorumwatch.config import ClusterConfig
-from quorumwatch.model import HARM_EXIT, Harm, Tick, Verdict
+from quorumwatch.model import HARM_EXIT, Event, Harm, Tick, Verdict
 from quorumwatch.report.lines import LineFormatter, TickFormatter
 from quorumwatch.report.schema import Results
 from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE, analyze_run
+from quorumwatch.scenario import Scenario
 from quorumwatch.store import HISTORY_FILE, History, HistoryError, Writer
 from quorumwatch.workload.spec import WorkloadSpec
 
@@ -192,15 +196,21 @@ class Target:
 
 
 @dataclass(frozen=True)
-class WatchPlan:
+class Plan:
     targets: tuple[Target, ...]
     duration_s: float | None = None
+    """A watch's length (None: until stopped); an experiment ends with its trials."""
     outputs: Outputs = Outputs()
     retain_s: float | None = None
     """Keep only the last this many seconds of ticks (findings and counts stay)."""
     runs: Path = Path("runs")
     report: bool = True
     """Write report.html beside results.json."""
+    scenario: Scenario | None = None
+    """Faults on a schedule, trial after trial (`quorumwatch run`): each target's workload is the
+    scenario's."""
+    trials: int | None = None
+    """Overrides the scenario's trial count."""
 
     def __post_init__(self) -> None:
         names = [t.cluster.name for t in self.targets]
@@ -250,7 +260,7 @@ class _Running:
             consumer(tick)
 
 
-def _formatter(plan: WatchPlan, cluster: ClusterConfig) -> TickFormatter:
+def _formatter(plan: Plan, cluster: ClusterConfig) -> TickFormatter:
     o = plan.outputs
     if o.format == "jsonl":
         from quorumwatch.report.export import JsonlFormatter
@@ -260,7 +270,7 @@ def _formatter(plan: WatchPlan, cluster: ClusterConfig) -> TickFormatter:
     return Labelled(cluster.name, text) if len(plan.targets) > 1 else text
 
 
-def _serve_metrics(plan: WatchPlan, say: Callable[[str], None]) -> WatchMetrics | None:
+def _serve_metrics(plan: Plan, say: Callable[[str], None]) -> WatchMetrics | None:
     address = plan.outputs.metrics
     if address is None:
         return None
@@ -291,7 +301,7 @@ def open_output(path: Path | None) -> ReopenableOutput | None:
         raise SessionError(f"{path}: {exc.strerror or exc}", EXIT_USAGE) from None
 
 
-def _start(plan: WatchPlan, metrics: WatchMetrics | None, say: Callable[[str], None]) -> list[_Running]:
+def _start(plan: Plan, metrics: WatchMetrics | None, say: Callable[[str], None]) -> list[_Running]:
     """Every target's run directory and consumers (all or none: a failure closes what was made)."""
     from quorumwatch.runner import Retention, prepare_run
 
@@ -341,7 +351,7 @@ def _firer(hooks: Hooks, grading: LiveGrading) -> Callable[[Tick], None]:
 
 
 async def watch_async(
-    plan: WatchPlan,
+    plan: Plan,
     *,
     out: TextIO | None = None,
     say: Callable[[str], None] = lambda line: None,
@@ -405,6 +415,9 @@ async def watch_async(
                     await stop.wait()
             if stop.is_set():
                 return
+        if plan.scenario is not None:
+            await _experiment(plan, plan.scenario, r, sink, say, signals and not many)
+            return
         render = None
         if live is not None:
             from quorumwatch.report.live import live_table
@@ -421,7 +434,8 @@ async def watch_async(
             spin_s=MANY_SPIN_S if many else 0.001,
         )  # fmt: skip
 
-    if signals:
+    signals_here = signals and plan.scenario is None  # an experiment heals first: it handles its own
+    if signals_here:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
         # SIGHUP reopens the output file (log rotation); a watch never dies of it
@@ -431,15 +445,18 @@ async def watch_async(
         with live if live is not None else contextlib.nullcontext():
             await asyncio.gather(*(one(i, r) for i, r in enumerate(running)))
     except (OSError, sqlite3.Error) as exc:
-        failure = f"while recording: {exc} (ticks recorded so far are kept)"
+        where = running[0].run if len(running) == 1 else plan.runs
+        failure = f"while recording to {where}: {exc} (ticks recorded so far are kept)"
+        if plan.scenario is not None:
+            failure += f"; run 'quorumwatch heal {where}' if faults were active"
     finally:
-        if signals:
+        if signals_here:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         failure = _close(running, writer, output, say) or failure
     if failure is not None:
         raise SessionError(failure)
-    for r in running:
+    for r in running if plan.scenario is None else ():
         prefix = f"{r.target.cluster.name}: " if many else ""
         say(f"{prefix}{r.formatter.ticks} ticks, {r.formatter.multi_leader_ticks} with more than one leader; "
             f"history in {r.run}")  # fmt: skip
@@ -450,6 +467,49 @@ async def watch_async(
         except (HistoryError, OSError, sqlite3.Error) as exc:
             raise SessionError(f"cannot analyse {r.run}: {exc}") from None
     return results
+
+
+async def _experiment(
+    plan: Plan,
+    scenario: Scenario,
+    r: _Running,
+    sink: Output | None,
+    say: Callable[[str], None],
+    signals: bool,
+) -> None:
+    """One target's experiment: its ticks through the session's grading and consumers, its events
+    shown as its lines are; what stopped it early recorded with the run."""
+    from quorumwatch.experiment import Experiment
+    from quorumwatch.report.lines import event_line
+    from quorumwatch.runner import Discard
+    from quorumwatch.scenario import dump_scenario
+
+    name, jsonl = r.target.cluster.name, plan.outputs.format == "jsonl"
+
+    def show(ev: Event) -> str | None:
+        if jsonl:
+            from quorumwatch.report.export import event_json
+
+            return json.dumps(event_json(ev, name))
+        return event_line(ev)
+
+    (r.run / "scenario.yaml").write_text(dump_scenario(scenario, r.target.cluster), encoding="utf-8")
+    experiment = Experiment(
+        scenario, r.target.cluster, r.history, r.run, trials=plan.trials,
+        out=cast(TextIO, sink if sink is not None else Discard()), formatter=r.formatter, signals=signals,
+        grading=r.grading, on_tick=r.on_tick, show_event=show,
+    )  # fmt: skip
+    done = await experiment.run()
+    close_run(r.history, done.errors, done.interrupted)
+    for error in done.errors:
+        say(f"quorumwatch: {error}")
+    if done.workload is not None:
+        say(done.workload.line())
+    converged = sum(1 for t in done.trials if t.converged)
+    say(
+        f"{len(done.trials)} trials ({converged} back to steady state), {done.ticks} ticks, "
+        f"{done.multi_leader_ticks} with more than one leader; history in {r.run}"
+    )
 
 
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
@@ -464,7 +524,7 @@ def _named(on_tick: Callable[[str, Tick], None], name: str) -> Callable[[Tick], 
     return call
 
 
-def _live(plan: WatchPlan, output: object, sink: Output | None) -> Live | None:
+def _live(plan: Plan, output: object, sink: Output | None) -> Live | None:
     """Rich's live table, when the plan asks for it and it can be shown (one cluster, text lines to
     a terminal, no output file); else None: the lines are printed."""
     isatty = getattr(sink, "isatty", None)
@@ -505,7 +565,7 @@ def _close(
     return failure
 
 
-def watch(plan: WatchPlan, *, say: Callable[[str], None], out: TextIO = sys.stdout) -> list[RunResult]:
+def watch(plan: Plan, *, say: Callable[[str], None], out: TextIO = sys.stdout) -> list[RunResult]:
     """The command line's session: `watch_async` on its own loop (uvloop), signals handled."""
     from quorumwatch.runner import run_loop
 
@@ -513,6 +573,18 @@ def watch(plan: WatchPlan, *, say: Callable[[str], None], out: TextIO = sys.stdo
 
 
 __all__ = [
-    "EXIT_ERROR", "EXIT_USAGE", "SEVERITY", "Outputs", "RunResult", "SessionError", "Target", "WatchPlan",
-    "close_run", "finish", "outcome", "watch", "watch_async", "worst",
+    "EXIT_ERROR",
+    "EXIT_USAGE",
+    "SEVERITY",
+    "Outputs",
+    "Plan",
+    "RunResult",
+    "SessionError",
+    "Target",
+    "close_run",
+    "finish",
+    "outcome",
+    "watch",
+    "watch_async",
+    "worst",
 ]  # fmt: skip
