@@ -398,15 +398,14 @@ def report(run_dir: Path) -> None:
     the trials and their failover figures. `run` and `watch` write it themselves.
 
     Exit 0 when written; 1 errors."""
-    from quorumwatch.rundir import REPORT_FILE, analyze_run
+    from quorumwatch.session import finish
     from quorumwatch.store import HistoryError, resolve_run_dir
 
     try:
-        run = resolve_run_dir(run_dir)
-        analyze_run(run, report=True)
+        result = finish(resolve_run_dir(run_dir), report=True)
     except (HistoryError, OSError, sqlite3.Error) as exc:
         fail(f"cannot write the report of {run_dir}: {exc}")
-    click.echo(run / REPORT_FILE)
+    click.echo(result.report_path)
 
 
 @main.command()

@@ -148,11 +148,13 @@ async def watch(
     on_tick: Callable[[Tick], None] | None = None,
     spin_s: float = 0.001,
     on_hangup: Callable[[], None] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> EngineStats:
     """Watch until `duration_s`, a signal (with `signals`) or `stop`. With a workload: on the first
     signal, `ops_stop` or the end of the duration, operations stop, the set is read back from the
     agreed leader, then probing stops; a second signal (or `stop`) stops at once. `out=None` prints
-    nothing (the library's way). `grading`, the cluster's one live grading, is fed each tick after
+    nothing (the library's way); `note` takes the workload's status lines (default: `out`).
+    `grading`, the cluster's one live grading, is fed each tick after
     it is recorded and before anything shows or reads it (the formatter, then `on_tick`)."""
     probes = [make_probe(cluster, node) for node in cluster.nodes]
     graded = grading if grading is not None else LiveGrading()
@@ -201,8 +203,9 @@ async def watch(
     try:
         if workload is None:
             return await engine.run(duration_s=duration_s, stop=stop)
+        say = note if note is not None else (lambda line: _say(sink, line))
         return await _watch_with_workload(
-            engine, workload, cluster, history, feed, run_id, duration_s, stop, ops_stop, sink
+            engine, workload, cluster, history, feed, run_id, duration_s, stop, ops_stop, say
         )
     finally:
         if signals:
@@ -221,7 +224,7 @@ async def _watch_with_workload(
     duration_s: float | None,
     stop: asyncio.Event,
     ops_stop: asyncio.Event,
-    out: Output,
+    say: Callable[[str], None],
 ) -> EngineStats:
     loop = asyncio.get_running_loop()
     wl = workload_for(spec, cluster, history, feed, run_id)
@@ -242,10 +245,10 @@ async def _watch_with_workload(
             reading = loop.create_task(wl.read_back())
             await asyncio.wait([reading, engine_task], return_when=asyncio.FIRST_COMPLETED)
             if reading.done():
-                _say(out, reading.result())
+                say(reading.result())
             else:
                 reading.cancel()
-        _say(out, wl.stats.line())
+        say(wl.stats.line())
     finally:
         stop.set()
         ops_stop.set()

@@ -431,7 +431,7 @@ async def watch_async(
             r.target.cluster, r.history, duration_s=plan.duration_s, formatter=r.formatter,
             grading=r.grading, out=sink, render=render, workload=r.target.workload, run_id=r.run.name,
             stop=stop, ops_stop=ops_stop, signals=False, on_tick=r.on_tick,
-            spin_s=MANY_SPIN_S if many else 0.001,
+            spin_s=MANY_SPIN_S if many else 0.001, note=_note(plan, r, sink, say),
         )  # fmt: skip
 
     signals_here = signals and plan.scenario is None  # an experiment heals first: it handles its own
@@ -510,6 +510,22 @@ async def _experiment(
         f"{len(done.trials)} trials ({converged} back to steady state), {done.ticks} ticks, "
         f"{done.multi_leader_ticks} with more than one leader; history in {r.run}"
     )
+
+
+def _note(plan: Plan, r: _Running, sink: Output | None, say: Callable[[str], None]) -> Callable[[str], None]:
+    """Where a watch's workload status lines go: JSON lines keep their stream JSON (status on the
+    side), text lines carry the cluster's name when several share the stream."""
+    name = r.target.cluster.name
+    if plan.outputs.format == "jsonl" or sink is None:
+        return (lambda line: say(f"{name}: {line}")) if len(plan.targets) > 1 else say
+    prefix = f"[{name}] " if len(plan.targets) > 1 else ""
+
+    def write(line: str) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            sink.write(prefix + line + "\n")
+            sink.flush()
+
+    return write
 
 
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
