@@ -92,7 +92,7 @@ def knossos(directory: Path) -> None:
         t = time.perf_counter()
         for p in files:
             ops = read_history(p.read_text().splitlines(), "edn", "cas-register", str(p))
-            got = check(ops, failed_cas=reading).verdict  # type: ignore[arg-type]
+            got = check(ops, failed_cas=reading).verdict
             if got is KeyVerdict.UNKNOWN:
                 unknown += 1
             elif (got is KeyVerdict.LINEARIZABLE) == (p.parent.name == "good"):

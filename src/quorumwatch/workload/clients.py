@@ -153,31 +153,40 @@ class EtcdClient:
     @classmethod
     def interpret_range(cls, status: int, body: bytes) -> OpResult:
         """The value one range answer read (pure); None when the key is absent."""
+        got = cls._answered(status, body)
+        if isinstance(got, OpResult):
+            return got
+        doc, epoch = got
         try:
-            doc = json.loads(body)
-            if status == 200 and isinstance(doc, dict) and isinstance(doc.get("header"), dict):
-                kvs = doc.get("kvs") or []
-                value = base64.b64decode(kvs[0].get("value", ""), validate=True).decode() if kvs else None
-                term = doc["header"].get("raft_term")
-                return OpResult(Outcome.OK, value, int(term) if str(term).isdigit() else None)
+            kvs = doc.get("kvs") or []
+            value = base64.b64decode(kvs[0].get("value", ""), validate=True).decode() if kvs else None
         except (ValueError, TypeError, AttributeError, IndexError):
             return OpResult(Outcome.UNKNOWN, detail=f"HTTP {status}: {excerpt(body)!r}")
-        return cls._error(status, doc)
+        return OpResult(Outcome.OK, value, epoch)
 
     @classmethod
     def interpret_txn(cls, status: int, body: bytes) -> OpResult:
         """Outcome of one compare-and-set answer (pure): `succeeded` absent is false in proto3 JSON,
         a definite "the value was not the expected one"."""
+        got = cls._answered(status, body)
+        if isinstance(got, OpResult):
+            return got
+        doc, epoch = got
+        if doc.get("succeeded") is True:
+            return OpResult(Outcome.OK, epoch=epoch)
+        return OpResult(Outcome.FAIL, epoch=epoch, detail=COMPARE_FAILED)
+
+    @classmethod
+    def _answered(cls, status: int, body: bytes) -> tuple[dict[str, Any], int | None] | OpResult:
+        """A gateway answer's document and raft term (the epoch) when it is a success; else the
+        outcome it means (unreadable: unknown; an error: as `_error` sorts it)."""
         try:
             doc = json.loads(body)
         except ValueError:
             return OpResult(Outcome.UNKNOWN, detail=f"HTTP {status}: {excerpt(body)!r}")
         if status == 200 and isinstance(doc, dict) and isinstance(doc.get("header"), dict):
             term = doc["header"].get("raft_term")
-            epoch = int(term) if str(term).isdigit() else None
-            if doc.get("succeeded") is True:
-                return OpResult(Outcome.OK, epoch=epoch)
-            return OpResult(Outcome.FAIL, epoch=epoch, detail=COMPARE_FAILED)
+            return doc, int(term) if str(term).isdigit() else None
         return cls._error(status, doc)
 
     @classmethod
@@ -192,25 +201,13 @@ class EtcdClient:
         return base64.b64encode(s.encode()).decode()
 
     async def add(self, node: NodeConfig, element: str) -> OpResult:
-        body = json.dumps({"key": self._b64(self._base + element), "value": self._b64(element)}).encode()
-        try:
-            async with self._pool.connection(node.host, node.port) as conn:
-                resp = await conn.request("POST", "/v3/kv/put", body)
-        except ConnectionRefusedError:
-            return OpResult(Outcome.FAIL, detail="connection refused")
-        return self.interpret_put(resp.status, resp.body)
+        return await self.write(node, element, element)
 
     @classmethod
     def interpret_put(cls, status: int, body: bytes) -> OpResult:
         """Outcome of one put answer (pure)."""
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            return OpResult(Outcome.UNKNOWN, detail=f"HTTP {status}: {excerpt(body)!r}")
-        if status == 200 and isinstance(doc, dict) and isinstance(doc.get("header"), dict):
-            term = doc["header"].get("raft_term")
-            return OpResult(Outcome.OK, epoch=int(term) if str(term).isdigit() else None)
-        return cls._error(status, doc)
+        got = cls._answered(status, body)
+        return got if isinstance(got, OpResult) else OpResult(Outcome.OK, epoch=got[1])
 
     async def new_id(self, node: NodeConfig) -> OpResult:
         raise NotImplementedError("the etcd client serves the set workload only")
