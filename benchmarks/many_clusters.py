@@ -36,8 +36,8 @@ from quorumwatch.engine import Engine, EngineStats
 from quorumwatch.model import Role, Tick
 from quorumwatch.probes import make_probe
 from quorumwatch.report.lines import LineFormatter
-from quorumwatch.runner import MANY_SPIN_S, run_loop
 from quorumwatch.store import History, Writer
+from quorumwatch.watcher import MANY_SPIN_S, run_loop
 
 WARMUP_S = 2.0
 

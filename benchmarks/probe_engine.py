@@ -27,7 +27,7 @@ from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine
 from quorumwatch.model import Role, Tick
 from quorumwatch.probes import make_probe
-from quorumwatch.runner import run_loop
+from quorumwatch.watcher import run_loop
 
 STATUS = (
     b'{"header":{"cluster_id":"6572429608285062470","member_id":"11474758352565164449",'

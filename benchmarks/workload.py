@@ -31,8 +31,8 @@ from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine, TickFeed
 from quorumwatch.model import FinalRead, Operation, Outcome, Tick
 from quorumwatch.probes import make_probe
+from quorumwatch.workload.actor import Workload
 from quorumwatch.workload.clients import EtcdClient
-from quorumwatch.workload.runner import Workload
 from quorumwatch.workload.spec import WorkloadSpec
 
 

@@ -14,8 +14,8 @@ from quorumwatch.config import ClusterConfig
 from quorumwatch.experiment import Experiment, ExperimentResult
 from quorumwatch.faults.heal import pending
 from quorumwatch.report.lines import LineFormatter
-from quorumwatch.runner import prepare_run
 from quorumwatch.scenario import Scenario
+from quorumwatch.watcher import prepare_run
 from tests.responders import EtcdLikeCluster
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from quorumwatch.logs.command import run_logs
 from quorumwatch.logs.envelopes import BY_NAME, ENVELOPES, Peeled, layout, peel_all
 from quorumwatch.logs.formats import Clock
+from quorumwatch.logs.scan import run_logs
 from quorumwatch.report.logs import to_json
 
 FIX = Path(__file__).parent / "fixtures" / "logs"

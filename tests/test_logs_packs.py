@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from quorumwatch.logs.command import run_logs
+from quorumwatch.logs.scan import run_logs
 from quorumwatch.report.logs import to_json
 
 VERSIONS = yaml.safe_load((Path(__file__).parent / "fixtures" / "logs" / "versions.yaml").read_text())

@@ -128,7 +128,7 @@ def test_a_catastrophic_rule_on_a_10_mb_line_is_stopped_and_said(tmp_path: Path)
     import datetime as dt
     import time
 
-    from quorumwatch.logs.command import run_logs
+    from quorumwatch.logs.scan import run_logs
     from quorumwatch.model import Verdict
 
     line = "2019-03-02 11:05:{:02d},380 - INFO  [x] - {}\n"
@@ -150,7 +150,7 @@ def test_the_etcd_pack_reads_a_long_run_of_hex_digits_in_linear_time(tmp_path: P
     import datetime as dt
     import time
 
-    from quorumwatch.logs.command import run_logs
+    from quorumwatch.logs.scan import run_logs
 
     zap = '{{"level":"info","ts":"2026-11-27T02:19:4{}.374Z","caller":"raft/raft.go:771","msg":"{}"}}\n'
     body = zap.format(1, "ab12" * 250_000) + zap.format(2, "361f7e1f34ab6b40 became leader at term 2")

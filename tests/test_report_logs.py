@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from quorumwatch.logs.command import run_logs
+from quorumwatch.logs.scan import run_logs
 from quorumwatch.report.logs import timeline_lines
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ import pytest
 from quorumwatch.config import ClusterConfig, ConfigError
 from quorumwatch.engine import TickFeed
 from quorumwatch.model import Observation, Operation, Outcome, Role, Tick
+from quorumwatch.workload.actor import Workload
 from quorumwatch.workload.clients import EtcdClient, make_client
-from quorumwatch.workload.runner import Workload
 from quorumwatch.workload.spec import WorkloadSpec, check_workload, load_workload
 from tests.responders import FakeKv, serve
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from quorumwatch.config import ConfigError as ConfigError
     from quorumwatch.config import load_cluster as load_cluster
     from quorumwatch.lab.api import Lab as Lab
-    from quorumwatch.logs.command import LogRun as LogRun
+    from quorumwatch.logs.scan import LogRun as LogRun
     from quorumwatch.model import Event as Event
     from quorumwatch.model import Harm as Harm
     from quorumwatch.model import Observation as Observation
@@ -51,7 +51,7 @@ _WHERE = {
     "ConfigError": "quorumwatch.config",
     "load_cluster": "quorumwatch.config",
     "Lab": "quorumwatch.lab.api",
-    "LogRun": "quorumwatch.logs.command",
+    "LogRun": "quorumwatch.logs.scan",
     "Event": "quorumwatch.model",
     "Harm": "quorumwatch.model",
     "Observation": "quorumwatch.model",

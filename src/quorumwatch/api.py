@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from quorumwatch.analysis import Analysis
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
-from quorumwatch.logs.command import LogRun, resolve_inputs, run_logs
 from quorumwatch.logs.rules import Pack, builtin, load_pack
+from quorumwatch.logs.scan import LogRun, resolve_inputs, run_logs
 from quorumwatch.model import Tick
 from quorumwatch.report.schema import Results
 from quorumwatch.rundir import analyze_run

@@ -353,7 +353,7 @@ def clocks(cluster_file: str, samples: int, as_json: bool) -> None:
     import dataclasses
     import json
 
-    from quorumwatch.clocks import ClockError, measure, offsets_args
+    from quorumwatch.offsets import ClockError, measure, offsets_args
 
     cluster = _load(cluster_file)
     try:
@@ -675,8 +675,8 @@ def logs(
     import zoneinfo
 
     from quorumwatch.logs import rules
-    from quorumwatch.logs.command import LogError, resolve_inputs, run_logs
-    from quorumwatch.logs.command import node_from as split_by
+    from quorumwatch.logs.scan import LogError, resolve_inputs, run_logs
+    from quorumwatch.logs.scan import node_from as split_by
     from quorumwatch.report.logs import render, timeline_lines, to_json
 
     if list_packs:
@@ -709,7 +709,7 @@ def logs(
     if bool(leader_start) != bool(leader_stop):
         fail("--leader-start and --leader-stop go together", EXIT_USAGE)
     if run_dir is not None and not offs:
-        from quorumwatch.clocks import CLOCKS_FILE, ClockError, load_for_logs
+        from quorumwatch.offsets import CLOCKS_FILE, ClockError, load_for_logs
 
         measured = run_dir / CLOCKS_FILE
         if measured.is_file():

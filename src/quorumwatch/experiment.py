@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from quorumwatch.analysis.online import LiveGrading
-from quorumwatch.clocks import ClockOffset
 from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine, TickFeed
 from quorumwatch.faults import Fault, FaultError, FaultPlan, StepResult, StepRunner, build_fault
@@ -46,11 +45,12 @@ from quorumwatch.model import (
     TrialEnded,
     TrialStarted,
 )
+from quorumwatch.offsets import ClockOffset
 from quorumwatch.probes import make_probe
 from quorumwatch.report.lines import LineFormatter, TickFormatter, event_line
 from quorumwatch.scenario import Scenario, SteadyState
 from quorumwatch.store import History
-from quorumwatch.workload.runner import Workload, WorkloadStats, workload_for
+from quorumwatch.workload.actor import Workload, WorkloadStats, workload_for
 
 
 class ExperimentError(Exception):
@@ -421,7 +421,7 @@ class Experiment:
     async def measure_clocks(self, when: str) -> None:
         """Each node's clock offset, kept in clocks.json for `logs --run` and `analyze` to apply.
         Only nodes with logs to align are measured; a failure is a note, not the end of the run."""
-        from quorumwatch.clocks import CLOCKS_FILE, ClockError, measure_node, save
+        from quorumwatch.offsets import CLOCKS_FILE, ClockError, measure_node, save
 
         nodes = [n for n in self.cluster.nodes if n.logs]
         if not nodes:

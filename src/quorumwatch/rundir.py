@@ -122,11 +122,11 @@ def _logs_section(run_dir: Path, ticks: Sequence[Tick]) -> dict[str, Any]:
     import datetime as dt
 
     from quorumwatch._serial import iso
-    from quorumwatch.clocks import CLOCKS_FILE, ClockError, load_for_logs
     from quorumwatch.config import ConfigError
-    from quorumwatch.logs.command import resolve_inputs, run_logs
     from quorumwatch.logs.joined import detection_lags, disproved_ticks
     from quorumwatch.logs.reader import LogError
+    from quorumwatch.logs.scan import resolve_inputs, run_logs
+    from quorumwatch.offsets import CLOCKS_FILE, ClockError, load_for_logs
     from quorumwatch.report.logs import files_json
     from quorumwatch.report.results import overlap_json
 

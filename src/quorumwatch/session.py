@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from quorumwatch.report.hooks import Hooks
     from quorumwatch.report.metrics import WatchMetrics
     from quorumwatch.report.output import ReopenableOutput
-    from quorumwatch.runner import Output, Retention
+    from quorumwatch.watcher import Output, Retention
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -303,7 +303,7 @@ def open_output(path: Path | None) -> ReopenableOutput | None:
 
 def _start(plan: Plan, metrics: WatchMetrics | None, say: Callable[[str], None]) -> list[_Running]:
     """Every target's run directory and consumers (all or none: a failure closes what was made)."""
-    from quorumwatch.runner import Retention, prepare_run
+    from quorumwatch.watcher import Retention, prepare_run
 
     running: list[_Running] = []
     try:
@@ -365,8 +365,8 @@ async def watch_async(
     then analyse every run. `out`: where the lines go when the plan names no file (None: nowhere);
     `say`: status lines (recording to …, the workload's counts); `on_tick(cluster, tick)`: after
     every consumer; `on_start(run_dirs)`: once the run directories exist. Raises SessionError."""
-    from quorumwatch.runner import MANY_SPIN_S
-    from quorumwatch.runner import watch as run_watch
+    from quorumwatch.watcher import MANY_SPIN_S
+    from quorumwatch.watcher import watch as run_watch
 
     stop = stop or asyncio.Event()
     ops_stop = ops_stop or asyncio.Event()
@@ -481,8 +481,8 @@ async def _experiment(
     shown as its lines are; what stopped it early recorded with the run."""
     from quorumwatch.experiment import Experiment
     from quorumwatch.report.lines import event_line
-    from quorumwatch.runner import Discard
     from quorumwatch.scenario import dump_scenario
+    from quorumwatch.watcher import Discard
 
     name, jsonl = r.target.cluster.name, plan.outputs.format == "jsonl"
 
@@ -583,7 +583,7 @@ def _close(
 
 def watch(plan: Plan, *, say: Callable[[str], None], out: TextIO = sys.stdout) -> list[RunResult]:
     """The command line's session: `watch_async` on its own loop (uvloop), signals handled."""
-    from quorumwatch.runner import run_loop
+    from quorumwatch.watcher import run_loop
 
     return run_loop(watch_async(plan, out=out, say=say, signals=True))
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from quorumwatch._serial import iso, stamp
-from quorumwatch.logs.command import LogRun
 from quorumwatch.logs.forensics import Forensics, RoleEvent
 from quorumwatch.logs.reader import FileStats
+from quorumwatch.logs.scan import LogRun
 from quorumwatch.report.results import overlap_json
 
 

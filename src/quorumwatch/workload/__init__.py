@@ -4,8 +4,8 @@ leader did harm (lost acknowledged writes, duplicate IDs, stale reads of a regis
 
 from __future__ import annotations
 
+from quorumwatch.workload.actor import Workload, WorkloadStats
 from quorumwatch.workload.clients import OpResult, ReadError, WorkloadClient, make_client
-from quorumwatch.workload.runner import Workload, WorkloadStats
 from quorumwatch.workload.spec import WorkloadSpec, check_workload, load_workload
 
 __all__ = [

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from quorumwatch.clocks import (
+from quorumwatch.config import NodeConfig
+from quorumwatch.offsets import (
     ClockError,
     ClockOffset,
     best_sample,
@@ -22,7 +23,6 @@ from quorumwatch.clocks import (
     parse_clock,
     save,
 )
-from quorumwatch.config import NodeConfig
 from tests.labkit import lab_cluster, qw, run_example
 from tests.results_contract import read_results
 

@@ -26,7 +26,7 @@ from quorumwatch.model import Tick
 from quorumwatch.probes import make_probe
 from quorumwatch.report.lines import TickFormatter
 from quorumwatch.store import HISTORY_FILE, History, new_run_dir
-from quorumwatch.workload.runner import workload_for
+from quorumwatch.workload.actor import workload_for
 from quorumwatch.workload.spec import WorkloadSpec
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quorumwatch.logs.command import resolve_inputs, run_logs
+from quorumwatch.logs.scan import resolve_inputs, run_logs
 from quorumwatch.report.logs import to_json
 
 FIX = Path(__file__).parent / "fixtures" / "logs"
