@@ -62,9 +62,9 @@ def test_measuring_a_local_command_clock(tmp_path: Path) -> None:
 def test_a_clock_command_that_hangs_is_ended_not_waited_for(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from quorumwatch import clocks
+    from quorumwatch import offsets
 
-    monkeypatch.setattr(clocks, "SAMPLE_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(offsets, "SAMPLE_TIMEOUT_S", 0.3)
     flag = tmp_path / "hung-once"
     # hangs on the first sample only, then answers: the hung sample is skipped
     once = NodeConfig(name="n1", address="127.0.0.1:1", clock=[sys.executable, "-c", (
