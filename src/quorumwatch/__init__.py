@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from quorumwatch.lab.api import Lab as Lab
     from quorumwatch.logs.scan import LogRun as LogRun
     from quorumwatch.model import Event as Event
+    from quorumwatch.model import FailOn as FailOn
     from quorumwatch.model import Harm as Harm
     from quorumwatch.model import Observation as Observation
     from quorumwatch.model import Operation as Operation
@@ -53,6 +54,7 @@ _WHERE = {
     "Lab": "quorumwatch.lab.api",
     "LogRun": "quorumwatch.logs.scan",
     "Event": "quorumwatch.model",
+    "FailOn": "quorumwatch.model",
     "Harm": "quorumwatch.model",
     "Observation": "quorumwatch.model",
     "Operation": "quorumwatch.model",

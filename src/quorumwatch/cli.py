@@ -15,6 +15,7 @@ import click
 
 from quorumwatch._version import __version__
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
+from quorumwatch.model import FailOn
 from quorumwatch.probes import check_access
 
 if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
@@ -93,8 +94,7 @@ FAIL_ON_HELP = (
 def fail_on_option(f: F) -> F:
     return click.option(
         "--fail-on",
-        # analysis.FAIL_ON, spelled out: importing analysis here would slow every command's start-up
-        type=click.Choice(["possible", "dual-leader", "violation", "harm"]),
+        type=click.Choice([f.value for f in FailOn]),
         default="possible",
         show_default=True,
         help=FAIL_ON_HELP,

@@ -106,6 +106,15 @@ class Harm(enum.StrEnum):
         return "bold red" if self.harmful else "bold green" if self is Harm.NONE_OBSERVED else "yellow"
 
 
+class FailOn(enum.StrEnum):
+    """`--fail-on`: the lowest finding that fails a run; findings below it exit 0, harm always 6."""
+
+    POSSIBLE = "possible"
+    DUAL_LEADER = "dual-leader"
+    VIOLATION = "violation"
+    HARM = "harm"
+
+
 HARM_EXIT = 6
 """Exit code of a run whose workload shows data loss, duplicates or stale reads: ahead of the
 verdict's."""

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Literal, TextIO, cast
 from quorumwatch.analysis import exit_code as verdict_code
 from quorumwatch.analysis.online import LiveGrading
 from quorumwatch.config import ClusterConfig
-from quorumwatch.model import HARM_EXIT, Event, Harm, Tick, Verdict
+from quorumwatch.model import HARM_EXIT, Event, FailOn, Harm, Tick, Verdict
 from quorumwatch.report.lines import LineFormatter, TickFormatter
 from quorumwatch.report.schema import Results
 from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE, analyze_run
@@ -91,7 +91,7 @@ class RunResult:
         """report.html (written unless the watch or experiment was asked not to)."""
         return self.run_dir / REPORT_FILE
 
-    def exit_code(self, fail_on: str = "possible") -> int:
+    def exit_code(self, fail_on: FailOn | str = FailOn.POSSIBLE) -> int:
         """The code `quorumwatch run`, `watch` and `analyze` exit with, and the only rule for it:
         harm 6; else the verdict's code at or above `fail_on` (4 violation, 3 dual leader,
         5 possible) — a finding stands whatever else went wrong; else 1 when nothing was examined
@@ -101,7 +101,7 @@ class RunResult:
             return code
         return EXIT_ERROR if code == EXIT_ERROR or self.errors or self.interrupted else 0
 
-    def failed(self, fail_on: str = "possible") -> bool:
+    def failed(self, fail_on: FailOn | str = FailOn.POSSIBLE) -> bool:
         return self.exit_code(fail_on) != 0
 
 

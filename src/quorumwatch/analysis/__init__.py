@@ -15,6 +15,7 @@ from quorumwatch.analysis.verdicts import Overlap, Window, artifact_ticks, combi
 from quorumwatch.model import (
     HARM_EXIT,
     Event,
+    FailOn,
     FaultHealed,
     FaultInjected,
     FinalRead,
@@ -24,17 +25,17 @@ from quorumwatch.model import (
     Verdict,
 )
 
-_FAILS_AT = {
-    "possible": {Verdict.POSSIBLE, Verdict.DUAL_LEADER, Verdict.VIOLATION},
-    "dual-leader": {Verdict.DUAL_LEADER, Verdict.VIOLATION},
-    "violation": {Verdict.VIOLATION},
-    "harm": set(),
+_FAILS_AT: dict[FailOn, set[Verdict]] = {
+    FailOn.POSSIBLE: {Verdict.POSSIBLE, Verdict.DUAL_LEADER, Verdict.VIOLATION},
+    FailOn.DUAL_LEADER: {Verdict.DUAL_LEADER, Verdict.VIOLATION},
+    FailOn.VIOLATION: {Verdict.VIOLATION},
+    FailOn.HARM: set(),
 }
-FAIL_ON = tuple(_FAILS_AT)
+FAIL_ON = tuple(f.value for f in FailOn)
 """`--fail-on` levels, lowest first."""
 
 
-def exit_code(verdict: Verdict | str, harm: Harm | str, fail_on: str = "possible") -> int:
+def exit_code(verdict: Verdict | str, harm: Harm | str, fail_on: FailOn | str = FailOn.POSSIBLE) -> int:
     """The exit code of `run`/`watch`/`analyze`: harm (6) first, then the verdict's code if it is
     at or above `fail_on` (possible < dual-leader < violation < harm), else 0."""
     verdict, harm = Verdict(verdict), Harm(harm)
@@ -42,7 +43,7 @@ def exit_code(verdict: Verdict | str, harm: Harm | str, fail_on: str = "possible
         return HARM_EXIT
     if verdict is Verdict.INCONCLUSIVE:
         return verdict.exit_code  # never a pass: nothing was examined
-    return verdict.exit_code if verdict in _FAILS_AT[fail_on] else 0
+    return verdict.exit_code if verdict in _FAILS_AT[FailOn(fail_on)] else 0
 
 
 @dataclass(frozen=True)
