@@ -10,8 +10,9 @@ grading and consumers. Per cluster the
 session makes the run directory and one engine, feeds **one live grading** after each tick is
 recorded, and hands the tick to its consumers in one order: formatter, metrics, `--on-verdict`
 hooks, retention, the caller's hook. Signals are handled here once (the first Ctrl-C stops the
-workload and reads the set back, the next stops), histories are written by one writer thread
-beside the loop, and every run ends with the one analysis (`finish`).
+workload and reads the set back, the next stops), several clusters' histories are written by one
+writer thread beside the loop (one cluster commits each tick before it is shown), and every run
+ends with the one analysis (`finish`).
 
 Every run, experiments included, ends here: what stopped it early is recorded in the history beside
 the ticks (`close_run`), the analysis makes its `RunResult`, and `RunResult.exit_code` is the only
@@ -383,9 +384,13 @@ async def watch_async(
     if on_tick is not None:
         for r in running:
             r.consumers.append(_named(on_tick, r.target.cluster.name))
-    writer = Writer()  # the commits run beside the loop, not in it
-    for r in running:
-        r.history.write_from(writer)
+    # several clusters: the commits run beside the loop, not in it (a kill -9 loses the ticks still
+    # queued, normally one per cluster); one cluster commits each tick before showing it, so a kill -9
+    # loses at most the tick being written
+    writer = Writer() if len(running) > 1 else None
+    if writer is not None:
+        for r in running:
+            r.history.write_from(writer)
     sink: Output | None = output if output is not None else out
     many = len(running) > 1
     live = _live(plan, output, sink)
@@ -555,7 +560,10 @@ def _live(plan: Plan, output: object, sink: Output | None) -> Live | None:
 
 
 def _close(
-    running: list[_Running], writer: Writer, output: ReopenableOutput | None, say: Callable[[str], None]
+    running: list[_Running],
+    writer: Writer | None,
+    output: ReopenableOutput | None,
+    say: Callable[[str], None],
 ) -> str | None:
     """Every target's last findings recorded and history closed, the writer and output closed, the
     hooks waited for; the first failure to record, if any (what was recorded before it is kept)."""
@@ -570,7 +578,8 @@ def _close(
             r.history.close()
         except (OSError, sqlite3.Error) as exc:
             failure = failure or f"while recording to {r.run}: {exc} (ticks recorded so far are kept)"
-    writer.close()
+    if writer is not None:
+        writer.close()
     if output is not None:
         output.close()
     for r in running:
