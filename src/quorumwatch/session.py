@@ -372,9 +372,8 @@ async def watch_async(
     stop = stop or asyncio.Event()
     ops_stop = ops_stop or asyncio.Event()
     output = open_output(plan.outputs.output)
-    metrics = _serve_metrics(plan, say)
     try:
-        running = _start(plan, metrics, say)
+        running = _start(plan, _serve_metrics(plan, say), say)
     except SessionError:
         if output is not None:
             output.close()
@@ -435,7 +434,7 @@ async def watch_async(
         await run_watch(
             r.target.cluster, r.history, duration_s=plan.duration_s, formatter=r.formatter,
             grading=r.grading, out=sink, render=render, workload=r.target.workload, run_id=r.run.name,
-            stop=stop, ops_stop=ops_stop, signals=False, on_tick=r.on_tick,
+            stop=stop, ops_stop=ops_stop, on_tick=r.on_tick,
             spin_s=MANY_SPIN_S if many else 0.001, note=_note(plan, r, sink, say),
         )  # fmt: skip
 
@@ -523,14 +522,10 @@ def _note(plan: Plan, r: _Running, sink: Output | None, say: Callable[[str], Non
     name = r.target.cluster.name
     if plan.outputs.format == "jsonl" or sink is None:
         return (lambda line: say(f"{name}: {line}")) if len(plan.targets) > 1 else say
+    from quorumwatch.watcher import say_line
+
     prefix = f"[{name}] " if len(plan.targets) > 1 else ""
-
-    def write(line: str) -> None:
-        with contextlib.suppress(BrokenPipeError):
-            sink.write(prefix + line + "\n")
-            sink.flush()
-
-    return write
+    return lambda line: say_line(sink, prefix + line)
 
 
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:

@@ -10,11 +10,9 @@ import contextlib
 import datetime as dt
 import gc
 import io
-import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -38,14 +36,6 @@ class Output(Protocol):
     def write(self, s: str, /) -> int: ...
     def flush(self) -> None: ...
     def fileno(self) -> int: ...
-
-
-@dataclass
-class WatchResult:
-    run_dir: Path
-    ticks: int
-    multi_leader_ticks: int
-    stats: EngineStats
 
 
 class Retention:
@@ -144,15 +134,13 @@ async def watch(
     run_id: str = "watch",
     stop: asyncio.Event | None = None,
     ops_stop: asyncio.Event | None = None,
-    signals: bool = True,
     on_tick: Callable[[Tick], None] | None = None,
     spin_s: float = 0.001,
-    on_hangup: Callable[[], None] | None = None,
     note: Callable[[str], None] | None = None,
 ) -> EngineStats:
-    """Watch until `duration_s`, a signal (with `signals`) or `stop`. With a workload: on the first
-    signal, `ops_stop` or the end of the duration, operations stop, the set is read back from the
-    agreed leader, then probing stops; a second signal (or `stop`) stops at once. `out=None` prints
+    """Watch until `duration_s` or `stop` (the session turns signals into them). With a workload:
+    on `ops_stop` or the end of the duration, operations stop, the set is read back from the
+    agreed leader, then probing stops; `stop` stops at once. `out=None` prints
     nothing (the library's way); `note` takes the workload's status lines (default: `out`).
     `grading`, the cluster's one live grading, is fed each tick after
     it is recorded and before anything shows or reads it (the formatter, then `on_tick`)."""
@@ -187,30 +175,15 @@ async def watch(
         sinks=[record, show, feed.push, *([on_tick] if on_tick is not None else [])],
         spin_s=spin_s,
     )
-    loop = asyncio.get_running_loop()
     ops_stop = ops_stop or asyncio.Event()
-
-    def on_signal() -> None:
-        if workload is None or ops_stop.is_set():
-            stop.set()
-        ops_stop.set()
-
-    if signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
-        # SIGHUP reopens the output file (log rotation); a watch never dies of it
-        loop.add_signal_handler(signal.SIGHUP, on_hangup or (lambda: None))
     try:
         if workload is None:
             return await engine.run(duration_s=duration_s, stop=stop)
-        say = note if note is not None else (lambda line: _say(sink, line))
+        say = note if note is not None else (lambda line: say_line(sink, line))
         return await _watch_with_workload(
             engine, workload, cluster, history, feed, run_id, duration_s, stop, ops_stop, say
         )
     finally:
-        if signals:
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
         await engine.aclose()
 
 
@@ -266,7 +239,8 @@ class Discard(io.StringIO):
         return len(s)
 
 
-def _say(out: Output, line: str) -> None:
+def say_line(out: Output, line: str) -> None:
+    """One status line to `out`, flushed; a reader that went away is not an error here."""
     with contextlib.suppress(BrokenPipeError):
         out.write(line + "\n")
         out.flush()
