@@ -357,11 +357,15 @@ def _acyclic() -> Iterator[None]:
 
 def _register_harm(
     ops: Sequence[Operation], per_node: Sequence[NodeIntervals], deadline_s: float
-) -> tuple[Harm, str, lin.Linearizability, tuple[StaleRead, ...], int]:
+) -> tuple[Harm, str, lin.Linearizability, tuple[StaleRead, ...], tuple[tuple[str, int], ...]]:
+    """The register checks: harm, its reason, each key's verdict, the stale reads, and the reads
+    answered with a value per node (their sum is the denominator)."""
     with _acyclic():
         regs = register_ops(ops)
-        reads = sum(1 for r in regs if r.kind == "read" and r.status is lin.Status.OK)
+        by_node = Counter(r.node for r in regs if r.kind == "read" and r.status is lin.Status.OK)
         result = lin.check(regs, deadline_s=deadline_s)
+    reads = sum(by_node.values())
+    answered = tuple(sorted((str(n), c) for n, c in by_node.items()))
     keys = len(result.keys)
     verdict = result.verdict
     stale: tuple[StaleRead, ...] = ()
@@ -379,19 +383,19 @@ def _register_harm(
             f"{reason} ({len(bad)} of {keys} keys not linearizable)",
             result,
             stale,
-            reads,
+            answered,
         )
     if verdict is lin.KeyVerdict.UNKNOWN:
         if not regs:
-            return Harm.NOT_MEASURED, "no register operation was recorded", result, stale, reads
+            return Harm.NOT_MEASURED, "no register operation was recorded", result, stale, answered
         undecided = [k for k in result.keys if k.verdict is lin.KeyVerdict.UNKNOWN]
         why = undecided[0].reason if undecided else "no operation was examined"
         names = ", ".join(k.key for k in undecided[:5]) + (", …" if len(undecided) > 5 else "")
         reason = f"linearizability undecided for {len(undecided)} of {keys} keys ({names}): {why}"
-        return Harm.NOT_MEASURED, reason, result, stale, reads
+        return Harm.NOT_MEASURED, reason, result, stale, answered
     return (
         Harm.NONE_OBSERVED, f"0 stale reads among {reads:,} reads; all {keys} keys linearizable", result,
-        stale, reads,
+        stale, answered,
     )  # fmt: skip
 
 
@@ -420,6 +424,7 @@ def check(
     checked_lin: lin.Linearizability | None = None
     stale_found: tuple[StaleRead, ...] = ()
     reads = 0
+    reads_by_node: tuple[tuple[str, int], ...] = ()
     if kind is None:
         harm, reason = (
             Harm.NOT_MEASURED,
@@ -443,8 +448,8 @@ def check(
             harm = Harm.DATA_LOSS if lost else Harm.NONE_OBSERVED
             reason = f"{len(lost):,} of {acked:,} acknowledged writes lost"
     elif kind == "register":
-        harm, reason, checked_lin, stale_found, reads = _register_harm(ops, per_node, deadline_s)
-        checked = reads
+        harm, reason, checked_lin, stale_found, reads_by_node = _register_harm(ops, per_node, deadline_s)
+        checked = reads = sum(n for _, n in reads_by_node)
     else:
         dups = duplicate_ids(ops)
         checked = total.ok
@@ -461,6 +466,5 @@ def check(
             )
     return HarmReport(
         kind, harm, reason, per, total, checked, tuple(lost), tuple(present), tuple(dups), stale, windows,
-        final_read, checked_lin, stale_found, reads,
-        tuple(sorted(Counter(o.node for o in ops if o.kind == "read" and o.outcome is Outcome.OK).items())),
+        final_read, checked_lin, stale_found, reads, reads_by_node,
     )  # fmt: skip
