@@ -67,7 +67,8 @@ def read_history(lines: Iterable[str], fmt: Format, model: Model, source: str) -
     ours: list[Operation] = []
     vector = False
     pending: list[str] = []  # the lines of an EDN map not closed yet
-    began = 0
+    depth = began = 0
+    quoted = False
     for n, line in enumerate(lines, start=1):
         text = line.strip()
         if not text:
@@ -83,8 +84,9 @@ def read_history(lines: Iterable[str], fmt: Format, model: Model, source: str) -
                 continue
             if not pending:
                 began = n
+            opened, quoted = _depth(text, quoted if pending else False)
+            depth = depth + opened if pending else opened
             pending.append(text)
-            depth = _depth(" ".join(pending))
             if depth > 0:
                 continue
             text = " ".join(pending)
@@ -111,10 +113,10 @@ def read_history(lines: Iterable[str], fmt: Format, model: Model, source: str) -
     return _pair(events, source)
 
 
-def _depth(text: str) -> int:
-    """How many `{`, `[`, `(` are still open at the end of `text` (strings skipped)."""
+def _depth(text: str, quoted: bool = False) -> tuple[int, bool]:
+    """How many `{`, `[`, `(` `text` opens (negative: closes), strings skipped; and whether it ends
+    inside a string (`quoted`: whether it began inside one, as a map's next line may)."""
     depth = 0
-    quoted = False
     for i, ch in enumerate(text):
         if ch == '"' and (i == 0 or text[i - 1] != "\\"):
             quoted = not quoted
@@ -123,7 +125,7 @@ def _depth(text: str) -> int:
                 depth += 1
             elif ch in "}])":
                 depth -= 1
-    return depth
+    return depth, quoted
 
 
 def _uncommented(text: str) -> str:
