@@ -226,22 +226,22 @@ _REG_STATUS = {Outcome.OK: lin.Status.OK, Outcome.FAIL: lin.Status.FAIL, Outcome
 
 
 def register_ops(ops: Sequence[Operation]) -> list[lin.RegOp]:
-    """A register workload's operations as the checker reads them: unknown ones never returned, a
-    cas refused for another reason than its compare left out."""
-    out = []
-    for o in ops:
-        kind = _REG_KINDS.get(o.kind)
-        if o.key is None or kind is None:
-            continue
-        if kind == "cas" and o.outcome is Outcome.FAIL and o.detail != COMPARE_FAILED:
-            continue  # refused before comparing (not leader, read-only): it never happened
-        ret = None if o.outcome is Outcome.UNKNOWN else o.recv_ns
-        out.append(
-            lin.RegOp(
-                o.index, o.key, kind, _REG_STATUS[o.outcome], o.send_ns, ret, o.value, o.expect, node=o.node
-            )
-        )
-    return out
+    """A register workload's operations as the checker reads them (see `register_op`)."""
+    return [r for r in map(register_op, ops) if r is not None]
+
+
+def register_op(o: Operation) -> lin.RegOp | None:
+    """One operation as the checker reads it: an unknown one never returned; None for what is no
+    register operation, or a cas refused for another reason than its compare (it never happened)."""
+    kind = _REG_KINDS.get(o.kind)
+    if o.key is None or kind is None:
+        return None
+    if kind == "cas" and o.outcome is Outcome.FAIL and o.detail != COMPARE_FAILED:
+        return None  # refused before comparing (not leader, read-only)
+    ret = None if o.outcome is Outcome.UNKNOWN else o.recv_ns
+    return lin.RegOp(
+        o.index, o.key, kind, _REG_STATUS[o.outcome], o.send_ns, ret, o.value, o.expect, node=o.node
+    )
 
 
 class _Leaderships:

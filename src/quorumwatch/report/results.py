@@ -11,7 +11,7 @@ from quorumwatch._serial import iso, rounded
 from quorumwatch.analysis import Analysis, Overlap
 from quorumwatch.analysis import linearizability as lin
 from quorumwatch.analysis.failover import FIGURES
-from quorumwatch.analysis.harm import Counts, HarmReport
+from quorumwatch.analysis.harm import Counts, HarmReport, register_op
 from quorumwatch.model import Operation
 from quorumwatch.report.schema import Results
 
@@ -191,6 +191,10 @@ def _linearizability(h: HarmReport, op: Any, offset: int) -> dict[str, Any]:
             "sent_at": iso(o.call + offset), "returned_at": None if o.ret is None else iso(o.ret + offset),
         }  # fmt: skip
 
+    def written(o: Operation | None) -> dict[str, Any] | None:
+        r = None if o is None else register_op(o)
+        return None if r is None else reg(r)
+
     counts = {v.value: 0 for v in lin.KeyVerdict}
     for k in result.keys:
         counts[k.verdict.value] += 1
@@ -241,7 +245,7 @@ def _linearizability(h: HarmReport, op: Any, offset: int) -> dict[str, Any]:
                     "returned_at": iso(s.read.recv_ns + offset), "served_as": s.served_as,
                     "certain": s.certain, "newer_leader": s.newer_node, "newer_epoch": s.newer_epoch,
                     "older_leader": s.older_node, "older_epoch": s.older_epoch,
-                    "overwritten_by": None if s.overwritten_by is None else _reg_of(s.overwritten_by, offset),
+                    "overwritten_by": written(s.overwritten_by),
                     "overwritten_s": None if s.overwritten_s is None else round(s.overwritten_s, 6),
                 }
                 for s in h.stale_reads[:LISTED]
@@ -252,11 +256,3 @@ def _linearizability(h: HarmReport, op: Any, offset: int) -> dict[str, Any]:
 
 def _text(v: object) -> str | None:
     return None if v is None else str(v)
-
-
-def _reg_of(o: Operation, offset: int) -> dict[str, Any]:
-    return {
-        "index": o.index, "kind": o.kind, "key": o.key, "value": o.value, "expect": o.expect, "node": o.node,
-        "outcome": o.outcome.value, "sent_at": iso(o.send_ns + offset),
-        "returned_at": None if o.outcome.value == "unknown" else iso(o.recv_ns + offset),
-    }  # fmt: skip
