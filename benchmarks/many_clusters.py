@@ -36,7 +36,7 @@ from quorumwatch.engine import Engine, EngineStats
 from quorumwatch.model import Role, Tick
 from quorumwatch.probes import make_probe
 from quorumwatch.report.lines import LineFormatter
-from quorumwatch.store import History, Writer
+from quorumwatch.store import HistoryFile, Writer
 from quorumwatch.watcher import MANY_SPIN_S, run_loop
 
 WARMUP_S = 2.0
@@ -57,14 +57,14 @@ async def run(
         c = cluster("etcd", responder.http_ports[k * nodes : (k + 1) * nodes], 0.1).model_copy(
             update={"name": f"c{k}"}
         )
-        h = History.create(base / f"c{k}.sqlite", [n.name for n in c.nodes], {"cluster": c.name})
+        h = HistoryFile.create(base / f"c{k}.sqlite", [n.name for n in c.nodes], {"cluster": c.name})
         if writer is not None:
             h.write_from(writer)
         histories.append(h)
         fmt, grading = LineFormatter(changes_only=True), LiveGrading()
 
         def sink(
-            tick: Tick, h: History = h, fmt: LineFormatter = fmt, grading: LiveGrading = grading
+            tick: Tick, h: HistoryFile = h, fmt: LineFormatter = fmt, grading: LiveGrading = grading
         ) -> None:
             nonlocal unknown, answered
             t = time.perf_counter()

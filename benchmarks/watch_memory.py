@@ -20,7 +20,7 @@ from quorumwatch.analysis.online import LiveGrading
 from quorumwatch.model import Observation, Reason, Role, Tick
 from quorumwatch.report.lines import LineFormatter
 from quorumwatch.report.metrics import WatchMetrics
-from quorumwatch.store import History
+from quorumwatch.store import HistoryFile
 
 MS = 1_000_000
 WALL = 1_785_000_000_000_000_000
@@ -43,7 +43,7 @@ def main() -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(str(args.db) + suffix).unlink(missing_ok=True)
     names = [f"n{i}" for i in range(1, args.nodes + 1)]
-    history = History.create(args.db, names, {"cluster": "bench", "probe": "etcd", "interval_s": "0.1"})
+    history = HistoryFile.create(args.db, names, {"cluster": "bench", "probe": "etcd", "interval_s": "0.1"})
     lines, grading = LineFormatter(changes_only=True), LiveGrading()
     metrics = WatchMetrics()
     metrics.start("bench", names)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from quorumwatch.lab import manager, net
 from quorumwatch.lab.manager import LabState
 from quorumwatch.lab.system import alive, sh
-from quorumwatch.store import History
+from quorumwatch.store import HistoryFile
 
 QW = [sys.executable, "-m", "quorumwatch"]
 T = TypeVar("T")
@@ -78,7 +78,7 @@ def events_of(run: Path, kind: str) -> list[Any]:
     if not db.exists():
         return []
     try:
-        h = History.open(db)
+        h = HistoryFile.open(db)
     except Exception:
         return []
     try:
@@ -187,7 +187,7 @@ def run_example(
     )
     assert r.returncode in codes, r.stderr
     inject, heal = events_of(run, "fault.inject")[0], events_of(run, "fault.heal")[0]
-    h = History.open(run / "history.sqlite")
+    h = HistoryFile.open(run / "history.sqlite")
     try:
         ticks = list(h.ticks())
     finally:

@@ -363,12 +363,12 @@ def test_a_cas_that_expected_an_overwritten_value_is_named_as_the_cas() -> None:
 
 def test_our_own_runs_and_their_json_lines_are_histories_too(tmp_path: Path) -> None:
     from quorumwatch.model import Operation, Outcome
-    from quorumwatch.store import History
+    from quorumwatch.store import HistoryFile
 
     def run(name: str, kind: str, ops: list[Operation]) -> Path:
         d = tmp_path / name
         d.mkdir()
-        h = History.create(d / "history.sqlite", ["a", "b"], {"workload_kind": kind})
+        h = HistoryFile.create(d / "history.sqlite", ["a", "b"], {"workload_kind": kind})
         for o in ops:
             h.append_operation(o)
         h.close()

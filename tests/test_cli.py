@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from quorumwatch.store import History
+from quorumwatch.store import HistoryFile
 from tests.responders import EtcdLikeCluster
 from tests.results_contract import read_results
 
@@ -87,7 +87,7 @@ def test_watch_prints_matrix_lines_records_history_and_replays_them(tmp_path: Pa
     replay = qw("history", str(tmp_path / "run"))
     assert replay.returncode == 0
     assert replay.stdout.splitlines() == lines
-    h = History.open(tmp_path / "run" / "history.sqlite")
+    h = HistoryFile.open(tmp_path / "run" / "history.sqlite")
     ticks = list(h.ticks())
     assert len(ticks) == len(matrices)
     assert all(
@@ -202,7 +202,7 @@ def test_kill_9_loses_at_most_the_tick_being_written(tmp_path: Path) -> None:
         f.write_text(c.cluster_yaml())
         code, _, _ = interrupted_watch([str(f), "--run-dir", str(tmp_path / "r")], 8, signal.SIGKILL)
         assert code == -signal.SIGKILL
-        h = History.open(tmp_path / "r" / "history.sqlite")
+        h = HistoryFile.open(tmp_path / "r" / "history.sqlite")
         ticks = list(h.ticks())
         h.close()
         assert len(ticks) >= 8 and [t.index for t in ticks] == list(range(len(ticks)))
@@ -217,7 +217,7 @@ def test_sigint_stops_cleanly_with_history_kept(tmp_path: Path) -> None:
         code, _, err = interrupted_watch([str(f), "--run-dir", str(tmp_path / "r")], 5)
     assert code == 0
     assert "Traceback" not in err
-    assert len(list(History.open(tmp_path / "r" / "history.sqlite").ticks())) >= 5
+    assert len(list(HistoryFile.open(tmp_path / "r" / "history.sqlite").ticks())) >= 5
 
 
 def test_history_of_a_non_run_is_one_line_error(tmp_path: Path) -> None:
@@ -283,7 +283,7 @@ def test_ctrl_c_during_a_workload_stops_operations_and_reads_the_set_back(tmp_pa
     assert code == 0, err
     assert "Traceback" not in err
     assert re.search(r"final read from n1: \d+ elements", out)
-    h = History.open(tmp_path / "r" / "history.sqlite")
+    h = HistoryFile.open(tmp_path / "r" / "history.sqlite")
     try:
         ops = list(h.operations())
         reads = h.final_reads()
@@ -421,7 +421,7 @@ def test_watch_retain_drops_old_ticks_and_keeps_the_dual_leader_they_showed(tmp_
     assert p.returncode == 3, err
     assert "ended after" in out
     res = read_results(tmp_path / "r")
-    kept = History.open(tmp_path / "r" / "history.sqlite")
+    kept = HistoryFile.open(tmp_path / "r" / "history.sqlite")
     try:
         first_kept = next(iter(kept.ticks())).index
         dropped = kept.dropped()
@@ -437,7 +437,7 @@ def test_watch_retain_drops_old_ticks_and_keeps_the_dual_leader_they_showed(tmp_
     assert certain and certain[0]["nodes"] == ["n1", "n2"] and certain[0]["end"] < retention["kept_from"]
     assert res["multi_leader_ticks"] >= retention["dropped"]["multi_leader_ticks"]
     assert res["meta"]["ticks"] == first_kept + sum(
-        1 for _ in History.open(tmp_path / "r" / "history.sqlite").ticks()
+        1 for _ in HistoryFile.open(tmp_path / "r" / "history.sqlite").ticks()
     )
 
 

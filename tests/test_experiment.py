@@ -4,8 +4,10 @@ state, trials, journal before inject, heal, events in the history, and heal on e
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,10 @@ import pytest
 from quorumwatch.config import ClusterConfig
 from quorumwatch.experiment import Experiment, ExperimentResult
 from quorumwatch.faults.heal import pending
-from quorumwatch.report.lines import LineFormatter
+from quorumwatch.model import Event
+from quorumwatch.report.lines import LineFormatter, event_line
 from quorumwatch.scenario import Scenario
-from quorumwatch.watcher import prepare_run
+from quorumwatch.watcher import prepare_run, watch
 from tests.responders import EtcdLikeCluster
 
 
@@ -63,10 +66,25 @@ def run(tmp_path: Path, s: Scenario, roles: list[str]) -> tuple[ExperimentResult
         cluster: ClusterConfig = load_cluster(tmp_path / "c.yaml")
         run_dir, history = prepare_run(cluster, tmp_path / "run")
         out = io.StringIO()
-        exp = Experiment(s, cluster, history, run_dir, out=out, formatter=LineFormatter(changes_only=True))
-        result = asyncio.run(exp.run())
+        result = drive(Experiment(s, cluster, history, run_dir, show=shown(out)), out)
         history.close()
     return result, run_dir, out.getvalue()
+
+
+def shown(out: io.StringIO) -> Callable[[Event], None]:
+    def show(ev: Event) -> None:
+        line = event_line(ev)
+        if line:
+            out.write(line + "\n")
+
+    return show
+
+
+def drive(exp: Experiment, out: io.StringIO) -> ExperimentResult:
+    """The experiment as one actor of a run, as the session drives it."""
+    formatter = LineFormatter(changes_only=True)
+    asyncio.run(watch(exp.cluster, exp.history, duration_s=None, formatter=formatter, out=out, schedule=exp))
+    return exp.result()
 
 
 def test_trials_inject_and_heal_with_journal_first(tmp_path: Path) -> None:
@@ -80,9 +98,9 @@ def test_trials_inject_and_heal_with_journal_first(tmp_path: Path) -> None:
     assert "steady state reached (before the first trial)" in out
     assert out.count("running cmd: ") == 4 and "trial 2/2 starts" in out
 
-    from quorumwatch.store import History
+    from quorumwatch.store import HistoryFile
 
-    kinds = [e.kind for e in History.open(run_dir / "history.sqlite").events()]
+    kinds = [e.kind for e in HistoryFile.open(run_dir / "history.sqlite").events()]
     assert kinds.count("fault.inject") == 2 and kinds.count("fault.heal") == 2
     assert kinds.index("fault.inject") < kinds.index("fault.heal")
 
@@ -137,9 +155,9 @@ def test_a_full_disk_ends_the_run_with_its_own_error_and_faults_healed(tmp_path:
         db = history._db
         pages = db.execute("PRAGMA page_count").fetchone()[0]
         db.execute(f"PRAGMA max_page_count={pages + 1}")  # a real SQLite "database or disk is full"
-        exp = Experiment(s, cluster, history, run_dir, out=io.StringIO())
+        exp = Experiment(s, cluster, history, run_dir)
         t0 = time.monotonic()
-        result = asyncio.run(exp.run())
+        result = drive(exp, io.StringIO())
         took = time.monotonic() - t0
         history.close()
     assert result.errors and result.errors[0].startswith("probes stopped: recording to ")

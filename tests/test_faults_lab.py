@@ -14,7 +14,7 @@ import pytest
 
 from quorumwatch.lab.manager import LabState
 from quorumwatch.model import Role
-from quorumwatch.store import History
+from quorumwatch.store import HistoryFile
 from tests.labkit import (
     QW,
     chains_left,
@@ -44,7 +44,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def roles_by_tick(run: Path) -> list[tuple[int, dict[str, Role]]]:
-    h = History.open(run / "history.sqlite")
+    h = HistoryFile.open(run / "history.sqlite")
     try:
         return [(t.started_ns, {o.node: o.role for o in t.observations}) for t in h.ticks()]
     finally:

@@ -13,7 +13,7 @@ import pytest
 
 from quorumwatch.lab import manager
 from quorumwatch.lab.manager import LabState
-from quorumwatch.store import History
+from quorumwatch.store import HistoryFile
 from tests.labkit import QW, leftovers, qw, wait_for
 
 pytestmark = pytest.mark.lab
@@ -71,7 +71,7 @@ def test_one_leader_two_followers_then_leader_stop_fails_over(
         t_stop = time.monotonic()
 
         def failed_over() -> bool:
-            ticks = list(History.open(run / "history.sqlite").ticks())
+            ticks = list(HistoryFile.open(run / "history.sqlite").ticks())
             if not ticks:
                 return False
             roles = [o.role.letter for o in ticks[-1].observations]
@@ -83,7 +83,7 @@ def test_one_leader_two_followers_then_leader_stop_fails_over(
         assert started.returncode == 0, started.stderr
 
         def rejoined() -> bool:
-            ticks = list(History.open(run / "history.sqlite").ticks())
+            ticks = list(HistoryFile.open(run / "history.sqlite").ticks())
             roles = [o.role.letter for o in ticks[-1].observations]
             return roles[leader] == "F" and roles.count("L") == 1
 

@@ -33,18 +33,8 @@ ALLOWED: dict[str, set[str]] = {
     "lab": {"check", "config", "engine", "model", "probes", "report"},
     "rundir": {"analysis", "offsets", "config", "logs", "model", "report", "store", "_serial"},
     "watcher": {"analysis", "config", "engine", "model", "probes", "report", "store", "workload", "_version"},
-    "experiment": {
-        "analysis",
-        "offsets",
-        "config",
-        "engine",
-        "executors",
-        "faults",
-        "model",
-        "probes",
-        "report",
-    }
-    | {"scenario", "store", "workload"},
+    # the fault schedule only: the engine, the workload and the output are the session's
+    "experiment": {"config", "engine", "executors", "faults", "model", "offsets", "scenario", "store"},
     "session": {
         "analysis",
         "config",

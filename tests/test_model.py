@@ -23,7 +23,7 @@ from quorumwatch.model import (
     UnknownEvent,
     parse_body,
 )  # fmt: skip
-from quorumwatch.store import History
+from quorumwatch.store import HistoryFile
 
 BODIES: list[EventBody] = [
     CommandRun("inject", 1, ("ip", "link", "set", "eth0", "down"), 0, True, 10, 20, "", ""),
@@ -38,7 +38,7 @@ BODIES: list[EventBody] = [
 
 
 def test_every_record_survives_the_store(tmp_path: Path) -> None:
-    h = History.create(tmp_path / "h.sqlite", ["n1"], {})
+    h = HistoryFile.create(tmp_path / "h.sqlite", ["n1"], {})
     for i, body in enumerate(BODIES):
         h.append_event(Event.of(i, 1_000 + i, "n1" if i == 0 else None, body))
     back = [e.body for e in h.events()]

@@ -205,9 +205,9 @@ def test_a_client_cert_etcd_lab_is_watched_and_written_through(tmp_path: Path) -
         data = read_results(run)
         assert data["workload"]["total"]["ok"] >= 20 and data["workload"]["final_read"]["ok"]
         assert data["harm"] == "none_observed"
-        from quorumwatch.store import History
+        from quorumwatch.store import HistoryFile
 
-        h = History.open(run / "history.sqlite")
+        h = HistoryFile.open(run / "history.sqlite")
         try:
             later = [o for t in h.ticks() if t.index > 0 for o in t.observations]
         finally:

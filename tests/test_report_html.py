@@ -12,7 +12,7 @@ import pytest
 from quorumwatch.model import Event, Observation, Operation, Outcome, Role, Tick
 from quorumwatch.report.html import downsample, segments, timeline
 from quorumwatch.rundir import REPORT_FILE, analyze_run
-from quorumwatch.store import History
+from quorumwatch.store import HistoryFile
 from tests.browser import ARTIFACTS, OPS_CHECK, REPORT_CHECK, Chromium, chromium
 from tests.test_analysis import history, link_fault_on_a
 
@@ -24,7 +24,7 @@ def _record(run: Path, ticks: list[Tick], events: list[Event], operations: Seque
     run.mkdir(parents=True)
     nodes = [o.node for o in ticks[0].observations]
     meta = {"cluster": "lit", "probe": "etcd", "interval_s": "0.1", "deadline_s": "0.08"}
-    h = History.create(
+    h = HistoryFile.create(
         run / "history.sqlite", nodes, meta | ({"workload_kind": "register"} if operations else {})
     )
     for t in ticks:

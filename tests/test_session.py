@@ -12,7 +12,7 @@ from quorumwatch import api
 from quorumwatch.cli import main
 from quorumwatch.model import FinalRead, Operation, Outcome, Tick
 from quorumwatch.session import RunResult, close_run, finish, outcome, worst
-from quorumwatch.store import HISTORY_FILE, History
+from quorumwatch.store import HISTORY_FILE, HistoryFile
 from tests.test_analysis import history
 
 DUAL = ({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL"}, {"a": [1] * 10, "b": [2] * 10})
@@ -23,7 +23,7 @@ def record(run: Path, ticks: list[Tick], *, errors: tuple[str, ...] = (), interr
            lost: bool = False) -> Path:  # fmt: skip
     run.mkdir(parents=True)
     meta = {"cluster": "lit", "probe": "etcd", "interval_s": "0.1", "deadline_s": "0.08"}
-    h = History.create(run / HISTORY_FILE, ["a", "b"], meta | ({"workload_kind": "set"} if lost else {}))
+    h = HistoryFile.create(run / HISTORY_FILE, ["a", "b"], meta | ({"workload_kind": "set"} if lost else {}))
     for t in ticks:
         h.append_tick(t)
     if lost:

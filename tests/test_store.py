@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quorumwatch.model import Event, Observation, Reason, Role, Tick
-from quorumwatch.store import HISTORY_FILE, History, HistoryError, new_run_dir, resolve_run_dir
+from quorumwatch.store import HISTORY_FILE, HistoryError, HistoryFile, new_run_dir, resolve_run_dir
 
 
 def make_tick(k: int) -> Tick:
@@ -41,13 +41,13 @@ def make_tick(k: int) -> Tick:
 
 
 def test_round_trip(tmp_path: Path) -> None:
-    h = History.create(tmp_path / HISTORY_FILE, ["n1", "n2"], {"cluster": "c"})
+    h = HistoryFile.create(tmp_path / HISTORY_FILE, ["n1", "n2"], {"cluster": "c"})
     ticks = [make_tick(k) for k in range(5)]
     for t in ticks:
         h.append_tick(t)
     h.append_event(Event(7, 8, "n1", "fault.inject", {"cmd": ["ip", "link"]}))
     h.close()
-    r = History.open(tmp_path / HISTORY_FILE)
+    r = HistoryFile.open(tmp_path / HISTORY_FILE)
     assert list(r.ticks()) == ticks
     assert r.nodes() == ["n1", "n2"]
     assert r.meta()["cluster"] == "c"
@@ -56,26 +56,26 @@ def test_round_trip(tmp_path: Path) -> None:
 
 
 def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
-    History.create(tmp_path / HISTORY_FILE, ["n1"], {}).close()
+    HistoryFile.create(tmp_path / HISTORY_FILE, ["n1"], {}).close()
     db = sqlite3.connect(tmp_path / HISTORY_FILE)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.execute("PRAGMA user_version=99")
     db.commit()
     db.close()
     with pytest.raises(HistoryError, match="schema version 99"):
-        History.open(tmp_path / HISTORY_FILE)
+        HistoryFile.open(tmp_path / HISTORY_FILE)
 
 
 def test_not_a_database(tmp_path: Path) -> None:
     (tmp_path / HISTORY_FILE).write_bytes(b"garbage" * 100)
     with pytest.raises(HistoryError, match="not a quorumwatch history"):
-        History.open(tmp_path / HISTORY_FILE)
+        HistoryFile.open(tmp_path / HISTORY_FILE)
 
 
 def test_existing_history_is_never_overwritten(tmp_path: Path) -> None:
-    History.create(tmp_path / HISTORY_FILE, ["n1"], {}).close()
+    HistoryFile.create(tmp_path / HISTORY_FILE, ["n1"], {}).close()
     with pytest.raises(HistoryError, match="already"):
-        History.create(tmp_path / HISTORY_FILE, ["n1"], {})
+        HistoryFile.create(tmp_path / HISTORY_FILE, ["n1"], {})
     with pytest.raises(HistoryError, match="already holds a history"):
         new_run_dir(tmp_path / "runs", "c", tmp_path, "T")
 
@@ -85,7 +85,7 @@ def test_run_dirs_and_latest_link(tmp_path: Path) -> None:
     b = new_run_dir(tmp_path, "c1", None, "20261127T010000Z")
     assert a != b and a.parent == b.parent == tmp_path / "c1"
     assert (tmp_path / "c1" / "latest").resolve() == b.resolve()
-    History.create(b / HISTORY_FILE, ["n"], {}).close()
+    HistoryFile.create(b / HISTORY_FILE, ["n"], {}).close()
     assert resolve_run_dir(tmp_path / "c1") == b.resolve()
     with pytest.raises(HistoryError, match="not a run directory"):
         resolve_run_dir(a)
@@ -97,8 +97,8 @@ from pathlib import Path
 sys.path.insert(0, {src!r})
 sys.path.insert(0, {root!r})
 from tests.test_store import make_tick
-from quorumwatch.store import History
-h = History.create(Path({db!r}), ["n1", "n2"], {{}})
+from quorumwatch.store import HistoryFile
+h = HistoryFile.create(Path({db!r}), ["n1", "n2"], {{}})
 k = 0
 while True:
     h.append_tick(make_tick(k))
@@ -122,7 +122,7 @@ def test_kill_9_loses_at_most_the_tick_being_written(tmp_path: Path) -> None:
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    recorded = list(History.open(db).ticks())
+    recorded = list(HistoryFile.open(db).ticks())
     # every tick reported as written is there, whole, in order
     assert len(recorded) >= last + 1
     assert [t.index for t in recorded] == list(range(len(recorded)))
@@ -132,7 +132,7 @@ def test_kill_9_loses_at_most_the_tick_being_written(tmp_path: Path) -> None:
 def test_operations_and_final_reads_round_trip(tmp_path: Path) -> None:
     from quorumwatch.model import FinalRead, Operation, Outcome
 
-    h = History.create(tmp_path / HISTORY_FILE, ["n1"], {})
+    h = HistoryFile.create(tmp_path / HISTORY_FILE, ["n1"], {})
     ops = [
         Operation(0, "add", "n1", 10, 20, 30, Outcome.OK, "0", 4),
         Operation(1, "id", "n1", 11, 25, 31, Outcome.UNKNOWN, None, None, "no answer within 1 s"),
@@ -144,7 +144,7 @@ def test_operations_and_final_reads_round_trip(tmp_path: Path) -> None:
     h.append_final_read(FinalRead("n1", 40, 50, 60, frozenset({"0", "x"})))
     h.append_final_read(FinalRead("", 70, 70, 80, None, "no agreed leader"))
     h.close()
-    r = History.open(tmp_path / HISTORY_FILE)
+    r = HistoryFile.open(tmp_path / HISTORY_FILE)
     assert list(r.operations()) == ops
     assert r.final_reads() == [
         FinalRead("n1", 40, 50, 60, frozenset({"0", "x"})),
@@ -167,14 +167,14 @@ def test_version_1_histories_still_read_as_runs_without_a_workload(tmp_path: Pat
         "PRAGMA user_version=1;"
     )
     db.close()
-    r = History.open(tmp_path / HISTORY_FILE)
+    r = HistoryFile.open(tmp_path / HISTORY_FILE)
     assert [o.role for t in r.ticks() for o in t.observations] == [Role.LEADER]
     assert list(r.operations()) == [] and r.final_reads() == []
     r.close()
 
 
 def test_version_3_operations_read_without_register_keys(tmp_path: Path) -> None:
-    h = History.create(tmp_path / HISTORY_FILE, ["n1"], {})
+    h = HistoryFile.create(tmp_path / HISTORY_FILE, ["n1"], {})
     h.close()
     db = sqlite3.connect(tmp_path / HISTORY_FILE)
     db.executescript(
@@ -184,7 +184,7 @@ def test_version_3_operations_read_without_register_keys(tmp_path: Path) -> None
         "PRAGMA user_version=3;"
     )
     db.close()
-    r = History.open(tmp_path / HISTORY_FILE)
+    r = HistoryFile.open(tmp_path / HISTORY_FILE)
     (op,) = r.operations()
     assert (op.kind, op.value, op.epoch, op.key, op.expect) == ("add", "0", 7, None, None)
     r.close()
@@ -193,7 +193,7 @@ def test_version_3_operations_read_without_register_keys(tmp_path: Path) -> None
 def test_stored_ticks_are_a_lazy_sequence_equal_to_the_ticks(tmp_path: Path) -> None:
     from quorumwatch.store import StoredTicks
 
-    h = History.create(tmp_path / "h.sqlite", ["a", "b"], {})
+    h = HistoryFile.create(tmp_path / "h.sqlite", ["a", "b"], {})
     for k in (0, 1, 2, 5, 6, 9):  # gaps: skipped ticks have no row
         obs = tuple(Observation(n, k, k * 10, k * 10 + 1, 0, Role.FOLLOWER) for n in ("b", "a"))
         h.append_tick(Tick(k, k * 10, k * 10 + 1, 0, obs))
@@ -215,7 +215,7 @@ def test_a_history_written_by_a_background_writer_keeps_order_and_reads_wait(tmp
     from quorumwatch.store import Writer
 
     writer = Writer()
-    h = History.create(tmp_path / "h.sqlite", ["a"], {})
+    h = HistoryFile.create(tmp_path / "h.sqlite", ["a"], {})
     h.write_from(writer)
     for k in range(200):
         h.append_tick(Tick(k, k, k, 0, (Observation("a", k, k, k + 1, 0, Role.FOLLOWER),)))
@@ -233,7 +233,7 @@ def test_a_failed_background_write_is_raised_by_the_next_write_and_nothing_after
     from quorumwatch.store import Writer
 
     writer = Writer()
-    h = History.create(tmp_path / "h.sqlite", ["a"], {})
+    h = HistoryFile.create(tmp_path / "h.sqlite", ["a"], {})
     h.write_from(writer)
     tick = Tick(0, 0, 0, 0, (Observation("a", 0, 0, 1, 0, Role.FOLLOWER),))
     h.append_tick(tick)
@@ -245,14 +245,14 @@ def test_a_failed_background_write_is_raised_by_the_next_write_and_nothing_after
     with pytest.raises(sqlite3.IntegrityError):
         h.close()  # closes, then says what failed
     writer.close()
-    again = History.open(tmp_path / "h.sqlite")
+    again = HistoryFile.open(tmp_path / "h.sqlite")
     assert [t.index for t in again.ticks()] == [0]  # what came before the failure is kept
     again.close()
 
 
 def _small_run(tmp_path: Path) -> Path:
     run = tmp_path / "run"
-    h = History.create(run / "history.sqlite", ["a", "b"], {"cluster": "c", "interval_s": "0.1"})
+    h = HistoryFile.create(run / "history.sqlite", ["a", "b"], {"cluster": "c", "interval_s": "0.1"})
     for k in range(20):
         obs = tuple(Observation(n, k, k * 10**8 + 1, k * 10**8 + 2, 0, Role.FOLLOWER, 1) for n in "ab")
         h.append_tick(Tick(k, k * 10**8, k * 10**8, 0, obs))

@@ -427,11 +427,11 @@ def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
     from quorumwatch.model import Event
     from quorumwatch.report.export import csv_header, csv_rows, event_json, operation_json, tick_json
     from quorumwatch.report.lines import LineFormatter, event_line
-    from quorumwatch.store import History, HistoryError, resolve_run_dir
+    from quorumwatch.store import HistoryError, HistoryFile, resolve_run_dir
 
     try:
         run = resolve_run_dir(run_dir)
-        hist = History.open(run / "history.sqlite")
+        hist = HistoryFile.open(run / "history.sqlite")
     except HistoryError as exc:
         fail(str(exc))
     formatter = LineFormatter(changes_only=changes_only)
@@ -827,11 +827,11 @@ def _run_operations(name: str) -> list[Any]:
     from pathlib import Path
 
     from quorumwatch.analysis.harm import register_ops
-    from quorumwatch.store import History, HistoryError, resolve_run_dir
+    from quorumwatch.store import HistoryError, HistoryFile, resolve_run_dir
 
     try:
         path = Path(name)
-        hist = History.open(path if path.is_file() else resolve_run_dir(path) / "history.sqlite")
+        hist = HistoryFile.open(path if path.is_file() else resolve_run_dir(path) / "history.sqlite")
     except HistoryError as exc:
         fail(str(exc))
     try:

@@ -1,31 +1,32 @@
-"""Running a scenario: the engine watches all along while trials inject and heal faults.
+"""The fault schedule of a scenario: trials that inject and heal faults while the probes watch.
 
 Order of business: heal what earlier runs against this cluster left armed; preflight every fault
 (tools, kernel support) before touching anything; wait for the steady state; then per trial inject
 each fault at its `after`, heal it after its `hold`, and wait for the steady state again. Every
-fault's heal is journaled (fsync) before its inject. Heal runs when a fault's hold ends, on Ctrl-C
-and SIGTERM, and on any exception; a kill -9 leaves the journal for `quorumwatch heal`.
+fault's heal is journaled (fsync) before its inject. Heal runs when a fault's hold ends, when the
+schedule is cut short (a signal, a failed actor, a cancelled task: `heal_all`), and a kill -9 leaves
+the journal for `quorumwatch heal`.
+
+An `Experiment` is one actor of a run (`watcher.watch(..., schedule=...)`, as the session drives it):
+it reads the ticks from the run's feed and records its events; the engine, the workload, the output
+and signals are the session's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import secrets
 import shutil
-import signal
 import sqlite3
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from quorumwatch.analysis.online import LiveGrading
 from quorumwatch.config import ClusterConfig
-from quorumwatch.engine import Engine, TickFeed
+from quorumwatch.engine import TickFeed
 from quorumwatch.faults import Fault, FaultError, FaultPlan, StepResult, StepRunner, build_fault
 from quorumwatch.faults.base import step_failure
 from quorumwatch.faults.heal import JOURNAL_FILE, HealJournal, crash_point, open_journals, replay
@@ -46,11 +47,8 @@ from quorumwatch.model import (
     TrialStarted,
 )
 from quorumwatch.offsets import ClockOffset
-from quorumwatch.probes import make_probe
-from quorumwatch.report.lines import LineFormatter, TickFormatter, event_line
 from quorumwatch.scenario import Scenario, SteadyState
-from quorumwatch.store import History
-from quorumwatch.workload.actor import Workload, WorkloadStats, workload_for
+from quorumwatch.store import HistoryFile
 
 
 class ExperimentError(Exception):
@@ -67,11 +65,8 @@ class TrialRecord:
 @dataclass
 class ExperimentResult:
     trials: list[TrialRecord]
-    multi_leader_ticks: int
-    ticks: int
     errors: list[str]
     interrupted: bool = False
-    workload: WorkloadStats | None = None
 
 
 def steady(tick: Tick, spec: SteadyState) -> bool:
@@ -82,36 +77,27 @@ def steady(tick: Tick, spec: SteadyState) -> bool:
 
 
 class Experiment:
+    """The schedule of one run (see the module): `drive` the trials, `heal_all` whatever is armed,
+    `wind_down` once the probes stopped. What went wrong is kept in `errors`, never raised past
+    the run."""
+
     def __init__(
         self,
         scenario: Scenario,
         cluster: ClusterConfig,
-        history: History,
+        history: HistoryFile,
         run_dir: Path,
         *,
         trials: int | None = None,
-        out: TextIO = sys.stdout,
-        formatter: TickFormatter | None = None,
-        signals: bool = True,
-        grading: LiveGrading | None = None,
-        on_tick: Callable[[Tick], None] | None = None,
-        show_event: Callable[[Event], str | None] = event_line,
+        show: Callable[[Event], None] = lambda event: None,
     ) -> None:
         self.scenario = scenario
         self.cluster = cluster
         self.history = history
         self.run_dir = run_dir
         self.trials = trials or scenario.trials
-        self.out = out
-        self.formatter = formatter or LineFormatter()
-        self.grading = grading if grading is not None else LiveGrading()
-        """The run's one live grading, fed after each tick is recorded."""
-        self.on_tick = on_tick
-        """The session's consumers of each tick (metrics, hooks, retention), after it is shown."""
-        self.show_event = show_event
-        """An event as a line of output (text, or JSON for `--format jsonl`), or None to show none."""
-        self.signals = signals
-        """Ctrl-C/SIGTERM heal and stop (the CLI); a library caller cancels the task instead."""
+        self.show = show
+        """Each event, once recorded: the session shows it as its lines are shown."""
         self.rng = random.Random(scenario.seed)
         self.run_id = secrets.token_hex(4)
         self.journal = HealJournal(run_dir / JOURNAL_FILE, cluster.name)
@@ -120,11 +106,9 @@ class Experiment:
         self.active: dict[int, FaultPlan] = {}
         self.errors: list[str] = []
         self.records: list[TrialRecord] = []
+        self.interrupted = False
         self._chains = 0
-        self.workload: Workload | None = None
-        self._workload_stop = asyncio.Event()
         self._record_error: str | None = None
-        self._workload_task: asyncio.Task[WorkloadStats] | None = None
         self._clocks: dict[str, list[ClockOffset]] = {}
 
     # ---- output and history ----
@@ -141,26 +125,12 @@ class Experiment:
             # Healing must go on when the history cannot be written (a full disk): say it once.
             if self._record_error is None:
                 self._record_error = f"recording to {self.history.path} failed: {exc}"
-                self._print([f"quorumwatch: {self._record_error} (events are still printed)"])
-        line = self.show_event(ev)
-        if line:
-            self._print([line])
-
-    def _print(self, lines: list[str]) -> None:
-        if lines:
-            self.out.write("\n".join(lines) + "\n")
-            self.out.flush()
-
-    def _on_tick(self, tick: Tick) -> None:
-        try:
-            self.history.append_tick(tick)
-        except sqlite3.Error as exc:
-            raise ExperimentError(f"recording to {self.history.path} failed: {exc}") from None
-        self.grading.feed(tick)
-        self._print(self.formatter.feed(tick, self.grading))
-        self.feed.push(tick)
-        if self.on_tick is not None:
-            self.on_tick(tick)
+                self.show(
+                    Event.of(
+                        mono, wall, None, Note(f"quorumwatch: {self._record_error} (events are still shown)")
+                    )
+                )
+        self.show(ev)
 
     def _record_step(self, phase: str, fid: int, result: StepResult) -> None:
         self.event(
@@ -303,7 +273,10 @@ class Experiment:
         self.event(TrialEnded(k, record.converged))
         return record
 
-    async def drive(self) -> None:
+    async def drive(self, feed: TickFeed) -> None:
+        """The trials, reading the run's ticks from `feed`; raises ExperimentError or FaultError
+        when the schedule cannot go on (`heal_all` is the caller's, whatever ends it)."""
+        self.feed = feed
         for _, path in open_journals(self.cluster.name):
             if path.resolve() == (self.run_dir / JOURNAL_FILE).resolve():
                 continue
@@ -327,96 +300,35 @@ class Experiment:
                 raise ExperimentError(self.errors[0])
             if k < self.trials and self.scenario.cooldown:
                 await asyncio.sleep(self.scenario.cooldown)
-        await self.finish_workload()
 
-    async def finish_workload(self) -> None:
-        """After the last heal: stop sending, let operations in flight end, read the set back."""
-        if self.workload is None:
+    def stopped(self, actor: str, exc: BaseException) -> None:
+        """Another actor of the run failed: the schedule is cut short with that actor's error (not
+        with a later symptom such as "steady state not reached")."""
+        why = f"recording to {self.history.path} failed: {exc}" if isinstance(exc, sqlite3.Error) else exc
+        self.errors.append(f"{actor} stopped: {why}")
+
+    def ended(self, task: asyncio.Task[None]) -> None:
+        """The schedule's own task is over: keep its error, if any (a cancelled one has none)."""
+        if task.cancelled():
             return
-        self._workload_stop.set()
-        if self._workload_task is not None:
-            await asyncio.wait([self._workload_task])
-        if self.scenario.workload is not None and self.scenario.workload.kind == "set":
-            self.event(Note(await self.workload.read_back()))
+        exc = task.exception()
+        if isinstance(exc, ExperimentError | FaultError):
+            if str(exc) not in self.errors:
+                self.errors.append(str(exc))
+        elif exc is not None:
+            raise exc
 
-    async def run(self) -> ExperimentResult:
-        """Probes, faults and the workload side by side under one clock. Signals, and the failure
-        of any actor, turn into an orderly stop that heals first; a failed actor's own error is
-        what the run reports."""
-        loop = asyncio.get_running_loop()
-        cluster = self.cluster
-        engine = Engine(
-            [make_probe(cluster, n) for n in cluster.nodes],
-            interval_s=cluster.interval,
-            deadline_s=cluster.effective_deadline,
-            sinks=[self._on_tick],
-        )
-        stop = asyncio.Event()
-        engine_task = loop.create_task(engine.run(stop=stop))
-        driver = loop.create_task(self.drive())
-        if self.scenario.workload is not None:
-            self.workload = workload_for(
-                self.scenario.workload, cluster, self.history, self.feed, self.run_id
-            )
-            self._workload_task = loop.create_task(self.workload.run(self._workload_stop))
-        interrupted = False
-        failed = False
-
-        def actor_done(name: str, task: asyncio.Task[Any]) -> None:
-            nonlocal failed
-            if task.cancelled() or task.exception() is None or driver.done():
-                return
-            failed = True
-            self.errors.append(f"{name} stopped: {task.exception()}")
-            driver.cancel()
-
-        engine_task.add_done_callback(lambda t: actor_done("probes", t))
-        if self._workload_task is not None:
-            self._workload_task.add_done_callback(lambda t: actor_done("workload", t))
-
-        def on_signal(signum: int) -> None:
-            nonlocal interrupted
-            if not interrupted:
-                interrupted = True
-                self._print([f"quorumwatch: {signal.Signals(signum).name}: healing, then stopping"])
-                driver.cancel()
-
-        if self.signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, on_signal, sig)
+    async def wind_down(self) -> None:
+        """Once the probes stopped: the clocks measured again, the nodes' logs collected."""
         try:
-            try:
-                await driver
-            except asyncio.CancelledError:
-                if not (interrupted or failed):
-                    raise
-            except (ExperimentError, FaultError) as exc:
-                if str(exc) not in self.errors:
-                    self.errors.append(str(exc))
-            finally:
-                await self.heal_all()
-                self._workload_stop.set()
-                stop.set()
-                with contextlib.suppress(Exception):
-                    await engine_task
-                if self._workload_task is not None:
-                    with contextlib.suppress(Exception):
-                        await self._workload_task
-                await engine.aclose()
-                if self.workload is not None:
-                    await self.workload.client.aclose()
-                if self._clocks:
-                    await self.measure_clocks("end")
-                await self.collect_logs()
-                await self.runner.aclose()
+            if self._clocks:
+                await self.measure_clocks("end")
+            await self.collect_logs()
         finally:
-            if self.signals:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-        return ExperimentResult(
-            self.records, self.formatter.multi_leader_ticks, self.formatter.ticks, self.errors, interrupted,
-            self.workload.stats if self.workload is not None else None,
-        )  # fmt: skip
+            await self.runner.aclose()
+
+    def result(self) -> ExperimentResult:
+        return ExperimentResult(self.records, self.errors, self.interrupted)
 
     async def measure_clocks(self, when: str) -> None:
         """Each node's clock offset, kept in clocks.json for `logs --run` and `analyze` to apply.

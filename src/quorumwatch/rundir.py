@@ -12,7 +12,7 @@ from quorumwatch.analysis import Analysis, Overlap, analyze
 from quorumwatch.model import Tick
 from quorumwatch.report.results import results
 from quorumwatch.report.schema import Results
-from quorumwatch.store import HISTORY_FILE, Dropped, History
+from quorumwatch.store import HISTORY_FILE, Dropped, HistoryFile
 
 RESULTS_FILE = "results.json"
 REPORT_FILE = "report.html"
@@ -29,14 +29,14 @@ def analyze_run(run_dir: Path, *, report: bool = False) -> tuple[Analysis, Resul
 
 
 def _analyze_run(run_dir: Path, report: bool) -> tuple[Analysis, Results]:
-    history = History.open(run_dir / HISTORY_FILE)
+    history = HistoryFile.open(run_dir / HISTORY_FILE)
     try:
         return _analyze_history(history, run_dir, report)
     finally:
         history.close()
 
 
-def _analyze_history(history: History, run_dir: Path, report: bool) -> tuple[Analysis, Results]:
+def _analyze_history(history: HistoryFile, run_dir: Path, report: bool) -> tuple[Analysis, Results]:
     nodes = history.nodes()
     ticks = history.stored_ticks()  # streamed: a history of any length is never held whole
     events = history.events()

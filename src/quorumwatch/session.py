@@ -4,13 +4,13 @@ one exit code.
 A `Plan` (typed, frozen: the clusters, their workloads, an optional fault schedule, the outputs,
 retention, duration) is all an entry point builds: `quorumwatch watch` (one cluster or many,
 `--live`) and `run`, `api.Watch`, `api.observe`, `api.run_experiment` and the pytest plugin run
-theirs through `watch` / `watch_async`. With a scenario, each cluster's ticks come from the
-experiment (faults injected and healed trial after trial, `experiment.Experiment`), through the same
-grading and consumers. Per cluster the
-session makes the run directory and one engine, feeds **one live grading** after each tick is
-recorded, and hands the tick to its consumers in one order: formatter, metrics, `--on-verdict`
-hooks, retention, the caller's hook. Signals are handled here once (the first Ctrl-C stops the
-workload and reads the set back, the next stops), several clusters' histories are written by one
+theirs through `watch` / `watch_async`. Per cluster the session makes the run directory and one
+engine (`watcher.watch`), with the workload and, with a scenario, the fault schedule
+(`experiment.Experiment`: faults injected and healed trial after trial) as actors beside it; feeds
+**one live grading** after each tick is recorded, and hands the tick to its consumers in one order:
+formatter, metrics, `--on-verdict` hooks, retention, the caller's hook. Signals are handled here
+once (the first Ctrl-C heals the faults, stops the workload and reads the set back; the next stops
+at once), several clusters' histories are written by one
 writer thread beside the loop (one cluster commits each tick before it is shown), and every run
 ends with the one analysis (`finish`).
 
@@ -32,7 +32,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO, cast
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from quorumwatch.analysis import exit_code as verdict_code
 from quorumwatch.analysis.online import LiveGrading
@@ -42,12 +42,13 @@ from quorumwatch.report.lines import LineFormatter, TickFormatter
 from quorumwatch.report.schema import Results
 from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE, analyze_run
 from quorumwatch.scenario import Scenario
-from quorumwatch.store import HISTORY_FILE, History, HistoryError, Writer
+from quorumwatch.store import HISTORY_FILE, HistoryError, HistoryFile, Writer
 from quorumwatch.workload.spec import WorkloadSpec
 
 if TYPE_CHECKING:
     from rich.live import Live
 
+    from quorumwatch.experiment import Experiment
     from quorumwatch.report.hooks import Hooks
     from quorumwatch.report.metrics import WatchMetrics
     from quorumwatch.report.output import ReopenableOutput
@@ -111,7 +112,7 @@ def worst(codes: Iterable[int]) -> int:
     return min(codes, key=SEVERITY.index, default=0)
 
 
-def close_run(history: History, errors: Iterable[str] = (), interrupted: bool = False) -> None:
+def close_run(history: HistoryFile, errors: Iterable[str] = (), interrupted: bool = False) -> None:
     """Record what stopped the run early (nothing: nothing is written), so that every later reading
     of the run directory gives the same result and exit code."""
     errors = list(errors)
@@ -132,7 +133,7 @@ def finish(run_dir: Path, *, report: bool = False) -> RunResult:
 
 def outcome(run_dir: Path) -> tuple[tuple[str, ...], bool]:
     """What `close_run` recorded of a run: its errors and whether it was interrupted."""
-    history = History.open(run_dir / HISTORY_FILE)
+    history = HistoryFile.open(run_dir / HISTORY_FILE)
     try:
         meta = history.meta()
     finally:
@@ -248,7 +249,7 @@ class _Running:
 
     target: Target
     run: Path
-    history: History
+    history: HistoryFile
     formatter: TickFormatter
     grading: LiveGrading = field(default_factory=LiveGrading)
     consumers: list[Callable[[Tick], None]] = field(default_factory=list)
@@ -396,9 +397,16 @@ async def watch_async(
     loop = asyncio.get_running_loop()
     workloads = any(r.target.workload is not None for r in running)
 
-    def on_signal() -> None:
-        if not workloads or ops_stop.is_set():
+    def on_signal(signum: int) -> None:
+        # the first signal ends gently (faults healed, operations ended, the set read back), the
+        # next at once; a plain watch has nothing to end gently
+        if not (workloads or plan.scenario is not None) or ops_stop.is_set():
             stop.set()
+        elif plan.scenario is not None:
+            for r in running:
+                _note(plan, r, sink, say)(
+                    f"quorumwatch: {signal.Signals(signum).name}: healing, then stopping"
+                )
         ops_stop.set()
 
     async def one(i: int, r: _Running) -> None:
@@ -419,9 +427,7 @@ async def watch_async(
                     await stop.wait()
             if stop.is_set():
                 return
-        if plan.scenario is not None:
-            await _experiment(plan, plan.scenario, r, sink, say, signals and not many)
-            return
+        schedule = _experiment(plan, plan.scenario, r, sink, say) if plan.scenario is not None else None
         render = None
         if live is not None:
             from quorumwatch.report.live import live_table
@@ -435,13 +441,14 @@ async def watch_async(
             r.target.cluster, r.history, duration_s=plan.duration_s, formatter=r.formatter,
             grading=r.grading, out=sink, render=render, workload=r.target.workload, run_id=r.run.name,
             stop=stop, ops_stop=ops_stop, on_tick=r.on_tick,
-            spin_s=MANY_SPIN_S if many else 0.001, note=_note(plan, r, sink, say),
+            spin_s=MANY_SPIN_S if many else 0.001, note=_note(plan, r, sink, say), schedule=schedule,
         )  # fmt: skip
+        if schedule is not None:
+            _experiment_done(schedule, r, say)
 
-    signals_here = signals and plan.scenario is None  # an experiment heals first: it handles its own
-    if signals_here:
+    if signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
+            loop.add_signal_handler(sig, on_signal, sig)
         # SIGHUP reopens the output file (log rotation); a watch never dies of it
         loop.add_signal_handler(signal.SIGHUP, output.reopen if output is not None else lambda: None)
     failure: str | None = None
@@ -454,7 +461,7 @@ async def watch_async(
         if plan.scenario is not None:
             failure += f"; run 'quorumwatch heal {where}' if faults were active"
     finally:
-        if signals_here:
+        if signals:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         failure = _close(running, writer, output, say) or failure
@@ -473,46 +480,42 @@ async def watch_async(
     return results
 
 
-async def _experiment(
-    plan: Plan,
-    scenario: Scenario,
-    r: _Running,
-    sink: Output | None,
-    say: Callable[[str], None],
-    signals: bool,
-) -> None:
-    """One target's experiment: its ticks through the session's grading and consumers, its events
-    shown as its lines are; what stopped it early recorded with the run."""
+def _experiment(
+    plan: Plan, scenario: Scenario, r: _Running, sink: Output | None, say: Callable[[str], None]
+) -> Experiment:
+    """One target's fault schedule, its events shown as its lines are (text or JSON)."""
     from quorumwatch.experiment import Experiment
     from quorumwatch.report.lines import event_line
     from quorumwatch.scenario import dump_scenario
-    from quorumwatch.watcher import Discard
+    from quorumwatch.watcher import say_line
 
     name, jsonl = r.target.cluster.name, plan.outputs.format == "jsonl"
+    prefix = f"[{name}] " if len(plan.targets) > 1 and not jsonl else ""
 
-    def show(ev: Event) -> str | None:
+    def show(ev: Event) -> None:
         if jsonl:
             from quorumwatch.report.export import event_json
 
-            return json.dumps(event_json(ev, name))
-        return event_line(ev)
+            line: str | None = json.dumps(event_json(ev, name))
+        else:
+            line = event_line(ev)
+        if line and sink is not None:
+            say_line(sink, prefix + line)
 
     (r.run / "scenario.yaml").write_text(dump_scenario(scenario, r.target.cluster), encoding="utf-8")
-    experiment = Experiment(
-        scenario, r.target.cluster, r.history, r.run, trials=plan.trials,
-        out=cast(TextIO, sink if sink is not None else Discard()), formatter=r.formatter, signals=signals,
-        grading=r.grading, on_tick=r.on_tick, show_event=show,
-    )  # fmt: skip
-    done = await experiment.run()
+    return Experiment(scenario, r.target.cluster, r.history, r.run, trials=plan.trials, show=show)
+
+
+def _experiment_done(experiment: Experiment, r: _Running, say: Callable[[str], None]) -> None:
+    """What stopped the experiment early, recorded with the run and said."""
+    done = experiment.result()
     close_run(r.history, done.errors, done.interrupted)
     for error in done.errors:
         say(f"quorumwatch: {error}")
-    if done.workload is not None:
-        say(done.workload.line())
     converged = sum(1 for t in done.trials if t.converged)
     say(
-        f"{len(done.trials)} trials ({converged} back to steady state), {done.ticks} ticks, "
-        f"{done.multi_leader_ticks} with more than one leader; history in {r.run}"
+        f"{len(done.trials)} trials ({converged} back to steady state), {r.formatter.ticks} ticks, "
+        f"{r.formatter.multi_leader_ticks} with more than one leader; history in {r.run}"
     )
 
 

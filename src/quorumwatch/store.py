@@ -181,11 +181,13 @@ class Writer:
             job()
 
 
-def _queued(method: Callable[Concatenate[History, P], R]) -> Callable[Concatenate[History, P], R | None]:
+def _queued(
+    method: Callable[Concatenate[HistoryFile, P], R],
+) -> Callable[Concatenate[HistoryFile, P], R | None]:
     """A write that a history with a `Writer` queues (returning None) instead of running. The first
     failure is raised by the next write or `close`, naming what failed: nothing after it is written."""
 
-    def write(self: History, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
+    def write(self: HistoryFile, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
         writer = self._writer
         if writer is None or threading.current_thread() is writer.thread:
             return method(self, *args, **kwargs)
@@ -207,13 +209,13 @@ def _queued(method: Callable[Concatenate[History, P], R]) -> Callable[Concatenat
 
 def _reading(
     what: str,
-) -> Callable[[Callable[Concatenate[History, P], R]], Callable[Concatenate[History, P], R]]:
+) -> Callable[[Callable[Concatenate[HistoryFile, P], R]], Callable[Concatenate[HistoryFile, P], R]]:
     """A read, run after the writes queued before it. Its failure on a damaged database (a missing
     table or column, text that is not UTF-8, a value quorumwatch never writes) is a HistoryError
     saying what could not be read."""
 
-    def wrap(method: Callable[Concatenate[History, P], R]) -> Callable[Concatenate[History, P], R]:
-        def read(self: History, /, *args: P.args, **kwargs: P.kwargs) -> R:
+    def wrap(method: Callable[Concatenate[HistoryFile, P], R]) -> Callable[Concatenate[HistoryFile, P], R]:
+        def read(self: HistoryFile, /, *args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 self._sync()  # after the writes queued before it
                 return method(self, *args, **kwargs)
@@ -226,7 +228,7 @@ def _reading(
     return wrap
 
 
-class History:
+class HistoryFile:
     """Writer and reader of one run's history database."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
@@ -256,7 +258,7 @@ class History:
     # ---- opening ----
 
     @classmethod
-    def create(cls, path: Path, nodes: list[str], meta: dict[str, str]) -> History:
+    def create(cls, path: Path, nodes: list[str], meta: dict[str, str]) -> HistoryFile:
         if path.exists():
             raise HistoryError(f"{path}: already exists; choose another --run-dir")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +276,7 @@ class History:
         return cls(db, path)
 
     @classmethod
-    def open(cls, path: Path) -> History:
+    def open(cls, path: Path) -> HistoryFile:
         if not path.is_file():
             raise HistoryError(f"{path}: no history database here")
         try:
@@ -552,7 +554,7 @@ class StoredTicks(Sequence[Tick]):
 
     def __init__(
         self,
-        history: History,
+        history: HistoryFile,
         index: tuple[array[int], array[int]] | None = None,
         positions: range | None = None,
     ) -> None:

@@ -1,6 +1,8 @@
-"""Runs a watch: builds probes from a cluster, drives the engine, records and prints every tick.
+"""Runs one cluster: builds its probes and its one engine, records and shows every tick, and runs
+its actors beside the probes — the workload and, in an experiment, the fault schedule.
 
-Signals stop the engine between ticks, so the last tick is recorded whole before exit.
+The session turns signals into the stops given here; the engine stops between ticks, so the last
+tick is recorded whole before exit.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from quorumwatch._version import __version__
 from quorumwatch.analysis.online import LiveGrading
@@ -23,7 +25,7 @@ from quorumwatch.engine import Engine, EngineStats, TickFeed
 from quorumwatch.model import Tick
 from quorumwatch.probes import make_probe
 from quorumwatch.report.lines import TickFormatter
-from quorumwatch.store import HISTORY_FILE, History, new_run_dir
+from quorumwatch.store import HISTORY_FILE, HistoryFile, new_run_dir
 from quorumwatch.workload.actor import workload_for
 from quorumwatch.workload.spec import WorkloadSpec
 
@@ -38,6 +40,27 @@ class Output(Protocol):
     def fileno(self) -> int: ...
 
 
+class Schedule(Protocol):
+    """Faults on a schedule beside the probes (`experiment.Experiment`): its errors are its own."""
+
+    interrupted: bool
+
+    async def drive(self, feed: TickFeed) -> None:
+        """The trials; returns when they are done (or raises when they cannot go on)."""
+
+    def ended(self, task: asyncio.Task[None]) -> None:
+        """`drive`'s task is over: keep what it raised."""
+
+    def stopped(self, actor: str, exc: BaseException) -> None:
+        """Another actor failed (`probes`, `workload`): the schedule is cut short."""
+
+    async def heal_all(self) -> None:
+        """Heal whatever is still armed (idempotent)."""
+
+    async def wind_down(self) -> None:
+        """After the probes stopped (clocks, logs)."""
+
+
 class Retention:
     """`watch --retain`: ticks older than `retain_s` are deleted now and then, with a count of what
     they held. What the grading proves or finds possible is recorded as it is found, and what open
@@ -45,7 +68,9 @@ class Retention:
     left, joined with the records, equals that of the whole history (property-tested in the
     analysis); a crash loses at most what only the open intervals' deleted part showed."""
 
-    def __init__(self, history: History, grading: LiveGrading, retain_s: float, interval_s: float) -> None:
+    def __init__(
+        self, history: HistoryFile, grading: LiveGrading, retain_s: float, interval_s: float
+    ) -> None:
         self.history = history
         history.set_meta("retain_s", repr(retain_s))
         self.analysis = grading.analysis
@@ -105,7 +130,7 @@ def utc_name() -> str:
 
 def prepare_run(
     cluster: ClusterConfig, run_dir: Path | None, base: Path = Path("runs")
-) -> tuple[Path, History]:
+) -> tuple[Path, HistoryFile]:
     run = new_run_dir(base, cluster.name, run_dir, utc_name())
     (run / "cluster.yaml").write_text(dump_cluster(cluster), encoding="utf-8")
     meta = {
@@ -117,13 +142,13 @@ def prepare_run(
         "started_wall_ns": str(time.time_ns()),
         "cluster_yaml": dump_cluster(cluster),
     }
-    history = History.create(run / HISTORY_FILE, [n.name for n in cluster.nodes], meta)
+    history = HistoryFile.create(run / HISTORY_FILE, [n.name for n in cluster.nodes], meta)
     return run, history
 
 
 async def watch(
     cluster: ClusterConfig,
-    history: History,
+    history: HistoryFile,
     *,
     duration_s: float | None,
     formatter: TickFormatter,
@@ -137,6 +162,7 @@ async def watch(
     on_tick: Callable[[Tick], None] | None = None,
     spin_s: float = 0.001,
     note: Callable[[str], None] | None = None,
+    schedule: Schedule | None = None,
 ) -> EngineStats:
     """Watch until `duration_s` or `stop` (the session turns signals into them). With a workload:
     on `ops_stop` or the end of the duration, operations stop, the set is read back from the
@@ -177,57 +203,89 @@ async def watch(
     )
     ops_stop = ops_stop or asyncio.Event()
     try:
-        if workload is None:
+        if workload is None and schedule is None:
             return await engine.run(duration_s=duration_s, stop=stop)
         say = note if note is not None else (lambda line: say_line(sink, line))
-        return await _watch_with_workload(
-            engine, workload, cluster, history, feed, run_id, duration_s, stop, ops_stop, say
+        return await _actors(
+            engine, feed, workload, schedule, cluster, history, run_id, duration_s, stop, ops_stop, say
         )
     finally:
         await engine.aclose()
+        if schedule is not None:
+            await schedule.wind_down()
 
 
-async def _watch_with_workload(
+async def _actors(
     engine: Engine,
-    spec: WorkloadSpec,
-    cluster: ClusterConfig,
-    history: History,
     feed: TickFeed,
+    spec: WorkloadSpec | None,
+    schedule: Schedule | None,
+    cluster: ClusterConfig,
+    history: HistoryFile,
     run_id: str,
     duration_s: float | None,
     stop: asyncio.Event,
     ops_stop: asyncio.Event,
     say: Callable[[str], None],
 ) -> EngineStats:
+    """The probes, the workload and the schedule side by side under one clock, until the schedule
+    ends (an experiment) or the duration does (a watch), `ops_stop` (the first signal), or an actor
+    fails. Then, in order: the schedule cut short and every fault healed; operations stopped and
+    those in flight ended; the set read back from the agreed leader (unless `stop`, the second
+    signal, or the probes ended); the probes stopped."""
     loop = asyncio.get_running_loop()
-    wl = workload_for(spec, cluster, history, feed, run_id)
+    wl = workload_for(spec, cluster, history, feed, run_id) if spec is not None else None
     engine_task = loop.create_task(engine.run(stop=stop))
-    wl_task = loop.create_task(wl.run(ops_stop))
+    wl_task = loop.create_task(wl.run(ops_stop)) if wl is not None else None
+    driver = loop.create_task(schedule.drive(feed)) if schedule is not None else None
+    actors = [t for t in (engine_task, wl_task, driver) if t is not None]
     try:
-        # until the duration ends, a signal, or an actor fails
         signalled = loop.create_task(ops_stop.wait())
         await asyncio.wait(
-            [engine_task, wl_task, signalled], timeout=duration_s, return_when=asyncio.FIRST_COMPLETED
-        )
+            [*actors, signalled], timeout=duration_s if driver is None else None,
+            return_when=asyncio.FIRST_COMPLETED,
+        )  # fmt: skip
         signalled.cancel()
+        if schedule is not None and driver is not None:
+            if not driver.done():
+                failed = [(n, t) for n, t in (("probes", engine_task), ("workload", wl_task))
+                          if t is not None and t.done() and not t.cancelled() and t.exception()]  # fmt: skip
+                if failed:
+                    name, task = failed[0]
+                    schedule.stopped(name, cast(BaseException, task.exception()))
+                else:
+                    schedule.interrupted = True
+                driver.cancel()
+            await asyncio.wait([driver])
+            await schedule.heal_all()
+            schedule.ended(driver)
         ops_stop.set()
-        await asyncio.wait([wl_task])
-        if engine_task.done() or wl_task.exception() is not None:
-            stop.set()
-        elif spec.kind == "set" and not stop.is_set():
-            reading = loop.create_task(wl.read_back())
-            await asyncio.wait([reading, engine_task], return_when=asyncio.FIRST_COMPLETED)
-            if reading.done():
-                say(reading.result())
-            else:
-                reading.cancel()
-        say(wl.stats.line())
+        if wl is not None and wl_task is not None:
+            await asyncio.wait([wl_task])
+            if engine_task.done() or wl_task.exception() is not None:
+                stop.set()
+            elif wl.spec.kind == "set" and not stop.is_set():
+                reading = loop.create_task(wl.read_back())
+                await asyncio.wait([reading, engine_task], return_when=asyncio.FIRST_COMPLETED)
+                if reading.done():
+                    say(reading.result())
+                else:
+                    reading.cancel()
+            say(wl.stats.line())
     finally:
+        if driver is not None and schedule is not None and not driver.done():
+            # cancelled from outside (a library caller): heal before anything else stops
+            driver.cancel()
+            await asyncio.wait([driver])
+            await schedule.heal_all()
         stop.set()
         ops_stop.set()
-        await asyncio.wait([engine_task, wl_task])
-        await wl.client.aclose()
-    if wl_task.exception() is not None:
+        await asyncio.wait([engine_task, *([wl_task] if wl_task is not None else [])])
+        if wl is not None:
+            await wl.client.aclose()
+    if schedule is not None:
+        return engine_task.result() if not engine_task.exception() else EngineStats()
+    if wl_task is not None and wl_task.exception() is not None:
         raise wl_task.exception()  # type: ignore[misc]
     return engine_task.result()
 

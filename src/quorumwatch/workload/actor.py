@@ -23,7 +23,7 @@ from quorumwatch.config import ClusterConfig, NodeConfig
 from quorumwatch.engine import Clock, LoopClock, TickFeed
 from quorumwatch.model import FinalRead, Operation, Outcome, excerpt
 from quorumwatch.probes.base import GarbageAnswer
-from quorumwatch.store import History
+from quorumwatch.store import HistoryFile
 from quorumwatch.workload.clients import OpResult, ReadError, WorkloadClient
 from quorumwatch.workload.spec import RouteToNode, WorkloadSpec
 
@@ -230,7 +230,7 @@ class Workload:
 
 
 def workload_for(
-    spec: WorkloadSpec, cluster: ClusterConfig, history: History, feed: TickFeed, run: str
+    spec: WorkloadSpec, cluster: ClusterConfig, history: HistoryFile, feed: TickFeed, run: str
 ) -> Workload:
     """A workload recording into `history`, its kind, client and rate noted in the history's meta."""
     from quorumwatch.workload.clients import make_client
