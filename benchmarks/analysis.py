@@ -15,7 +15,7 @@ import random
 import resource
 import time
 
-from quorumwatch.analysis import analyze
+from quorumwatch.analysis import History, RunMeta, analyze
 from quorumwatch.model import Event, Observation, Reason, Role, Tick
 
 MS = 1_000_000
@@ -69,7 +69,7 @@ def main() -> None:
     gc.collect()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = time.perf_counter()
-    a = analyze(ticks, events, interval_s=0.1, deadline_s=0.08)
+    a = analyze(History(ticks, events, meta=RunMeta(interval_s=0.1, deadline_s=0.08)))
     took = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n = sum(len(tk.observations) for tk in ticks)

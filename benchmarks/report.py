@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from benchmarks.analysis import build
-from quorumwatch.analysis import analyze
+from quorumwatch.analysis import History, RunMeta, analyze
 from quorumwatch.model import Tick
 from quorumwatch.report.html import page, timeline
 from quorumwatch.report.results import results
@@ -39,7 +39,7 @@ def main() -> None:
     ticks = [Tick(k.index, k.scheduled_ns, k.started_ns, WALL + k.started_ns, k.observations) for k in ticks]
     built = time.perf_counter() - t
     t = time.perf_counter()
-    a = analyze(ticks, events, interval_s=0.1, deadline_s=0.08)
+    a = analyze(History(ticks, events, meta=RunMeta(interval_s=0.1, deadline_s=0.08)))
     res = results(a, WALL, {"cluster": "bench", "probe": "etcd", "interval_s": 0.1, "deadline_s": 0.08,
                             "ticks": len(ticks)})  # fmt: skip
     analysed = time.perf_counter() - t

@@ -29,7 +29,7 @@ from quorumwatch.analysis.intervals import Interval, NodeIntervals
 from quorumwatch.analysis.verdicts import Overlap
 from quorumwatch.config import ClusterConfig
 from quorumwatch.engine import Engine, TickFeed
-from quorumwatch.model import FinalRead, Operation, Outcome, Tick
+from quorumwatch.model import FinalRead, Operation, OperationKind, Outcome, Tick
 from quorumwatch.probes import make_probe
 from quorumwatch.workload.actor import Workload
 from quorumwatch.workload.clients import EtcdClient
@@ -126,7 +126,7 @@ def checker_history(
         r = rnd.random()
         outcome = Outcome.UNKNOWN if r < 0.05 else Outcome.OK
         node = f"n{(t // term) % nodes}" if rnd.random() > 0.02 else f"n{(t // term + 1) % nodes}"
-        ops.append(Operation(i, "add", node, t, t + 2 * ms, t, outcome, str(i), t // term))
+        ops.append(Operation(i, OperationKind.ADD, node, t, t + 2 * ms, t, outcome, str(i), t // term))
         if outcome is Outcome.OK and rnd.random() > 0.01:
             kept.add(str(i))
     return ops, FinalRead("n0", span, span + ms, span, frozenset(kept)), per_node, overlaps
@@ -143,14 +143,27 @@ def register_history(ops: list[Operation], keys: int = 10) -> list[Operation]:
         key = f"k{o.index % keys}"
         seen = latest.setdefault(key, [None, None])
         if rnd.random() < 0.5:
-            out.append(Operation(o.index, "write", o.node, o.send_ns, o.recv_ns, 0, o.outcome, str(o.index),
+            write = OperationKind.WRITE
+            out.append(Operation(o.index, write, o.node, o.send_ns, o.recv_ns, 0, o.outcome, str(o.index),
                                  o.epoch, None, key))  # fmt: skip
             if o.outcome is Outcome.OK:
                 seen[:] = [str(o.index), seen[0]]
             continue
         value = seen[1] if rnd.random() < 0.001 and seen[1] is not None else seen[0]
         out.append(
-            Operation(o.index, "read", o.node, o.send_ns, o.recv_ns, 0, Outcome.OK, value, o.epoch, None, key)
+            Operation(
+                o.index,
+                OperationKind.READ,
+                o.node,
+                o.send_ns,
+                o.recv_ns,
+                0,
+                Outcome.OK,
+                value,
+                o.epoch,
+                None,
+                key,
+            )
         )
     return out
 
@@ -159,7 +172,9 @@ def bench_checkers(n: int) -> list[str]:
     t = time.perf_counter()
     ops, read, per_node, overlaps = checker_history(n)
     ids = [
-        Operation(o.index, "id", o.node, o.send_ns, o.recv_ns, 0, o.outcome, str(o.index % (n - 1000)))
+        Operation(
+            o.index, OperationKind.ID, o.node, o.send_ns, o.recv_ns, 0, o.outcome, str(o.index % (n - 1000))
+        )
         for o in ops
     ]
     built = time.perf_counter() - t

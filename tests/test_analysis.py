@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quorumwatch.analysis import analyze
+from quorumwatch.analysis import History, RunMeta, analyze
 from quorumwatch.analysis.failover import percentile
 from quorumwatch.analysis.intervals import node_intervals
 from quorumwatch.model import Event, Observation, Reason, Role, Tick, Verdict
@@ -53,12 +53,12 @@ def test_single_leader_answer_is_only_possible() -> None:
 
 
 def test_stable_cluster_is_ok() -> None:
-    a = analyze(history({"a": "LLLLL", "b": "FFFFF", "c": "FFFFF"}, {"a": [2] * 5}))
+    a = analyze(History(history({"a": "LLLLL", "b": "FFFFF", "c": "FFFFF"}, {"a": [2] * 5})))
     assert a.verdict == "ok" and a.overlaps == () and a.verdict.exit_code == 0
 
 
 def test_stale_leader_is_a_dual_leader_with_its_duration() -> None:
-    a = analyze(history({"a": "LLLLLFF", "b": "FFLLLLL"}, {"a": [1] * 7, "b": [2] * 7}))
+    a = analyze(History(history({"a": "LLLLLFF", "b": "FFLLLLL"}, {"a": [1] * 7, "b": [2] * 7})))
     certain = [o for o in a.overlaps if o.certain]
     assert a.verdict == "dual_leader" and len(certain) == 1
     o = certain[0]
@@ -68,14 +68,17 @@ def test_stale_leader_is_a_dual_leader_with_its_duration() -> None:
 
 
 def test_same_epoch_overlap_is_a_violation() -> None:
-    a = analyze(history({"a": "LLLF", "b": "FLLL"}, {"a": [7] * 4, "b": [7] * 4}))
+    a = analyze(History(history({"a": "LLLF", "b": "FLLL"}, {"a": [7] * 4, "b": [7] * 4})))
     assert a.verdict == "violation" and Verdict.VIOLATION.exit_code == 4
     assert [o.kind for o in a.overlaps if o.certain] == ["violation"]
 
 
 def test_handover_between_ticks_is_only_possible_and_says_how_to_tighten() -> None:
     a = analyze(
-        history({"a": "LLLFF", "b": "FFFLL"}, {"a": [1] * 5, "b": [2] * 5}), interval_s=0.1, deadline_s=0.08
+        History(
+            history({"a": "LLLFF", "b": "FFFLL"}, {"a": [1] * 5, "b": [2] * 5}),
+            meta=RunMeta(interval_s=0.1, deadline_s=0.08),
+        )
     )
     assert a.verdict == "possible"
     (o,) = a.overlaps
@@ -84,13 +87,13 @@ def test_handover_between_ticks_is_only_possible_and_says_how_to_tighten() -> No
 
 
 def test_unknown_node_might_be_leader() -> None:
-    a = analyze(history({"a": "LLLL", "b": "FXXF"}, {"a": [3] * 4}))
+    a = analyze(History(history({"a": "LLLL", "b": "FXXF"}, {"a": [3] * 4})))
     assert a.verdict == "possible"
     assert {o.nodes for o in a.overlaps} == {("a", "b")}
 
 
 def test_leaderless_windows() -> None:
-    a = analyze(history({"a": "LLFFFFF", "b": "FFFFCLL"}, {"a": [1] * 7, "b": [2] * 7}))
+    a = analyze(History(history({"a": "LLFFFFF", "b": "FFFFCLL"}, {"a": [1] * 7, "b": [2] * 7})))
     certain = [(w.start // MS, w.end // MS) for w in a.leaderless if w.certain]
     possible = [(w.start // MS, w.end // MS) for w in a.leaderless if not w.certain]
     assert certain == [(210, 400)]  # a's last possible end .. b's first possible start
@@ -109,7 +112,7 @@ def link_fault_on_a(inject_ms: int = 150, heal_ms: int = 750) -> list[Event]:
 def test_failover_metrics_for_an_injected_fault() -> None:
     ticks = history({"a": "LLLLLFFFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
     events = link_fault_on_a()
-    (t,) = analyze(ticks, events).trials
+    (t,) = analyze(History(ticks, events)).trials
     assert (t.old_leader, t.new_leader) == ("a", "b")
     assert r3(t.time_to_new_leader_s) == 0.26  # b certainly leader from 410 ms
     assert r3(t.leaderless_s) == 0.01  # a certainly led until 400 ms (its last send)
@@ -118,7 +121,7 @@ def test_failover_metrics_for_an_injected_fault() -> None:
     assert r3(t.converged_after_heal_s) == 0.06  # first tick after heal (800 ms) answered by 810
 
     stale = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
-    (t2,) = analyze(stale, events).trials
+    (t2,) = analyze(History(stale, events)).trials
     assert r3(t2.stale_leader_s) == 0.19  # a certainly led until 600 ms, b from 410 ms
     assert t2.leaderless_s == 0.0
 
@@ -135,13 +138,22 @@ def test_percentiles_nearest_rank() -> None:
 
 def test_a_history_where_no_node_ever_answered_is_inconclusive_never_ok() -> None:
     # a single unreachable node: nothing overlaps, yet nothing was learned either
-    alone = analyze(history({"n1": "XXXXX"}), interval_s=0.1, deadline_s=0.08)
+    alone = analyze(History(history({"n1": "XXXXX"}), meta=RunMeta(interval_s=0.1, deadline_s=0.08)))
     assert alone.verdict is Verdict.INCONCLUSIVE
     assert alone.advice == "no node answered: all 5 observations were unknown"
     # three unreachable nodes: their unknown stretches overlap, which is no evidence of two leaders
-    silent = analyze(history({"n1": "XXXX", "n2": "XXXX", "n3": "XXXX"}), interval_s=0.1, deadline_s=0.08)
+    silent = analyze(
+        History(
+            history({"n1": "XXXX", "n2": "XXXX", "n3": "XXXX"}), meta=RunMeta(interval_s=0.1, deadline_s=0.08)
+        )
+    )
     assert silent.verdict is Verdict.INCONCLUSIVE
     # one answer from one node is something examined: the usual verdicts apply
-    heard = analyze(history({"n1": "XXXF", "n2": "XXXX"}), interval_s=0.1, deadline_s=0.08)
+    heard = analyze(
+        History(history({"n1": "XXXF", "n2": "XXXX"}), meta=RunMeta(interval_s=0.1, deadline_s=0.08))
+    )
     assert heard.verdict is not Verdict.INCONCLUSIVE
-    assert analyze(history({"n1": "FFFF"}), interval_s=0.1, deadline_s=0.08).verdict is Verdict.OK
+    assert (
+        analyze(History(history({"n1": "FFFF"}), meta=RunMeta(interval_s=0.1, deadline_s=0.08))).verdict
+        is Verdict.OK
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quorumwatch.analysis import analyze, exit_code
+from quorumwatch.analysis import History, RunMeta, analyze, exit_code
 from quorumwatch.analysis.harm import check, duplicate_ids, lost_writes, stale_acks
 from quorumwatch.analysis.intervals import Interval, NodeIntervals
-from quorumwatch.model import FinalRead, Operation, Outcome
+from quorumwatch.model import FinalRead, Operation, OperationKind, Outcome, WorkloadKind
 from tests.test_analysis import history
 
 MS = 1_000_000
@@ -20,7 +20,7 @@ def op(i: int, node: str, at_ms: int, outcome: Outcome, value: str | None = None
     epoch = kw.pop("epoch", None)
     assert epoch is None or isinstance(epoch, int)
     v = value if value is not None else (str(i) if kind == "add" else None)
-    return Operation(i, kind, node, at_ms * MS, (at_ms + 5) * MS, 0, outcome, v, epoch)
+    return Operation(i, OperationKind(kind), node, at_ms * MS, (at_ms + 5) * MS, 0, outcome, v, epoch)
 
 
 def read(values: set[str]) -> FinalRead:
@@ -112,7 +112,14 @@ def test_dual_leader_windows_count_what_each_leader_was_sent_and_acknowledged() 
         op(3, "b", 430, OK, epoch=3),
         op(4, "b", 440, FAIL, epoch=3),
     ]
-    a = analyze(ticks, workload="set", operations=ops, final_read=read({"0", "1", "3"}))
+    a = analyze(
+        History(
+            ticks,
+            operations=ops,
+            final_read=read({"0", "1", "3"}),
+            meta=RunMeta(workload=WorkloadKind.SET),
+        )
+    )
     [w] = a.harm.windows
     sides = {s.node: s for s in w.sides}
     assert sides["a"].stale and not sides["b"].stale
@@ -184,7 +191,7 @@ def test_stale_acks_are_exactly_those_inside_a_newer_certain_leadership(
     """a leads [0, 2500] in epoch 1, b leads [b_start, b_start + b_len] in epoch 2 (both certain)."""
     per_node = nodes_(a=[(0, 2500, 1)], b=[(b_start, b_start + b_len, 2)])
     ops = [
-        Operation(i, "add", n, s * MS, (s + d) * MS, 0, OK, str(i), 1 if n == "a" else 2)
+        Operation(i, OperationKind.ADD, n, s * MS, (s + d) * MS, 0, OK, str(i), 1 if n == "a" else 2)
         for i, (s, d, n) in enumerate(reqs)
     ]
     want = {i for i, (s, d, n) in enumerate(reqs) if n == "a" and b_start <= s and s + d <= b_start + b_len}
@@ -212,7 +219,9 @@ def reg(
     epoch = kw.pop("epoch", None)
     expect = kw.pop("expect", None)
     assert (epoch is None or isinstance(epoch, int)) and (expect is None or isinstance(expect, str))
-    return Operation(i, kind, node, ms[0] * MS, ms[1] * MS, 0, outcome, value, epoch, None, key, expect)
+    return Operation(
+        i, OperationKind(kind), node, ms[0] * MS, ms[1] * MS, 0, outcome, value, epoch, None, key, expect
+    )
 
 
 def lead(node: str, start_ms: int, end_ms: int, epoch: int, certain: bool = True) -> Interval:
@@ -291,11 +300,24 @@ def test_a_cas_refused_before_comparing_never_happened_and_a_failed_compare_is_a
 
     base = [reg(0, "a", "write", "k", "0", (100, 110)), reg(1, "a", "read", "k", "0", (300, 310))]
     refused = Operation(
-        2, "cas", "c", 200 * MS, 205 * MS, 0, FAIL, "2", None, "READONLY You can't write", "k", "0"
+        2,
+        OperationKind.CAS,
+        "c",
+        200 * MS,
+        205 * MS,
+        0,
+        FAIL,
+        "2",
+        None,
+        "READONLY You can't write",
+        "k",
+        "0",
     )
     assert check("register", [*base, refused], None, (), SPLIT).harm == "none_observed"
     # k held 0 throughout the compare: "not the expected value" cannot be true
-    mismatch = Operation(2, "cas", "a", 200 * MS, 205 * MS, 0, FAIL, "2", None, COMPARE_FAILED, "k", "0")
+    mismatch = Operation(
+        2, OperationKind.CAS, "a", 200 * MS, 205 * MS, 0, FAIL, "2", None, COMPARE_FAILED, "k", "0"
+    )
     h = check("register", [*base, mismatch], None, (), SPLIT)
     assert h.harm == "stale_reads" and h.reason.startswith("not linearizable: k: ")
 

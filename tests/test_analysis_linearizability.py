@@ -362,7 +362,7 @@ def test_a_cas_that_expected_an_overwritten_value_is_named_as_the_cas() -> None:
 
 
 def test_our_own_runs_and_their_json_lines_are_histories_too(tmp_path: Path) -> None:
-    from quorumwatch.model import Operation, Outcome
+    from quorumwatch.model import Operation, OperationKind, Outcome
     from quorumwatch.store import HistoryFile
 
     def run(name: str, kind: str, ops: list[Operation]) -> Path:
@@ -376,9 +376,9 @@ def test_our_own_runs_and_their_json_lines_are_histories_too(tmp_path: Path) -> 
 
     ms = 1_000_000
     stale = run("stale", "register", [
-        Operation(0, "write", "a", 0, 10 * ms, 0, Outcome.OK, "0", 1, None, "k"),
-        Operation(1, "write", "b", 20 * ms, 30 * ms, 0, Outcome.OK, "1", 2, None, "k"),
-        Operation(2, "read", "a", 40 * ms, 50 * ms, 0, Outcome.OK, "0", 1, None, "k"),
+        Operation(0, OperationKind.WRITE, "a", 0, 10 * ms, 0, Outcome.OK, "0", 1, None, "k"),
+        Operation(1, OperationKind.WRITE, "b", 20 * ms, 30 * ms, 0, Outcome.OK, "1", 2, None, "k"),
+        Operation(2, OperationKind.READ, "a", 40 * ms, 50 * ms, 0, Outcome.OK, "0", 1, None, "k"),
     ])  # fmt: skip
     got = _qw("linearizability", str(stale))
     assert got.returncode == 6 and "op 2, read '0' (ok) via a" in got.stdout, got.stderr
@@ -392,7 +392,7 @@ def test_our_own_runs_and_their_json_lines_are_histories_too(tmp_path: Path) -> 
     assert k["violation"]["op"]["node"] == "a" and [w["index"] for w in k["violation"]["stale_by"]] == [1]
     assert _qw("linearizability", str(stale / "history.sqlite")).returncode == 6
     # a set workload is no register; a damaged operation line names its file and line
-    sets = run("set", "set", [Operation(0, "add", "a", 0, 1, 0, Outcome.OK, "0")])
+    sets = run("set", "set", [Operation(0, OperationKind.ADD, "a", 0, 1, 0, Outcome.OK, "0")])
     wrong = _qw("linearizability", str(sets))
     assert wrong.returncode == 1 and "its workload is 'set', not a register" in wrong.stderr
     exported.write_text(lines.stdout.replace('"send_ns": 0', '"send_ns": "soon"', 1))

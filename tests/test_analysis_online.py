@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quorumwatch.analysis import Analysis, analyze
+from quorumwatch.analysis import Analysis, History, analyze
 from quorumwatch.analysis.online import OnlineAnalysis, analyze_online
 from quorumwatch.analysis.verdicts import Overlap
 from quorumwatch.model import Tick
@@ -20,20 +20,20 @@ MS = 1_000_000
 @given(histories())
 def test_online_equals_batch_on_generated_histories(h: tuple[Truth, list[Tick]]) -> None:
     _, ticks = h
-    assert analyze_online(ticks).overlaps() == list(analyze(ticks).overlaps)
+    assert analyze_online(ticks).overlaps() == list(analyze(History(ticks)).overlaps)
 
 
 @SETTINGS
 @given(histories(loss=False))
 def test_online_equals_batch_without_timeouts(h: tuple[Truth, list[Tick]]) -> None:
     _, ticks = h
-    assert analyze_online(ticks).overlaps() == list(analyze(ticks).overlaps)
+    assert analyze_online(ticks).overlaps() == list(analyze(History(ticks)).overlaps)
 
 
 def test_literal_stale_leader() -> None:
     ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
     online = analyze_online(ticks).overlaps()
-    assert online == list(analyze(ticks).overlaps)
+    assert online == list(analyze(History(ticks)).overlaps)
     assert [(o.nodes, o.kind, o.start, o.end) for o in online if o.certain] == [
         (("a", "b"), "dual_leader", 410 * MS, 600 * MS)
     ]
@@ -146,8 +146,8 @@ def test_ticks_dropped_after_recording_what_was_found_lose_no_finding(
             first_kept = k + 1
     live.finish()
     recorded += live.take_found()
-    whole = analyze(ticks)
-    part = analyze(ticks[first_kept:], recorded=recorded)
+    whole = analyze(History(ticks))
+    part = analyze(History(ticks[first_kept:], recorded=recorded))
 
     def seen(a: Analysis) -> list[tuple[object, ...]]:
         return [

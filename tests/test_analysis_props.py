@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quorumwatch.analysis import analyze
+from quorumwatch.analysis import History, analyze
 from quorumwatch.model import Observation, Reason, Role, Tick
 
 MS = 1_000_000
@@ -85,7 +85,7 @@ def histories(draw: st.DrawFn, loss: bool = True) -> tuple[Truth, list[Tick]]:
 @given(histories())
 def test_certain_intervals_are_true_and_inside_possible(h: tuple[Truth, list[Tick]]) -> None:
     truth, ticks = h
-    a = analyze(ticks)
+    a = analyze(History(ticks))
     for n in a.intervals:
         for c in n.certain:
             assert truth.led_throughout(n.node, c.start, c.end), (n.node, c)
@@ -96,7 +96,7 @@ def test_certain_intervals_are_true_and_inside_possible(h: tuple[Truth, list[Tic
 @given(histories())
 def test_soundness_no_proven_overlap_the_truth_lacks(h: tuple[Truth, list[Tick]]) -> None:
     truth, ticks = h
-    for o in analyze(ticks).overlaps:
+    for o in analyze(History(ticks)).overlaps:
         if o.certain:
             a, b = o.nodes
             assert truth.led_throughout(a, o.start, o.end) and truth.led_throughout(b, o.start, o.end)
@@ -121,7 +121,7 @@ def observed_leaderships(truth: Truth, ticks: list[Tick], node: str) -> list[tup
 @given(histories())
 def test_possible_covers_every_observed_true_leadership(h: tuple[Truth, list[Tick]]) -> None:
     truth, ticks = h
-    a = analyze(ticks)
+    a = analyze(History(ticks))
     lo, hi = a.span
     by = {n.node: n for n in a.intervals}
     for node in NODES:
@@ -149,7 +149,7 @@ def test_possible_covers_every_observed_true_leadership(h: tuple[Truth, list[Tic
 @given(histories(loss=False))
 def test_completeness_long_overlaps_are_proven(h: tuple[Truth, list[Tick]]) -> None:
     truth, ticks = h
-    a = analyze(ticks)
+    a = analyze(History(ticks))
     bound = 2 * INTERVAL + MAX_RTT + 2 * MS
     for x in NODES:
         for y in NODES:
@@ -169,7 +169,7 @@ def test_completeness_long_overlaps_are_proven(h: tuple[Truth, list[Tick]]) -> N
 @given(histories())
 def test_artifact_ticks_are_never_dual_leaders(h: tuple[Truth, list[Tick]]) -> None:
     truth, ticks = h
-    a = analyze(ticks)
+    a = analyze(History(ticks))
     for k in a.artifact_ticks:
         leaders = [o for o in ticks[k].observations if o.role is Role.LEADER]
         assert len(leaders) >= 2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from quorumwatch.model import Event, Observation, Operation, Outcome, Role, Tick
+from quorumwatch.model import Event, Observation, Operation, OperationKind, Outcome, Role, Tick
 from quorumwatch.report.html import downsample, segments, timeline
 from quorumwatch.rundir import REPORT_FILE, analyze_run
 from quorumwatch.store import HistoryFile
@@ -132,7 +132,19 @@ def test_a_violated_key_is_drawn_operation_by_operation_under_the_leader_lanes(
     rows = [(0, "write", "a", "0", 100), (1, "write", "b", "1", 420), (2, "read", "a", "0", 480),
             (3, "read", "b", "1", 530)]  # fmt: skip
     ops = [
-        Operation(i, kind, node, t * MS, (t + 5) * MS, WALL + t * MS, Outcome.OK, value, None, None, "k1")
+        Operation(
+            i,
+            OperationKind(kind),
+            node,
+            t * MS,
+            (t + 5) * MS,
+            WALL + t * MS,
+            Outcome.OK,
+            value,
+            None,
+            None,
+            "k1",
+        )
         for i, kind, node, value, t in rows
     ]
     run = _record(tmp_path / "run", ticks, [], ops)

@@ -10,7 +10,8 @@ import pydantic
 import pytest
 
 from quorumwatch._serial import iso
-from quorumwatch.analysis import analyze
+from quorumwatch.analysis import History, RunMeta, analyze
+from quorumwatch.model import WorkloadKind
 from quorumwatch.report.results import RESULTS_VERSION, results
 from quorumwatch.report.schema import Results, schema_text
 from tests.results_contract import SCHEMA_FILE, validate
@@ -27,7 +28,9 @@ def test_contract_fields_and_types() -> None:
     ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
     events = link_fault_on_a()
     data = validate(
-        json.loads(results(analyze(ticks, events), 1_785_000_000_000_000_000, {"cluster": "c"}).to_json())
+        json.loads(
+            results(analyze(History(ticks, events)), 1_785_000_000_000_000_000, {"cluster": "c"}).to_json()
+        )
     )
     assert data["version"] == RESULTS_VERSION
     assert (
@@ -70,7 +73,7 @@ def test_shipped_schema_is_the_models_schema() -> None:
 
 def test_schema_rejects_what_the_contract_forbids() -> None:
     ticks = history({"a": "LLLFFF", "b": "FFFLLL"}, {"a": [1] * 6, "b": [2] * 6})
-    good = json.loads(results(analyze(ticks), 0).to_json())
+    good = json.loads(results(analyze(History(ticks)), 0).to_json())
     validate(good)
     assert "logs" not in good  # absent, not null, when the run collected none
     for broken in (
@@ -89,7 +92,7 @@ def test_schema_rejects_what_the_contract_forbids() -> None:
 
 def test_results_round_trip_through_the_model() -> None:
     ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL"}, {"a": [1] * 10, "b": [2] * 10})
-    out = results(analyze(ticks, link_fault_on_a()), 10**18, {"cluster": "c"})
+    out = results(analyze(History(ticks, link_fault_on_a())), 10**18, {"cluster": "c"})
     again = Results.model_validate_json(out.to_json())
     assert again == out and again.verdict.exit_code == 3
     assert any(d.certain and d.kind == "dual_leader" for d in again.dual_leaders)
@@ -105,7 +108,7 @@ def test_possible_overlaps_beyond_the_listing_cap_are_counted_and_the_longest_li
 
     monkeypatch.setattr(results_module, "LISTED_POSSIBLE", 2)
     ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
-    a = analyze(ticks)
+    a = analyze(History(ticks))
     ms = 1_000_000
     possible = [Overlap(("a", "c"), (None, None), k * 100 * ms, k * 100 * ms + d * ms, False) for k, d in
                 enumerate((5, 40, 10, 30))]  # fmt: skip
@@ -127,7 +130,7 @@ def test_possible_overlaps_beyond_the_listing_cap_are_counted_and_the_longest_li
 
 
 def test_a_register_run_lists_its_stale_reads_by_node_and_the_summary_names_the_first() -> None:
-    from quorumwatch.model import Operation, Outcome
+    from quorumwatch.model import Operation, OperationKind, Outcome
     from quorumwatch.report.summary import harm_line
 
     # a leads epoch 1 and keeps claiming it; b leads epoch 2 from 400 ms: both certain from 410 to 600
@@ -135,8 +138,8 @@ def test_a_register_run_lists_its_stale_reads_by_node_and_the_summary_names_the_
     ms = 1_000_000
 
     def o(i: int, node: str, kind: str, value: str | None, t: int, **kw: str) -> Operation:
-        return Operation(i, kind, node, t * ms, (t + 5) * ms, 0, Outcome.OK, value, 2 if node == "b" else 1,
-                         None, kw.get("key", "k1"))  # fmt: skip
+        return Operation(i, OperationKind(kind), node, t * ms, (t + 5) * ms, 0, Outcome.OK, value,
+                         2 if node == "b" else 1, None, kw.get("key", "k1"))  # fmt: skip
 
     ops = [
         o(0, "a", "write", "0", 100),
@@ -146,7 +149,7 @@ def test_a_register_run_lists_its_stale_reads_by_node_and_the_summary_names_the_
         o(4, "b", "read", "1", 530),
         o(5, "b", "write", "5", 540, key="k2"),
     ]
-    a = analyze(ticks, workload="register", operations=ops)
+    a = analyze(History(ticks, operations=ops, meta=RunMeta(workload=WorkloadKind.REGISTER)))
     data = validate(json.loads(results(a, 1_785_000_000_000_000_000).to_json()))
     assert data["harm"] == "stale_reads" and data["workload"]["kind"] == "register"
     lz = data["workload"]["linearizability"]

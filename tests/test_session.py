@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from quorumwatch import api
 from quorumwatch.cli import main
-from quorumwatch.model import FinalRead, Operation, Outcome, Tick
+from quorumwatch.model import FinalRead, Operation, OperationKind, Outcome, Tick
 from quorumwatch.session import RunResult, close_run, finish, outcome, worst
 from quorumwatch.store import HISTORY_FILE, HistoryFile
 from tests.test_analysis import history
@@ -27,7 +27,7 @@ def record(run: Path, ticks: list[Tick], *, errors: tuple[str, ...] = (), interr
     for t in ticks:
         h.append_tick(t)
     if lost:
-        h.append_operation(Operation(0, "add", "a", 1, 2, 0, Outcome.OK, "0"))
+        h.append_operation(Operation(0, OperationKind.ADD, "a", 1, 2, 0, Outcome.OK, "0"))
         h.append_final_read(FinalRead("a", 3, 4, 0, frozenset()))
     close_run(h, errors, interrupted)
     h.close()

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quorumwatch.model import Event, Observation, Reason, Role, Tick
+from quorumwatch.model import Event, Observation, OperationKind, Reason, Role, Tick
 from quorumwatch.store import HISTORY_FILE, HistoryError, HistoryFile, new_run_dir, resolve_run_dir
 
 
@@ -134,10 +134,12 @@ def test_operations_and_final_reads_round_trip(tmp_path: Path) -> None:
 
     h = HistoryFile.create(tmp_path / HISTORY_FILE, ["n1"], {})
     ops = [
-        Operation(0, "add", "n1", 10, 20, 30, Outcome.OK, "0", 4),
-        Operation(1, "id", "n1", 11, 25, 31, Outcome.UNKNOWN, None, None, "no answer within 1 s"),
-        Operation(2, "read", "n1", 12, 26, 32, Outcome.OK, None, 4, key="k0"),
-        Operation(3, "cas", "n1", 13, 27, 33, Outcome.FAIL, "3", 4, "value was not '2'", "k1", "2"),
+        Operation(0, OperationKind.ADD, "n1", 10, 20, 30, Outcome.OK, "0", 4),
+        Operation(1, OperationKind.ID, "n1", 11, 25, 31, Outcome.UNKNOWN, None, None, "no answer within 1 s"),
+        Operation(2, OperationKind.READ, "n1", 12, 26, 32, Outcome.OK, None, 4, key="k0"),
+        Operation(
+            3, OperationKind.CAS, "n1", 13, 27, 33, Outcome.FAIL, "3", 4, "value was not '2'", "k1", "2"
+        ),
     ]
     for o in ops:
         h.append_operation(o)

@@ -11,7 +11,7 @@ import pytest
 
 from quorumwatch.config import ClusterConfig, ConfigError
 from quorumwatch.engine import TickFeed
-from quorumwatch.model import Observation, Operation, Outcome, Role, Tick
+from quorumwatch.model import Observation, Operation, OperationKind, Outcome, Role, Tick
 from quorumwatch.workload.actor import Workload
 from quorumwatch.workload.clients import EtcdClient, make_client
 from quorumwatch.workload.spec import WorkloadSpec, check_workload, load_workload
@@ -238,7 +238,7 @@ def test_command_client_for_unique_ids(tmp_path: Path) -> None:
         client = make_client(check_workload(spec, c, "w"), spec, "r")
         for i in range(4):
             res = await client.new_id(c.nodes[0])
-            ops.append(Operation(i, "id", "n1", 0, 1, 0, res.outcome, res.value))
+            ops.append(Operation(i, OperationKind.ID, "n1", 0, 1, 0, res.outcome, res.value))
         await client.aclose()
         return ops
 

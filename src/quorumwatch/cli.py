@@ -21,7 +21,6 @@ from quorumwatch.probes import check_access
 if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
     from collections.abc import Sequence
 
-    from quorumwatch.model import Tick
     from quorumwatch.session import RunResult
 
 EXIT_OK = 0
@@ -421,60 +420,14 @@ def history(run_dir: Path, changes_only: bool, fmt: str) -> None:
 
     Exit 0 (a replay judges nothing: `analyze` gives the verdict); 1 errors.
     """
-    import json
-
-    from quorumwatch.analysis.online import LiveGrading
-    from quorumwatch.model import Event
-    from quorumwatch.report.export import csv_header, csv_rows, event_json, operation_json, tick_json
-    from quorumwatch.report.lines import LineFormatter, event_line
-    from quorumwatch.store import HistoryError, HistoryFile, resolve_run_dir
+    from quorumwatch.rundir import replay
+    from quorumwatch.store import HistoryError, resolve_run_dir
 
     try:
-        run = resolve_run_dir(run_dir)
-        hist = HistoryFile.open(run / "history.sqlite")
+        for line in replay(resolve_run_dir(run_dir), fmt, changes_only=changes_only):  # type: ignore[arg-type]
+            click.echo(line, nl=False)
     except HistoryError as exc:
         fail(str(exc))
-    formatter = LineFormatter(changes_only=changes_only)
-    grading = LiveGrading()  # a replay grades as the watch did
-
-    def tick_out(tick: Tick) -> None:
-        if fmt == "jsonl":
-            click.echo(json.dumps(tick_json(tick)))
-        elif fmt == "csv":
-            click.echo(csv_rows(tick), nl=False)
-        else:
-            grading.feed(tick)
-            for line in formatter.feed(tick, grading):
-                click.echo(line)
-
-    def event_out(ev: Event) -> None:
-        if fmt == "jsonl":
-            click.echo(json.dumps(event_json(ev)))
-        elif fmt == "text":
-            line = event_line(ev)
-            if line:
-                click.echo(line)
-
-    try:
-        if fmt == "csv":
-            click.echo(csv_header(), nl=False)
-        events = hist.events()
-        i = 0
-        for tick in hist.ticks():
-            # events print where they happened: before the first tick that ended after them
-            while i < len(events) and events[i].mono_ns <= tick.started_ns:
-                event_out(events[i])
-                i += 1
-            tick_out(tick)
-        for ev in events[i:]:
-            event_out(ev)
-        if fmt == "jsonl":
-            for op in hist.operations():
-                click.echo(json.dumps(operation_json(op)))
-    except HistoryError as exc:
-        fail(str(exc))
-    finally:
-        hist.close()
 
 
 @main.command()
@@ -671,7 +624,6 @@ def logs(
     directory), or --run RUN_DIR. Exit 0 ok, 3 dual leader, 4 same-epoch overlap, 5 possible only."""
     import datetime as dt
     import json
-    import os
     import zoneinfo
 
     from quorumwatch.logs import rules
@@ -783,67 +735,23 @@ def linearizability(
     events, or the operations `history --format jsonl` writes), and quorumwatch run directories (or
     their history.sqlite) of a register workload.
     Exit 0 linearizable, 6 not linearizable, 1 unknown (deadline) or unreadable, 2 usage."""
-    import dataclasses
     import json
 
-    from quorumwatch.analysis.histories import HistoryError, detect, read_history
-    from quorumwatch.analysis.linearizability import KeyVerdict, check
+    from quorumwatch.analysis.linearizability import KeyVerdict
     from quorumwatch.model import HARM_EXIT
     from quorumwatch.report.linearizability import render, to_json
+    from quorumwatch.rundir import RunDirError, check_linearizability
 
-    ops = []
-    for name in files:
-        if os.path.isdir(name) or name.endswith(".sqlite"):
-            got = _run_operations(name)
-            ops += [dataclasses.replace(op, key=f"{name}:{op.key}") for op in got] if len(files) > 1 else got
-            continue
-        try:
-            with open(name, encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
-        except OSError as exc:
-            fail(f"{name}: cannot read: {exc.strerror or exc}")
-        kind = detect(lines[:50]) if fmt == "auto" else fmt
-        if kind is None:
-            fail(f"{name}: not a history quorumwatch reads (give --format jepsen-log, edn or jsonl)")
-        try:
-            got = read_history(lines, kind, model, name)  # type: ignore[arg-type]
-        except HistoryError as exc:
-            fail(str(exc))
-        if len(files) > 1:
-            # each file its own history: keys do not mix across files
-            got = [dataclasses.replace(op, key=f"{name}:{op.key}" if op.key else name) for op in got]
-        ops += got
-    result = check(ops, deadline_s=deadline, failed_cas=failed_cas, recheck=failed_cas == "compared")  # type: ignore[arg-type]
+    try:
+        result = check_linearizability(files, fmt, model, deadline, failed_cas)  # type: ignore[arg-type]
+    except RunDirError as exc:
+        fail(str(exc))
     if as_json:
         click.echo(json.dumps(to_json(result), indent=2))
     else:
         render(result, click.echo)
     code = {KeyVerdict.LINEARIZABLE: EXIT_OK, KeyVerdict.VIOLATED: HARM_EXIT}.get(result.verdict, EXIT_ERROR)
     sys.exit(code)
-
-
-def _run_operations(name: str) -> list[Any]:
-    """A recorded run's register operations, as the checker reads them."""
-    from pathlib import Path
-
-    from quorumwatch.analysis.harm import register_ops
-    from quorumwatch.store import HistoryError, HistoryFile, resolve_run_dir
-
-    try:
-        path = Path(name)
-        hist = HistoryFile.open(path if path.is_file() else resolve_run_dir(path) / "history.sqlite")
-    except HistoryError as exc:
-        fail(str(exc))
-    try:
-        kind = hist.meta().get("workload_kind")
-        if kind != "register":
-            what = "no workload ran" if kind is None else f"its workload is {kind!r}"
-            fail(f"{name}: {what}, not a register")
-        return register_ops(list(hist.operations()))
-    except HistoryError as exc:
-        fail(str(exc))
-    finally:
-        hist.close()
 
 
 def _register_lab() -> None:

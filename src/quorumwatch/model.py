@@ -370,6 +370,47 @@ def parse_body(kind: str, data: Any) -> EventBody:
     return cls(**values)  # type: ignore[no-any-return]
 
 
+class WorkloadKind(enum.StrEnum):
+    """What a workload does through the nodes (workload files' `kind`)."""
+
+    SET = "set"
+    """Unique values added to a set, read back at the end: lost acknowledged writes."""
+    UNIQUE_IDS = "unique-ids"
+    """Requests for new IDs: duplicates."""
+    REGISTER = "register"
+    """Reads, writes and compare-and-sets of keys: stale reads (linearizability)."""
+
+
+class OperationKind(enum.StrEnum):
+    """One operation of a workload."""
+
+    ADD = "add"
+    ID = "id"
+    WRITE = "write"
+    READ = "read"
+    CAS = "cas"
+
+
+class OverlapKind(enum.StrEnum):
+    """Two nodes' leaderships overlapping: proven in one epoch, proven across two, or possible."""
+
+    VIOLATION = "violation"
+    DUAL_LEADER = "dual_leader"
+    POSSIBLE = "possible"
+
+
+class FaultKind(enum.StrEnum):
+    """What a fault does (scenario files' `kind`)."""
+
+    LINK = "link"
+    PARTITION = "partition"
+    LOSS = "loss"
+    DELAY = "delay"
+    KILL = "kill"
+    PAUSE = "pause"
+    COMMAND = "command"
+
+
 class Outcome(enum.Enum):
     """What a workload operation's client learned. UNKNOWN (a timeout, a lost connection) may or
     may not have taken effect: it is never counted as lost nor as failed."""
@@ -390,7 +431,7 @@ class Operation:
 
     index: int
     """Order of sending within the run (0, 1, …)."""
-    kind: str
+    kind: OperationKind
     """`add` (one element of a set), `id` (a request for a new ID), or `write` / `read` / `cas` (a
     register)."""
     node: str
@@ -428,7 +469,7 @@ def operation_from_json(doc: dict[str, Any]) -> Operation:
     if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
         raise TypeError(f"epoch {epoch!r}: expected an integer or null")
     return Operation(
-        ints["index"], str(doc["kind"]), str(doc["node"]), ints["send_ns"], ints["recv_ns"], 0,
+        ints["index"], OperationKind(str(doc["kind"])), str(doc["node"]), ints["send_ns"], ints["recv_ns"], 0,
         Outcome(doc["outcome"]), texts["value"], epoch, texts["detail"], texts["key"], texts["expect"],
     )  # fmt: skip
 

@@ -3,16 +3,19 @@ analyse (the pure layers below) and write results.json. The only place these lay
 
 from __future__ import annotations
 
+import dataclasses
 import gc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from quorumwatch.analysis import Analysis, Overlap, analyze
-from quorumwatch.model import Tick
+from quorumwatch.analysis import Analysis, Overlap, RunMeta, analyze
+from quorumwatch.analysis import History as AnalysisInput
+from quorumwatch.analysis.linearizability import FailedCas, Linearizability, RegOp
+from quorumwatch.model import Tick, WorkloadKind
 from quorumwatch.report.results import results
 from quorumwatch.report.schema import Results
-from quorumwatch.store import HISTORY_FILE, Dropped, HistoryFile
+from quorumwatch.store import HISTORY_FILE, Dropped, HistoryError, HistoryFile
 
 RESULTS_FILE = "results.json"
 REPORT_FILE = "report.html"
@@ -48,10 +51,11 @@ def _analyze_history(history: HistoryFile, run_dir: Path, report: bool) -> tuple
     gc.freeze()
     interval = float(meta.get("interval_s", "0") or 0)
     deadline = float(meta.get("deadline_s", "0") or 0)
-    a = analyze(
-        ticks, events, interval_s=interval, deadline_s=deadline, workload=meta.get("workload_kind"),
-        operations=operations, final_read=reads[-1] if reads else None, recorded=recorded,
-    )  # fmt: skip
+    kind = meta.get("workload_kind")
+    if kind is not None and kind not in {k.value for k in WorkloadKind}:
+        raise HistoryError(f"{history.path}: unknown workload kind {kind!r}")
+    run = RunMeta(interval, deadline, WorkloadKind(kind) if kind is not None else None)
+    a = analyze(AnalysisInput(ticks, events, operations, reads[-1] if reads else None, run, recorded))
     first = ticks[0] if ticks else None
     offset = first.wall_ns - first.started_ns if first is not None else 0
     retention = _retention(meta, dropped, len(recorded), first, offset) if dropped else None
@@ -102,6 +106,122 @@ def _retention(
         "recorded_findings": recorded,
         "kept_from": None if first is None else iso(first.started_ns + offset),
     }
+
+
+def replay(
+    run_dir: Path, fmt: Literal["text", "jsonl", "csv"], *, changes_only: bool = False
+) -> Iterator[str]:
+    """A recorded run as `history` prints it, each item a piece of output ending in a newline:
+    text (the lines `watch` printed, graded again as the watch graded them), JSON lines (ticks,
+    events, then operations) or CSV (one row per observation). Raises HistoryError."""
+    import json
+
+    from quorumwatch.analysis.online import LiveGrading
+    from quorumwatch.model import Event
+    from quorumwatch.report.export import csv_header, csv_rows, event_json, operation_json, tick_json
+    from quorumwatch.report.lines import LineFormatter, event_line
+
+    hist = HistoryFile.open(run_dir / HISTORY_FILE)
+    formatter = LineFormatter(changes_only=changes_only)
+    grading = LiveGrading()
+
+    def event_out(ev: Event) -> Iterator[str]:
+        if fmt == "jsonl":
+            yield json.dumps(event_json(ev)) + "\n"
+        elif fmt == "text" and (line := event_line(ev)):
+            yield line + "\n"
+
+    try:
+        if fmt == "csv":
+            yield csv_header()
+        events = hist.events()
+        i = 0
+        for tick in hist.ticks():
+            # events print where they happened: before the first tick that ended after them
+            while i < len(events) and events[i].mono_ns <= tick.started_ns:
+                yield from event_out(events[i])
+                i += 1
+            if fmt == "jsonl":
+                yield json.dumps(tick_json(tick)) + "\n"
+            elif fmt == "csv":
+                yield csv_rows(tick)
+            else:
+                grading.feed(tick)
+                yield from (line + "\n" for line in formatter.feed(tick, grading))
+        for ev in events[i:]:
+            yield from event_out(ev)
+        if fmt == "jsonl":
+            for op in hist.operations():
+                yield json.dumps(operation_json(op)) + "\n"
+    finally:
+        hist.close()
+
+
+class RunDirError(Exception):
+    """A file or run directory that cannot be read as asked: printable, naming it."""
+
+
+def check_linearizability(
+    names: Sequence[str],
+    fmt: Literal["auto", "jepsen-log", "edn", "jsonl"],
+    model: str,
+    deadline_s: float,
+    failed_cas: FailedCas,
+) -> Linearizability:
+    """The `linearizability` command's check: Jepsen logs, EDN, JSON lines and run directories (or
+    their history.sqlite) of a register workload read into one history of operations (each file's
+    keys its own when there are several) and checked key by key. Raises RunDirError."""
+    from quorumwatch.analysis.checkers import Linearizable
+    from quorumwatch.analysis.histories import HistoryError as ForeignError
+    from quorumwatch.analysis.histories import detect, read_history
+
+    ops: list[RegOp] = []
+    for name in names:
+        if Path(name).is_dir() or name.endswith(".sqlite"):
+            got = _register_operations(name)
+            ops += [dataclasses.replace(op, key=f"{name}:{op.key}") for op in got] if len(names) > 1 else got
+            continue
+        try:
+            with open(name, encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError as exc:
+            raise RunDirError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        kind = detect(lines[:50]) if fmt == "auto" else fmt
+        if kind is None:
+            raise RunDirError(
+                f"{name}: not a history quorumwatch reads (give --format jepsen-log, edn or jsonl)"
+            )
+        try:
+            got = read_history(lines, kind, model, name)  # type: ignore[arg-type]
+        except ForeignError as exc:
+            raise RunDirError(str(exc)) from None
+        if len(names) > 1:
+            # each file its own history: keys do not mix across files
+            got = [dataclasses.replace(op, key=f"{name}:{op.key}" if op.key else name) for op in got]
+        ops += got
+    return Linearizable(deadline_s, failed_cas).check_ops(ops)
+
+
+def _register_operations(name: str) -> list[RegOp]:
+    """A recorded run's operations, when its workload is a register, as the checker reads them."""
+    from quorumwatch.analysis.harm import register_ops
+    from quorumwatch.store import resolve_run_dir
+
+    try:
+        path = Path(name)
+        hist = HistoryFile.open(path if path.is_file() else resolve_run_dir(path) / HISTORY_FILE)
+    except HistoryError as exc:
+        raise RunDirError(str(exc)) from None
+    try:
+        kind = hist.meta().get("workload_kind")
+        if kind != WorkloadKind.REGISTER:
+            what = "no workload ran" if kind is None else f"its workload is {kind!r}"
+            raise RunDirError(f"{name}: {what}, not a register")
+        return register_ops(list(hist.operations()))
+    except HistoryError as exc:
+        raise RunDirError(str(exc)) from None
+    finally:
+        hist.close()
 
 
 def _write(path: Path, text: str) -> None:

@@ -17,7 +17,17 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar, overload
 
-from quorumwatch.model import Event, FinalRead, Observation, Operation, Outcome, Reason, Role, Tick
+from quorumwatch.model import (
+    Event,
+    FinalRead,
+    Observation,
+    Operation,
+    OperationKind,
+    Outcome,
+    Reason,
+    Role,
+    Tick,
+)
 
 SCHEMA_VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, 4)
@@ -502,6 +512,8 @@ class HistoryFile:
             yield from self._operations()
         except (sqlite3.Error, ValueError, TypeError) as exc:
             raise HistoryError(f"{self.path}: cannot read the operations: {exc}") from None
+        except KeyError as exc:
+            raise HistoryError(f"{self.path}: cannot read the operations: unknown kind {exc}") from None
 
     def _operations(self) -> Iterator[Operation]:
         self._sync()
@@ -509,7 +521,7 @@ class HistoryFile:
             return
         for r in self._db.execute("SELECT * FROM operations ORDER BY idx"):
             yield Operation(
-                r[0], r[1], r[2], r[3], r[4], r[5], Outcome(r[6]), r[7], r[8], r[9],
+                r[0], _OPERATION_KINDS[r[1]], r[2], r[3], r[4], r[5], Outcome(r[6]), r[7], r[8], r[9],
                 *((r[10], r[11]) if self._version >= 4 else ()),
             )  # fmt: skip
 
@@ -545,6 +557,10 @@ class HistoryFile:
                 "SELECT node, send_ns, recv_ns, wall_ns, ok, detail, vals FROM final_reads ORDER BY id"
             )
         ]
+
+
+_OPERATION_KINDS = {k.value: k for k in OperationKind}
+"""Stored spellings to kinds: a dict lookup, not an enum call, per operation of a million."""
 
 
 class StoredTicks(Sequence[Tick]):

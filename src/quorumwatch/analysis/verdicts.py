@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from quorumwatch.analysis.intervals import Interval, NodeIntervals
-from quorumwatch.model import Observation, Role, Tick
+from quorumwatch.model import Observation, OverlapKind, Role, Tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +26,11 @@ class Overlap:
     certain: bool
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> OverlapKind:
         if not self.certain:
-            return "possible"
+            return OverlapKind.POSSIBLE
         a, b = self.epochs
-        return "violation" if a is not None and a == b else "dual_leader"
+        return OverlapKind.VIOLATION if a is not None and a == b else OverlapKind.DUAL_LEADER
 
     @property
     def duration_ns(self) -> int:

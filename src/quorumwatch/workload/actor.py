@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from quorumwatch.config import ClusterConfig, NodeConfig
 from quorumwatch.engine import Clock, LoopClock, TickFeed
-from quorumwatch.model import FinalRead, Operation, Outcome, excerpt
+from quorumwatch.model import FinalRead, Operation, OperationKind, Outcome, WorkloadKind, excerpt
 from quorumwatch.probes.base import GarbageAnswer
 from quorumwatch.store import HistoryFile
 from quorumwatch.workload.clients import OpResult, ReadError, WorkloadClient
@@ -74,15 +74,21 @@ class Workload:
         self._last: dict[str, str] = {}
         """register: the latest value this run saw of each key (what a cas expects)."""
 
-    def plan(self) -> tuple[str, str | None]:
+    def plan(self) -> tuple[OperationKind, str | None]:
         """The next slot's operation kind and key."""
         spec = self.spec
-        if spec.kind == "set":
-            return "add", None
-        if spec.kind == "unique-ids":
-            return "id", None
+        if spec.kind == WorkloadKind.SET:
+            return OperationKind.ADD, None
+        if spec.kind == WorkloadKind.UNIQUE_IDS:
+            return OperationKind.ID, None
         x = self._rng.random()
-        kind = "read" if x < spec.read_ratio else "cas" if x < spec.read_ratio + spec.cas_ratio else "write"
+        kind = (
+            OperationKind.READ
+            if x < spec.read_ratio
+            else OperationKind.CAS
+            if x < spec.read_ratio + spec.cas_ratio
+            else OperationKind.WRITE
+        )
         return kind, f"k{self._rng.randrange(spec.keys)}"
 
     # ---- routing ----
@@ -138,7 +144,7 @@ class Workload:
             raise self._error
         return self.stats
 
-    async def _one(self, node: NodeConfig, kind: str, key: str | None) -> None:
+    async def _one(self, node: NodeConfig, kind: OperationKind, key: str | None) -> None:
         index = self._index
         self._index += 1
         element = str(index)
@@ -238,7 +244,7 @@ def workload_for(
 
     kind = check_workload(spec, cluster, "workload")
     for key, value in (
-        ("workload_kind", spec.kind), ("workload_client", kind), ("workload_rate", repr(spec.rate)),
+        ("workload_kind", spec.kind.value), ("workload_client", kind), ("workload_rate", repr(spec.rate)),
         ("workload_run", run),
     ):  # fmt: skip
         history.set_meta(key, value)

@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from quorumwatch.config import ClusterConfig, ConfigError, _Strict, check_name, load_model
+from quorumwatch.model import WorkloadKind
 
 
 class RouteToNode(_Strict):
@@ -109,7 +110,7 @@ class FinalReadSpec(_Strict):
 
 
 class WorkloadSpec(_Strict):
-    kind: Literal["set", "unique-ids", "register"]
+    kind: WorkloadKind
     rate: float = Field(50.0, gt=0, le=10_000)
     route: Literal["claimed-leaders", "each-node"] | RouteToNode = "claimed-leaders"
     client: Literal["etcd", "redis", "http", "command"] | None = None
