@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from quorumwatch.config import ConfigError
-from quorumwatch.faults.specs import LinkSpec, PartitionSpec
+from quorumwatch.faults.specs import LinkSpec, NodesTarget, PartitionSpec, RoleTarget
 from quorumwatch.scenario import dump_scenario, load_scenario
 
 CLUSTER = """\
@@ -38,6 +38,9 @@ cooldown: 1
 """
 
 
+LEADER = "target: leader"
+
+
 def files(tmp_path: Path, scenario: str = SCENARIO) -> Path:
     (tmp_path / "cluster.yaml").write_text(CLUSTER)
     (tmp_path / "s.yaml").write_text(scenario)
@@ -63,11 +66,46 @@ def test_cluster_override_and_inline_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("spelled", "target"),
+    [
+        ("leader", RoleTarget(role="leader")),
+        ("{role: leader}", RoleTarget(role="leader")),
+        ("n2", NodesTarget(nodes=["n2"])),
+        ("[n1, n3]", NodesTarget(nodes=["n1", "n3"])),
+        ("{nodes: [n1, n3]}", NodesTarget(nodes=["n1", "n3"])),
+        ("null", RoleTarget(role="all")),
+    ],
+)
+def test_a_target_is_a_role_or_nodes_however_it_is_spelled(
+    tmp_path: Path, spelled: str, target: object
+) -> None:
+    """The tagged union, with the older spellings (a role, a node, a list, nothing) read into it;
+    a scenario written back (scenario.yaml of a run) reads the same."""
+    s, c = load_scenario(files(tmp_path, SCENARIO.replace("target: leader", f"target: {spelled}", 1)))
+    assert s.faults[0].target == target
+    (tmp_path / "asrun.yaml").write_text(dump_scenario(s, c))
+    assert load_scenario(tmp_path / "asrun.yaml")[0].faults[0].target == target
+
+
+@pytest.mark.parametrize(
     ("change", "expected"),
     [
         (("kind: link", "kind: earthquake"), ":5: faults[0].kind: unknown kind 'earthquake'"),
         (("hold: 4", "hold: -4"), ":8: faults[0].hold: Input should be greater than 0"),
         (("target: leader", "target: n7"), "faults[0].target: unknown node or role 'n7'"),
+        (
+            ("target: leader", "target: {nodes: [n1, leader]}"),
+            "faults[0].target: unknown node or role 'leader'",
+        ),
+        (("target: leader", "target: {role: king}"), ":6: faults[0].target.role: Input should be 'leader'"),
+        (
+            ("target: leader", "target: {node: n1}"),
+            ":6: faults[0].target: a node, a list of nodes, {role: ROLE}",
+        ),
+        (
+            ("target: leader", "target: {nodes: []}"),
+            "faults[0].target.nodes: List should have at least 1 item",
+        ),
         (("trials: 3", "trials: 0"), ":10: trials: Input should be greater than or equal to 1"),
         (("mode: halves", "mode: quarters"), "faults[1].mode"),
         (
@@ -112,7 +150,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 def test_shipped_examples_validate(tmp_path: Path, example: str) -> None:
     (tmp_path / "cluster.yaml").write_text(CLUSTER)
     s, c = load_scenario(EXAMPLES / example, tmp_path / "cluster.yaml")
-    assert s.faults and s.faults[0].target == "leader"
+    assert s.faults and s.faults[0].target == RoleTarget(role="leader")
     assert c.interval == 0.1
 
 

@@ -160,14 +160,20 @@ class Experiment:
         self.active[fid] = plan
         self.event(
             FaultInjected(
-                fid, plan.kind, spec.target, tuple(plan.nodes), plan.description, trial.index, plan.details
+                fid,
+                plan.kind,
+                spec.target.spelled(),
+                tuple(plan.nodes),
+                plan.description,
+                trial.index,
+                plan.details,
             )
         )
         trial.faults.append(
             {
                 "id": fid,
                 "kind": plan.kind,
-                "target": spec.target,
+                "target": spec.target.spelled(),
                 "nodes": list(plan.nodes),
                 "description": plan.description,
             }

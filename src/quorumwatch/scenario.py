@@ -68,10 +68,9 @@ def load_scenario(
         raise ConfigError(f"{p}: {exc}") from None
     names = {n.name for n in cluster.nodes}
     for i, spec in enumerate(scenario.faults):
-        targets = [spec.target] if isinstance(spec.target, str) else spec.target or []
-        from quorumwatch.faults.targets import ROLE_TARGETS
+        from quorumwatch.faults.specs import ROLE_TARGETS, NodesTarget
 
-        bad = [t for t in targets if t not in names and t not in ROLE_TARGETS]
+        bad = [t for t in spec.target.nodes if t not in names] if isinstance(spec.target, NodesTarget) else []
         if bad:
             raise ConfigError(
                 f"{p}: faults[{i}].target: unknown node or role {bad[0]!r} "

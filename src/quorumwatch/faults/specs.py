@@ -2,13 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from quorumwatch.config import check_ifname
+from quorumwatch.model import FaultKind
 
-Target = str | list[str] | None
+RoleName = Literal["leader", "follower", "minority", "majority", "random", "all"]
+ROLE_TARGETS: tuple[RoleName, ...] = ("leader", "follower", "minority", "majority", "random", "all")
+
+
+class RoleTarget(BaseModel):
+    """The nodes that hold a role when the fault is injected (`{role: leader}`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: RoleName
+
+    def spelled(self) -> str:
+        return self.role
+
+
+class NodesTarget(BaseModel):
+    """Named nodes (`{nodes: [n1, n2]}`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    nodes: list[str] = Field(min_length=1)
+
+    def spelled(self) -> list[str]:
+        return list(self.nodes)
+
+
+def _target_tag(v: Any) -> str | None:
+    if isinstance(v, RoleTarget | NodesTarget):
+        return "role" if isinstance(v, RoleTarget) else "nodes"
+    if isinstance(v, dict):
+        return "role" if "role" in v else "nodes" if "nodes" in v else None
+    return None
+
+
+FaultTarget = Annotated[
+    Annotated[RoleTarget, Tag("role")] | Annotated[NodesTarget, Tag("nodes")],
+    Discriminator(
+        _target_tag,
+        custom_error_type="target",
+        custom_error_message="a node, a list of nodes, {role: ROLE} or {nodes: [...]}",
+    ),
+]
+"""Which nodes a fault hits: a tagged union. The older spellings are read into it: a role name
+(`leader`), a node name (`n1`), a list of names, or nothing (every node)."""
 
 
 MAX_WAIT_S = 1e6
@@ -20,16 +62,28 @@ class _FaultSpec(BaseModel):
         extra="forbid", frozen=True, allow_inf_nan=False
     )  # `.inf` hold: a fault never healed
 
-    target: Target = None
-    """A node name, a list of names, or leader | follower | minority | majority | random | all."""
+    target: FaultTarget = RoleTarget(role="all")
+    """`{role: leader | follower | minority | majority | random | all}` or `{nodes: [names]}`;
+    also spelled as a role name, a node name or a list of names."""
     after: float = Field(0.0, ge=0, le=MAX_WAIT_S)
     """Seconds after the trial starts (once the steady state holds)."""
     hold: float = Field(4.0, gt=0, le=MAX_WAIT_S)
     """Seconds between inject and heal."""
 
+    @field_validator("target", mode="before")
+    @classmethod
+    def _spellings(cls, v: Any) -> Any:
+        if v is None:
+            return {"role": "all"}
+        if isinstance(v, str):
+            return {"role": v} if v in ROLE_TARGETS else {"nodes": [v]}
+        if isinstance(v, list):
+            return {"nodes": v}
+        return v
+
 
 class LinkSpec(_FaultSpec):
-    kind: Literal["link"]
+    kind: Literal[FaultKind.LINK]
     interface: str | None = None
     """Default: each node's data_interface."""
     method: Literal["ip", "ifupdown"] = "ip"
@@ -43,7 +97,7 @@ class LinkSpec(_FaultSpec):
 
 
 class PartitionSpec(_FaultSpec):
-    kind: Literal["partition"]
+    kind: Literal[FaultKind.PARTITION]
     mode: Literal["isolate", "halves", "majority-ring", "bridge", "groups"] = "isolate"
     groups: list[list[str]] | None = None
     direction: Literal["both", "inbound", "outbound"] = "both"
@@ -52,14 +106,14 @@ class PartitionSpec(_FaultSpec):
 
 
 class LossSpec(_FaultSpec):
-    kind: Literal["loss"]
+    kind: Literal[FaultKind.LOSS]
     probability: float = Field(gt=0, le=1)
     peers: list[str] | None = None
     """Only traffic to and from these nodes; default: everything on the data interface."""
 
 
 class DelaySpec(_FaultSpec):
-    kind: Literal["delay"]
+    kind: Literal[FaultKind.DELAY]
     delay_ms: float = Field(gt=0, le=MAX_WAIT_S)
     jitter_ms: float = Field(0, ge=0, le=MAX_WAIT_S)
     interface: str | None = None
@@ -71,15 +125,15 @@ class DelaySpec(_FaultSpec):
 
 
 class KillSpec(_FaultSpec):
-    kind: Literal["kill"]
+    kind: Literal[FaultKind.KILL]
 
 
 class PauseSpec(_FaultSpec):
-    kind: Literal["pause"]
+    kind: Literal[FaultKind.PAUSE]
 
 
 class CommandSpec(_FaultSpec):
-    kind: Literal["command"]
+    kind: Literal[FaultKind.COMMAND]
     inject: list[str] = Field(min_length=1)
     heal: list[str] = Field(min_length=1)
     local: bool = False

@@ -6,27 +6,39 @@ import random
 from collections.abc import Mapping, Sequence
 
 from quorumwatch.faults.base import FaultError
+from quorumwatch.faults.specs import ROLE_TARGETS, FaultTarget, NodesTarget, RoleTarget
 from quorumwatch.model import Role
-
-ROLE_TARGETS = ("leader", "follower", "minority", "majority", "random", "all")
 
 
 def resolve(
-    target: str | Sequence[str] | None,
+    target: FaultTarget | str | Sequence[str] | None,
     nodes: Sequence[str],
     roles: Mapping[str, Role],
     rng: random.Random,
 ) -> list[str]:
-    """Nodes a fault hits. `roles` is the latest tick; role targets need a definite answer."""
-    if target is None or target == "all":
-        return list(nodes)
-    if not isinstance(target, str):
-        unknown = [t for t in target if t not in nodes]
+    """Nodes a fault hits. `roles` is the latest tick; role targets need a definite answer. A
+    bare string or list is read as a scenario file spells it."""
+    if isinstance(target, str):
+        if target in nodes:
+            return [target]
+        if target not in ROLE_TARGETS:
+            raise FaultError(f"unknown target {target!r}: a node name or one of {', '.join(ROLE_TARGETS)}")
+        target = RoleTarget(role=target)
+    elif target is None:
+        target = RoleTarget(role="all")
+    elif not isinstance(target, RoleTarget | NodesTarget):
+        target = NodesTarget(nodes=list(target))
+    if isinstance(target, NodesTarget):
+        unknown = [t for t in target.nodes if t not in nodes]
         if unknown:
             raise FaultError(f"unknown target nodes: {', '.join(unknown)}")
-        return list(target)
-    if target in nodes:
-        return [target]
+        return list(target.nodes)
+    return _by_role(target.role, nodes, roles, rng)
+
+
+def _by_role(target: str, nodes: Sequence[str], roles: Mapping[str, Role], rng: random.Random) -> list[str]:
+    if target == "all":
+        return list(nodes)
     n = len(nodes)
     if target == "leader":
         leaders = [x for x in nodes if roles.get(x) is Role.LEADER]
