@@ -30,6 +30,82 @@ def test_online_equals_batch_without_timeouts(h: tuple[Truth, list[Tick]]) -> No
     assert analyze_online(ticks).overlaps() == list(analyze(History(ticks)).overlaps)
 
 
+def _swept(ticks: list[Tick]) -> OnlineAnalysis:
+    """The online analysis over `ticks`, checking after every tick that the leaderless seconds it
+    counts never go back (a counter) and that the windows it hands over are final."""
+    online = OnlineAnalysis(retain=False)
+    before = {True: 0, False: 0}
+    for t in ticks:
+        online.feed(t)
+        now = dict(online.leaderless.total_ns)
+        assert all(now[k] >= before[k] for k in now)
+        before = now
+    online.finish()
+    return online
+
+
+@SETTINGS
+@given(histories())
+def test_leaderless_as_the_ticks_come_equals_the_batch_windows(h: tuple[Truth, list[Tick]]) -> None:
+    """One definition of leaderless: the windows results.json lists, and the seconds the metrics
+    count as the ticks arrive."""
+    _, ticks = h
+    batch = analyze(History(ticks)).leaderless
+    online = _swept(ticks)
+    assert online.leaderless.take() == list(batch)
+    for certain in (True, False):
+        assert online.leaderless.total_ns[certain] == sum(
+            w.duration_ns for w in batch if w.certain is certain
+        )
+
+
+@st.composite
+def lettered(draw: st.DrawFn) -> list[Tick]:
+    """Rows of answers as letters, epochs changing now and then: runs cut by unknown answers and
+    resumed in their epoch, handovers between ticks, nodes that never answer."""
+    n = draw(st.integers(1, 25))
+    nodes = draw(st.integers(1, 4))
+    rows = {f"n{i}": draw(st.text("LLFFXC", min_size=n, max_size=n)) for i in range(nodes)}
+    epochs: dict[str, list[int | None]] = {
+        node: draw(st.lists(st.one_of(st.none(), st.integers(1, 3)), min_size=n, max_size=n)) for node in rows
+    }
+    return history(rows, epochs, rtt=draw(st.sampled_from([1, 10, 60])))
+
+
+@SETTINGS
+@given(lettered())
+def test_leaderless_as_the_ticks_come_equals_the_batch_on_lettered_rows(ticks: list[Tick]) -> None:
+    batch = analyze(History(ticks)).leaderless
+    online = _swept(ticks)
+    assert online.leaderless.take() == list(batch)
+    for certain in (True, False):
+        assert online.leaderless.total_ns[certain] == sum(
+            w.duration_ns for w in batch if w.certain is certain
+        )
+
+
+def test_leaderless_literal_windows_and_when_they_are_final() -> None:
+    """a leads (epoch 1), stops answering, then follows: it can have led until its first follower
+    answer arrives (410 ms); b can have led from the send of its last follower answer (500 ms), so
+    [410, 500] ms is certainly leaderless. Between a's last proven instant (100 ms) and b's first
+    (610 ms, its first leader answer received) no node certainly led: counted once b's leadership
+    is proven (its second leader answer, tick 7), not while a's run might still go on."""
+    ticks = history({"a": "LLXXFFFFF", "b": "FFFFFFLLL"}, {"a": [1] * 9, "b": [2] * 9})
+    online = OnlineAnalysis(retain=False)
+    seen = []
+    for t in ticks:
+        online.feed(t)
+        seen.append(dict(online.leaderless.total_ns))
+    assert seen[4] == {True: 0, False: 0}  # a's follower answer at 400 ms: [410, ...] not yet final
+    assert seen[5] == {True: 90 * MS, False: 0}  # [410, 500]: final once every node sent at 500 ms
+    assert seen[6] == {True: 90 * MS, False: 0}  # b's leader answer: b may have led since 500 ms
+    assert seen[7] == {True: 90 * MS, False: 510 * MS}  # [100, 610]: b proven from 610 ms
+    online.finish()
+    batch = analyze(History(ticks)).leaderless
+    assert [(w.start // MS, w.end // MS, w.certain) for w in batch] == [(100, 610, False), (410, 500, True)]
+    assert online.leaderless.take() == list(batch)
+
+
 def test_literal_stale_leader() -> None:
     ticks = history({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL", "c": "FFFFFFFFFF"}, {"a": [1] * 10, "b": [2] * 10})
     online = analyze_online(ticks).overlaps()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from quorumwatch.analysis import History, analyze
 from quorumwatch.analysis.online import OnlineAnalysis
 from quorumwatch.report.metrics import WatchMetrics
 from tests.test_analysis import history
@@ -21,7 +22,7 @@ def _fed(rows: dict[str, str], epochs: dict[str, list[int | None]]) -> WatchMetr
     m.start("meta", list(rows))
     for t in history(rows, epochs):
         grader.feed(t)
-        m.observe("meta", t, grader.active, 0.1)
+        m.observe("meta", t, grader.active, grader.leaderless.total_ns)
     return m
 
 
@@ -45,16 +46,22 @@ def test_graded_dual_leader_time_and_state() -> None:
 
 
 def test_errors_by_reason_and_leaderless_time() -> None:
-    m = _fed({"a": "LLXXFF", "b": "FFFFFF"}, {"a": [1] * 6})
+    """Leaderless time is results.json's: a may have led until its first follower answer came
+    back (410 ms), so [410, 500] ms (the last send) is certain as the ticks come; b then leads,
+    proven from 610 ms, which makes [100, 610] ms (no node certainly leader) final."""
+    rows = {"a": "LLXXFFFFF", "b": "FFFFFFLLL"}
+    epochs: dict[str, list[int | None]] = {"a": [1] * 9, "b": [2] * 9}
+    m = _fed(rows, epochs)
     get = m.registry.get_sample_value
     assert get("quorumwatch_probe_errors_total", {"cluster": "meta", "node": "a", "reason": "timeout"}) == 2
-    assert get(
-        "quorumwatch_leaderless_seconds_total", {"cluster": "meta", "certainty": "possible"}
-    ) == pytest.approx(0.2)
-    assert get(
-        "quorumwatch_leaderless_seconds_total", {"cluster": "meta", "certainty": "certain"}
-    ) == pytest.approx(0.2)
-    assert get("quorumwatch_probe_rtt_seconds_count", {"cluster": "meta", "node": "b"}) == 6
+    possible = get("quorumwatch_leaderless_seconds_total", {"cluster": "meta", "certainty": "possible"})
+    certain = get("quorumwatch_leaderless_seconds_total", {"cluster": "meta", "certainty": "certain"})
+    assert possible == pytest.approx(0.51) and certain == pytest.approx(0.09)
+    windows = analyze(History(history(rows, epochs))).leaderless
+    assert (certain, possible) == pytest.approx(
+        tuple(sum(w.duration_ns for w in windows if w.certain is c) / 1e9 for c in (True, False))
+    )
+    assert get("quorumwatch_probe_rtt_seconds_count", {"cluster": "meta", "node": "b"}) == 9
 
 
 def test_shipped_rules_pass_promtool(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from quorumwatch.analysis.intervals import Interval, NodeTracker
-from quorumwatch.analysis.verdicts import Overlap, _merge, _subtract, intersection
+from quorumwatch.analysis.verdicts import Overlap, Window, _merge, _subtract, intersection, uncovered
 from quorumwatch.model import Tick
 
 
@@ -68,6 +68,8 @@ class OnlineAnalysis:
     show together. Joined with what the kept ticks show, they give the whole history's overlaps."""
     _found: list[Overlap] = field(default_factory=list)
     _live: dict[tuple[Pair, bool, int], Change] = field(default_factory=dict)
+    leaderless: LeaderlessSweep = field(default_factory=lambda: LeaderlessSweep())
+    """The leaderless windows (`verdicts.leaderless`'s definition), final as the ticks come."""
 
     # ---- feeding ----
 
@@ -85,6 +87,8 @@ class OnlineAnalysis:
             self.hi = max(self.hi, o.recv_ns)
             for iv in tracker.feed(o):
                 self._closed(iv)
+        if self.lo is not None:
+            self.leaderless.sweep(self.trackers, self.lo)
         self._prune()
         return self._changes()
 
@@ -95,10 +99,13 @@ class OnlineAnalysis:
         for node in sorted(self.trackers):
             for iv in self.trackers[node].finish(self.hi):
                 self._closed(iv)
+        if self.lo is not None:
+            self.leaderless.finish(self.lo, self.hi)
         self.finished = True
         return self._changes(final=True)
 
     def _closed(self, x: Interval) -> None:
+        self.leaderless.closed(x)
         for node, intervals in self.kept.items():
             if node == x.node:
                 continue
@@ -238,6 +245,103 @@ class OnlineAnalysis:
 
 
 @dataclass
+class LeaderlessSweep:
+    """`verdicts.leaderless` as the ticks come: certain windows (covered by no possible
+    leadership) and possible ones (between certain leaderships, covered by none), each counted
+    once it is final, in memory that does not grow with time. Batch and sweep give the same
+    windows (property-tested), so Prometheus and results.json count the same seconds.
+
+    Final up to a frontier, below which the cover is known. For possible leaderships it is the
+    lowest last send over the nodes: no interval a node closes from then on starts before its last
+    send (it starts at the send of the answer before it), and an open one covers everything from
+    its start. For proven ones it is, per node, the last leader answer of an open run (a later one
+    in its epoch may extend it) or else the last send (a new run starts at a later receive)."""
+
+    windows: list[Window] = field(default_factory=list)
+    """Final windows not yet taken (`take`)."""
+    total_ns: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
+    """Seconds (ns) of final windows so far, certain (True) and possible (False)."""
+    _possible: list[tuple[int, int]] = field(default_factory=list)
+    _certain: list[tuple[int, int]] = field(default_factory=list)
+    _swept: int | None = None
+    """Certain windows are final below this."""
+    _c_swept: int | None = None
+    """Possible windows are final below this (None: no proven leadership yet)."""
+    _last: dict[bool, Window] = field(default_factory=dict)
+    """The latest window of each kind, still growing when it reaches the sweep."""
+
+    def closed(self, iv: Interval) -> None:
+        (self._certain if iv.certain else self._possible).append((iv.start, iv.end))
+
+    def sweep(self, trackers: dict[str, NodeTracker], lo: int) -> None:
+        if not trackers:
+            return
+        ts = trackers.values()
+        frontier = min(t.last_send for t in ts)
+        open_possible = [(s, _INF) for t in ts if (s := t.possible_since) is not None]
+        # an open run proves its leadership up to its last leader answer so far; after it, a later
+        # answer in its epoch may still extend it (across unknown answers) or not
+        certain_frontier = min(t.run_last_send if t.run_len else t.last_send for t in ts)
+        open_certain = [(iv.start, iv.end) for t in ts if (iv := t.certain_so_far) is not None]
+        self._advance(frontier, certain_frontier, lo, open_possible, open_certain)
+
+    def finish(self, lo: int, hi: int) -> None:
+        self._advance(hi, hi, lo, [], [])
+        self._flush()
+
+    def take(self) -> list[Window]:
+        """Final windows found since the last call (the last one of each kind may still grow
+        until `finish`: it is handed over then)."""
+        out, self.windows = self.windows, []
+        return out
+
+    def _advance(
+        self, frontier: int, certain_frontier: int, lo: int, open_possible: list[tuple[int, int]],
+        open_certain: list[tuple[int, int]],
+    ) -> None:  # fmt: skip
+        start = lo if self._swept is None else self._swept
+        if frontier > start:
+            for a, b in uncovered(self._possible + open_possible, start, frontier):
+                self._add(True, a, b)
+            self._swept = frontier
+            self._possible = [c for c in self._possible if c[1] > frontier]
+        cover = self._certain + open_certain
+        if self._c_swept is None:
+            starts = [a for a, _ in cover if a < certain_frontier]
+            if not starts:
+                return
+            self._c_swept = min(starts)
+        if certain_frontier <= self._c_swept:
+            return
+        gaps = uncovered(cover, self._c_swept, certain_frontier)
+        # a gap reaching the frontier counts only once a proven leadership ends it (at the end of
+        # the observations it never does: the edges are not counted)
+        trailing = gaps[-1][0] if gaps and gaps[-1][1] == certain_frontier else None
+        for a, b in gaps if trailing is None else gaps[:-1]:
+            self._add(False, a, b)
+        self._c_swept = certain_frontier if trailing is None else trailing
+        self._certain = [c for c in self._certain if c[1] > self._c_swept]
+
+    def _add(self, certain: bool, a: int, b: int) -> None:
+        self.total_ns[certain] += b - a
+        last = self._last.get(certain)
+        if last is not None and last.end == a:
+            self._last[certain] = Window(last.start, b, certain)
+            return
+        if last is not None:
+            self.windows.append(last)
+        self._last[certain] = Window(a, b, certain)
+
+    def _flush(self) -> None:
+        self.windows += self._last.values()
+        self._last = {}
+        self.windows.sort(key=lambda w: (w.start, not w.certain))
+
+
+_INF = 1 << 62
+
+
+@dataclass
 class LiveGrading:
     """One cluster's live grading, fed once per tick and read by everything that shows it (printed
     lines, JSON lines, metrics, --on-verdict hooks), so the analysis runs once per tick. Keeps no
@@ -273,4 +377,4 @@ def analyze_online(ticks: Sequence[Tick]) -> OnlineAnalysis:
     return a
 
 
-__all__ = ["Change", "LiveGrading", "OnlineAnalysis", "analyze_online"]
+__all__ = ["Change", "LeaderlessSweep", "LiveGrading", "OnlineAnalysis", "analyze_online"]

@@ -7,6 +7,8 @@ contrib/prometheus/quorumwatch-rules.yml.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
 from quorumwatch.analysis.online import Change
@@ -62,8 +64,9 @@ class WatchMetrics:
         )
         self.leaderless_seconds = Counter(
             "quorumwatch_leaderless_seconds",
-            "Ticks without a leader, as time: certain when every node gave a "
-            "definite non-leader answer, possible when some answered nothing.",
+            "Time without a leader, as results.json counts it: certain where no node can have "
+            "led, possible where no node certainly led (between proven leaderships); counted "
+            "once final.",
             ["cluster", "certainty"],
             registry=r,
         )
@@ -94,9 +97,13 @@ class WatchMetrics:
         self._agreed: dict[str, str | None] = {}
         self._grown: dict[tuple[str, tuple[str, str], bool, int], int] = {}
         self._last_start: dict[str, int] = {}
+        self._leaderless: dict[str, dict[bool, int]] = {}
 
-    def observe(self, cluster: str, tick: Tick, active: list[Change], interval_s: float) -> None:
-        """One tick and the findings active after it."""
+    def observe(
+        self, cluster: str, tick: Tick, active: list[Change], leaderless_ns: Mapping[bool, int]
+    ) -> None:
+        """One tick, the findings active after it, and the final leaderless time so far (certain,
+        possible) of the cluster's grading (`LeaderlessSweep.total_ns`)."""
         self.ticks.labels(cluster).inc()
         self.lateness.labels(cluster).observe(max(tick.lateness_ns, 0) / 1e9)
         for o in tick.observations:
@@ -114,9 +121,12 @@ class WatchMetrics:
             if self._agreed.get(cluster) not in (None, agreed):
                 self.leader_changes.labels(cluster).inc()
             self._agreed[cluster] = agreed
-        if not leaders and tick.observations:
-            certain = all(o.role is not Role.UNKNOWN for o in tick.observations)
-            self.leaderless_seconds.labels(cluster, "certain" if certain else "possible").inc(interval_s)
+        counted = self._leaderless.setdefault(cluster, {True: 0, False: 0})
+        for certain, total in leaderless_ns.items():
+            if total > counted[certain]:
+                name = "certain" if certain else "possible"
+                self.leaderless_seconds.labels(cluster, name).inc((total - counted[certain]) / 1e9)
+                counted[certain] = total
         self._findings(cluster, active)
 
     def _findings(self, cluster: str, active: list[Change]) -> None:
