@@ -174,7 +174,7 @@ def test_a_register_run_lists_its_stale_reads_by_node_and_the_summary_names_the_
         "b",
         2,
     )
-    line = harm_line(data)
+    line = harm_line(Results.model_validate(data))
     assert line == (
         "harm: stale reads — a (stale leader, epoch 1) served 2 of 2 reads with values overwritten "
         f"0.055–0.095 s earlier; first: k1 read 0 at {first['sent_at'][11:23]} after write 1 was "

@@ -328,7 +328,7 @@ def _show_result(
         click.echo(out.to_json(), nl=False)
     else:
         console = Console(stderr=to_stderr, highlight=False, width=None if sys.stdout.isatty() else 140)
-        print_summary(out.data(), console)
+        print_summary(out, console)
         console.print(f"results: {result.results_path}")
         if report:
             console.print(f"report: {result.report_path}")
