@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from quorumwatch.analysis import linearizability as lin
 from quorumwatch.analysis.histories import HistoryError, parse_edn, read_history
 from quorumwatch.analysis.linearizability import KeyVerdict, RegOp, Status, check
+from tests.clirun import qw_in
 
 OK, FAIL, UNK = Status.OK, Status.FAIL, Status.UNKNOWN
 
@@ -255,8 +255,7 @@ def test_edn_values() -> None:
 
 
 def _qw(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "quorumwatch", *args], capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    return qw_in(*args)
 
 
 def test_the_command_exits_0_6_1_2(tmp_path: Path) -> None:

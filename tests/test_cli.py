@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from quorumwatch.store import HistoryFile
+from tests.clirun import qw_in
 from tests.responders import EtcdLikeCluster
 from tests.results_contract import read_results
 
@@ -43,7 +44,7 @@ def test_version_and_help_everywhere() -> None:
         ["lab", "stop"],
         ["lab", "start"],
     ):
-        r = qw(*cmd, "--help")
+        r = qw_in(*cmd, "--help")
         assert r.returncode == 0, cmd
         assert "Usage:" in r.stdout
 
@@ -53,7 +54,7 @@ def test_bad_cluster_file_is_usage_error_without_traceback(tmp_path: Path) -> No
     bad.write_text(
         "name: x\nprobe: {kind: etcd}\ninterval: 0.1\ndeadline: 0.2\nnodes:\n  - {name: a, address: nope}\n"
     )
-    r = qw("watch", str(bad), "--duration", "1")
+    r = qw_in("watch", str(bad), "--duration", "1")
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert f"{bad}:6: nodes[0].address: address must be host:port" in r.stderr
@@ -64,7 +65,7 @@ def test_deadline_not_below_interval_is_refused(tmp_path: Path) -> None:
     with EtcdLikeCluster(["L", "F"]) as c:
         f = tmp_path / "c.yaml"
         f.write_text(c.cluster_yaml())
-        r = qw("watch", str(f), "--interval", "1", "--deadline", "5", "--duration", "1")
+        r = qw_in("watch", str(f), "--interval", "1", "--deadline", "5", "--duration", "1")
     assert r.returncode == 2
     assert "deadline 5 s must be shorter than the interval 1 s" in r.stderr
 
@@ -221,7 +222,7 @@ def test_sigint_stops_cleanly_with_history_kept(tmp_path: Path) -> None:
 
 
 def test_history_of_a_non_run_is_one_line_error(tmp_path: Path) -> None:
-    r = qw("history", str(tmp_path))
+    r = qw_in("history", str(tmp_path))
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and "not a run directory" in r.stderr
 
@@ -230,7 +231,7 @@ def test_history_of_a_non_run_is_one_line_error(tmp_path: Path) -> None:
     "args", [["watch"], ["lab", "up", "mysql"], ["watch", "x.yaml", "--interval", "abc"]]
 )
 def test_usage_errors_exit_2(args: list[str]) -> None:
-    assert qw(*args).returncode == 2
+    assert qw_in(*args).returncode == 2
 
 
 @pytest.mark.parametrize(("keep", "code", "harm"), [(True, 0, "none observed"), (False, 6, "data loss")])
@@ -355,7 +356,7 @@ def test_on_verdict_bad_command_is_a_usage_error(tmp_path: Path) -> None:
     with EtcdLikeCluster(["L", "F"]) as c:
         f = tmp_path / "c.yaml"
         f.write_text(c.cluster_yaml())
-        r = qw("watch", str(f), "--duration", "0.3", "--on-verdict", "'unclosed")
+        r = qw_in("watch", str(f), "--duration", "0.3", "--on-verdict", "'unclosed")
     assert r.returncode == 2 and "--on-verdict: No closing quotation" in r.stderr
 
 
@@ -445,7 +446,7 @@ def test_retain_must_be_a_duration(tmp_path: Path) -> None:
     with EtcdLikeCluster(["L", "F"]) as c:
         f = tmp_path / "c.yaml"
         f.write_text(c.cluster_yaml())
-        r = qw("watch", str(f), "--duration", "0.3", "--retain", "soon")
+        r = qw_in("watch", str(f), "--duration", "0.3", "--retain", "soon")
     assert r.returncode == 2 and "'soon' is not a duration" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -499,7 +500,7 @@ def test_output_file_that_cannot_be_opened_is_a_usage_error(tmp_path: Path) -> N
     with EtcdLikeCluster(["L", "F"]) as c:
         f = tmp_path / "c.yaml"
         f.write_text(c.cluster_yaml())
-        r = qw("watch", str(f), "--duration", "0.3", "--output", str(tmp_path / "no" / "such" / "dir.log"))
+        r = qw_in("watch", str(f), "--duration", "0.3", "--output", str(tmp_path / "no" / "such" / "dir.log"))
     assert r.returncode == 2 and "No such file or directory" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -534,7 +535,7 @@ def test_a_bug_exits_70_with_its_traceback_and_handled_errors_do_not() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 70 and "Traceback" in r.stderr and "KeyError: 'a bug'" in r.stderr
     assert r.stderr.rstrip().endswith("please report it with the traceback above")
-    handled = qw("analyze", "/nonexistent-run")
+    handled = qw("analyze", "/nonexistent-run")  # the installed entry point, as scripts run it
     assert handled.returncode in (1, 2) and "Traceback" not in handled.stderr
 
 
@@ -553,7 +554,7 @@ def test_a_bug_exits_70_with_its_traceback_and_handled_errors_do_not() -> None:
 def test_numbers_out_of_any_sense_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("name: c\nprobe: {kind: etcd}\nnodes: [{name: n1, address: '127.0.0.1:1'}]\n")
-    r = qw(*(a.format(f=f) for a in args))
+    r = qw_in(*(a.format(f=f) for a in args))
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     errors = [line for line in r.stderr.splitlines() if "rror" in line or line.startswith("quorumwatch:")]
     assert len(errors) == 1 and len(errors[0]) < 200, r.stderr  # click's usage lines, then one error
@@ -576,11 +577,11 @@ def test_names_with_shell_metacharacters_are_refused_before_anything_runs(tmp_pa
             doc["nodes"][0]["name"] = name  # type: ignore[index]
         f = tmp_path / "c.yaml"
         f.write_text(yaml.safe_dump(doc))
-        r = qw("check", str(f))
+        r = qw_in("check", str(f))
         assert r.returncode == 2 and f"invalid {field} name" in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     if os.geteuid() == 0:  # the lab checks its name before it touches the network
-        r = qw("lab", "up", "etcd", "--name", name)
+        r = qw_in("lab", "up", "etcd", "--name", name)
         assert r.returncode != 0 and "invalid lab name" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 

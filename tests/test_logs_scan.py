@@ -17,13 +17,14 @@ from hypothesis import strategies as st
 
 from quorumwatch.logs.scan import resolve_inputs, run_logs
 from quorumwatch.report.logs import to_json
+from tests.clirun import qw_in
 
 FIX = Path(__file__).parent / "fixtures" / "logs"
 QW = [sys.executable, "-m", "quorumwatch"]
 
 
 def qw(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*QW, *args], capture_output=True, text=True, timeout=60, check=False)
+    return qw_in(*args)
 
 
 def test_zk_election_keep_logs_show_the_dual_leader() -> None:

@@ -19,7 +19,7 @@ from quorumwatch.analysis import Analysis
 from quorumwatch.config import ClusterConfig, ConfigError, load_cluster
 from quorumwatch.logs.rules import Pack, builtin, load_pack
 from quorumwatch.logs.scan import LogRun, resolve_inputs, run_logs
-from quorumwatch.model import Tick
+from quorumwatch.model import Event, FinalRead, Operation, Tick, WorkloadKind
 from quorumwatch.report.schema import Results
 from quorumwatch.rundir import analyze_run
 from quorumwatch.scenario import Scenario, load_scenario
@@ -192,12 +192,25 @@ def analyze(history: str | Path) -> Results:
     return analyze_run(path.parent if path.is_file() else path)[1]
 
 
-def analyze_ticks(ticks: Sequence[Tick], **kwargs: object) -> Analysis:
-    """The pure analysis of ticks (and events, operations …) held in memory; see
-    `quorumwatch.analysis.analyze` for the keyword arguments."""
+def analyze_ticks(
+    ticks: Sequence[Tick],
+    events: Sequence[Event] = (),
+    *,
+    interval_s: float | None = None,
+    deadline_s: float | None = None,
+    workload: WorkloadKind | str | None = None,
+    operations: Sequence[Operation] = (),
+    final_read: FinalRead | None = None,
+) -> Analysis:
+    """The pure analysis of ticks (and events, a workload's operations and final read) held in
+    memory: `quorumwatch.analysis.analyze` over one `History`. `interval_s` and `deadline_s` only
+    word the advice of a `possible` verdict."""
+    from quorumwatch.analysis import History, RunMeta
     from quorumwatch.analysis import analyze as pure
 
-    return pure(ticks, **kwargs)  # type: ignore[arg-type]
+    kind = WorkloadKind(workload) if workload is not None else None
+    meta = RunMeta(interval_s or 0.0, deadline_s or 0.0, kind)
+    return pure(History(ticks, events, operations, final_read, meta))
 
 
 def analyze_logs(
