@@ -72,6 +72,49 @@ def lab_cluster(
             assert leftovers(state) == []
 
 
+class LabPool:
+    """Real lab clusters shared across tests: one per kind and options, started when a test first
+    asks for it, torn down (and checked gone) after its last user or when the session ends, on
+    failure too. Only for tests that leave a lab as they found it: faults healed, every node
+    running (an experiment's heal and steady state see to that; each test checks its own faults
+    are gone, and the next user checks again before it is handed the lab)."""
+
+    def __init__(self) -> None:
+        self._labs: dict[tuple[str, int, tuple[str, ...]], contextlib.ExitStack] = {}
+        self._files: dict[tuple[str, int, tuple[str, ...]], tuple[str, Path]] = {}
+        self._made = 0
+
+    @staticmethod
+    def key(kind: str, nodes: int = 3, extra: tuple[str, ...] = ()) -> tuple[str, int, tuple[str, ...]]:
+        return kind, nodes, tuple(extra)
+
+    def get(self, kind: str, nodes: int = 3, extra: tuple[str, ...] = ()) -> tuple[LabState, Path]:
+        key = self.key(kind, nodes, extra)
+        if key not in self._labs:
+            stack = contextlib.ExitStack()
+            state, cluster_file = stack.enter_context(lab_cluster(kind, nodes, f"s{self._made}", extra))
+            self._made += 1
+            self._labs[key] = stack
+            self._files[key] = (state.name, cluster_file)
+        name, cluster_file = self._files[key]
+        state = manager.find_lab(name)  # as it is now: a restarted node has a new pid
+        # what an earlier test left would be this one's finding: refuse to hand it over
+        assert links_down(state) == [] and chains_left(state) == [], f"shared lab {name} was left faulted"
+        gone = [n.name for n in state.nodes if n.pid is not None and not alive(n.pid, n.start_time)]
+        assert not gone, f"shared lab {name}: {', '.join(gone)} not running"
+        return state, cluster_file
+
+    def release(self, kind: str, nodes: int = 3, extra: tuple[str, ...] = ()) -> None:
+        stack = self._labs.pop(self.key(kind, nodes, extra), None)
+        if stack is not None:
+            stack.close()
+
+    def close(self) -> None:
+        while self._labs:
+            _, stack = self._labs.popitem()
+            stack.close()
+
+
 def events_of(run: Path, kind: str) -> list[Any]:
     """Events of a kind recorded so far in a run's history (the run may still be writing)."""
     db = run / "history.sqlite"

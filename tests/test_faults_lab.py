@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from quorumwatch.model import Role
 from quorumwatch.store import HistoryFile
 from tests.labkit import (
     QW,
+    LabPool,
     chains_left,
     events_of,
     lab_cluster,
@@ -33,9 +33,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture(scope="module")
-def etcd3() -> Iterator[tuple[LabState, Path]]:
-    with lab_cluster("etcd", 3, "f") as lab:
-        yield lab
+def etcd3(labs: LabPool) -> tuple[LabState, Path]:
+    """The session's shared etcd lab (faults here are healed and checked gone by each test)."""
+    return labs.get("etcd")
 
 
 @pytest.fixture(autouse=True)

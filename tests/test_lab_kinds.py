@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from quorumwatch.lab.manager import LabState
 from quorumwatch.model import Role
 from tests.labkit import chains_left, lab_cluster, links_down, qw, run_example, wait_for
 from tests.results_contract import read_results
@@ -21,51 +22,60 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUORUMWATCH_STATE", str(tmp_path / "state"))
 
 
-@pytest.mark.parametrize("policy", ["keep", "stepdown"])
-def test_zk_election_leader_link_down(policy: str, tmp_path: Path) -> None:
-    with lab_cluster("zk-election", 3, policy[0], ("--on-suspend", policy)) as (state, cluster_file):
-        t = run_example(EXAMPLES / "zk-election-leader-link-down.yaml", cluster_file, tmp_path / "run")
-        r, run = t.result, t.run
-        doubles = sum(1 for tk in t.ticks if len(tk.leaders) > 1)
-        results = read_results(run)
-        verdict = results["verdict"]
-        if policy == "keep":
-            assert r.returncode == 3, r.stderr
-            assert doubles >= 1
-            assert verdict == "dual_leader"
-            # the nodes' own logs show the same dual leader, and how late the probes saw each change
-            logs = results["logs"]
-            assert logs["verdict"] == "dual_leader"
-            assert any(o["certain"] and o["kind"] == "dual_leader" for o in logs["overlaps"])
-            lags = [d["lag_s"] for d in logs["detection_lags"] if d["lag_s"] is not None]
-            assert lags and all(0 <= lag < 2 for lag in lags)
-        else:
-            assert r.returncode in (0, 5), r.stderr
-            assert doubles == 0
-            assert verdict in ("ok", "possible")
-        assert "1 trials (1 back to steady state)" in r.stderr
-        assert links_down(state) == [] and chains_left(state) == []
-        log = (run / "logs" / t.old / "participant.INFO").read_text()
-        assert log.startswith("Log file created at: ")
-        glog = re.compile(r"^I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ participant\.py:\d+\] ", re.M)
-        assert glog.search(log)
-        assert re.search(r"\[ROLE CHANGE\] I am the leader now\.  seq is \d+", log)
-        assert "Start the leader role" in log
-        assert "zookeeper session event: CONNECTED_STATE --> CONNECTING_STATE" in log
-        assert "Stopping the services of meta" in log
-        if policy == "keep":
-            assert "--> EXPIRED_SESSION_STATE" in log
+@pytest.mark.parametrize(
+    "policy",
+    [
+        pytest.param(p, marks=pytest.mark.shared_lab("zk-election", 3, ("--on-suspend", p)))
+        for p in ("keep", "stepdown")
+    ],
+)
+def test_zk_election_leader_link_down(shared_lab: tuple[LabState, Path], policy: str, tmp_path: Path) -> None:
+    state, cluster_file = shared_lab
+    t = run_example(EXAMPLES / "zk-election-leader-link-down.yaml", cluster_file, tmp_path / "run")
+    r, run = t.result, t.run
+    doubles = sum(1 for tk in t.ticks if len(tk.leaders) > 1)
+    results = read_results(run)
+    verdict = results["verdict"]
+    if policy == "keep":
+        assert r.returncode == 3, r.stderr
+        assert doubles >= 1
+        assert verdict == "dual_leader"
+        # the nodes' own logs show the same dual leader, and how late the probes saw each change
+        logs = results["logs"]
+        assert logs["verdict"] == "dual_leader"
+        assert any(o["certain"] and o["kind"] == "dual_leader" for o in logs["overlaps"])
+        lags = [d["lag_s"] for d in logs["detection_lags"] if d["lag_s"] is not None]
+        assert lags and all(0 <= lag < 2 for lag in lags)
+    else:
+        assert r.returncode in (0, 5), r.stderr
+        assert doubles == 0
+        assert verdict in ("ok", "possible")
+    assert "1 trials (1 back to steady state)" in r.stderr
+    assert links_down(state) == [] and chains_left(state) == []
+    log = (run / "logs" / t.old / "participant.INFO").read_text()
+    assert log.startswith("Log file created at: ")
+    glog = re.compile(r"^I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ participant\.py:\d+\] ", re.M)
+    assert glog.search(log)
+    assert re.search(r"\[ROLE CHANGE\] I am the leader now\.  seq is \d+", log)
+    assert "Start the leader role" in log
+    assert "zookeeper session event: CONNECTED_STATE --> CONNECTING_STATE" in log
+    assert "Stopping the services of meta" in log
+    if policy == "keep":
+        assert "--> EXPIRED_SESSION_STATE" in log
 
 
-def test_redis_master_isolate_fails_over_to_a_replica(tmp_path: Path) -> None:
-    with lab_cluster("redis", 3, "r") as (state, cluster_file):
-        t = run_example(EXAMPLES / "redis-master-isolate.yaml", cluster_file, tmp_path / "run")
-        promoted = {
-            o.node for tk in t.during for o in tk.observations if o.role is Role.LEADER and o.node != t.old
-        }
-        assert len(promoted) == 1, "Sentinel should promote exactly one replica"
-        assert {o.node: o.role for o in t.ticks[-1].observations}[t.old] is Role.FOLLOWER
-        assert chains_left(state) == []
+@pytest.mark.shared_lab("redis")
+def test_redis_master_isolate_fails_over_to_a_replica(
+    shared_lab: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    state, cluster_file = shared_lab
+    t = run_example(EXAMPLES / "redis-master-isolate.yaml", cluster_file, tmp_path / "run")
+    promoted = {
+        o.node for tk in t.during for o in tk.observations if o.role is Role.LEADER and o.node != t.old
+    }
+    assert len(promoted) == 1, "Sentinel should promote exactly one replica"
+    assert {o.node: o.role for o in t.ticks[-1].observations}[t.old] is Role.FOLLOWER
+    assert chains_left(state) == []
 
 
 def test_zookeeper_leader_link_down(tmp_path: Path) -> None:

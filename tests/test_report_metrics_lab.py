@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.labkit import QW, lab_cluster, links_down, qw, wait_for
+from quorumwatch.lab.manager import LabState
+from tests.labkit import QW, links_down, qw, wait_for
 from tests.results_contract import read_results
 
 pytestmark = pytest.mark.lab
@@ -60,7 +61,10 @@ def process(argv: list[str], **kw: object) -> Iterator[subprocess.Popen[str]]:
                 proc.wait(timeout=10)
 
 
-def test_prometheus_fires_the_certain_dual_leader_alert(tmp_path: Path) -> None:
+@pytest.mark.shared_lab("zk-election", 3, ("--on-suspend", "keep"))
+def test_prometheus_fires_the_certain_dual_leader_alert(
+    shared_lab: tuple[LabState, Path], tmp_path: Path
+) -> None:
     metrics, web = free_port(), free_port()
     (tmp_path / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
@@ -69,51 +73,51 @@ def test_prometheus_fires_the_certain_dual_leader_alert(tmp_path: Path) -> None:
         f"  - job_name: quorumwatch\n    static_configs: [{{targets: ['127.0.0.1:{metrics}']}}]\n"
     )
     lines: list[str] = []
-    with lab_cluster("zk-election", 3, "pm", ("--on-suspend", "keep")) as (state, cluster_file):
-        netns = {n.name: n.netns for n in state.nodes}
-        watch_argv = [*QW, "watch", str(cluster_file), "--metrics", f"127.0.0.1:{metrics}", "--run-dir",
-                      str(tmp_path / "run"), "--changes-only"]  # fmt: skip
-        prom_argv = [
-            shutil.which("prometheus") or "/usr/bin/prometheus",
-            f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{web}",
-        ]  # fmt: skip
-        with (
-            process(watch_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as watch,
-            process(prom_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        ):
-            out = watch.stdout
-            assert out is not None
-            reader = threading.Thread(target=lambda: lines.extend(iter(out.readline, "")), daemon=True)
-            reader.start()
-            check = json.loads(qw("check", str(cluster_file), "--json").stdout)
-            (old,) = check["leaders"]
+    state, cluster_file = shared_lab
+    netns = {n.name: n.netns for n in state.nodes}
+    watch_argv = [*QW, "watch", str(cluster_file), "--metrics", f"127.0.0.1:{metrics}", "--run-dir",
+                  str(tmp_path / "run"), "--changes-only"]  # fmt: skip
+    prom_argv = [
+        shutil.which("prometheus") or "/usr/bin/prometheus",
+        f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{web}",
+    ]  # fmt: skip
+    with (
+        process(watch_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as watch,
+        process(prom_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ):
+        out = watch.stdout
+        assert out is not None
+        reader = threading.Thread(target=lambda: lines.extend(iter(out.readline, "")), daemon=True)
+        reader.start()
+        check = json.loads(qw("check", str(cluster_file), "--json").stdout)
+        (old,) = check["leaders"]
 
-            def scraped() -> bool | None:
-                got = get_json(f"http://127.0.0.1:{web}/api/v1/targets")
-                targets = got["data"]["activeTargets"] if isinstance(got, dict) else []
-                return True if targets and targets[0]["health"] == "up" else None
+        def scraped() -> bool | None:
+            got = get_json(f"http://127.0.0.1:{web}/api/v1/targets")
+            targets = got["data"]["activeTargets"] if isinstance(got, dict) else []
+            return True if targets and targets[0]["health"] == "up" else None
 
-            wait_for("prometheus scraping the watch", scraped, 60)
-            subprocess.run(["ip", "-n", netns[old], "link", "set", "eth0", "down"], check=True)
-            try:
-                proven = wait_for(
-                    "the live certain dual leader line",
-                    lambda: next((s for s in list(lines) if "dual leader (certain since" in s), None),
-                    60,
-                )
+        wait_for("prometheus scraping the watch", scraped, 60)
+        subprocess.run(["ip", "-n", netns[old], "link", "set", "eth0", "down"], check=True)
+        try:
+            proven = wait_for(
+                "the live certain dual leader line",
+                lambda: next((s for s in list(lines) if "dual leader (certain since" in s), None),
+                60,
+            )
 
-                def firing() -> dict[str, object] | None:
-                    got = get_json(f"http://127.0.0.1:{web}/api/v1/alerts")
-                    alerts = got["data"]["alerts"] if isinstance(got, dict) else []
-                    name = "QuorumwatchDualLeaderCertain"
-                    mine = [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
-                    return dict(mine[0]) if mine else None
+            def firing() -> dict[str, object] | None:
+                got = get_json(f"http://127.0.0.1:{web}/api/v1/alerts")
+                alerts = got["data"]["alerts"] if isinstance(got, dict) else []
+                name = "QuorumwatchDualLeaderCertain"
+                mine = [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
+                return dict(mine[0]) if mine else None
 
-                alert = wait_for("the QuorumwatchDualLeaderCertain alert firing", firing, 60)
-            finally:
-                subprocess.run(["ip", "-n", netns[old], "link", "set", "eth0", "up"], check=True)
-            assert links_down(state) == []
+            alert = wait_for("the QuorumwatchDualLeaderCertain alert firing", firing, 60)
+        finally:
+            subprocess.run(["ip", "-n", netns[old], "link", "set", "eth0", "up"], check=True)
+        assert links_down(state) == []
     expected = {"alertname": "QuorumwatchDualLeaderCertain", "cluster": state.name, "severity": "page"}
     assert alert["labels"] == expected
     assert old in proven

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.labkit import lab_cluster, links_down
+from quorumwatch.lab.manager import LabState
+from tests.labkit import links_down
 
 pytestmark = pytest.mark.lab
 
@@ -51,20 +52,28 @@ def with_pytest(installed: Path) -> Path:
     return installed
 
 
-@pytest.mark.parametrize("policy", ["keep", "stepdown"])
-def test_users_block_catches_the_stale_leader(policy: str, with_pytest: Path, tmp_path: Path) -> None:
-    with lab_cluster("zk-election", 3, f"p{policy[0]}", ("--on-suspend", policy)) as (state, cluster_file):
-        netns = {n.name: n.netns for n in state.nodes if n.name in state.cluster_nodes}
-        (tmp_path / "test_user.py").write_text(
-            textwrap.dedent(USER_TEST.format(cluster=str(cluster_file), netns=netns))
-        )
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        r = subprocess.run(
-            [str(with_pytest / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q",
-             "test_user.py"],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env, check=False,
-        )  # fmt: skip
-        assert links_down(state) == []
+@pytest.mark.parametrize(
+    "policy",
+    [
+        pytest.param(p, marks=pytest.mark.shared_lab("zk-election", 3, ("--on-suspend", p)))
+        for p in ("keep", "stepdown")
+    ],
+)
+def test_users_block_catches_the_stale_leader(
+    shared_lab: tuple[LabState, Path], policy: str, with_pytest: Path, tmp_path: Path
+) -> None:
+    state, cluster_file = shared_lab
+    netns = {n.name: n.netns for n in state.nodes if n.name in state.cluster_nodes}
+    (tmp_path / "test_user.py").write_text(
+        textwrap.dedent(USER_TEST.format(cluster=str(cluster_file), netns=netns))
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    r = subprocess.run(
+        [str(with_pytest / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "test_user.py"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env, check=False,
+    )  # fmt: skip
+    assert links_down(state) == []
     if policy == "keep":
         assert r.returncode == 1, r.stdout + r.stderr
         assert "QuorumWatchFailure" in r.stdout and "two leaders at once, proven" in r.stdout

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from quorumwatch.lab.manager import LabState
 from tests.browser import ARTIFACTS, OPS_CHECK, REPORT_CHECK, chromium
 from tests.labkit import chains_left, lab_cluster, links_down, run_example
 from tests.results_contract import read_results
@@ -23,25 +24,35 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUORUMWATCH_STATE", str(tmp_path / "state"))
 
 
+def _zk(options: tuple[str, ...], harm: str, codes: tuple[int, ...], name: str) -> Any:
+    """A case on the zk-election lab these options start, shared by the tests that use them."""
+    return pytest.param(
+        options, harm, codes, id=name, marks=pytest.mark.shared_lab("zk-election", 3, options)
+    )
+
+
 def results(run: Path) -> dict[str, Any]:
     data: dict[str, Any] = read_results(run)
     return data
 
 
-def test_etcd_stale_leader_acknowledges_nothing_and_no_write_is_lost(tmp_path: Path) -> None:
-    with lab_cluster("etcd", 3, "w") as (state, cluster_file):
-        t = run_example(EXAMPLES / "etcd-leader-link-down-writes.yaml", cluster_file, tmp_path / "run")
-        data = results(t.run)
-        w = data["workload"]
-        assert data["harm"] == "none_observed", data["harm_reason"]
-        assert w["lost"]["count"] == 0 and w["total"]["ok"] >= 500
-        assert data["harm_reason"] == f"0 of {w['total']['ok']:,} acknowledged writes lost"
-        assert w["final_read"]["ok"] and w["final_read"]["elements"] >= w["total"]["ok"]
-        # writes sent to the cut-off leader never came back acknowledged in its old term
-        assert w["stale_acknowledgements"]["count"] == 0
-        assert w["per_node"][t.old]["unknown"] + w["per_node"][t.old]["fail"] > 0
-        assert "harm: none observed — " in t.result.stderr
-        assert links_down(state) == []
+@pytest.mark.shared_lab("etcd")
+def test_etcd_stale_leader_acknowledges_nothing_and_no_write_is_lost(
+    shared_lab: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    state, cluster_file = shared_lab
+    t = run_example(EXAMPLES / "etcd-leader-link-down-writes.yaml", cluster_file, tmp_path / "run")
+    data = results(t.run)
+    w = data["workload"]
+    assert data["harm"] == "none_observed", data["harm_reason"]
+    assert w["lost"]["count"] == 0 and w["total"]["ok"] >= 500
+    assert data["harm_reason"] == f"0 of {w['total']['ok']:,} acknowledged writes lost"
+    assert w["final_read"]["ok"] and w["final_read"]["elements"] >= w["total"]["ok"]
+    # writes sent to the cut-off leader never came back acknowledged in its old term
+    assert w["stale_acknowledgements"]["count"] == 0
+    assert w["per_node"][t.old]["unknown"] + w["per_node"][t.old]["fail"] > 0
+    assert "harm: none observed — " in t.result.stderr
+    assert links_down(state) == []
     # the demo's picture: its report.html in real Chromium, a lane per node, the fault band, and the red
     # window exactly when the run found one (the cut-off etcd leader usually overlaps its successor for
     # a moment; on a loaded machine the handover can fall between two ticks: then nothing red is drawn)
@@ -60,14 +71,16 @@ def test_etcd_stale_leader_acknowledges_nothing_and_no_write_is_lost(tmp_path: P
         assert "dual leader" not in seen["lanes"] and not red
 
 
+@pytest.mark.shared_lab("redis")
 def test_redis_isolated_master_loses_acknowledged_writes_and_min_replicas_narrows_it(
+    shared_lab: tuple[LabState, Path],
     tmp_path: Path,
 ) -> None:
     example = EXAMPLES / "redis-master-isolate-writes.yaml"
-    with lab_cluster("redis", 3, "w") as (state, cluster_file):
-        t = run_example(example, cluster_file, tmp_path / "plain", codes=(6,))
-        plain = results(t.run)
-        assert chains_left(state) == []
+    state, cluster_file = shared_lab
+    t = run_example(example, cluster_file, tmp_path / "plain", codes=(6,))
+    plain = results(t.run)
+    assert chains_left(state) == []
     assert plain["harm"] == "data_loss" and plain["verdict"] == "dual_leader"
     lost = plain["workload"]["lost"]
     assert lost["count"] > 0 and all(x["node"] == t.old for x in lost["first"])
@@ -90,19 +103,21 @@ def test_redis_isolated_master_loses_acknowledged_writes_and_min_replicas_narrow
 @pytest.mark.parametrize(
     ("options", "harm", "codes"),
     [
-        (("--on-suspend", "keep"), "duplicates", (6,)),
-        (("--on-suspend", "stepdown"), "none_observed", (0, 5)),
-        (("--on-suspend", "keep", "--fencing"), "none_observed", (3,)),
+        _zk(("--on-suspend", "keep"), "duplicates", (6,), "keep"),
+        _zk(("--on-suspend", "stepdown"), "none_observed", (0, 5), "stepdown"),
+        _zk(("--on-suspend", "keep", "--fencing"), "none_observed", (3,), "keep-fencing"),
     ],
-    ids=["keep", "stepdown", "keep-fencing"],
 )
 def test_zk_election_ids_duplicate_only_without_stepdown_or_fencing(
-    tmp_path: Path, options: tuple[str, ...], harm: str, codes: tuple[int, ...]
+    shared_lab: tuple[LabState, Path],
+    tmp_path: Path,
+    options: tuple[str, ...],
+    harm: str,
+    codes: tuple[int, ...],
 ) -> None:
-    tag = "i" + "".join(o[2] for o in options)
-    with lab_cluster("zk-election", 3, tag, options) as (state, cluster_file):
-        t = run_example(EXAMPLES / "zk-election-ids.yaml", cluster_file, tmp_path / "run", codes=codes)
-        assert links_down(state) == []
+    state, cluster_file = shared_lab
+    t = run_example(EXAMPLES / "zk-election-ids.yaml", cluster_file, tmp_path / "run", codes=codes)
+    assert links_down(state) == []
     data = results(t.run)
     w = data["workload"]
     assert data["harm"] == harm, data["harm_reason"]
@@ -129,6 +144,8 @@ def _stale(data: dict[str, Any]) -> dict[str, Any]:
 def test_etcd_serializable_reads_through_a_cut_off_member_are_stale_linearizable_ones_are_not(
     tmp_path: Path,
 ) -> None:
+    # a lab of its own: on the shared one (after the fault and write tests) the other members'
+    # serializable reads were stale too (4 and 6 of ~300 in one run), and the summary named them first
     with lab_cluster("etcd", 3, "r") as (state, cluster_file):
         t = run_example(EXAMPLES / "etcd-serializable-reads.yaml", cluster_file, tmp_path / "s", codes=(6,))
         t2 = run_example(EXAMPLES / "etcd-linearizable-reads.yaml", cluster_file, tmp_path / "l")
@@ -150,12 +167,13 @@ def test_etcd_serializable_reads_through_a_cut_off_member_are_stale_linearizable
     assert plain["workload"]["per_node"][t2.old]["unknown"] > 0
 
 
-def test_redis_old_master_serves_stale_reads_after_a_replica_is_promoted(tmp_path: Path) -> None:
-    with lab_cluster("redis", 3, "r") as (state, cluster_file):
-        t = run_example(
-            EXAMPLES / "redis-master-isolate-reads.yaml", cluster_file, tmp_path / "run", codes=(6,)
-        )
-        assert chains_left(state) == []
+@pytest.mark.shared_lab("redis")
+def test_redis_old_master_serves_stale_reads_after_a_replica_is_promoted(
+    shared_lab: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    state, cluster_file = shared_lab
+    t = run_example(EXAMPLES / "redis-master-isolate-reads.yaml", cluster_file, tmp_path / "run", codes=(6,))
+    assert chains_left(state) == []
     data = results(t.run)
     lz = _stale(data)
     assert data["harm"] == "stale_reads" and data["verdict"] == "dual_leader"
@@ -175,19 +193,21 @@ def test_redis_old_master_serves_stale_reads_after_a_replica_is_promoted(tmp_pat
 @pytest.mark.parametrize(
     ("options", "harm", "codes"),
     [
-        (("--on-suspend", "keep"), "stale_reads", (6,)),
-        (("--on-suspend", "stepdown"), "none_observed", (0, 3, 5)),
-        (("--on-suspend", "keep", "--fencing"), "none_observed", (3,)),
+        _zk(("--on-suspend", "keep"), "stale_reads", (6,), "keep"),
+        _zk(("--on-suspend", "stepdown"), "none_observed", (0, 3, 5), "stepdown"),
+        _zk(("--on-suspend", "keep", "--fencing"), "none_observed", (3,), "keep-fencing"),
     ],
-    ids=["keep", "stepdown", "keep-fencing"],
 )
 def test_zk_election_kv_stale_reads_only_without_stepdown_or_fencing(
-    tmp_path: Path, options: tuple[str, ...], harm: str, codes: tuple[int, ...]
+    shared_lab: tuple[LabState, Path],
+    tmp_path: Path,
+    options: tuple[str, ...],
+    harm: str,
+    codes: tuple[int, ...],
 ) -> None:
-    tag = "k" + "".join(o[2] for o in options)
-    with lab_cluster("zk-election", 3, tag, options) as (state, cluster_file):
-        t = run_example(EXAMPLES / "zk-election-kv.yaml", cluster_file, tmp_path / "run", codes=codes)
-        assert links_down(state) == []
+    state, cluster_file = shared_lab
+    t = run_example(EXAMPLES / "zk-election-kv.yaml", cluster_file, tmp_path / "run", codes=codes)
+    assert links_down(state) == []
     data = results(t.run)
     lz = _stale(data)
     assert data["harm"] == harm, data["harm_reason"]
