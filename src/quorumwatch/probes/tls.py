@@ -14,6 +14,10 @@ import ssl
 
 from quorumwatch.config import ConfigError, TlsConfig, shown
 
+PATH_SHOWN = 400
+"""A file's path is quoted whole up to this long: cut at 80, as other values are, it hid which file
+(a test's temporary directory under pytest-xdist made one 85 long)."""
+
 
 @functools.lru_cache(maxsize=64)
 def client_context(cfg: TlsConfig) -> ssl.SSLContext:
@@ -21,10 +25,10 @@ def client_context(cfg: TlsConfig) -> ssl.SSLContext:
     try:
         ctx = ssl.create_default_context(cafile=cfg.ca)
     except FileNotFoundError:
-        raise ConfigError(f"tls.ca: {shown(cfg.ca or '')}: no such file") from None
+        raise ConfigError(f"tls.ca: {shown(cfg.ca or '', PATH_SHOWN)}: no such file") from None
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise ConfigError(
-            f"tls.ca: {shown(cfg.ca or '')}: not a PEM certificate bundle ({_why(exc)})"
+            f"tls.ca: {shown(cfg.ca or '', PATH_SHOWN)}: not a PEM certificate bundle ({_why(exc)})"
         ) from None
     if cfg.insecure_skip_verify:
         ctx.check_hostname = False
@@ -32,12 +36,13 @@ def client_context(cfg: TlsConfig) -> ssl.SSLContext:
     if cfg.cert is not None:
         for field, path in (("cert", cfg.cert), ("key", cfg.key)):
             if path is not None and not os.path.isfile(path):
-                raise ConfigError(f"tls.{field}: {shown(path)}: no such file")
+                raise ConfigError(f"tls.{field}: {shown(path, PATH_SHOWN)}: no such file")
         try:
             ctx.load_cert_chain(cfg.cert, cfg.key)
         except (ssl.SSLError, OSError, ValueError) as exc:
             raise ConfigError(
-                f"tls.cert/key: {shown(cfg.cert)}: not a PEM certificate with its private key ({_why(exc)})"
+                f"tls.cert/key: {shown(cfg.cert, PATH_SHOWN)}: not a PEM certificate with its private key "
+                f"({_why(exc)})"
             ) from None
     return ctx
 
