@@ -12,11 +12,11 @@ lint: setup
 	.venv/bin/ruff format --check src tests benchmarks
 	.venv/bin/mypy
 
-# the tests without a lab on both cores (pytest-xdist), then the labs one at a time: real clusters
-# keep their timing to themselves (docs/benchmarks.md has both figures)
+# the tests without a lab on both cores (pytest-xdist), then the labs, two files at a time: their
+# experiments mostly wait out holds and steady states (docs/benchmarks.md has the figures)
 test: lint
 	.venv/bin/pytest -m "not lab" -n 2
-	.venv/bin/pytest -m lab
+	.venv/bin/pytest -m lab -n 2 --dist loadfile
 
 unit: setup
 	.venv/bin/pytest -m "not lab"
