@@ -310,6 +310,46 @@ class HttpProbeConfig(_TlsOptions):
         return v
 
 
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+class MetricsProbeConfig(_TlsOptions):
+    """A node's Prometheus exposition: leader when a sample equals a value (etcd's
+    `etcd_server_is_leader 1`); the epoch, when given, from another sample."""
+
+    kind: Literal["metrics"]
+    path: str = "/metrics"
+    leader_metric: str
+    leader_labels: dict[str, str] = Field(default_factory=dict)
+    """Labels the sample must carry (`{name: kube-controller-manager}`): exactly one must match."""
+    leader_value: float = 1.0
+    epoch_metric: str | None = None
+    epoch_labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("leader_metric", "epoch_metric")
+    @classmethod
+    def _metric(cls, v: str | None) -> str | None:
+        if v is not None and not _METRIC_NAME.fullmatch(v):
+            raise ValueError(f"not a Prometheus metric name: {shown(v)}")
+        return v
+
+    @field_validator("leader_labels", "epoch_labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in v if not _LABEL_NAME.fullmatch(k)]
+        if bad:
+            raise ValueError(f"not a Prometheus label name: {shown(bad[0])}")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/") or any(c in v for c in " \r\n"):
+            raise ValueError(f"path must start with '/' and contain no spaces: {shown(v)}")
+        return v
+
+
 class CommandProbeConfig(_Strict):
     """Run an argv through the node's control channel. `{name}`, `{address}`, `{host}`, `{port}`
     inside arguments are replaced by the node's values (each argument stays one argument)."""
@@ -335,7 +375,12 @@ class CommandProbeConfig(_Strict):
 
 
 ProbeConfig = Annotated[
-    EtcdProbeConfig | ZookeeperProbeConfig | RedisProbeConfig | HttpProbeConfig | CommandProbeConfig,
+    EtcdProbeConfig
+    | ZookeeperProbeConfig
+    | RedisProbeConfig
+    | HttpProbeConfig
+    | MetricsProbeConfig
+    | CommandProbeConfig,
     Field(discriminator="kind"),
 ]
 
@@ -581,7 +626,7 @@ def _is_tag(part: str) -> bool:
     return part.startswith(("literal[", "function-")) or part[:1].isupper() or part in _PROBE_KINDS
 
 
-_PROBE_KINDS = {"etcd", "zookeeper", "redis", "http", "command"}
+_PROBE_KINDS = {"etcd", "zookeeper", "redis", "http", "metrics", "command"}
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -7,6 +7,7 @@ from quorumwatch.config import (
     CommandProbeConfig,
     EtcdProbeConfig,
     HttpProbeConfig,
+    MetricsProbeConfig,
     NodeConfig,
     RedisProbeConfig,
     ZookeeperProbeConfig,
@@ -46,6 +47,10 @@ def make_probe(cluster: ClusterConfig, node: NodeConfig) -> Probe:
         from quorumwatch.probes.http import HttpProbe
 
         return HttpProbe(node, cfg)
+    if isinstance(cfg, MetricsProbeConfig):
+        from quorumwatch.probes.metrics import MetricsProbe
+
+        return MetricsProbe(node, cfg)
     if isinstance(cfg, CommandProbeConfig):
         from quorumwatch.probes.command import CommandProbe
 
