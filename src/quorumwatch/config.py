@@ -261,6 +261,13 @@ class _TlsOptions(_Strict):
 # ---- probes -----------------------------------------------------------------------------------
 
 
+def http_path(v: str) -> str:
+    """A request path as an HTTP probe sends it: from `/`, no whitespace (it goes on the request line)."""
+    if not v.startswith("/") or any(c in v for c in " \r\n"):
+        raise ValueError(f"path must start with '/' and contain no spaces: {shown(v)}")
+    return v
+
+
 class EtcdProbeConfig(_TlsOptions):
     kind: Literal["etcd"]
     path: str = "/v3/maintenance/status"
@@ -305,9 +312,19 @@ class HttpProbeConfig(_TlsOptions):
     @field_validator("path")
     @classmethod
     def _path(cls, v: str) -> str:
-        if not v.startswith("/") or any(c in v for c in " \r\n"):
-            raise ValueError(f"path must start with '/' and contain no spaces: {shown(v)}")
-        return v
+        return http_path(v)
+
+
+class PatroniProbeConfig(_TlsOptions):
+    """Patroni's REST API (`/patroni`, port 8008 by default): role, PostgreSQL's state, timeline."""
+
+    kind: Literal["patroni"]
+    path: str = "/patroni"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        return http_path(v)
 
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -345,9 +362,7 @@ class MetricsProbeConfig(_TlsOptions):
     @field_validator("path")
     @classmethod
     def _path(cls, v: str) -> str:
-        if not v.startswith("/") or any(c in v for c in " \r\n"):
-            raise ValueError(f"path must start with '/' and contain no spaces: {shown(v)}")
-        return v
+        return http_path(v)
 
 
 class CommandProbeConfig(_Strict):
@@ -379,6 +394,7 @@ ProbeConfig = Annotated[
     | ZookeeperProbeConfig
     | RedisProbeConfig
     | HttpProbeConfig
+    | PatroniProbeConfig
     | MetricsProbeConfig
     | CommandProbeConfig,
     Field(discriminator="kind"),
@@ -626,7 +642,7 @@ def _is_tag(part: str) -> bool:
     return part.startswith(("literal[", "function-")) or part[:1].isupper() or part in _PROBE_KINDS
 
 
-_PROBE_KINDS = {"etcd", "zookeeper", "redis", "http", "metrics", "command"}
+_PROBE_KINDS = {"etcd", "zookeeper", "redis", "http", "patroni", "metrics", "command"}
 
 
 M = TypeVar("M", bound=BaseModel)

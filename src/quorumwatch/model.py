@@ -144,7 +144,8 @@ class Answer:
     """The leader this node believes in (an id or address as the node names it), if it says."""
     reason: Reason | None = None
     detail: str | None = None
-    """For unknown answers: a short, printable excerpt of what went wrong."""
+    """For unknown answers: a short, printable excerpt of what went wrong; for a candidate, why it
+    is not serving (a Patroni primary whose PostgreSQL is stopping)."""
     self_id: str | None = None
     """The node's own id as the cluster names it (etcd member id), to match `leader` against."""
 

@@ -9,6 +9,7 @@ from quorumwatch.config import (
     HttpProbeConfig,
     MetricsProbeConfig,
     NodeConfig,
+    PatroniProbeConfig,
     RedisProbeConfig,
     ZookeeperProbeConfig,
     reveal,
@@ -47,6 +48,10 @@ def make_probe(cluster: ClusterConfig, node: NodeConfig) -> Probe:
         from quorumwatch.probes.http import HttpProbe
 
         return HttpProbe(node, cfg)
+    if isinstance(cfg, PatroniProbeConfig):
+        from quorumwatch.probes.patroni import PatroniProbe
+
+        return PatroniProbe(node, cfg)
     if isinstance(cfg, MetricsProbeConfig):
         from quorumwatch.probes.metrics import MetricsProbe
 
