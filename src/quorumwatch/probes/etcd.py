@@ -6,14 +6,13 @@ decimal strings; we show them in hex as etcd's own logs and etcdctl do.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from quorumwatch.config import EtcdProbeConfig, NodeConfig
 from quorumwatch.model import Answer, Role
 from quorumwatch.probes.base import GarbageAnswer, plain_to_tls
-from quorumwatch.probes.transport import HttpResponse, connection
+from quorumwatch.probes.transport import RequestProbe
 
 
 def parse_status(status: int, body: bytes) -> Answer:
@@ -51,24 +50,9 @@ def _hex(n: int) -> str:
     return format(n, "x")
 
 
-class EtcdProbe:
+class EtcdProbe(RequestProbe):
     def __init__(self, node: NodeConfig, cfg: EtcdProbeConfig) -> None:
-        self.node = node.name
-        self._path = cfg.path
-        self._http = connection(node.host, node.port, cfg.tls_settings)
+        super().__init__(node, cfg.tls_settings, "POST", cfg.path, b"{}")
 
-    async def ask(self) -> Answer:
-        resp = await self._http.request("POST", self._path, b"{}")
-        return parse_status(resp.status, resp.body)
-
-    async def connect(self) -> None:
-        await self._http.connect()
-
-    def send(self) -> asyncio.Future[HttpResponse] | None:
-        return self._http.send_now("POST", self._path, b"{}")
-
-    def interpret(self, reply: HttpResponse) -> Answer:
-        return parse_status(reply.status, reply.body)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def read(self, status: int, body: bytes) -> Answer:
+        return parse_status(status, body)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from quorumwatch.config import HttpProbeConfig, NodeConfig
 from quorumwatch.model import Answer, Reason, Role
 from quorumwatch.probes.base import GarbageAnswer, plain_to_tls
-from quorumwatch.probes.transport import HttpResponse, connection
+from quorumwatch.probes.transport import RequestProbe
 
 _MISSING = object()
 
@@ -85,25 +84,11 @@ def for_node(cfg: HttpProbeConfig, node: NodeConfig) -> HttpProbeConfig:
     return cfg.model_copy(update={"leader_value": value})
 
 
-class HttpProbe:
+class HttpProbe(RequestProbe):
     def __init__(self, node: NodeConfig, cfg: HttpProbeConfig) -> None:
-        self.node = node.name
+        body = cfg.body.encode() if cfg.body is not None else None
+        super().__init__(node, cfg.tls_settings, cfg.method, cfg.path, body)
         self._cfg = for_node(cfg, node)
-        self._body = cfg.body.encode() if cfg.body is not None else None
-        self._http = connection(node.host, node.port, cfg.tls_settings)
 
-    async def ask(self) -> Answer:
-        resp = await self._http.request(self._cfg.method, self._cfg.path, self._body)
-        return interpret(self._cfg, resp.status, resp.body)
-
-    async def connect(self) -> None:
-        await self._http.connect()
-
-    def send(self) -> asyncio.Future[HttpResponse] | None:
-        return self._http.send_now(self._cfg.method, self._cfg.path, self._body)
-
-    def interpret(self, reply: HttpResponse) -> Answer:
-        return interpret(self._cfg, reply.status, reply.body)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def read(self, status: int, body: bytes) -> Answer:
+        return interpret(self._cfg, status, body)

@@ -5,7 +5,6 @@ alert rule's `sum(...) > 1` over scrapes taken at different instants."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from quorumwatch.config import MetricsProbeConfig, NodeConfig
 from quorumwatch.model import Answer, Reason, Role
 from quorumwatch.probes.base import GarbageAnswer, plain_to_tls
-from quorumwatch.probes.transport import HttpResponse, connection
+from quorumwatch.probes.transport import RequestProbe
 
 
 def _wanted(body: str, names: set[str]) -> str:
@@ -76,24 +75,10 @@ def interpret(cfg: MetricsProbeConfig, status: int, body: bytes) -> Answer:
     return Answer(Role.LEADER if value == cfg.leader_value else Role.FOLLOWER, epoch=epoch)
 
 
-class MetricsProbe:
+class MetricsProbe(RequestProbe):
     def __init__(self, node: NodeConfig, cfg: MetricsProbeConfig) -> None:
-        self.node = node.name
+        super().__init__(node, cfg.tls_settings, "GET", cfg.path)
         self._cfg = cfg
-        self._http = connection(node.host, node.port, cfg.tls_settings)
 
-    async def ask(self) -> Answer:
-        resp = await self._http.request("GET", self._cfg.path, None)
-        return interpret(self._cfg, resp.status, resp.body)
-
-    async def connect(self) -> None:
-        await self._http.connect()
-
-    def send(self) -> asyncio.Future[HttpResponse] | None:
-        return self._http.send_now("GET", self._cfg.path, None)
-
-    def interpret(self, reply: HttpResponse) -> Answer:
-        return interpret(self._cfg, reply.status, reply.body)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def read(self, status: int, body: bytes) -> Answer:
+        return interpret(self._cfg, status, body)

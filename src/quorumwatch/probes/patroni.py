@@ -9,14 +9,13 @@ nothing), and the answer's detail says which state it was in.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from quorumwatch.config import NodeConfig, PatroniProbeConfig
 from quorumwatch.model import Answer, Reason, Role
 from quorumwatch.probes.base import GarbageAnswer, plain_to_tls
-from quorumwatch.probes.transport import HttpResponse, connection
+from quorumwatch.probes.transport import RequestProbe
 
 PRIMARY_ROLES = frozenset({"master", "primary", "standby_leader"})
 """Patroni 3.0 says `master`, 3.1 and later `primary`; a standby cluster's leader is `standby_leader`."""
@@ -56,24 +55,9 @@ def interpret(status: int, body: bytes) -> Answer:
     raise GarbageAnswer(f"unexpected role {role!r}", body)
 
 
-class PatroniProbe:
+class PatroniProbe(RequestProbe):
     def __init__(self, node: NodeConfig, cfg: PatroniProbeConfig) -> None:
-        self.node = node.name
-        self._path = cfg.path
-        self._http = connection(node.host, node.port, cfg.tls_settings)
+        super().__init__(node, cfg.tls_settings, "GET", cfg.path)
 
-    async def ask(self) -> Answer:
-        resp = await self._http.request("GET", self._path, None)
-        return interpret(resp.status, resp.body)
-
-    async def connect(self) -> None:
-        await self._http.connect()
-
-    def send(self) -> asyncio.Future[HttpResponse] | None:
-        return self._http.send_now("GET", self._path, None)
-
-    def interpret(self, reply: HttpResponse) -> Answer:
-        return interpret(reply.status, reply.body)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def read(self, status: int, body: bytes) -> Answer:
+        return interpret(status, body)

@@ -18,7 +18,8 @@ from typing import cast
 
 import httptools
 
-from quorumwatch.config import TlsConfig
+from quorumwatch.config import NodeConfig, TlsConfig
+from quorumwatch.model import Answer
 from quorumwatch.probes.base import GarbageAnswer
 
 MAX_RESPONSE = 1 << 20
@@ -393,3 +394,35 @@ def _retrieve(task: asyncio.Task[_Answers]) -> None:
 
 class _ClosedBeforeAnswer(EOFError):
     """The peer closed the connection without sending anything."""
+
+
+class RequestProbe:
+    """A probe that sends one HTTP request per tick and reads the role from the answer: the
+    connection handling every HTTP kind shares; a kind says only what it sends and `read`."""
+
+    def __init__(
+        self, node: NodeConfig, tls: TlsConfig | None, method: str, path: str, body: bytes | None = None
+    ) -> None:
+        self.node = node.name
+        self._request = (method, path, body)
+        self._http = connection(node.host, node.port, tls)
+
+    def read(self, status: int, body: bytes) -> Answer:
+        """The role (epoch, leader) one answer says; GarbageAnswer when it says nothing we read."""
+        raise NotImplementedError
+
+    async def ask(self) -> Answer:
+        resp = await self._http.request(*self._request)
+        return self.read(resp.status, resp.body)
+
+    async def connect(self) -> None:
+        await self._http.connect()
+
+    def send(self) -> asyncio.Future[HttpResponse] | None:
+        return self._http.send_now(*self._request)
+
+    def interpret(self, reply: HttpResponse) -> Answer:
+        return self.read(reply.status, reply.body)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
