@@ -32,15 +32,20 @@ def test_online_equals_batch_without_timeouts(h: tuple[Truth, list[Tick]]) -> No
 
 def _swept(ticks: list[Tick]) -> OnlineAnalysis:
     """The online analysis over `ticks`, checking after every tick that the leaderless seconds it
-    counts never go back (a counter) and that the windows it hands over are final."""
-    online = OnlineAnalysis(retain=False)
+    counts never go back (a counter), and that a live grader's (which keeps no findings) are the
+    same seconds while it holds none of the windows."""
+    online, live = OnlineAnalysis(), OnlineAnalysis(retain=False)
     before = {True: 0, False: 0}
     for t in ticks:
         online.feed(t)
+        live.feed(t)
         now = dict(online.leaderless.total_ns)
         assert all(now[k] >= before[k] for k in now)
+        assert live.leaderless.total_ns == now and live.leaderless.windows == []
         before = now
     online.finish()
+    live.finish()
+    assert live.leaderless.total_ns == online.leaderless.total_ns and live.leaderless.take() == []
     return online
 
 
@@ -90,7 +95,7 @@ def test_leaderless_literal_windows_and_when_they_are_final() -> None:
     (610 ms, its first leader answer received) no node certainly led: counted once b's leadership
     is proven (its second leader answer, tick 7), not while a's run might still go on."""
     ticks = history({"a": "LLXXFFFFF", "b": "FFFFFFLLL"}, {"a": [1] * 9, "b": [2] * 9})
-    online = OnlineAnalysis(retain=False)
+    online = OnlineAnalysis()
     seen = []
     for t in ticks:
         online.feed(t)

@@ -71,6 +71,9 @@ class OnlineAnalysis:
     leaderless: LeaderlessSweep = field(default_factory=lambda: LeaderlessSweep())
     """The leaderless windows (`verdicts.leaderless`'s definition), final as the ticks come."""
 
+    def __post_init__(self) -> None:
+        self.leaderless.keep = self.retain
+
     # ---- feeding ----
 
     def feed(self, tick: Tick) -> list[Change]:
@@ -191,6 +194,7 @@ class OnlineAnalysis:
     def memory(self) -> int:
         """Intervals and findings held (to check that memory does not grow with time)."""
         pieces = len(self.possible_pieces) + sum(len(v) for v in self.certain_pieces.values())
+        pieces += len(self.leaderless.windows)
         return sum(len(v) for v in self.kept.values()) + (0 if self.retain else pieces)
 
     # ---- live grading ----
@@ -257,6 +261,9 @@ class LeaderlessSweep:
     its start. For proven ones it is, per node, the last leader answer of an open run (a later one
     in its epoch may extend it) or else the last send (a new run starts at a later receive)."""
 
+    keep: bool = True
+    """Hand the windows over (`take`); a live grader, which needs only the seconds, keeps none, so
+    a watch of months does not collect one per election."""
     windows: list[Window] = field(default_factory=list)
     """Final windows not yet taken (`take`)."""
     total_ns: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
@@ -328,12 +335,13 @@ class LeaderlessSweep:
         if last is not None and last.end == a:
             self._last[certain] = Window(last.start, b, certain)
             return
-        if last is not None:
+        if last is not None and self.keep:
             self.windows.append(last)
         self._last[certain] = Window(a, b, certain)
 
     def _flush(self) -> None:
-        self.windows += self._last.values()
+        if self.keep:
+            self.windows += self._last.values()
         self._last = {}
         self.windows.sort(key=lambda w: (w.start, not w.certain))
 
