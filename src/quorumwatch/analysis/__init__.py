@@ -71,7 +71,7 @@ def analyze(history: History) -> Analysis:
     d = history.digest
     return Analysis(
         v.verdict, v.overlaps, v.artifact_ticks, v.multi_leader_ticks, v.leaderless, found[FAILOVER],
-        d.per_node if history.observed else (), d.span, d.max_rtt_ns, v.advice, harm,
+        d.per_node, d.span, d.max_rtt_ns, v.advice, harm,
     )  # fmt: skip
 
 

@@ -189,22 +189,21 @@ def faults_from_events(events: Sequence[Event]) -> list[FaultWindow]:
 
 def failover(h: History) -> tuple[TrialMetrics, ...]:
     """Per injected fault: time to a new leader, leaderless time, stale leadership, convergence."""
-    if not h.digest.observations:
-        return ()
     d = h.digest
+    if not d.observations:
+        return ()
+    per_node = list(d.per_node)
     faults = faults_from_events(h.events)
     trials = []
     for i, f in enumerate(faults):
         until = faults[i + 1].injected_ns if i + 1 < len(faults) else d.span[1]
-        trials.append(trial_metrics(f, list(d.per_node), h.ticks, until, d.starts))
+        trials.append(trial_metrics(f, per_node, h.ticks, until, d.starts))
     return tuple(trials)
 
 
 def harm(h: History) -> HarmReport:
     """What the workload's operations show: lost writes, duplicate IDs, stale acknowledgements
     and stale reads, each against who led when."""
-    if not h.observed:
-        return harm_checks.check(h.meta.workload, h.operations, h.final_read, (), ())
     return harm_checks.check(h.meta.workload, h.operations, h.final_read, h.overlaps, h.digest.per_node)
 
 
