@@ -172,34 +172,37 @@ def check_linearizability(
     their history.sqlite) of a register workload read into one history of operations (each file's
     keys its own when there are several) and checked key by key. Raises RunDirError."""
     from quorumwatch.analysis.checkers import Linearizable
-    from quorumwatch.analysis.histories import HistoryError as ForeignError
-    from quorumwatch.analysis.histories import detect, read_history
 
     ops: list[RegOp] = []
     for name in names:
         if Path(name).is_dir() or name.endswith(".sqlite"):
             got = _register_operations(name)
-            ops += [dataclasses.replace(op, key=f"{name}:{op.key}") for op in got] if len(names) > 1 else got
-            continue
-        try:
-            with open(name, encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
-        except OSError as exc:
-            raise RunDirError(f"{name}: cannot read: {exc.strerror or exc}") from None
-        kind = detect(lines[:50]) if fmt == "auto" else fmt
-        if kind is None:
-            raise RunDirError(
-                f"{name}: not a history quorumwatch reads (give --format jepsen-log, edn or jsonl)"
-            )
-        try:
-            got = read_history(lines, kind, model, name)  # type: ignore[arg-type]
-        except ForeignError as exc:
-            raise RunDirError(str(exc)) from None
+        else:
+            got = _foreign_operations(name, fmt, model)
         if len(names) > 1:
             # each file its own history: keys do not mix across files
             got = [dataclasses.replace(op, key=f"{name}:{op.key}" if op.key else name) for op in got]
         ops += got
     return Linearizable(deadline_s, failed_cas).check_ops(ops)
+
+
+def _foreign_operations(name: str, fmt: str, model: str) -> list[RegOp]:
+    """A Jepsen log, EDN or JSON-lines history's operations (`fmt` auto: told by its first lines)."""
+    from quorumwatch.analysis.histories import HistoryError as ForeignError
+    from quorumwatch.analysis.histories import detect, read_history
+
+    try:
+        with open(name, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise RunDirError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    kind = detect(lines[:50]) if fmt == "auto" else fmt
+    if kind is None:
+        raise RunDirError(f"{name}: not a history quorumwatch reads (give --format jepsen-log, edn or jsonl)")
+    try:
+        return read_history(lines, kind, model, name)  # type: ignore[arg-type]
+    except ForeignError as exc:
+        raise RunDirError(str(exc)) from None
 
 
 def _register_operations(name: str) -> list[RegOp]:
