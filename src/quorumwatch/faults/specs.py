@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
@@ -10,7 +10,7 @@ from quorumwatch.config import check_ifname
 from quorumwatch.model import FaultKind
 
 RoleName = Literal["leader", "follower", "minority", "majority", "random", "all"]
-ROLE_TARGETS: tuple[RoleName, ...] = ("leader", "follower", "minority", "majority", "random", "all")
+ROLE_TARGETS: tuple[RoleName, ...] = get_args(RoleName)
 
 
 class RoleTarget(BaseModel):
