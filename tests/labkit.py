@@ -80,8 +80,7 @@ class LabPool:
     are gone, and the next user checks again before it is handed the lab)."""
 
     def __init__(self) -> None:
-        self._labs: dict[tuple[str, int, tuple[str, ...]], contextlib.ExitStack] = {}
-        self._files: dict[tuple[str, int, tuple[str, ...]], tuple[str, Path]] = {}
+        self._labs: dict[tuple[str, int, tuple[str, ...]], tuple[contextlib.ExitStack, str, Path]] = {}
         self._made = 0
 
     @staticmethod
@@ -94,9 +93,8 @@ class LabPool:
             stack = contextlib.ExitStack()
             state, cluster_file = stack.enter_context(lab_cluster(kind, nodes, f"s{self._made}", extra))
             self._made += 1
-            self._labs[key] = stack
-            self._files[key] = (state.name, cluster_file)
-        name, cluster_file = self._files[key]
+            self._labs[key] = (stack, state.name, cluster_file)
+        _, name, cluster_file = self._labs[key]
         state = manager.find_lab(name)  # as it is now: a restarted node has a new pid
         # what an earlier test left would be this one's finding: refuse to hand it over
         assert links_down(state) == [] and chains_left(state) == [], f"shared lab {name} was left faulted"
@@ -105,13 +103,13 @@ class LabPool:
         return state, cluster_file
 
     def release(self, kind: str, nodes: int = 3, extra: tuple[str, ...] = ()) -> None:
-        stack = self._labs.pop(self.key(kind, nodes, extra), None)
-        if stack is not None:
-            stack.close()
+        held = self._labs.pop(self.key(kind, nodes, extra), None)
+        if held is not None:
+            held[0].close()
 
     def close(self) -> None:
         while self._labs:
-            _, stack = self._labs.popitem()
+            _, (stack, _, _) = self._labs.popitem()
             stack.close()
 
 
