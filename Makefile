@@ -12,10 +12,12 @@ lint: setup
 	.venv/bin/ruff format --check src tests benchmarks
 	.venv/bin/mypy
 
-# the tests without a lab on both cores (pytest-xdist), then the labs, two files at a time: their
-# experiments mostly wait out holds and steady states (docs/benchmarks.md has the figures)
+# the tests without a lab on both cores (pytest-xdist), those with sub-second real-time bounds
+# alone, then the labs, two files at a time: their experiments mostly wait out holds and steady
+# states (docs/benchmarks.md has the figures)
 test: lint
-	.venv/bin/pytest -m "not lab" -n 2
+	.venv/bin/pytest -m "not lab and not timing" -n 2
+	.venv/bin/pytest -m "timing and not lab"
 	.venv/bin/pytest -m lab -n 2 --dist loadfile
 
 unit: setup

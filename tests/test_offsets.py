@@ -59,6 +59,7 @@ def test_measuring_a_local_command_clock(tmp_path: Path) -> None:
         asyncio.run(measure_node(missing, 1))
 
 
+@pytest.mark.timing  # a 0.3 s sample timeout: an interpreter's start-up beside other tests outlasted it
 def test_a_clock_command_that_hangs_is_ended_not_waited_for(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
