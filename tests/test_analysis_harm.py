@@ -331,3 +331,39 @@ def test_a_new_leader_missing_what_the_stale_leader_acknowledged_is_named_the_ne
     (s,) = check("register", ops, None, (), SPLIT).stale_reads
     assert (s.served_as, s.certain, s.epoch, s.older_node, s.older_epoch) == ("newer leader", True, 2, "a", 1)
     assert s.newer_node is None and s.overwritten_by is not None and s.overwritten_by.node == "a"
+
+
+def test_a_lost_write_is_attributed_to_what_its_node_was_when_it_acknowledged() -> None:
+    # a leads alone until 1000 (possible until 1050); nobody leads 1050-3000; b leads from 3000.
+    # c leads 5000-6000 beside d (4900-6100); e never leads.
+    per_node = nodes_(a=[(0, 1000, 1)], b=[(3000, 4000, 2)], c=[(5000, 6000, 3)], d=[(4900, 6100, 4)])
+    ops = [
+        op(0, "a", 200, OK, epoch=1),  # a alone, b took over later without it
+        op(1, "a", 900, OK, epoch=1),
+        op(2, "c", 5500, OK, epoch=3),  # d led too: beside another leader (and older: stale)
+        op(3, "d", 6080, OK, epoch=4),  # d alone, but nobody led after d
+        op(4, "e", 2000, OK),  # no probe saw e lead
+        op(5, "a", 300, OK, epoch=1),  # kept
+    ]
+    h = check("set", ops, read({"5"}), (), per_node)
+    got = {lw.op.index: (lw.served_as, lw.successor, lw.successor_start) for lw in h.lost_attributed}
+    assert got == {
+        0: ("alone", "b", 3000 * MS),
+        1: ("alone", "b", 3000 * MS),
+        2: ("stale leader", None, None),
+        3: ("leader", None, None),
+        4: ("not leader", None, None),
+    }
+    assert [lw.op.index for lw in h.lost_attributed] == [o.index for o in h.lost]
+    assert h.lost_attributed[0].epoch == 1
+
+
+def test_a_lost_write_beside_a_leader_of_unknown_age_is_not_called_alone() -> None:
+    per_node = nodes_(a=[(0, 1000, None)], b=[(900, 2000, None)])
+    # b's possible leadership (850-2050) overlaps a's request at 860: a was not alone
+    ops = [op(0, "b", 1500, OK), op(1, "a", 860, OK), op(2, "a", 100, OK)]
+    h = check("set", ops, read({"0"}), (), per_node)
+    assert {lw.op.index: lw.served_as for lw in h.lost_attributed} == {
+        1: "beside another leader",
+        2: "alone",
+    }

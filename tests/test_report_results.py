@@ -182,3 +182,41 @@ def test_a_register_run_lists_its_stale_reads_by_node_and_the_summary_names_the_
         "values already overwritten (1 of 2 keys not linearizable)"
     )
     assert data["workload"]["final_read"] is None
+
+
+def test_writes_lost_by_a_leader_acting_alone_name_it_its_successor_and_no_dual_leader() -> None:
+    """The Patroni pattern: the cut-off primary commits alone, demotes, a replica is promoted later
+    without those writes; no two leaders ever overlapped."""
+    from quorumwatch.model import FinalRead, Operation, OperationKind, Outcome
+    from quorumwatch.report.summary import harm_line
+
+    ticks = history({"a": "LLLLCCCCFFFF", "b": "FFFFCCCCLLLL"}, {"a": [1] * 12, "b": [2] * 12})
+    ms = 1_000_000
+
+    def add(i: int, node: str, t: int) -> Operation:
+        return Operation(i, OperationKind.ADD, node, t * ms, (t + 5) * ms, 0, Outcome.OK, str(i), 1)
+
+    ops = [add(0, "a", 50), add(1, "a", 170), add(2, "a", 250), add(3, "b", 900)]
+    kept = FinalRead("b", 1100 * ms, 1101 * ms, 0, frozenset({"0", "3"}))
+    a = analyze(
+        History(
+            ticks, link_fault_on_a(), operations=ops, final_read=kept, meta=RunMeta(workload=WorkloadKind.SET)
+        )
+    )
+    out = results(a, 1_785_000_000_000_000_000)
+    data = validate(json.loads(out.to_json()))
+    assert data["verdict"] == "ok" and data["harm"] == "data_loss"
+    assert data["workload"]["lost"]["by_node"] == {
+        "a": {
+            "count": 2, "acknowledged": 3, "served_as": {"alone": 2}, "epochs": [1],
+            "since_fault_s": {"min": 0.025, "max": 0.105}, "successor": "b",
+            "successor_at": iso(1_785_000_000_000_000_000 + 810 * ms), "successor_since_fault_s": 0.66,
+        }
+    }  # fmt: skip
+    line = harm_line(out)
+    assert line.startswith(
+        "harm: data loss — a (epoch 1) acted alone after losing its lease: 2 of its 3 acknowledged writes "
+        "lost, acknowledged 0.025–0.105 s after the fault began, before any second leader (b led from "
+        "0.660 s after the fault)"
+    )
+    assert "dual leader" not in line

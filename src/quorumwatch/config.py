@@ -604,7 +604,9 @@ def format_validation_error(exc: ValidationError, source: str, located: _Located
             ctx = err.get("ctx", {})
             loc = (*loc, str(ctx.get("discriminator", "'kind'")).strip("'"))
             got = f"unknown kind {ctx['tag']!r}" if "tag" in ctx else "missing"
-            msg = f"{got}; choose one of {ctx.get('expected_tags', '')}"
+            # an enum's tags come as reprs (`<FaultKind.LINK: 'link'>`): the file spells the value
+            tags = re.sub(r"<\w+\.\w+: ('[^']*')>", r"\1", str(ctx.get("expected_tags", "")))
+            msg = f"{got}; choose one of {tags}"
         line = None
         for cut in range(len(loc), -1, -1):
             line = located.lines.get(tuple(loc[:cut]))

@@ -1,6 +1,8 @@
 """Did a second leader do harm? Checkers over recorded workload operations (pure).
 
-- *lost*: an acknowledged (`ok`) add whose element is absent from the final read of the set;
+- *lost*: an acknowledged (`ok`) add whose element is absent from the final read of the set, with
+  what the probes said of the node that acknowledged it (`LostWrite`: it acted alone, beside
+  another leader, as a stale leader, as the only leader, or not as leader);
 - *duplicates*: an ID answered `ok` more than once (`unique-ids`);
 - *stale reads* (`register`): each key's operations checked for linearizability
   (`analysis.linearizability`); every read that returned a value an acknowledged write had
@@ -84,6 +86,25 @@ class StaleRead:
 
 
 @dataclass(frozen=True, slots=True)
+class LostWrite:
+    """A lost write and who acknowledged it, by the probes' account.
+
+    `served_as`: `alone` (the only node that led or may have led during the request, and a
+    different node led afterwards without the write: the node went on acting alone after losing
+    its lease, the Patroni and Redis Cluster pattern), `beside another leader` (another node led,
+    or may have, during the request), `stale leader` (a newer leader certainly led throughout),
+    `leader` (the only leader, and no other led after it: the system itself lost it),
+    `not leader` (no probe evidence the node led)."""
+
+    op: Operation
+    served_as: str
+    epoch: int | None
+    successor: str | None
+    """The first other node certainly leading after the acknowledgement (`alone`, `leader` never)."""
+    successor_start: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class WindowSide:
     node: str
     epoch: int | None
@@ -122,6 +143,8 @@ class HarmReport:
     reads: int = 0
     """register: reads answered with a value (the stale reads' denominator)."""
     reads_by_node: tuple[tuple[str, int], ...] = ()
+    lost_attributed: tuple[LostWrite, ...] = ()
+    """`lost`, each with who acknowledged it as what (the same order)."""
 
 
 def _count(ops: Sequence[Operation]) -> Counts:
@@ -303,6 +326,35 @@ class _Leaderships:
             served, certain = "leader", mine is not None
         return StaleRead(read, by, served, certain, epoch, newer_node, newer_epoch)
 
+    def _anyone_else(self, node: str, start: int, end: int) -> bool:
+        return any(
+            self._during(self.possible, other, start, end) is not None
+            for other in self.possible
+            if other != node
+        )
+
+    def lost(self, o: Operation, stale: bool) -> LostWrite:
+        """Who acknowledged lost write `o`, as what (see `LostWrite`)."""
+        start, end = o.send_ns, o.recv_ns
+        mine = self._during(self.certain, o.node, start, end)
+        maybe = mine or self._during(self.possible, o.node, start, end)
+        epoch = mine.epoch if mine is not None and mine.epoch is not None else o.epoch
+        if stale:
+            return LostWrite(o, "stale leader", epoch, None, None)
+        if maybe is None:
+            return LostWrite(o, "not leader", epoch, None, None)
+        if self._anyone_else(o.node, start, end):
+            return LostWrite(o, "beside another leader", epoch, None, None)
+        after = [
+            ivs[k]
+            for other, (ivs, starts) in self.certain.items()
+            if other != o.node and (k := bisect.bisect_right(starts, end)) < len(ivs)
+        ]
+        if not after:
+            return LostWrite(o, "leader", epoch, None, None)
+        first = min(after, key=lambda iv: iv.start)
+        return LostWrite(o, "alone", epoch, first.node, first.start)
+
     def _older_writer(self, by: Operation, mine: Interval, epoch: int | None) -> tuple[int | None] | None:
         """(its epoch,) of the writer's leadership when it acknowledged `by`, if older than the
         reader's `mine`; None when the writer was not leading or not older."""
@@ -423,6 +475,7 @@ def check(
     checked = 0
     checked_lin: lin.Linearizability | None = None
     stale_found: tuple[StaleRead, ...] = ()
+    attributed: tuple[LostWrite, ...] = ()
     reads = 0
     reads_by_node: tuple[tuple[str, int], ...] = ()
     if kind is None:
@@ -439,6 +492,9 @@ def check(
             harm, reason = Harm.NOT_MEASURED, f"none of the {total.sent} writes sent was acknowledged"
         else:
             lost = lost_writes(ops, final_read.values)
+            stale_ops = {id(st.op) for st in stale}
+            who = _Leaderships(per_node)
+            attributed = tuple(who.lost(o, id(o) in stale_ops) for o in lost)
             present = [
                 o
                 for o in ops
@@ -466,5 +522,5 @@ def check(
             )
     return HarmReport(
         kind, harm, reason, per, total, checked, tuple(lost), tuple(present), tuple(dups), stale, windows,
-        final_read, checked_lin, stale_found, reads, reads_by_node,
+        final_read, checked_lin, stale_found, reads, reads_by_node, attributed,
     )  # fmt: skip

@@ -39,6 +39,10 @@ class Lab:
         min_replicas_max_lag: int = 10,
         clock_offsets: dict[str, float] | None = None,
         tls: bool = False,
+        ttl: int | None = None,
+        loop_wait: int | None = None,
+        retry_timeout: int | None = None,
+        synchronous: bool = False,
         say: manager.Say | None = None,
     ) -> Lab:
         """Start a lab as `quorumwatch lab up KIND` does (the same options) and wait up to `within` s
@@ -47,7 +51,8 @@ class Lab:
             "clock_offsets": dict(clock_offsets or {}), "on_suspend": on_suspend,
             "session_timeout": session_timeout, "fencing": fencing,
             "min_replicas_to_write": min_replicas_to_write, "min_replicas_max_lag": min_replicas_max_lag,
-            "tls": tls,
+            "tls": tls, "ttl": ttl, "loop_wait": loop_wait, "retry_timeout": retry_timeout,
+            "synchronous": synchronous,
         }  # fmt: skip
         state = await manager.up_async(
             kind, nodes, name, say or (lambda _line: None), within=within, options=options

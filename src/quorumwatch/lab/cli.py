@@ -20,7 +20,9 @@ def lab() -> None:
 
 
 @lab.command()
-@click.argument("kind", type=click.Choice(["etcd", "zookeeper", "zk-election", "redis", "keepalived"]))
+@click.argument(
+    "kind", type=click.Choice(["etcd", "zookeeper", "zk-election", "redis", "keepalived", "patroni"])
+)
 @click.option("--nodes", default=3, show_default=True, help="Number of nodes.")
 @click.option("--name", help="Lab name (default: the kind; 'zk' for zookeeper, 'zkelect' for zk-election).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for one agreed leader.")
@@ -61,6 +63,22 @@ def lab() -> None:
     "the cluster file names the CA and the client certificate.",
 )
 @click.option(
+    "--ttl", type=click.IntRange(5, 3600), help="patroni: the leader lock's TTL in seconds (lab: 10)."
+)
+@click.option(
+    "--loop-wait", type=click.IntRange(1, 3600), help="patroni: seconds between HA loop runs (lab: 2)."
+)
+@click.option(
+    "--retry-timeout",
+    type=click.IntRange(1, 3600),
+    help="patroni: seconds DCS and PostgreSQL operations are retried before demoting (lab: 3).",
+)
+@click.option(
+    "--synchronous",
+    is_flag=True,
+    help="patroni: synchronous_mode (a commit waits for a synchronous standby's acknowledgement).",
+)
+@click.option(
     "--clock-offset",
     "clock_offsets",
     multiple=True,
@@ -79,17 +97,30 @@ def up(
     min_replicas_max_lag: int,
     clock_offsets: tuple[str, ...],
     tls: bool,
+    ttl: int | None,
+    loop_wait: int | None,
+    retry_timeout: int | None,
+    synchronous: bool,
 ) -> None:
     """Build namespaces, start a KIND cluster, wait for one leader; print the cluster file's path last.
 
     Kinds: etcd, zookeeper, zk-election (3 ZooKeeper servers + N participants electing through them),
-    redis (a master, replicas and 3 sentinels), keepalived (VRRP instances sharing a virtual address).
+    redis (a master, replicas and 3 sentinels), keepalived (VRRP instances sharing a virtual address),
+    patroni (PostgreSQL 15 under Patroni on each node, a 3-member etcd as the DCS).
     """
     from quorumwatch.config import node_seconds
     from quorumwatch.lab import manager
 
     if tls and kind != "etcd":
         click.echo("quorumwatch lab: --tls: only the etcd lab speaks TLS", err=True)
+        sys.exit(2)
+    patroni_given = [
+        flag
+        for flag, value in (("--ttl", ttl), ("--loop-wait", loop_wait), ("--retry-timeout", retry_timeout))
+        if value is not None
+    ] + (["--synchronous"] if synchronous else [])
+    if patroni_given and kind != "patroni":
+        click.echo(f"quorumwatch lab: {', '.join(patroni_given)}: for the patroni lab only", err=True)
         sys.exit(2)
     shifts: dict[str, float] = {}
     for item in clock_offsets:
@@ -112,6 +143,10 @@ def up(
         "min_replicas_to_write": min_replicas_to_write,
         "min_replicas_max_lag": min_replicas_max_lag,
         "tls": tls,
+        "ttl": ttl,
+        "loop_wait": loop_wait,
+        "retry_timeout": retry_timeout,
+        "synchronous": synchronous,
     }
     from quorumwatch.report.progress import status
 

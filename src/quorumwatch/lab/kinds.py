@@ -7,6 +7,7 @@ zk-election participants elect through, the sentinels that watch Redis.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -35,6 +36,9 @@ class ServerSpec:
     argv: list[str]
     log: Path
     files: dict[Path, str] = field(default_factory=dict)
+    user: str | None = None
+    """Run as this system user (PostgreSQL refuses root): its folder is chowned to it and the
+    server started through `setpriv`, which execs and so keeps the pid the lab kills."""
 
 
 @dataclass(frozen=True)
@@ -273,12 +277,130 @@ def keepalived(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
     return KindSpec(probe, 112, 0.1, 0.08, servers, [n.name for n in net.nodes])
 
 
+def _patroni_names(n: int) -> tuple[list[str], list[str]]:
+    return [f"n{k}" for k in range(1, n + 1)], ["e1", "e2", "e3"]
+
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PATRONI_DEFAULTS = {"ttl": 10, "loop_wait": 2, "retry_timeout": 3}
+"""Shorter than Patroni's own 30/10/10 so a failover takes ~15 s instead of ~45 s (lab-facts.md)."""
+
+
+def patroni(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
+    """PostgreSQL 15 under Patroni 3 on each node, with a 3-member etcd (support: e1-e3) as the DCS,
+    as a separate DCS cluster is commonly run. Replication and the DCS go over the data link, the
+    REST API answers on every address (port 8008), PostgreSQL on 5432. Async replication unless
+    `synchronous` (Patroni's `synchronous_mode`)."""
+    require_programs(["etcd", "patroni", "setpriv"], {f"{PG_BIN}/postgres": "postgresql-15"})
+    by = _by_name(net)
+    dcs = [by[e] for e in ("e1", "e2", "e3")]
+    initial = ",".join(f"{e.name}=http://{e.data_ip}:2380" for e in dcs)
+    servers = {}
+    for e in dcs:
+        d = root / e.name
+        servers[e.name] = ServerSpec(
+            [
+                "etcd", "--name", e.name, "--data-dir", str(d / "data"),
+                "--listen-peer-urls", f"http://{e.data_ip}:2380",
+                "--initial-advertise-peer-urls", f"http://{e.data_ip}:2380",
+                "--listen-client-urls", f"http://{e.data_ip}:2379,http://{e.mgmt_ip}:2379",
+                "--advertise-client-urls", f"http://{e.data_ip}:2379",
+                "--initial-cluster", initial, "--initial-cluster-state", "new",
+                "--initial-cluster-token", f"qw-{net.lab}-dcs",
+                "--heartbeat-interval", "100", "--election-timeout", "1000",
+                "--enable-v2=false", "--logger", "zap", "--log-outputs", str(d / "etcd.log"),
+            ],
+            d / "etcd.log",
+        )  # fmt: skip
+    timing = {k: int(options.get(k) or v) for k, v in PATRONI_DEFAULTS.items()}
+    nodes = [n for n in net.nodes if n.name.startswith("n")]
+    subnet = f"{nodes[0].data_ip.rsplit('.', 1)[0]}.0/24"
+    for n in nodes:
+        d = root / n.name
+        conf = {
+            "scope": f"qw-{net.lab}",
+            "name": n.name,
+            "restapi": {"listen": "0.0.0.0:8008", "connect_address": f"{n.data_ip}:8008"},
+            "etcd3": {"hosts": [f"{e.data_ip}:2379" for e in dcs]},
+            "bootstrap": {
+                "dcs": {
+                    **timing,
+                    "maximum_lag_on_failover": 1048576,
+                    "synchronous_mode": bool(options.get("synchronous")),
+                    "postgresql": {"use_pg_rewind": True, "use_slots": True},
+                },
+                "initdb": [{"encoding": "UTF8"}, "data-checksums"],
+            },
+            "postgresql": {
+                "listen": "0.0.0.0:5432",
+                "connect_address": f"{n.data_ip}:5432",
+                "data_dir": str(d / "pgdata"),
+                "bin_dir": PG_BIN,
+                "pgpass": str(d / "pgpass"),
+                "use_pg_rewind": True,
+                "authentication": {
+                    "superuser": {"username": "postgres", "password": LAB_PG_PASSWORD},
+                    "replication": {"username": "replicator", "password": LAB_PG_PASSWORD},
+                    "rewind": {"username": "postgres", "password": LAB_PG_PASSWORD},
+                },
+                "parameters": {
+                    "unix_socket_directories": str(d),
+                    "shared_buffers": "16MB",
+                    "max_connections": 30,
+                    "max_wal_senders": 10,
+                    "max_replication_slots": 10,
+                    "wal_keep_size": "64MB",
+                },
+                "pg_hba": [
+                    "local all all trust",
+                    "local replication all trust",
+                    # Patroni reads a replica's own timeline over a replication connection to localhost
+                    "host replication replicator 127.0.0.1/32 scram-sha-256",
+                    f"host replication replicator {subnet} scram-sha-256",
+                    "host all all 0.0.0.0/0 scram-sha-256",
+                ],
+            },
+            "log": {"level": "INFO"},
+        }
+        servers[n.name] = ServerSpec(
+            ["patroni", str(d / "patroni.yml")],
+            d / "console.log",
+            {d / "patroni.yml": json.dumps(conf, indent=2) + "\n"},
+            user="postgres",
+        )
+    api = [f"http://{n.mgmt_ip}:8008/cluster" for n in nodes]
+
+    def ready() -> str | None:
+        """Every replica streams on the leader's timeline (a first replica answers `running` before
+        it has one, and a failover then has no candidate)."""
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(api[0], timeout=2) as answer:
+                members = json.loads(answer.read())["members"]
+        except (OSError, ValueError, KeyError) as exc:
+            return f"{api[0]}: {exc}"
+        timelines = {
+            m.get("name"): m.get("timeline") for m in members if m.get("state") in ("running", "streaming")
+        }
+        if len(timelines) < len(nodes) or len(set(timelines.values())) != 1 or None in timelines.values():
+            return f"members on timelines {timelines}"
+        return None
+
+    return KindSpec({"kind": "patroni"}, 8008, 0.25, 0.2, servers, [n.name for n in nodes], ready)
+
+
+LAB_PG_PASSWORD = "quorumwatch-lab"
+"""The lab's PostgreSQL password (superuser and replication): a lab is local and throw-away."""
+
+
 KINDS: dict[str, Kind] = {
     "etcd": Kind(_nodes_only, etcd),
     "zookeeper": Kind(_nodes_only, zookeeper),
     "zk-election": Kind(_zk_election_names, zk_election),
     "redis": Kind(_redis_names, redis),
     "keepalived": Kind(_nodes_only, keepalived),
+    "patroni": Kind(_patroni_names, patroni),
 }
 
 

@@ -42,6 +42,8 @@ class NodeState:
     start_time: int | None = None
     clock: list[str] | None = None
     """How to read this node's clock when it is shifted (faketime), for the cluster file."""
+    user: str | None = None
+    """The system user the server runs as (its folder is chowned to it at each start)."""
 
 
 @dataclass
@@ -211,9 +213,14 @@ def _build(
                     n.netns,
                     n.data_ip,
                     n.mgmt_ip,
-                    [*shifts.get(n.name, []), *spec.servers[n.name].argv],
+                    [
+                        *_as_user(spec.servers[n.name].user),
+                        *shifts.get(n.name, []),
+                        *spec.servers[n.name].argv,
+                    ],
                     str(spec.servers[n.name].log),
                     clock=[*shifts[n.name], "date", "+%s.%N"] if n.name in shifts else None,
+                    user=spec.servers[n.name].user,
                 )
                 for n in plan.nodes
             ],
@@ -294,9 +301,31 @@ def _cluster_config(state: LabState, spec: kinds.KindSpec) -> ClusterConfig:
     )
 
 
+def _as_user(user: str | None) -> list[str]:
+    """setpriv execs the server in place (runuser would fork and keep the pid the lab kills)."""
+    if user is None:
+        return []
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--reset-env", "--"]
+
+
+def _chown_tree(path: Path, user: str) -> None:
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise LabError(f"no system user {user!r} (it comes with the server's Debian package)") from None
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in [dirpath, *(os.path.join(dirpath, f) for f in dirnames + filenames)]:
+            os.chown(name, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
 def _start(state: LabState, node: NodeState) -> None:
     node_dir = state.path / node.name
     node_dir.mkdir(parents=True, exist_ok=True)
+    if node.user is not None:
+        (node_dir / "console.log").touch()
+        _chown_tree(node_dir, node.user)
     with open(node_dir / "console.log", "ab") as console:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", node.netns, *node.argv],

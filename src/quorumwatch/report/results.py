@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import heapq
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from quorumwatch._serial import iso, rounded
 from quorumwatch.analysis import Analysis, Overlap
 from quorumwatch.analysis import linearizability as lin
 from quorumwatch.analysis.failover import FIGURES
-from quorumwatch.analysis.harm import Counts, HarmReport, register_op
+from quorumwatch.analysis.harm import Counts, HarmReport, LostWrite, register_op
 from quorumwatch.model import Operation
 from quorumwatch.report.schema import Results
 
@@ -118,6 +118,37 @@ def _counts(c: Counts) -> dict[str, int]:
     return {"sent": c.sent, "ok": c.ok, "fail": c.fail, "unknown": c.unknown}
 
 
+def lost_by_node(
+    h: HarmReport, since_fault: Callable[[int], float | None], wall_offset_ns: int
+) -> dict[str, Any]:
+    """Per node that acknowledged lost writes: how many of its acknowledged, as what, when, and
+    (for a node acting alone) which node led next."""
+    acked = {n: c.ok for n, c in h.per_node}
+    groups: dict[str, list[LostWrite]] = defaultdict(list)
+    for lw in h.lost_attributed:
+        groups[lw.op.node].append(lw)
+    out = {}
+    for node, lws in sorted(groups.items()):
+        since = [t for t in (since_fault(lw.op.recv_ns) for lw in lws) if t is not None]
+        nxt = min((lw for lw in lws if lw.successor_start is not None), key=_successor_start, default=None)
+        start = None if nxt is None else nxt.successor_start
+        out[node] = {
+            "count": len(lws),
+            "acknowledged": acked.get(node, len(lws)),
+            "served_as": dict(Counter(lw.served_as for lw in lws).most_common()),
+            "epochs": sorted({lw.epoch for lw in lws if lw.epoch is not None}),
+            "since_fault_s": {"min": min(since), "max": max(since)} if since else None,
+            "successor": None if nxt is None else nxt.successor,
+            "successor_at": None if start is None else iso(start + wall_offset_ns),
+            "successor_since_fault_s": None if start is None else since_fault(start),
+        }
+    return out
+
+
+def _successor_start(lw: LostWrite) -> int:
+    return lw.successor_start or 0
+
+
 def workload_json(h: HarmReport, injections: list[int], wall_offset_ns: int) -> dict[str, Any] | None:
     """The `workload` section: counts, lost writes, duplicates, stale acknowledgements, windows."""
     if h.kind is None:
@@ -149,6 +180,7 @@ def workload_json(h: HarmReport, injections: list[int], wall_offset_ns: int) -> 
             "count": len(h.lost),
             "first": [op(o) for o in h.lost[:LISTED]],
             "since_fault_s": {"min": min(lost_since), "max": max(lost_since)} if lost_since else None,
+            "by_node": lost_by_node(h, since_fault, wall_offset_ns),
         },
         "failed_but_present": len(h.failed_but_present),
         "duplicates": {

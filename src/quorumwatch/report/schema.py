@@ -132,10 +132,31 @@ class Range(_Model):
     max: float
 
 
+LostAs = Literal["alone", "beside another leader", "stale leader", "leader", "not leader"]
+"""What the probes said of the node when it acknowledged a write that was then lost (see
+`analysis.harm.LostWrite`): `alone` is a node acting alone after losing its lease."""
+
+
+class LostByNode(_Model):
+    count: int = Field(ge=0)
+    """Writes this node acknowledged that the final read lacks."""
+    acknowledged: int = Field(ge=0)
+    """All writes it acknowledged (the denominator)."""
+    served_as: dict[LostAs, int]
+    epochs: list[int]
+    since_fault_s: Range | None
+    """When it acknowledged them, after the fault that had begun last."""
+    successor: str | None
+    """`alone`: the next node that led (certainly), without these writes."""
+    successor_at: Time | None
+    successor_since_fault_s: float | None
+
+
 class Lost(_Model):
     count: int = Field(ge=0)
     first: list[OperationOut]
     since_fault_s: Range | None
+    by_node: dict[str, LostByNode] = Field(default_factory=dict)
 
 
 class DuplicateOut(_Model):

@@ -11,8 +11,10 @@ deadline; a cancelled call leaves no half-used connection behind.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,10 +27,11 @@ from quorumwatch.config import (
     ProbeConfig,
     RedisProbeConfig,
     TlsConfig,
+    reveal,
 )
-from quorumwatch.model import COMPARE_FAILED, Outcome, excerpt
+from quorumwatch.model import COMPARE_FAILED, Outcome, WorkloadKind, excerpt
 from quorumwatch.probes.transport import HttpConnection, connection
-from quorumwatch.workload.spec import CommandOps, HttpOps, WorkloadSpec
+from quorumwatch.workload.spec import CommandOps, HttpOps, PostgresOps, WorkloadSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +318,153 @@ class RedisClient:
         self._clients.clear()
 
 
+class PostgresClient:
+    """PostgreSQL through psycopg 3: the set is a table of elements, the register a table of keys,
+    created by the run (`<prefix>_<run>`). Each operation is a transaction; where it failed says
+    what is known: anything refused before COMMIT was sent (`read_only_sql_transaction` on a
+    replica, `admin_shutdown` of a demoting primary, a connection that never opened) rolled back, a
+    definite `fail`; a COMMIT whose answer never came (the connection died, the deadline passed, a
+    synchronous commit cancelled) may have committed, so it is `unknown`."""
+
+    def __init__(self, spec: WorkloadSpec, run: str, ops: PostgresOps | None = None) -> None:
+        self._ops = ops or PostgresOps()
+        self._table = f"{spec.prefix}_{run}"[:63]  # PostgreSQL's identifier limit
+        self._register = spec.kind is WorkloadKind.REGISTER
+        self._idle: dict[str, list[Any]] = {}
+        self._created = False
+        self._creating = asyncio.Lock()
+        self._password: str | None = None
+
+    async def _connect(self, node: NodeConfig) -> Any:
+        import psycopg
+
+        if self._password is None and self._ops.password is not None:
+            self._password = reveal(self._ops.password, "workload.postgres.password")
+        kwargs: dict[str, Any] = {
+            "host": node.host, "port": self._ops.port, "dbname": self._ops.dbname, "user": self._ops.user,
+            # libpq's own bound is whole seconds, at least 2; the operation's deadline cuts it shorter
+            "connect_timeout": max(2, math.ceil(self._ops.connect_timeout)),
+            "application_name": "quorumwatch",
+        }  # fmt: skip
+        if self._password is not None:
+            kwargs["password"] = self._password
+        return await psycopg.AsyncConnection.connect(**kwargs)
+
+    @asynccontextmanager
+    async def _conn(self, node: NodeConfig) -> AsyncIterator[Any]:
+        idle = self._idle.setdefault(node.name, [])
+        conn = idle.pop() if idle else await self._connect(node)
+        try:
+            yield conn
+        except BaseException:
+            # cancelled or failed mid-transaction: the connection's state is unknown; drop it
+            conn.pgconn.finish()
+            raise
+        if conn.closed or conn.broken:
+            conn.pgconn.finish()
+        else:
+            idle.append(conn)
+
+    async def _tx(self, node: NodeConfig, sql: Any, args: tuple[Any, ...], *, rows: bool = False) -> OpResult:
+        """One statement in its own transaction, outcome by where it stopped. `rows`: answer the
+        first column of the first row (a read) or whether a row changed (a cas)."""
+        import psycopg
+        from psycopg import errors
+        from psycopg import sql as q
+
+        table = q.Identifier(self._table)
+        try:
+            async with self._conn(node) as conn:
+                committing = False
+                try:
+                    if not self._created:
+                        await self._create(conn, table)
+                    async with conn.cursor() as cur:
+                        await cur.execute(q.SQL(sql).format(table=table), args)
+                        answer = (await cur.fetchone()) if rows and cur.description else None
+                        changed = cur.rowcount
+                    committing = True
+                    await conn.commit()
+                except errors.ReadOnlySqlTransaction:
+                    return OpResult(Outcome.FAIL, detail="read-only: not the primary")
+                except errors.AdminShutdown as exc:
+                    if committing:
+                        return OpResult(Outcome.UNKNOWN, detail=excerpt(f"during commit: {exc}", 100))
+                    return OpResult(Outcome.FAIL, detail=excerpt(f"before commit: {exc}", 100))
+                except psycopg.OperationalError as exc:
+                    what = "during commit" if committing else "before commit"
+                    outcome = Outcome.UNKNOWN if committing else Outcome.FAIL
+                    return OpResult(outcome, detail=excerpt(f"{what}: {exc}", 100))
+                except psycopg.Error as exc:
+                    if committing:
+                        return OpResult(Outcome.UNKNOWN, detail=excerpt(f"during commit: {exc}", 100))
+                    await conn.rollback()
+                    return OpResult(Outcome.FAIL, detail=excerpt(f"{type(exc).__name__}: {exc}", 100))
+        except psycopg.OperationalError as exc:  # no connection: nothing was sent
+            return OpResult(Outcome.FAIL, detail=excerpt(f"connect: {exc}", 100))
+        if rows and answer is not None:
+            return OpResult(Outcome.OK, None if answer[0] is None else str(answer[0]))
+        if rows and sql.startswith("SELECT"):
+            return OpResult(Outcome.OK, None)  # no row: the key was never written
+        if rows and changed == 0:
+            return OpResult(Outcome.FAIL, detail=COMPARE_FAILED)
+        return OpResult(Outcome.OK)
+
+    async def _create(self, conn: Any, table: Any) -> None:
+        """The run's table, once, in its own transaction. One at a time: concurrent `CREATE TABLE
+        IF NOT EXISTS` of one name collide in PostgreSQL's catalog (a unique violation)."""
+        from psycopg import sql as q
+
+        columns = "key text PRIMARY KEY, value text" if self._register else "element text PRIMARY KEY"
+        async with self._creating:
+            if self._created:
+                return
+            await conn.execute(q.SQL("CREATE TABLE IF NOT EXISTS {} (" + columns + ")").format(table))
+            await conn.commit()
+            self._created = True
+
+    async def add(self, node: NodeConfig, element: str) -> OpResult:
+        return await self._tx(node, "INSERT INTO {table} (element) VALUES (%s)", (element,))
+
+    async def write(self, node: NodeConfig, key: str, value: str) -> OpResult:
+        sql = "INSERT INTO {table} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = %s"
+        return await self._tx(node, sql, (key, value, value))
+
+    async def read(self, node: NodeConfig, key: str) -> OpResult:
+        return await self._tx(node, "SELECT value FROM {table} WHERE key = %s", (key,), rows=True)
+
+    async def cas(self, node: NodeConfig, key: str, expect: str | None, value: str) -> OpResult:
+        if expect is None:
+            sql = "INSERT INTO {table} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING"
+            return await self._tx(node, sql, (key, value), rows=True)
+        sql = "UPDATE {table} SET value = %s WHERE key = %s AND value = %s"
+        return await self._tx(node, sql, (value, key, expect), rows=True)
+
+    async def new_id(self, node: NodeConfig) -> OpResult:
+        raise NotImplementedError("the postgres client serves the set and register workloads")
+
+    async def read_all(self, node: NodeConfig) -> frozenset[str]:
+        import psycopg
+        from psycopg import sql as q
+
+        try:
+            async with self._conn(node) as conn, conn.cursor() as cur:
+                await cur.execute(q.SQL("SELECT element FROM {}").format(q.Identifier(self._table)))
+                rows = await cur.fetchall()
+                await conn.rollback()
+        except psycopg.errors.UndefinedTable:
+            return frozenset()  # no write ever created it
+        except psycopg.Error as exc:
+            raise ReadError(f"SELECT on {node.name}: {excerpt(str(exc), 100)}") from None
+        return frozenset(str(r[0]) for r in rows)
+
+    async def aclose(self) -> None:
+        for conns in self._idle.values():
+            for conn in conns:
+                await conn.close()
+        self._idle.clear()
+
+
 class _OneRequestPerOperation:
     """Clients of a user's own service: an add and an ID request are the same call, `{value}` filled
     in (empty for IDs); the answer's body is the ID."""
@@ -536,6 +686,8 @@ def make_client(kind: str, spec: WorkloadSpec, run: str, probe: ProbeConfig | No
         return EtcdClient(spec, run, probe.tls_settings if isinstance(probe, EtcdProbeConfig) else None)
     if kind == "redis":
         return RedisClient(spec, run, probe if isinstance(probe, RedisProbeConfig) else None)
+    if kind == "postgres":
+        return PostgresClient(spec, run, spec.postgres)
     if kind == "http":
         assert spec.http is not None
         return HttpClient(spec.http, probe.tls_settings if isinstance(probe, HttpProbeConfig) else None)

@@ -4,7 +4,7 @@ workload:
   kind: set              # set | unique-ids | register
   rate: 50               # operations per second, in total
   route: claimed-leaders # claimed-leaders | each-node | {node: NAME}
-  client: etcd           # etcd | redis | http | command; default: the cluster's probe kind
+  client: etcd           # etcd | redis | postgres | http | command; default: from the probe kind
   # register only: writes of values unique within the run, reads (and compare-and-set) over keys
   keys: 3
   read_ratio: 0.5
@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from quorumwatch.config import ClusterConfig, ConfigError, _Strict, check_name, load_model
+from quorumwatch.config import ClusterConfig, ConfigError, Secret, _Strict, check_name, load_model
 from quorumwatch.model import WorkloadKind
 
 
@@ -103,6 +103,19 @@ class CommandOps(_Strict):
         return None if v is None else [_template(a) for a in v]
 
 
+class PostgresOps(_Strict):
+    """PostgreSQL (a Patroni cluster's nodes): each node's PostgreSQL at the probe address's host.
+    The run creates its table; a set inserts rows, a register upserts and selects them."""
+
+    port: int = Field(5432, ge=1, le=65535)
+    dbname: str = "postgres"
+    user: str = "postgres"
+    password: Secret | None = None
+    """A literal or `{env: VAR}` / `{file: PATH}`; none: the server's own rule (trust, .pgpass)."""
+    connect_timeout: float = Field(2.0, gt=0, le=600)
+    """Seconds to open a connection; past it the operation failed (it never reached the server)."""
+
+
 class FinalReadSpec(_Strict):
     within: float = Field(30.0, gt=0, le=3600)
     """Seconds to wait, after the workload stops, for one agreed leader to read from."""
@@ -113,7 +126,7 @@ class WorkloadSpec(_Strict):
     kind: WorkloadKind
     rate: float = Field(50.0, gt=0, le=10_000)
     route: Literal["claimed-leaders", "each-node"] | RouteToNode = "claimed-leaders"
-    client: Literal["etcd", "redis", "http", "command"] | None = None
+    client: Literal["etcd", "redis", "postgres", "http", "command"] | None = None
     timeout: float = Field(1.0, gt=0, le=600)
     """Per operation: past this the outcome is `unknown` (it may still take effect)."""
     prefix: str = "quorumwatch"
@@ -131,6 +144,7 @@ class WorkloadSpec(_Strict):
     """register: which operation and key each slot gets (the same seed, the same sequence)."""
     http: HttpOps | None = None
     command: CommandOps | None = None
+    postgres: PostgresOps | None = None
     final_read: FinalReadSpec = FinalReadSpec()
 
     @field_validator("prefix")
@@ -146,7 +160,7 @@ class WorkloadSpec(_Strict):
             raise ValueError("client http needs an `http:` section (method, path, ...)")
         if self.client == "command" and self.command is None:
             raise ValueError("client command needs a `command:` section (argv, ...)")
-        if self.kind == "unique-ids" and self.client in ("etcd", "redis"):
+        if self.kind == "unique-ids" and self.client in ("etcd", "redis", "postgres"):
             raise ValueError(f"unique-ids needs an http or command client, not {self.client}")
         if self.read_ratio + self.cas_ratio > 1:
             raise ValueError(f"read_ratio {self.read_ratio:g} + cas_ratio {self.cas_ratio:g} is more than 1")
@@ -162,12 +176,15 @@ class WorkloadSpec(_Strict):
         kind = cluster.probe.kind
         if kind in ("etcd", "redis") and self.kind in ("set", "register"):
             return kind
+        if kind == "patroni" and self.kind in ("set", "register"):
+            return "postgres"
         if kind == "http" and self.http is not None:
             return "http"
         if kind == "command" and self.command is not None:
             return "command"
         raise ConfigError(
-            f"workload: no client for probe kind {kind!r}; set `client:` (etcd, redis, http, command)"
+            f"workload: no client for probe kind {kind!r}; "
+            "set `client:` (etcd, redis, postgres, http, command)"
         )
 
 
