@@ -126,6 +126,23 @@ def test_failover_metrics_for_an_injected_fault() -> None:
     assert t2.leaderless_s == 0.0
 
 
+def test_a_trial_in_which_the_engine_fell_behind_says_it_was_disturbed() -> None:
+    import dataclasses
+
+    ticks = history({"a": "LLLLLFFFFF", "b": "FFFFLLLLLL"}, {"a": [1] * 10, "b": [2] * 10})
+    events = link_fault_on_a()
+    (calm,) = analyze(History(ticks, events)).trials
+    assert (calm.skipped_ticks, calm.max_lateness_s, calm.disturbed) == (0, 0.0, False)
+    # ticks 4 and 5 skipped (the machine stalled), tick 6 began 30 ms late
+    stalled = [
+        *ticks[:4],
+        dataclasses.replace(ticks[6], started_ns=ticks[6].started_ns + 30 * MS),
+        *ticks[7:],
+    ]
+    (t,) = analyze(History(stalled, events)).trials
+    assert (t.skipped_ticks, t.max_lateness_s, t.disturbed) == (2, 0.03, True)
+
+
 def r3(v: float | None) -> float:
     assert v is not None
     return round(v, 3)

@@ -120,3 +120,20 @@ def test_an_instant_well_inside_another_leadership_is_certain_under_skew() -> No
         skew_ns=5 * S,
     )
     assert near.verdict == "possible"
+
+
+def test_a_leadership_opened_with_an_inherited_epoch_takes_the_one_its_own_line_names() -> None:
+    """Patroni's `promoted self` names no timeline (the last one followed is inherited); PostgreSQL's
+    `selected new timeline ID: 2` right after names it: one leadership in epoch 2, not a 1 → 2 split.
+    A later line naming another epoch still splits."""
+    from quorumwatch.logs.forensics import leader_intervals
+
+    events = [
+        ev("a", 1.0, "follower_start", 1),
+        ev("a", 2.0, "leader_start"),
+        ev("a", 2.01, "leader_start", 2),
+        ev("a", 3.0, "leader_start"),
+        ev("a", 4.0, "leader_start", 3),
+    ]
+    got = [(i.epoch, i.start, i.end) for i in leader_intervals("a", events, (0, 5 * S))]
+    assert got == [(2, 2 * S, 4 * S), (3, 4 * S, 5 * S)]

@@ -36,6 +36,15 @@ class TrialMetrics:
     stale_leader_s: float | None
     old_leader_last_seen_s: float | None
     converged_after_heal_s: float | None
+    max_lateness_s: float = 0.0
+    """How late the latest-starting tick of the trial began: the engine's own disturbance."""
+    skipped_ticks: int = 0
+    """Ticks the engine skipped inside the trial (it fell behind by half a deadline: a stalled
+    machine). A trial with skipped ticks was disturbed: its figures are less exact."""
+
+    @property
+    def disturbed(self) -> bool:
+        return self.skipped_ticks > 0
 
 
 def _certain_at(per_node: Sequence[NodeIntervals], t: int) -> list[Interval]:
@@ -104,9 +113,12 @@ def trial_metrics(
             ):
                 converged = (max(o.recv_ns for o in tk.observations) - fault.healed_ns) * s
                 break
+    lateness = max((tk.lateness_ns for tk in ticks), default=0) * s
+    skipped = sum(max(0, b.index - a.index - 1) for a, b in zip(ticks, ticks[1:], strict=False))
     return TrialMetrics(
-        fault, old_leader, new.node if new else None, time_to_new, leaderless, stale, last_seen, converged
-    )
+        fault, old_leader, new.node if new else None, time_to_new, leaderless, stale, last_seen, converged,
+        round(lateness, 6), skipped,
+    )  # fmt: skip
 
 
 def _last_claimant(ticks: Sequence[Tick], t: int) -> str | None:

@@ -117,6 +117,8 @@ def leader_intervals(
     out: list[LeaderInterval] = []
     open_at: int | None = None
     open_epoch: int | None = None
+    open_named = False
+    """Whether the open leadership's epoch was named by a leader line (not inherited)."""
     last_epoch: int | None = None
     seen_any = False
     for e in events:
@@ -129,11 +131,17 @@ def leader_intervals(
             last_epoch = e.epoch  # "entering candidate state ... term=3": the term a leadership would have
         if e.kind == "leader_start":
             epoch = e.epoch if e.epoch is not None else last_epoch
-            if open_at is not None and epoch is not None and open_epoch is not None and epoch != open_epoch:
+            if e.epoch is not None:
+                last_epoch = e.epoch
+            if open_at is not None and e.epoch is not None and not open_named:
+                # the epoch the leadership opened with was only the last one this node heard of:
+                # its own line naming the epoch is the truth (Patroni, then PostgreSQL's new timeline)
+                open_epoch, open_named = e.epoch, True
+            elif open_at is not None and epoch is not None and open_epoch is not None and epoch != open_epoch:
                 out.append(LeaderInterval(node, open_epoch, open_at, e.ts_ns, False, False))
                 open_at = None
             if open_at is None:
-                open_at, open_epoch = e.ts_ns, epoch
+                open_at, open_epoch, open_named = e.ts_ns, epoch, e.epoch is not None
             elif open_epoch is None:
                 open_epoch = epoch
             seen_any = True

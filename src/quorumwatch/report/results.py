@@ -83,6 +83,7 @@ def _results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = Non
                 "old_leader": t.old_leader, "new_leader": t.new_leader,
                 **{name: rounded(getattr(t, name)) for name in FIGURES},
                 "old_leader_last_seen_s": rounded(t.old_leader_last_seen_s),
+                "max_lateness_s": t.max_lateness_s, "skipped_ticks": t.skipped_ticks,
             }
             for t in a.trials
         ],

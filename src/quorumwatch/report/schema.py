@@ -71,6 +71,11 @@ class TrialOut(_Model):
     stale_leader_s: float | None
     converged_after_heal_s: float | None
     old_leader_last_seen_s: float | None
+    max_lateness_s: float = Field(0.0, ge=0)
+    """How late the trial's latest tick began (the machine's own disturbance, not the cluster's)."""
+    skipped_ticks: int = Field(0, ge=0)
+    """Ticks the engine skipped inside the trial: it fell behind (a stalled machine). A trial with
+    skipped ticks was disturbed; its figures are less exact."""
 
 
 class Spread(_Model):

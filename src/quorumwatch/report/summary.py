@@ -178,6 +178,13 @@ def print_summary(r: Results, console: Console) -> None:
                 *("—" if (x := getattr(tr, f)) is None else f"{x:.3f}" for f in FIGURES),
             )  # fmt: skip
         console.print(t)
+        for tr in r.trials:
+            if tr.skipped_ticks:
+                console.print(
+                    f"  [yellow]trial {tr.trial or ''} disturbed[/]: this machine stalled, the engine "
+                    f"skipped {tr.skipped_ticks:,} ticks (one began {tr.max_lateness_s:.3f} s late); "
+                    "its figures are less exact"
+                )
         s = r.summary
         st = Table(title=f"over {s.trials} trials")
         for col in ("figure", "min", "p50", "p90", "p99", "max"):
