@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +115,7 @@ def trial_metrics(
                 converged = (max(o.recv_ns for o in tk.observations) - fault.healed_ns) * s
                 break
     lateness = max((tk.lateness_ns for tk in ticks), default=0) * s
-    skipped = sum(max(0, b.index - a.index - 1) for a, b in zip(ticks, ticks[1:], strict=False))
+    skipped = sum(max(0, b.index - a.index - 1) for a, b in itertools.pairwise(ticks))
     return TrialMetrics(
         fault, old_leader, new.node if new else None, time_to_new, leaderless, stale, last_seen, converged,
         round(lateness, 6), skipped,
