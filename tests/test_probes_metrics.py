@@ -35,6 +35,23 @@ leader_election_master_status{name="cloud-controller-manager"} 0
 """
 
 
+PATRONI_PAGE = b"""\
+# HELP patroni_primary Value is 1 if this node is the leader, 0 otherwise.
+# TYPE patroni_primary gauge
+patroni_primary{scope="qw-pgx"} 1
+# HELP patroni_postgres_timeline Postgres timeline of this node (if running), 0 otherwise.
+# TYPE patroni_postgres_timeline counter
+patroni_postgres_timeline{scope="qw-pgx"} 4
+"""
+"""Patroni 3.0.2's own page (the lab's): the timeline is TYPE counter without a `_total` suffix."""
+
+
+def test_a_counter_without_its_total_suffix_is_read_as_the_page_spells_it() -> None:
+    c = cfg(leader_metric="patroni_primary", epoch_metric="patroni_postgres_timeline")
+    a = interpret(c, 200, PATRONI_PAGE)
+    assert (a.role, a.epoch) == (Role.LEADER, 4)
+
+
 def cfg(**kw: object) -> MetricsProbeConfig:
     return MetricsProbeConfig.model_validate({"kind": "metrics", **kw})
 
@@ -145,3 +162,34 @@ def test_a_real_etcd_lab_s_own_metrics_name_the_one_leader_its_status_names(
     assert sorted(by_metrics.values(), key=str) == sorted(
         [Role.LEADER, Role.FOLLOWER, Role.FOLLOWER], key=str
     )
+
+
+async def _answers(cluster: object) -> dict[str, tuple[Role, int | None]]:
+    from quorumwatch.config import ClusterConfig
+    from quorumwatch.probes import make_probe
+
+    assert isinstance(cluster, ClusterConfig)
+    probes = [make_probe(cluster, n) for n in cluster.nodes]
+    try:
+        return {p.node: ((a := await p.ask()).role, a.epoch) for p in probes}
+    finally:
+        for p in probes:
+            await p.aclose()
+
+
+@pytest.mark.lab
+@pytest.mark.shared_lab("patroni")
+def test_a_real_patroni_lab_s_metrics_name_the_primary_and_timeline_its_rest_api_names(
+    shared_lab: tuple[LabState, Path],
+) -> None:
+    """Patroni's own /metrics (the README's preset: `patroni_primary`, `patroni_postgres_timeline`)
+    against its /patroni: the same primary, in the same timeline."""
+    _, cluster_file = shared_lab
+    patroni = load_cluster(cluster_file)
+    preset = cfg(leader_metric="patroni_primary", epoch_metric="patroni_postgres_timeline")
+    metrics = patroni.model_copy(update={"probe": preset})
+    by_api, by_metrics = asyncio.run(_answers(patroni)), asyncio.run(_answers(metrics))
+    assert {n: role for n, (role, _) in by_metrics.items()} == {n: role for n, (role, _) in by_api.items()}
+    (leader,) = [n for n, (role, _) in by_api.items() if role is Role.LEADER]
+    timeline = by_api[leader][1]
+    assert timeline is not None and timeline >= 1 and by_metrics[leader][1] == timeline

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
 from quorumwatch.config import NodeConfig, PatroniProbeConfig
+from quorumwatch.lab.manager import LabState
 from quorumwatch.model import Reason, Role
 from quorumwatch.probes.base import GarbageAnswer
 from quorumwatch.probes.patroni import PatroniProbe, interpret
@@ -82,3 +84,28 @@ def test_probe_end_to_end_against_a_scripted_node() -> None:
                 await probe.aclose()
 
     assert asyncio.run(main()) is Role.FOLLOWER
+
+
+@pytest.mark.lab
+@pytest.mark.shared_lab("patroni")
+def test_a_real_patroni_lab_answers_one_primary_in_the_timeline_its_cluster_view_names(
+    shared_lab: tuple[LabState, Path],
+) -> None:
+    """Each node's /patroni against the cluster's own member list (`/cluster`): the one primary,
+    its timeline as epoch, every replica a follower, each answer naming its node."""
+    import urllib.request
+
+    from quorumwatch.check import probe_once
+    from quorumwatch.config import load_cluster
+
+    _, cluster_file = shared_lab
+    cluster = load_cluster(cluster_file)
+    tick = asyncio.run(probe_once(cluster))
+    with urllib.request.urlopen(f"http://{cluster.nodes[0].address}/cluster", timeout=5) as r:
+        members = {m["name"]: m for m in json.load(r)["members"]}
+    by = {o.node: o for o in tick.observations}
+    (leader,) = [n for n, m in members.items() if m["role"] == "leader"]
+    assert by[leader].role is Role.LEADER and by[leader].epoch == members[leader]["timeline"]
+    assert all(by[n].role is Role.FOLLOWER for n in members if n != leader)
+    # Patroni 3.0 does not name its member in /patroni (later versions do, as `patroni.name`)
+    assert all(o.self_id in (None, o.node) for o in tick.observations)

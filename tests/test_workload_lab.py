@@ -223,3 +223,81 @@ def test_zk_election_kv_stale_reads_only_without_stepdown_or_fencing(
         w = data["workload"]
         side = next(s for win in w["dual_leader_windows"] for s in win["nodes"] if s["stale"])
         assert side["node"] == t.old and side["ok"] == 0 and side["sent"] > 0
+
+
+def _disturbed(data: dict[str, Any]) -> bool:
+    """Whether the host stalled during the trial (the engine skipped ticks): recorded, not failed on;
+    such a trial's figures are less exact (a stalled Patroni may even demote a healthy primary)."""
+    import warnings
+
+    trial = data["trials"][0]
+    if trial["skipped_ticks"]:
+        warnings.warn(
+            f"trial disturbed: {trial['skipped_ticks']} ticks skipped, one {trial['max_lateness_s']} s late",
+            stacklevel=2,
+        )
+    return bool(trial["skipped_ticks"])
+
+
+@pytest.mark.shared_lab("patroni")
+def test_patroni_cut_off_primary_commits_alone_and_its_writes_are_lost_without_a_second_primary(
+    shared_lab: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    """Async replication: the primary cut off from the DCS keeps committing until Patroni demotes
+    it, before its lock expires and a replica is promoted; the rewind drops what it committed alone.
+    The summary says so ("acted alone after losing its lease"), not "dual leader"."""
+    import json
+
+    from tests.labkit import qw
+
+    state, cluster_file = shared_lab
+    t = run_example(
+        EXAMPLES / "patroni-primary-link-down-writes.yaml",
+        cluster_file,
+        tmp_path / "run",
+        timeout=400,
+        codes=(6,),
+    )
+    data = results(t.run)
+    assert links_down(state) == []
+    w = data["workload"]
+    assert data["harm"] == "data_loss", data["harm_reason"]
+    lost = w["lost"]["by_node"]
+    assert set(lost) == {t.old} and lost[t.old]["count"] > 0
+    harm = next(line for line in t.result.stderr.splitlines() if line.startswith("harm:"))
+    if not _disturbed(data):
+        assert not any(d["certain"] for d in data["dual_leaders"])  # never two primaries
+        assert lost[t.old]["served_as"] == {"alone": lost[t.old]["count"]}
+        assert lost[t.old]["successor"] not in (None, t.old)
+        assert lost[t.old]["since_fault_s"]["max"] < lost[t.old]["successor_since_fault_s"]
+        assert "acted alone after losing its lease" in t.result.stderr and "dual leader" not in harm
+    # the nodes' own logs, read by the patroni pack: the new primary's leadership in the timeline
+    # PostgreSQL selected at its promotion, the one the probes saw it lead in
+    assert {f["pack"] for f in data["logs"]["files"]} == {"patroni"}
+    assert all(f["leadership_events"] > 0 for f in data["logs"]["files"])
+    logs = qw("logs", "--run", str(t.run), "--json")
+    assert logs.returncode in (0, 5), logs.stderr
+    intervals = json.loads(logs.stdout)["intervals"]
+    new = data["trials"][0]["new_leader"]
+    seen = {o.epoch for tk in t.ticks for o in tk.observations if o.node == new and o.role.letter == "L"}
+    assert {i["epoch"] for i in intervals if i["node"] == new} & seen
+
+
+@pytest.mark.shared_lab("patroni", 3, ("--synchronous",))
+def test_patroni_synchronous_mode_loses_no_acknowledged_write(
+    shared_lab: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    """synchronous_mode: a commit returns only once a standby has it; the cut-off primary's commits
+    hang (unknown) instead of being acknowledged alone. None lost."""
+    state, cluster_file = shared_lab
+    t = run_example(
+        EXAMPLES / "patroni-primary-link-down-writes.yaml", cluster_file, tmp_path / "run", timeout=400,
+        codes=(0, 3, 5),
+    )  # fmt: skip
+    data = results(t.run)
+    assert links_down(state) == []
+    w = data["workload"]
+    _disturbed(data)
+    assert data["harm"] == "none_observed", data["harm_reason"]
+    assert w["lost"]["count"] == 0 and w["total"]["ok"] >= 200
+    assert w["final_read"]["ok"] and w["final_read"]["elements"] >= w["total"]["ok"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from quorumwatch.config import MetricsProbeConfig, NodeConfig
@@ -36,6 +37,12 @@ def _family(family: str, names: set[str]) -> bool:
     return any(n == family or n.startswith(family + "_") for n in names)
 
 
+def _named(sample: str, family: Metric, name: str) -> bool:
+    """The sample as the page spells it. The parser renames a counter's samples `<name>_total`
+    even where the page has no suffix (Patroni's `patroni_postgres_timeline`, TYPE counter)."""
+    return sample == name or (family.type == "counter" and family.name == name and sample == name + "_total")
+
+
 def _value(cfg_name: str, labels: dict[str, str], text: str, body: bytes) -> float:
     """The one sample named `cfg_name` whose labels include `labels`."""
     try:
@@ -43,7 +50,7 @@ def _value(cfg_name: str, labels: dict[str, str], text: str, body: bytes) -> flo
             s
             for family in text_string_to_metric_families(text)
             for s in family.samples
-            if s.name == cfg_name and all(s.labels.get(k) == v for k, v in labels.items())
+            if _named(s.name, family, cfg_name) and all(s.labels.get(k) == v for k, v in labels.items())
         ]
     except ValueError as exc:
         raise GarbageAnswer(f"not a Prometheus exposition: {exc}", body) from None
