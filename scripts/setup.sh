@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(etcd-server etcd-client zookeeper libslf4j-java liblog4j1.2-java libservlet-api-java default-jre-headless
               iproute2 iptables redis-server redis-sentinel keepalived faketime openssh-server openssh-client make
-              chromium lnav prometheus systemd openssl)
+              chromium lnav prometheus systemd openssl patroni postgresql-15)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,7 +23,7 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian starts these as services where an init system runs; the lab starts its own.
-for svc in redis-server redis-sentinel keepalived prometheus; do
+for svc in redis-server redis-sentinel keepalived prometheus patroni postgresql; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
         systemctl stop "$svc" || true
     fi

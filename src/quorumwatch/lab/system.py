@@ -44,6 +44,8 @@ APT_HINT = {
     "redis-server": "redis-server",
     "redis-sentinel": "redis-sentinel",
     "openssl": "openssl",
+    "patroni": "patroni",
+    "setpriv": "util-linux",
 }
 
 
