@@ -49,6 +49,13 @@ def leftovers(state: LabState) -> list[str]:
             left.append(f"route {subnet}")
     if Path(state.dir).exists():
         left.append(f"directory {state.dir}")
+    # a child a server spawned (PostgreSQL under Patroni) names the lab's folder in its argv
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if state.dir in argv:
+                    left.append(f"pid {proc.name} ({argv[:80]})")
     return left
 
 

@@ -38,3 +38,10 @@ def test_bad_lab_names(name: str) -> None:
 def test_index_out_of_range() -> None:
     with pytest.raises(LabError):
         net.plan("x", 0, ["n1"])
+
+
+def test_lab_options_of_another_kind_are_refused_before_anything_starts() -> None:
+    from tests.clirun import qw_in
+
+    r = qw_in("lab", "up", "etcd", "--synchronous", "--ttl", "20")
+    assert r.returncode == 2 and "--ttl, --synchronous: for the patroni lab only" in r.stderr

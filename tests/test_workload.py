@@ -271,3 +271,55 @@ def test_workload_files_are_validated_with_file_line_and_field(tmp_path: Path) -
         check_workload(load_workload(f), c, str(f))
     f.write_text("workload: {kind: set}\n")
     assert check_workload(load_workload(f), c, str(f)) == "etcd"  # the cluster's probe kind
+
+
+def test_a_patroni_cluster_s_workload_speaks_postgres_and_refuses_what_it_cannot_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from quorumwatch.workload.clients import PostgresClient
+
+    node = {"name": "n1", "address": "127.0.0.1:8008"}
+    patroni = ClusterConfig.model_validate({"name": "p", "probe": {"kind": "patroni"}, "nodes": [node]})
+    spec = WorkloadSpec.model_validate({"kind": "set", "postgres": {"password": {"env": "QW_PG_PW"}}})
+    assert check_workload(spec, patroni, "w.yaml") == "postgres"
+    client = make_client("postgres", spec, "abc", patroni.probe)
+    assert isinstance(client, PostgresClient) and client._table == "quorumwatch_abc"
+    # the table name stays within PostgreSQL's 63-byte identifiers
+    assert len(PostgresClient(spec, "r" * 100)._table) == 63
+    with pytest.raises(ValueError, match="unique-ids needs an http or command client, not postgres"):
+        WorkloadSpec.model_validate({"kind": "unique-ids", "client": "postgres"})
+    with pytest.raises(ConfigError, match=r"workload\.read: serializable reads are an etcd client's choice"):
+        check_workload(
+            WorkloadSpec.model_validate({"kind": "register", "read": "serializable"}), patroni, "w"
+        )
+
+    async def connect_without_the_variable() -> None:
+        await client._connect(patroni.nodes[0])
+
+    monkeypatch.delenv("QW_PG_PW", raising=False)
+    with pytest.raises(ConfigError, match=r"workload\.postgres\.password"):
+        asyncio.run(connect_without_the_variable())
+
+
+def test_a_postgres_write_to_a_node_that_refuses_connections_definitely_failed() -> None:
+    """No connection: nothing was sent, so nothing was committed."""
+    import socket
+
+    from quorumwatch.workload.clients import PostgresClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: refused
+        c = cluster([port])
+        spec = WorkloadSpec.model_validate({"kind": "set", "postgres": {"port": port}})
+
+        async def main() -> tuple[Outcome, str | None]:
+            client = PostgresClient(spec, "x", spec.postgres)
+            try:
+                r = await client.add(c.nodes[0], "1")
+            finally:
+                await client.aclose()
+            return r.outcome, r.detail
+
+        outcome, detail = asyncio.run(main())
+    assert outcome is Outcome.FAIL and detail is not None and detail.startswith("connect:")
