@@ -383,5 +383,5 @@ def _complete(f: asyncio.Future[Any]) -> None:
 def _observation(node: str, k: int, send: int, recv: int, wall: int, answer: Answer) -> Observation:
     return Observation(
         node, k, send, recv, wall, answer.role, answer.epoch, answer.leader, answer.reason, answer.detail,
-        answer.self_id,
+        answer.self_id, answer.groups,
     )  # fmt: skip

@@ -135,6 +135,16 @@ class Reason(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class GroupRole:
+    """A node's role in one group of a sharded cluster (a Redis Cluster slot range, a Raft group
+    per shard): each group has its own leader and epoch."""
+
+    group: str
+    role: Role
+    epoch: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """What one probe learned from one node, before the engine stamps it with times."""
 
@@ -148,6 +158,9 @@ class Answer:
     is not serving (a Patroni primary whose PostgreSQL is stopping)."""
     self_id: str | None = None
     """The node's own id as the cluster names it (etcd member id), to match `leader` against."""
+    groups: tuple[GroupRole, ...] = ()
+    """A sharded cluster: the node's role in each group it leads or follows (a group it does not
+    name, it neither leads nor follows). Empty: the cluster has one implicit group, `role`."""
 
     @staticmethod
     def unknown(reason: Reason, detail: str | None = None) -> Answer:
@@ -173,6 +186,8 @@ class Observation:
     reason: Reason | None = None
     detail: str | None = None
     self_id: str | None = None
+    groups: tuple[GroupRole, ...] = ()
+    """Per group role and epoch (sharded clusters); empty: one implicit group."""
 
     @property
     def rtt_ns(self) -> int:

@@ -7,6 +7,7 @@ The schema is versioned with `PRAGMA user_version`; readers refuse versions they
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import queue
@@ -20,6 +21,7 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar, o
 from quorumwatch.model import (
     Event,
     FinalRead,
+    GroupRole,
     Observation,
     Operation,
     OperationKind,
@@ -29,10 +31,11 @@ from quorumwatch.model import (
     Tick,
 )
 
-SCHEMA_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+SCHEMA_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 """Version 1 had no workload tables, version 2 no findings or dropped-tick summaries, version 3 no
-register keys on operations: such histories read as runs without them."""
+register keys on operations, version 4 no per-group roles: such histories read as runs without
+them."""
 HISTORY_FILE = "history.sqlite"
 
 _SCHEMA = """
@@ -57,6 +60,14 @@ CREATE TABLE observations (
     detail TEXT,
     self_id TEXT,
     PRIMARY KEY (tick, node)
+);
+CREATE TABLE group_roles (
+    tick INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    role TEXT NOT NULL,
+    epoch INTEGER,
+    PRIMARY KEY (tick, node, grp)
 );
 CREATE TABLE events (
     id INTEGER PRIMARY KEY,
@@ -346,6 +357,11 @@ class HistoryFile:
                     for o in tick.observations
                 ],
             )
+            grouped = [
+                (o.tick, o.node, g.group, g.role.value, g.epoch) for o in tick.observations for g in o.groups
+            ]
+            if grouped:
+                w.executemany("INSERT INTO group_roles VALUES (?, ?, ?, ?, ?)", grouped)
 
     @_queued
     def append_findings(self, findings: Sequence[FindingLike]) -> None:
@@ -388,6 +404,7 @@ class HistoryFile:
                 summary,
             )
             db.execute("DELETE FROM observations WHERE tick < ?", (tick,))
+            db.execute("DELETE FROM group_roles WHERE tick < ?", (tick,))
             db.execute("DELETE FROM ticks WHERE tick < ?", (tick,))
         return summary
 
@@ -474,6 +491,8 @@ class HistoryFile:
             args,
         )
         pending = next(obs_rows, None)
+        groups = self._group_rows(where, args)
+        pending_group = next(groups, None)
         for tick, scheduled, started, wall in self._db.execute(
             f"SELECT * FROM ticks{where} ORDER BY tick", args
         ):
@@ -485,8 +504,24 @@ class HistoryFile:
             while pending is not None and pending[0] == tick:
                 observations.append(_observation(pending))
                 pending = next(obs_rows, None)
+            if pending_group is not None and pending_group[0] <= tick:
+                by_node: dict[str, list[GroupRole]] = {}
+                while pending_group is not None and pending_group[0] <= tick:
+                    if pending_group[0] == tick:
+                        by_node.setdefault(pending_group[1], []).append(_group_role(pending_group))
+                    pending_group = next(groups, None)
+                observations = [
+                    dataclasses.replace(o, groups=tuple(by_node[o.node])) if o.node in by_node else o
+                    for o in observations
+                ]
             observations.sort(key=lambda o: order.get(o.node, len(order)))
             yield Tick(tick, scheduled, started, wall, tuple(observations))
+
+    def _group_rows(self, where: str, args: tuple[int, ...]) -> Iterator[tuple[Any, ...]]:
+        if self._version < 5:
+            return iter(())
+        query = f"SELECT tick, node, grp, role, epoch FROM group_roles{where} ORDER BY tick, node, grp"
+        return iter(self._db.execute(query, args))
 
     @_reading("tick index")
     def tick_index(self) -> tuple[array[int], array[int]]:
@@ -637,6 +672,15 @@ def _observation(r: tuple[Any, ...]) -> Observation:
         detail=r[9],
         self_id=r[10],
     )
+
+
+def _group_role(r: tuple[Any, ...]) -> GroupRole:
+    if r[4] is not None and type(r[4]) is not int:
+        raise _Corrupt(f"tick {r[0]!r}, node {r[1]!r}, group {r[2]!r}: the epoch is not an integer")
+    try:
+        return GroupRole(str(r[2]), Role(r[3]), r[4])
+    except ValueError as exc:
+        raise _Corrupt(f"tick {r[0]!r}, node {r[1]!r}, group {r[2]!r}: {exc}") from None
 
 
 def _statements(script: str) -> list[str]:

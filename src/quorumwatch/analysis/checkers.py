@@ -43,6 +43,9 @@ class RunMeta:
     deadline_s: float = 0.0
     workload: WorkloadKind | None = None
     """The workload that ran, if any: how its operations are judged."""
+    workload_slot: int | None = None
+    """A sharded cluster's workload writes one slot (Redis Cluster: its keys share a hash tag):
+    its harm is judged against the leaders of the group holding that slot."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from quorumwatch.analysis.groups import group_key
 from quorumwatch.analysis.intervals import Interval, NodeIntervals, NodeTracker, group_by_node, node_intervals
 from quorumwatch.model import Role, Tick
 
@@ -36,6 +37,8 @@ class Digest:
     """Every tick's start, in order (with the ticks' own positions: `ticks[i]` started at `starts[i]`)."""
     answered: int = 0
     """Observations that said a role (not unknown): none means no node was ever heard from."""
+    groups: tuple[str, ...] = ()
+    """The groups the observations name (a sharded cluster), in `groups.group_key` order."""
 
 
 class _OutOfOrder(Exception):
@@ -57,6 +60,7 @@ def _stream(ticks: Sequence[Tick]) -> Digest:
     lo: int | None = None
     hi = max_rtt = count = answered = 0
     multi: list[Tick] = []
+    names: set[str] = set()
     starts = array("q")
     for tick in ticks:
         starts.append(tick.started_ns)
@@ -77,6 +81,8 @@ def _stream(ticks: Sequence[Tick]) -> Digest:
             count += 1
             answered += o.role is not Role.UNKNOWN
             leaders += o.role is Role.LEADER
+            if o.groups:
+                names.update(g.group for g in o.groups)
         if leaders > 1:
             kept = tuple(o for o in tick.observations if o.role is Role.LEADER)
             multi.append(dataclasses.replace(tick, observations=kept))
@@ -91,7 +97,10 @@ def _stream(ticks: Sequence[Tick]) -> Digest:
                 node, tuple(iv for iv in ivs if iv.certain), tuple(iv for iv in ivs if not iv.certain)
             )
         )
-    return Digest(tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), starts, answered)
+    return Digest(
+        tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), starts, answered,
+        tuple(sorted(names, key=group_key)),
+    )  # fmt: skip
 
 
 def _sorted(ticks: Sequence[Tick]) -> Digest:
@@ -109,7 +118,8 @@ def _sorted(ticks: Sequence[Tick]) -> Digest:
     per_node = tuple(node_intervals(n, os_, span) for n, os_ in group_by_node(obs).items())
     max_rtt = max(o.recv_ns - o.send_ns for o in obs)
     answered = sum(o.role is not Role.UNKNOWN for o in obs)
-    return Digest(per_node, span, max_rtt, len(obs), tuple(multi), starts, answered)
+    names = sorted({g.group for o in obs for g in o.groups}, key=group_key)
+    return Digest(per_node, span, max_rtt, len(obs), tuple(multi), starts, answered, tuple(names))
 
 
 __all__ = ["Digest", "digest"]

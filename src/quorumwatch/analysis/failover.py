@@ -42,6 +42,8 @@ class TrialMetrics:
     skipped_ticks: int = 0
     """Ticks the engine skipped inside the trial (it fell behind by half a deadline: a stalled
     machine). A trial with skipped ticks was disturbed: its figures are less exact."""
+    group: str | None = None
+    """The group these figures are about (a sharded cluster); None: the one implicit group."""
 
     @property
     def disturbed(self) -> bool:

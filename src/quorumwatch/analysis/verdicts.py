@@ -24,6 +24,8 @@ class Overlap:
     start: int
     end: int
     certain: bool
+    group: str | None = None
+    """The group both led (a sharded cluster); None: the cluster's one implicit group."""
 
     @property
     def kind(self) -> OverlapKind:
@@ -42,6 +44,7 @@ class Window:
     start: int
     end: int
     certain: bool
+    group: str | None = None
 
     @property
     def duration_ns(self) -> int:
