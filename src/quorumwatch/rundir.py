@@ -54,7 +54,11 @@ def _analyze_history(history: HistoryFile, run_dir: Path, report: bool) -> tuple
     kind = meta.get("workload_kind")
     if kind is not None and kind not in {k.value for k in WorkloadKind}:
         raise HistoryError(f"{history.path}: unknown workload kind {kind!r}")
-    run = RunMeta(interval, deadline, WorkloadKind(kind) if kind is not None else None)
+    slot = meta.get("workload_slot")
+    run = RunMeta(
+        interval, deadline, WorkloadKind(kind) if kind is not None else None,
+        int(slot) if slot is not None and slot.isdigit() else None,
+    )  # fmt: skip
     a = analyze(AnalysisInput(ticks, events, operations, reads[-1] if reads else None, run, recorded))
     first = ticks[0] if ticks else None
     offset = first.wall_ns - first.started_ns if first is not None else 0

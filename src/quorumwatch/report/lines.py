@@ -33,7 +33,16 @@ from quorumwatch.model import (
 
 
 def matrix(observations: tuple[Observation, ...] | list[Observation]) -> str:
-    return "[" + " ".join(o.role.letter for o in observations) + "]"
+    """`[L F X]`, a letter per node; a sharded cluster's per group: `0-5460 [L F O] 5461-10922 [O L F]`
+    (each node's role in that group: `O` where it neither leads nor follows it)."""
+    if not any(o.groups for o in observations):
+        return "[" + " ".join(o.role.letter for o in observations) + "]"
+    from quorumwatch.analysis.groups import group_key, project_observation
+
+    names = sorted({g.group for o in observations for g in o.groups}, key=group_key)
+    return " ".join(
+        f"{g} [" + " ".join(project_observation(o, g).role.letter for o in observations) + "]" for g in names
+    )
 
 
 def _leadership(o: Observation) -> str:

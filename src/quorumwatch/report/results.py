@@ -30,7 +30,7 @@ def overlap_json(o: Overlap, offset_ns: int = 0) -> dict[str, Any]:
     return {
         "nodes": list(o.nodes), "epochs": list(o.epochs), "start": iso(o.start + offset_ns),
         "end": iso(o.end + offset_ns), "duration_s": round(o.duration_ns / 1e9, 6), "certain": o.certain,
-        "kind": o.kind,
+        "kind": o.kind, "group": getattr(o, "group", None),
     }  # fmt: skip
 
 
@@ -71,7 +71,7 @@ def _results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = Non
         "leaderless": [
             {
                 "start": at(w.start), "end": at(w.end),
-                "duration_s": round(w.duration_ns * s, 6), "certain": w.certain,
+                "duration_s": round(w.duration_ns * s, 6), "certain": w.certain, "group": w.group,
             }
             for w in a.leaderless
         ],
@@ -83,12 +83,14 @@ def _results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = Non
                 "old_leader": t.old_leader, "new_leader": t.new_leader,
                 **{name: rounded(getattr(t, name)) for name in FIGURES},
                 "old_leader_last_seen_s": rounded(t.old_leader_last_seen_s),
-                "max_lateness_s": t.max_lateness_s, "skipped_ticks": t.skipped_ticks,
+                "max_lateness_s": t.max_lateness_s, "skipped_ticks": t.skipped_ticks, "group": t.group,
             }
             for t in a.trials
         ],
         "summary": a.summary(),
         "advice": a.advice,
+        "groups": list(a.groups),
+        "harm_group": a.harm_group,
         "observed": {"start": at(a.span[0]), "end": at(a.span[1]), "max_rtt_s": round(a.max_rtt_ns * s, 6)},
         "harm": a.harm.harm,
         "harm_reason": a.harm.reason,

@@ -38,6 +38,9 @@ class OverlapOut(_Model):
     duration_s: float = Field(ge=0)
     certain: bool
     kind: OverlapKind
+    group: str | None = None
+    """The group both nodes led (a sharded cluster: a Redis Cluster slot range); null: the one
+    implicit group of a cluster without groups."""
 
 
 class PossibleOverlaps(_Model):
@@ -55,6 +58,7 @@ class LeaderlessOut(_Model):
     end: Time | None
     duration_s: float = Field(ge=0)
     certain: bool
+    group: str | None = None
 
 
 class TrialOut(_Model):
@@ -76,6 +80,8 @@ class TrialOut(_Model):
     skipped_ticks: int = Field(0, ge=0)
     """Ticks the engine skipped inside the trial: it fell behind (a stalled machine). A trial with
     skipped ticks was disturbed; its figures are less exact."""
+    group: str | None = None
+    """The group these figures are about (the groups the fault's nodes led when it began)."""
 
 
 class Spread(_Model):
@@ -388,6 +394,10 @@ class Results(_Model):
     trials: list[TrialOut]
     summary: Summary
     advice: str | None
+    groups: list[str] = Field(default_factory=list)
+    """A sharded cluster's groups, each judged on its own; empty for one implicit group."""
+    harm_group: str | None = None
+    """The group whose leaders the workload's operations were judged against."""
     observed: Observed
     harm: Harm
     harm_reason: str

@@ -136,9 +136,13 @@ def _clock(at: str | None) -> str:
 def print_summary(r: Results, console: Console) -> None:
     v = r.verdict
     console.print(f"verdict: [{Verdict(v).style}]{v.value}[/]")
+    if r.groups:
+        judged = f"; the workload judged in {r.harm_group}" if r.harm_group else ""
+        console.print(f"  {len(r.groups)} groups, each with its own leader: {', '.join(r.groups)}{judged}")
     for d in (d for d in r.dual_leaders if d.certain):
+        where = f" in group {d.group}" if d.group is not None else ""
         console.print(
-            f"  {d.kind}: {' + '.join(d.nodes)} (epochs {d.epochs[0]} / {d.epochs[1]}) "
+            f"  {d.kind}{where}: {' + '.join(d.nodes)} (epochs {d.epochs[0]} / {d.epochs[1]}) "
             f"{d.start} → {d.end}, {d.duration_s * 1000:.0f} ms (certain)"
         )
     possible = r.possible_overlaps
@@ -165,8 +169,10 @@ def print_summary(r: Results, console: Console) -> None:
     console.print(f"[{r.harm.style}]{head}[/] — {rest}")
     if r.trials:
         t = Table(title="failover per trial (seconds)")
+        grouped = any(tr.group is not None for tr in r.trials)
         for col in (
             "trial",
+            *(["group"] if grouped else []),
             "fault",
             "old → new",
             *(f.removesuffix("_s").replace("_", " ") for f in FIGURES),
@@ -174,7 +180,8 @@ def print_summary(r: Results, console: Console) -> None:
             t.add_column(col)
         for tr in r.trials:
             t.add_row(
-                str(tr.trial or ""), tr.fault, f"{tr.old_leader} → {tr.new_leader}",
+                str(tr.trial or ""), *([tr.group or ""] if grouped else []), tr.fault,
+                f"{tr.old_leader} → {tr.new_leader}",
                 *("—" if (x := getattr(tr, f)) is None else f"{x:.3f}" for f in FIGURES),
             )  # fmt: skip
         console.print(t)
