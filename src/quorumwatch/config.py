@@ -278,8 +278,7 @@ class ZookeeperProbeConfig(_Strict):
     command: Literal["srvr", "mntr"] = "srvr"
 
 
-class RedisProbeConfig(_Strict):
-    kind: Literal["redis"]
+class RedisAccess(_Strict):
     username: str | None = None
     """ACL user (Redis 6+); default: the `default` user."""
     password: Secret | None = None
@@ -289,6 +288,17 @@ class RedisProbeConfig(_Strict):
     def tls_settings(self) -> TlsConfig | None:
         """What TLS to speak, or None for plain text (as the HTTP probes' property says)."""
         return self.tls
+
+
+class RedisProbeConfig(RedisAccess):
+    kind: Literal["redis"]
+
+
+class RedisClusterProbeConfig(RedisAccess):
+    """Redis Cluster: per node `CLUSTER INFO` and `CLUSTER NODES`; each slot range a master owns is
+    a group it leads (its configEpoch the epoch), a replica follows its master's."""
+
+    kind: Literal["redis-cluster"]
 
 
 class HttpProbeConfig(_TlsOptions):
@@ -393,6 +403,7 @@ ProbeConfig = Annotated[
     EtcdProbeConfig
     | ZookeeperProbeConfig
     | RedisProbeConfig
+    | RedisClusterProbeConfig
     | HttpProbeConfig
     | PatroniProbeConfig
     | MetricsProbeConfig

@@ -337,7 +337,7 @@ def _observer(metrics: WatchMetrics, cluster: ClusterConfig, grading: LiveGradin
     """Feed the metrics each tick, with the findings the cluster's grading holds after it."""
 
     def observe(tick: Tick) -> None:
-        metrics.observe(cluster.name, tick, grading.active, grading.analysis.leaderless.total_ns)
+        metrics.observe(cluster.name, tick, grading.active, grading.leaderless_ns)
 
     return observe
 

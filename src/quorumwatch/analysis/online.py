@@ -15,6 +15,7 @@ both open, and when each ends.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +36,8 @@ class Change:
     start: int
     end: int
     """How far it is proven (certain) or possible so far; the final end for `ended`."""
+    group: str | None = None
+    """The group both led (a sharded cluster); None: the one implicit group."""
 
     @property
     def kind(self) -> str:
@@ -360,6 +363,8 @@ class LiveGrading:
     """Monotonic → wall clock, measured at the first tick (as results.json does)."""
     changes: list[Change] = field(default_factory=list)
     """What started or ended at the last tick fed."""
+    groups: dict[str, OnlineAnalysis] = field(default_factory=dict)
+    """A sharded cluster: one grading per group, fed the tick seen in that group."""
     _started: bool = False
 
     def feed(self, tick: Tick) -> list[Change]:
@@ -368,12 +373,36 @@ class LiveGrading:
             return self.changes
         if not self._started:
             self.offset_ns, self._started = tick.wall_ns - tick.started_ns, True
+        if self.groups or any(o.groups for o in tick.observations):
+            from quorumwatch.analysis.groups import project_tick
+
+            for name in {g.group for o in tick.observations for g in o.groups} - self.groups.keys():
+                self.groups[name] = OnlineAnalysis(retain=False)
+            self.changes = [
+                dataclasses.replace(c, group=name)
+                for name in sorted(self.groups)
+                for c in self.groups[name].feed(project_tick(tick, name))
+            ]
+            return self.changes
         self.changes = self.analysis.feed(tick)
         return self.changes
 
     @property
     def active(self) -> list[Change]:
+        if self.groups:
+            return [
+                dataclasses.replace(c, group=n) for n in sorted(self.groups) for c in self.groups[n].active
+            ]
         return self.analysis.active
+
+    @property
+    def leaderless_ns(self) -> dict[bool, int]:
+        """Final leaderless time so far, certain and possible (summed over a sharded cluster's
+        groups)."""
+        if not self.groups:
+            return self.analysis.leaderless.total_ns
+        totals = [a.leaderless.total_ns for a in self.groups.values()]
+        return {c: sum(t.get(c, 0) for t in totals) for c in (True, False)}
 
 
 def analyze_online(ticks: Sequence[Tick]) -> OnlineAnalysis:

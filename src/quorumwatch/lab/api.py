@@ -43,6 +43,7 @@ class Lab:
         loop_wait: int | None = None,
         retry_timeout: int | None = None,
         synchronous: bool = False,
+        node_timeout: int | None = None,
         say: manager.Say | None = None,
     ) -> Lab:
         """Start a lab as `quorumwatch lab up KIND` does (the same options) and wait up to `within` s
@@ -52,7 +53,7 @@ class Lab:
             "session_timeout": session_timeout, "fencing": fencing,
             "min_replicas_to_write": min_replicas_to_write, "min_replicas_max_lag": min_replicas_max_lag,
             "tls": tls, "ttl": ttl, "loop_wait": loop_wait, "retry_timeout": retry_timeout,
-            "synchronous": synchronous,
+            "synchronous": synchronous, "node_timeout": node_timeout,
         }  # fmt: skip
         state = await manager.up_async(
             kind, nodes, name, say or (lambda _line: None), within=within, options=options

@@ -21,9 +21,17 @@ def lab() -> None:
 
 @lab.command()
 @click.argument(
-    "kind", type=click.Choice(["etcd", "zookeeper", "zk-election", "redis", "keepalived", "patroni"])
+    "kind",
+    type=click.Choice(
+        ["etcd", "zookeeper", "zk-election", "redis", "keepalived", "patroni", "redis-cluster"]
+    ),
 )
-@click.option("--nodes", default=3, show_default=True, help="Number of nodes.")
+@click.option(
+    "--nodes",
+    default=3,
+    show_default=True,
+    help="Number of nodes (redis-cluster: masters, each with a replica).",
+)
 @click.option("--name", help="Lab name (default: the kind; 'zk' for zookeeper, 'zkelect' for zk-election).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for one agreed leader.")
 @click.option(
@@ -61,6 +69,11 @@ def lab() -> None:
     is_flag=True,
     help="etcd: clients speak TLS with a certificate the lab's own CA signed (--client-cert-auth); "
     "the cluster file names the CA and the client certificate.",
+)
+@click.option(
+    "--node-timeout",
+    type=click.IntRange(100, 600_000),
+    help="redis-cluster: cluster-node-timeout in ms (lab: 2000).",
 )
 @click.option(
     "--ttl", type=click.IntRange(5, 3600), help="patroni: the leader lock's TTL in seconds (lab: 10)."
@@ -101,12 +114,14 @@ def up(
     loop_wait: int | None,
     retry_timeout: int | None,
     synchronous: bool,
+    node_timeout: int | None,
 ) -> None:
     """Build namespaces, start a KIND cluster, wait for one leader; print the cluster file's path last.
 
     Kinds: etcd, zookeeper, zk-election (3 ZooKeeper servers + N participants electing through them),
     redis (a master, replicas and 3 sentinels), keepalived (VRRP instances sharing a virtual address),
-    patroni (PostgreSQL 15 under Patroni on each node, a 3-member etcd as the DCS).
+    patroni (PostgreSQL 15 under Patroni on each node, a 3-member etcd as the DCS), redis-cluster
+    (N masters with a replica each; leadership per slot range).
     """
     from quorumwatch.config import node_seconds
     from quorumwatch.lab import manager
@@ -121,6 +136,9 @@ def up(
     ] + (["--synchronous"] if synchronous else [])
     if patroni_given and kind != "patroni":
         click.echo(f"quorumwatch lab: {', '.join(patroni_given)}: for the patroni lab only", err=True)
+        sys.exit(2)
+    if node_timeout is not None and kind != "redis-cluster":
+        click.echo("quorumwatch lab: --node-timeout: for the redis-cluster lab only", err=True)
         sys.exit(2)
     shifts: dict[str, float] = {}
     for item in clock_offsets:
@@ -147,6 +165,7 @@ def up(
         "loop_wait": loop_wait,
         "retry_timeout": retry_timeout,
         "synchronous": synchronous,
+        "node_timeout": node_timeout,
     }
     from quorumwatch.report.progress import status
 

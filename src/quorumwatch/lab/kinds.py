@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,10 @@ class KindSpec:
     """The namespaces that are the cluster's nodes (the rest support them)."""
     ready: Callable[[], str | None] | None = None
     """Beyond one agreed leader: None when the cluster is fully ready, else what is missing."""
+    form: Callable[[], None] | None = None
+    """Run once every server has started (blocking): what joins them into one cluster."""
+    leaders: int = 1
+    """How many nodes lead at once when all is well (one per group of a sharded cluster)."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +282,78 @@ def keepalived(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
     return KindSpec(probe, 112, 0.1, 0.08, servers, [n.name for n in net.nodes])
 
 
+def _redis_cluster_names(masters: int) -> tuple[list[str], list[str]]:
+    return [f"n{k}" for k in range(1, 2 * masters + 1)], []
+
+
+def redis_cluster(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
+    """Redis Cluster: `--nodes` masters, each with one replica (n1..nN masters at creation, the
+    rest replicas), the cluster bus over the data link, `cluster-node-timeout` from options
+    (default 2000 ms). Formed with `redis-cli --cluster create` from inside the first namespace."""
+    require_programs(["redis-server", "redis-cli"])
+    nodes = list(net.nodes)
+    if len(nodes) < 6:
+        raise LabError("redis-cluster needs --nodes 3 or more (masters; each gets a replica)")
+    timeout = int(options.get("node_timeout") or 2000)
+    servers = {}
+    for n in nodes:
+        d = root / n.name
+        conf = [
+            f"bind {n.data_ip} {n.mgmt_ip} 127.0.0.1", "port 6379", "protected-mode no", f"dir {d}",
+            "cluster-enabled yes", f"cluster-config-file {d / 'nodes.conf'}",
+            f"cluster-node-timeout {timeout}", f"cluster-announce-ip {n.data_ip}",
+            'save ""', "appendonly no", "repl-diskless-sync-delay 0", f"logfile {d / 'redis.log'}",
+            "daemonize no",
+        ]  # fmt: skip
+        servers[n.name] = ServerSpec(
+            ["redis-server", str(d / "redis.conf")],
+            d / "redis.log",
+            {d / "redis.conf": "\n".join(conf) + "\n"},
+        )
+    first = nodes[0]
+    addrs = [f"{n.data_ip}:6379" for n in nodes]
+
+    def form() -> None:
+        from quorumwatch.lab.system import sh
+
+        deadline = time.monotonic() + 30
+        while True:
+            done = sh(
+                ["ip", "netns", "exec", first.netns, "redis-cli", "--cluster", "create", *addrs,
+                 "--cluster-replicas", "1", "--cluster-yes"],
+                check=False, timeout=30,
+            )  # fmt: skip
+            if done.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                out = (done.stdout + done.stderr).strip().splitlines()
+                raise LabError(f"redis-cli --cluster create failed: {out[-1] if out else done.returncode}")
+            time.sleep(0.3)  # the servers are still starting
+
+    def ready() -> str | None:
+        """Every node sees `cluster_state:ok`, and every replica's link to its master is up."""
+        import redis as redis_client
+
+        for n in nodes:
+            try:
+                r = redis_client.Redis(host=n.mgmt_ip, port=6379, socket_timeout=1, decode_responses=True)
+                info = r.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+                repl = r.info("replication")
+                r.close()
+            except redis_client.RedisError as exc:
+                return f"{n.name}: {exc}"
+            if "cluster_state:ok" not in str(info):
+                return f"{n.name}: cluster_state not ok"
+            if repl.get("role") == "slave" and repl.get("master_link_status") != "up":
+                return f"{n.name}: replica link {repl.get('master_link_status')}"
+        return None
+
+    masters = len(nodes) // 2
+    return KindSpec(
+        {"kind": "redis-cluster"}, 6379, 0.1, 0.08, servers, [n.name for n in nodes], ready, form, masters
+    )
+
+
 def _patroni_names(n: int) -> tuple[list[str], list[str]]:
     return [f"n{k}" for k in range(1, n + 1)], ["e1", "e2", "e3"]
 
@@ -401,6 +478,7 @@ KINDS: dict[str, Kind] = {
     "redis": Kind(_redis_names, redis),
     "keepalived": Kind(_nodes_only, keepalived),
     "patroni": Kind(_patroni_names, patroni),
+    "redis-cluster": Kind(_redis_cluster_names, redis_cluster),
 }
 
 

@@ -16,11 +16,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quorumwatch.config import ClusterConfig, dump_cluster
 from quorumwatch.lab import kinds, net
 from quorumwatch.lab.system import LabError, alive, kill_pid, proc_start_time, require_programs, require_root
+
+if TYPE_CHECKING:
+    from quorumwatch.model import Tick
 
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}\Z")
 DEFAULT_ROOT = Path("/var/tmp/quorumwatch/labs")
@@ -63,6 +66,9 @@ class LabState:
     net_built: bool = False
     """Set just before the network is built: only then are the root link and route ours to remove."""
     ready: bool = False
+    leaders: int = 1
+    """Nodes leading at once when all is well: one per group of a sharded cluster (Redis Cluster's
+    masters), else one."""
 
     @property
     def path(self) -> Path:
@@ -167,7 +173,8 @@ async def up_async(
         support = [n.name for n in state.nodes if n.name not in state.cluster_nodes]
         extra = f" (+{len(support)} support: {', '.join(support)})" if support else ""
         took = time.monotonic() - t
-        say(f"{kind} cluster {state.name!r} up: {nodes} nodes{extra}, leader {leader} ({took:.2f} s)")
+        count = len(state.cluster_nodes)
+        say(f"{kind} cluster {state.name!r} up: {count} nodes{extra}, leader {leader} ({took:.2f} s)")
     except BaseException:
         with contextlib.suppress(Exception):
             await asyncio.shield(asyncio.to_thread(down_one, state))
@@ -225,6 +232,7 @@ def _build(
                 for n in plan.nodes
             ],
             cluster_nodes=spec.cluster_nodes,
+            leaders=spec.leaders,
         )
         state.save()
     try:
@@ -245,6 +253,10 @@ def _build(
         for node in sorted(state.nodes, key=lambda n: n.name in state.cluster_nodes):
             _start(state, node)
         state.save()
+        if spec.form is not None:
+            t = time.monotonic()
+            spec.form()
+            say(f"formed the cluster ({time.monotonic() - t:.2f} s)")
         cluster = _cluster_config(state, spec)
         cluster_file = path / "cluster.yaml"
         cluster_file.write_text(dump_cluster(cluster), encoding="utf-8")
@@ -348,7 +360,6 @@ async def await_one_leader(state: LabState, cluster: ClusterConfig, within: floa
     """`wait_for_one_leader` on the caller's event loop."""
     timeout = within
     from quorumwatch.engine import Engine
-    from quorumwatch.model import Tick
     from quorumwatch.probes import make_probe
 
     good = 0
@@ -359,7 +370,7 @@ async def await_one_leader(state: LabState, cluster: ClusterConfig, within: floa
     def seen(tick: Tick) -> None:
         nonlocal good, leader
         last[:] = [tick]
-        agreed = tick.agreed_leader
+        agreed = _agreed(tick, state.leaders)
         good = good + 1 if agreed is not None else 0
         if agreed is not None:
             leader = agreed
@@ -386,6 +397,21 @@ async def await_one_leader(state: LabState, cluster: ClusterConfig, within: floa
         seen_roles = " ".join(o.role.letter for o in last[0].observations) if last else "nothing"
         raise LabError(f"no single agreed leader within {timeout:g} s (last matrix: [{seen_roles}])")
     return leader
+
+
+def _agreed(tick: Tick, leaders: int) -> str | None:
+    """The agreed leader(s) of one tick: `leaders` nodes leading, every other following or
+    observing (`n1`; a sharded cluster's `n1, n2, n3`), else None."""
+    from quorumwatch.model import Role
+
+    if leaders == 1:
+        return tick.agreed_leader
+    roles = [o.role for o in tick.observations]
+    if roles.count(Role.LEADER) != leaders or any(
+        r not in (Role.LEADER, Role.FOLLOWER, Role.OBSERVER) for r in roles
+    ):
+        return None
+    return ", ".join(o.node for o in tick.leaders)
 
 
 def stop_node(name: str, node: str) -> NodeState:

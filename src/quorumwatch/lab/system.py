@@ -43,6 +43,7 @@ APT_HINT = {
     "java": "default-jre-headless",
     "redis-server": "redis-server",
     "redis-sentinel": "redis-sentinel",
+    "redis-cli": "redis-tools",
     "openssl": "openssl",
     "patroni": "patroni",
     "setpriv": "util-linux",

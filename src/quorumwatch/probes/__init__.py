@@ -10,6 +10,7 @@ from quorumwatch.config import (
     MetricsProbeConfig,
     NodeConfig,
     PatroniProbeConfig,
+    RedisClusterProbeConfig,
     RedisProbeConfig,
     ZookeeperProbeConfig,
     reveal,
@@ -23,9 +24,10 @@ def check_access(cluster: ClusterConfig) -> None:
     from quorumwatch.probes.tls import client_context
 
     cfg = cluster.probe
-    if isinstance(cfg, RedisProbeConfig) and cfg.password is not None:
+    if isinstance(cfg, (RedisProbeConfig, RedisClusterProbeConfig)) and cfg.password is not None:
         reveal(cfg.password, "probe.password")
-    if isinstance(cfg, (EtcdProbeConfig, HttpProbeConfig, RedisProbeConfig)) and cfg.tls_settings:
+    redis_kinds = (RedisProbeConfig, RedisClusterProbeConfig)
+    if isinstance(cfg, (EtcdProbeConfig, HttpProbeConfig, *redis_kinds)) and cfg.tls_settings:
         client_context(cfg.tls_settings)
 
 
@@ -44,6 +46,10 @@ def make_probe(cluster: ClusterConfig, node: NodeConfig) -> Probe:
         from quorumwatch.probes.redis import RedisProbe
 
         return RedisProbe(node, cfg)
+    if isinstance(cfg, RedisClusterProbeConfig):
+        from quorumwatch.probes.redis import RedisClusterProbe
+
+        return RedisClusterProbe(node, cfg)
     if isinstance(cfg, HttpProbeConfig):
         from quorumwatch.probes.http import HttpProbe
 

@@ -1,4 +1,5 @@
-"""Redis (and Sentinel) through `ROLE`: master → leader, slave → follower, sentinel → observer."""
+"""Redis (and Sentinel) through `ROLE`: master → leader, slave → follower, sentinel → observer.
+Redis Cluster through `CLUSTER INFO` and `CLUSTER NODES`: leadership per slot range (groups)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.connection import Connection
 
-from quorumwatch.config import NodeConfig, RedisProbeConfig, reveal
-from quorumwatch.model import Answer, Reason, Role
+from quorumwatch.config import NodeConfig, RedisAccess, RedisClusterProbeConfig, reveal
+from quorumwatch.model import Answer, GroupRole, Reason, Role
 from quorumwatch.probes.base import GarbageAnswer
 
 
@@ -53,7 +54,7 @@ class _TlsConnection(Connection):
 
 
 def redis_client(
-    host: str, port: int, cfg: RedisProbeConfig | None, *, single: bool = False, **options: Any
+    host: str, port: int, cfg: RedisAccess | None, *, single: bool = False, **options: Any
 ) -> aioredis.Redis:
     """A client speaking what the cluster file says: ACL user and password (from the file, the
     environment or a file), TLS verified as `tls` says. Shared by the probe and the workload."""
@@ -79,7 +80,7 @@ def redis_client(
 
 
 class RedisProbe:
-    def __init__(self, node: NodeConfig, cfg: RedisProbeConfig) -> None:
+    def __init__(self, node: NodeConfig, cfg: RedisAccess) -> None:
         self.node = node.name
         self._host, self._port = node.host, node.port
         self._cfg = cfg
@@ -90,7 +91,7 @@ class RedisProbe:
         if self._client is None:
             self._client = redis_client(self._host, self._port, self._cfg, single=True)
         try:
-            reply = await self._client.execute_command("ROLE")  # type: ignore[no-untyped-call]
+            return await self._query(self._client)
         except BaseException as exc:
             self._discard()
             if isinstance(exc, redis.exceptions.AuthenticationError):  # a ConnectionError too
@@ -115,7 +116,9 @@ class RedisProbe:
             if isinstance(exc, (redis.exceptions.InvalidResponse, redis.exceptions.DataError)):
                 raise GarbageAnswer("not RESP", str(exc)) from None
             raise
-        return parse_role(reply)
+
+    async def _query(self, client: aioredis.Redis) -> Answer:
+        return parse_role(await client.execute_command("ROLE"))  # type: ignore[no-untyped-call]
 
     def _discard(self) -> None:
         # After a timeout the connection may still owe us a reply: never reuse it.
@@ -132,3 +135,68 @@ class RedisProbe:
 
 
 _pending: set[asyncio.Task[None]] = set()
+
+
+def _slot_ranges(fields: list[str]) -> list[str]:
+    """A CLUSTER NODES line's slots (`0-5460`, `5461`), without the `[slot->-id]` migrations."""
+    return [f for f in fields if f and f[0].isdigit()]
+
+
+def parse_cluster(info: str, nodes: str) -> Answer:
+    """A node's own view (pure): `CLUSTER NODES` names it `myself`; a master leads each slot range
+    it owns, in its configEpoch; a replica follows its master's ranges. A master whose
+    `cluster_state` is `fail` is not serving (it answers CLUSTERDOWN) whatever its flags say:
+    `candidate` in its ranges (lab-facts.md: a cut-off master says `ROLE master` for ~10 s)."""
+    state = next(
+        (ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("cluster_state:")), None
+    )
+    if state not in ("ok", "fail"):
+        raise GarbageAnswer("CLUSTER INFO without cluster_state", info)
+    lines: dict[str, list[str]] = {}
+    me: list[str] | None = None
+    for raw in nodes.splitlines():
+        f = raw.split()
+        if not f:
+            continue
+        if len(f) < 8:
+            raise GarbageAnswer("short CLUSTER NODES line", raw)
+        lines[f[0]] = f
+        if "myself" in f[2].split(","):
+            me = f
+    if me is None:
+        raise GarbageAnswer("CLUSTER NODES names no `myself`", nodes)
+    flags = me[2].split(",")
+    try:
+        epoch = int(me[6])
+    except ValueError:
+        raise GarbageAnswer(f"config epoch {me[6]!r} is not a number", nodes) from None
+    if "master" in flags:
+        ranges = _slot_ranges(me[8:])
+        serving = state == "ok"
+        role = Role.LEADER if serving else Role.CANDIDATE
+        groups = tuple(GroupRole(r, role, epoch) for r in ranges)
+        if not ranges:
+            return Answer(Role.OBSERVER, epoch=epoch, self_id=me[0], detail="master without slots")
+        detail = None if serving else "cluster_state:fail: refuses every command (CLUSTERDOWN)"
+        return Answer(role, epoch=epoch, self_id=me[0], detail=detail, groups=groups)
+    if "slave" in flags:
+        master = lines.get(me[3])
+        if master is None:
+            return Answer(Role.FOLLOWER, self_id=me[0], leader=me[3], detail="master unknown to this node")
+        try:
+            master_epoch = int(master[6])
+        except ValueError:
+            raise GarbageAnswer(f"config epoch {master[6]!r} is not a number", nodes) from None
+        groups = tuple(GroupRole(r, Role.FOLLOWER, master_epoch) for r in _slot_ranges(master[8:]))
+        return Answer(Role.FOLLOWER, epoch=master_epoch, leader=me[3], self_id=me[0], groups=groups)
+    raise GarbageAnswer(f"unexpected flags {me[2]!r}", nodes)
+
+
+class RedisClusterProbe(RedisProbe):
+    def __init__(self, node: NodeConfig, cfg: RedisClusterProbeConfig) -> None:
+        super().__init__(node, cfg)
+
+    async def _query(self, client: aioredis.Redis) -> Answer:
+        info = await client.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+        nodes = await client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+        return parse_cluster(_text(info), _text(nodes))

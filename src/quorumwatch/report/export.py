@@ -65,6 +65,7 @@ def finding_json(c: Change, wall_offset_ns: int, cluster: str | None = None) -> 
         "epochs": list(c.epochs),
         "start": iso(c.start + wall_offset_ns), "end": iso(c.end + wall_offset_ns),
         "duration_s": round((c.end - c.start) / 1e9, 6),
+        **({"group": c.group} if c.group is not None else {}),
     }  # fmt: skip
 
 

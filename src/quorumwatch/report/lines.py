@@ -45,6 +45,16 @@ def matrix(observations: tuple[Observation, ...] | list[Observation]) -> str:
     )
 
 
+def _per_group(tick: Tick) -> list[tuple[str | None, tuple[Observation, ...]]]:
+    """The tick as one implicit group, or a sharded cluster's tick seen per group."""
+    if not any(o.groups for o in tick.observations):
+        return [(None, tick.observations)]
+    from quorumwatch.analysis.groups import group_key, project_observation
+
+    names = sorted({g.group for o in tick.observations for g in o.groups}, key=group_key)
+    return [(g, tuple(project_observation(o, g) for o in tick.observations)) for g in names]
+
+
 def _leadership(o: Observation) -> str:
     if o.role is Role.UNKNOWN:
         return "unknown"
@@ -57,6 +67,9 @@ def _describe(o: Observation) -> str:
         parts.append(f"epoch {o.epoch}")
     if o.role is Role.UNKNOWN and o.reason is not None:
         parts.append(o.reason.value + (f": {o.detail}" if o.detail else ""))
+    led = [g.group for g in o.groups if g.role is Role.LEADER]
+    if led:
+        parts.append(f"leads {' '.join(led)}")
     return ", ".join(parts)
 
 
@@ -108,15 +121,21 @@ class LineFormatter:
                     f"was {prev.leadership} for {held:.3f} s since {stamp(prev.since_wall_ns, self.tz)})"
                 )
                 self._state[o.node] = _NodeState(now, tick.wall_ns)
-        leaders = tick.leaders
-        if len(leaders) > 1:
-            self.multi_leader_ticks += 1
-            who = ", ".join(f"{o.node} (epoch {o.epoch})" if o.epoch is not None else o.node for o in leaders)
-            out.append(f"more than 1 leader appear at this tick, cnt={len(leaders)}: {who}")
-        elif not leaders and len(tick.observations) > 1:
-            unknown = sum(1 for o in tick.observations if o.role is Role.UNKNOWN)
-            note = f" ({unknown} of {len(tick.observations)} nodes unknown)" if unknown else ""
-            out.append(f"no leader at this tick{note}")
+        multi = False
+        for group, observations in _per_group(tick):
+            of = f" of {group}" if group is not None else ""
+            leaders = [o for o in observations if o.role is Role.LEADER]
+            if len(leaders) > 1:
+                multi = True
+                who = ", ".join(
+                    f"{o.node} (epoch {o.epoch})" if o.epoch is not None else o.node for o in leaders
+                )
+                out.append(f"more than 1 leader{of} appear at this tick, cnt={len(leaders)}: {who}")
+            elif not leaders and len(observations) > 1:
+                unknown = sum(1 for o in observations if o.role is Role.UNKNOWN)
+                note = f" ({unknown} of {len(observations)} nodes unknown)" if unknown else ""
+                out.append(f"no leader{of} at this tick{note}")
+        self.multi_leader_ticks += multi
         if self.graded and grading is not None:
             out += [f"{graded_line(c, grading.offset_ns, self.tz)}" for c in grading.changes]
         if not self.changes_only:
@@ -137,6 +156,8 @@ def graded_line(c: Change, wall_offset_ns: int, tz: dt.tzinfo | None = None) -> 
     a, b = c.nodes
     ea, eb = c.epochs
     who = f"{a} (epoch {ea}), {b} (epoch {eb})" if ea is not None or eb is not None else f"{a}, {b}"
+    if c.group is not None:
+        who += f" in group {c.group}"
     since = stamp(c.start + wall_offset_ns, tz)[11:]
     took = (c.end - c.start) / 1e9
     name = {"violation": "violation: two leaders in the same epoch", "dual_leader": "dual leader"}.get(
@@ -146,9 +167,10 @@ def graded_line(c: Change, wall_offset_ns: int, tz: dt.tzinfo | None = None) -> 
         if c.certain:
             return f"{name} (certain since {since}, {took:.3f} s so far): {who}"
         return f"{name} (since {since}, not proven): {who}"
+    where = f" in group {c.group}" if c.group is not None else ""
     if c.certain:
-        return f"{name} {a} + {b} ended after {took:.3f} s"
-    return f"{name} {a} + {b} over after {took:.3f} s (never proven)"
+        return f"{name} {a} + {b}{where} ended after {took:.3f} s"
+    return f"{name} {a} + {b}{where} over after {took:.3f} s (never proven)"
 
 
 def _target(target: Any, nodes: tuple[str, ...]) -> str:

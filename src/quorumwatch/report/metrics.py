@@ -94,6 +94,18 @@ class WatchMetrics:
             registry=r,
         )
         self.ticks = Counter("quorumwatch_ticks", "Ticks probed.", ["cluster"], registry=r)
+        self.group_leaders = Gauge(
+            "quorumwatch_group_leaders",
+            "A sharded cluster: nodes that said they lead the group at the last tick (the naive count).",
+            ["cluster", "group"],
+            registry=r,
+        )
+        self.group_dual_active = Gauge(
+            "quorumwatch_group_dual_leader_active",
+            "A sharded cluster: 1 while a graded dual leader of the group is open.",
+            ["cluster", "group", "certainty"],
+            registry=r,
+        )
         self._agreed: dict[str, str | None] = {}
         self._grown: dict[tuple[str, tuple[str, str], bool, int], int] = {}
         self._last_start: dict[str, int] = {}
@@ -128,6 +140,19 @@ class WatchMetrics:
                 self.leaderless_seconds.labels(cluster, name).inc((total - counted[certain]) / 1e9)
                 counted[certain] = total
         self._findings(cluster, active)
+        if any(o.groups for o in tick.observations):
+            self._groups(cluster, tick, active)
+
+    def _groups(self, cluster: str, tick: Tick, active: list[Change]) -> None:
+        led: dict[str, int] = {}
+        for o in tick.observations:
+            for g in o.groups if o.role is not Role.UNKNOWN else ():
+                led[g.group] = led.get(g.group, 0) + (g.role is Role.LEADER)
+        for group, n in led.items():
+            self.group_leaders.labels(cluster, group).set(n)
+            for certain, name in ((True, "certain"), (False, "possible")):
+                on = any(c.group == group and c.certain is certain for c in active)
+                self.group_dual_active.labels(cluster, group, name).set(1 if on else 0)
 
     def _findings(self, cluster: str, active: list[Change]) -> None:
         seen = set()
