@@ -21,6 +21,7 @@ from quorumwatch.probes import check_access
 if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
     from collections.abc import Sequence
 
+    from quorumwatch.logs.scan import LogRun
     from quorumwatch.session import RunResult
 
 EXIT_OK = 0
@@ -691,6 +692,10 @@ def logs(
         fail(str(exc), EXIT_USAGE)
     except LogError as exc:
         fail(str(exc))
+    from quorumwatch.store import HISTORY_FILE
+
+    if run_dir is not None and (run_dir / HISTORY_FILE).is_file():
+        result = _per_group(result, run_dir / HISTORY_FILE, skew)
     if as_json:
         click.echo(json.dumps(to_json(result, context, show_all), indent=2))
     elif timeline_only:
@@ -761,3 +766,28 @@ def _register_lab() -> None:
 
 
 _register_lab()
+
+
+def _per_group(result: LogRun, history_path: Path, skew_s: float) -> LogRun:
+    """A sharded cluster's run: its logs judged per group, by what the run's probes saw each node
+    lead (log lines name no slot range)."""
+    import dataclasses
+
+    from quorumwatch.logs.joined import regroup
+    from quorumwatch.store import HistoryError, HistoryFile
+
+    try:
+        history = HistoryFile.open(history_path)
+        try:
+            ticks = list(history.ticks())
+        finally:
+            history.close()
+    except HistoryError as exc:
+        fail(str(exc))
+    regrouped = regroup(result.forensics, ticks, round(skew_s * 1e9))
+    if regrouped is not result.forensics:
+        click.echo(
+            "a sharded cluster: its logs judged per group, by what the run's probes saw each node lead",
+            err=True,
+        )
+    return dataclasses.replace(result, forensics=regrouped)

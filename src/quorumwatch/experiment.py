@@ -110,6 +110,7 @@ class Experiment:
         self._chains = 0
         self._record_error: str | None = None
         self._clocks: dict[str, list[ClockOffset]] = {}
+        self.workload_slot: int | None = None
 
     # ---- output and history ----
 
@@ -143,6 +144,29 @@ class Experiment:
 
     # ---- faults ----
 
+    def _in_group(self, tick: Tick, group: str) -> Tick:
+        """The tick seen in one group of a sharded cluster (`workload`: the group holding the
+        workload's slot), for a `{role: ..., group: ...}` target."""
+        from quorumwatch.analysis.groups import group_of_slot, project_tick
+
+        names = sorted({g.group for o in tick.observations for g in o.groups})
+        if group == "workload":
+            if self.workload_slot is None:
+                raise FaultError(
+                    "target group 'workload': no workload with a slot runs (a Redis Cluster workload)"
+                )
+            found = group_of_slot(names, self.workload_slot)
+            if found is None:
+                raise FaultError(
+                    f"target group 'workload': no node leads a range holding slot {self.workload_slot}"
+                )
+            group = found
+        elif group not in names:
+            raise FaultError(
+                f"target group {group!r}: no node names it (groups: {', '.join(names) or 'none'})"
+            )
+        return project_tick(tick, group)
+
     def _new_fault(self, index: int) -> Fault:
         self._chains += 1
         spec = self.scenario.faults[index]
@@ -151,6 +175,9 @@ class Experiment:
     async def _inject(self, fault: Fault, index: int, trial: TrialRecord) -> int:
         spec = self.scenario.faults[index]
         last = self.feed.last
+        group = getattr(spec.target, "group", None)
+        if last is not None and group is not None:
+            last = self._in_group(last, group)
         roles = {o.node: o.role for o in last.observations} if last else {}
         names = [n.name for n in self.cluster.nodes]
         nodes = resolve(spec.target, names, roles, self.rng)

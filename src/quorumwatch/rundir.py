@@ -250,7 +250,7 @@ def _logs_section(run_dir: Path, ticks: Sequence[Tick]) -> dict[str, Any]:
 
     from quorumwatch._serial import iso
     from quorumwatch.config import ConfigError
-    from quorumwatch.logs.joined import detection_lags, disproved_ticks
+    from quorumwatch.logs.joined import detection_lags, disproved_ticks, regroup
     from quorumwatch.logs.reader import LogError
     from quorumwatch.logs.scan import resolve_inputs, run_logs
     from quorumwatch.offsets import CLOCKS_FILE, ClockError, load_for_logs
@@ -267,7 +267,7 @@ def _logs_section(run_dir: Path, ticks: Sequence[Tick]) -> dict[str, Any]:
         r = run_logs(files, None, tz=tz, year=None, skew_s=skew, offsets_s=offsets)
     except (ConfigError, LogError, ClockError) as exc:
         return {"error": str(exc)}
-    f = r.forensics
+    f = regroup(r.forensics, ticks, round(skew * 1e9))  # a sharded cluster's logs, judged per group
     lags = detection_lags(f, ticks)
     disproved = disproved_ticks(f, ticks)
     values = [d.lag_s for d in lags if d.lag_s is not None]

@@ -44,6 +44,9 @@ class Schedule(Protocol):
     """Faults on a schedule beside the probes (`experiment.Experiment`): its errors are its own."""
 
     interrupted: bool
+    workload_slot: int | None
+    """A sharded cluster's workload slot (set before `drive`): a `{role: leader, group: workload}`
+    target is the leader of the group holding it."""
 
     async def drive(self, feed: TickFeed) -> None:
         """The trials; returns when they are done (or raises when they cannot go on)."""
@@ -235,6 +238,8 @@ async def _actors(
     signal, or the probes ended); the probes stopped."""
     loop = asyncio.get_running_loop()
     wl = workload_for(spec, cluster, history, feed, run_id) if spec is not None else None
+    if schedule is not None and wl is not None:
+        schedule.workload_slot = getattr(wl.client, "group_slot", None)
     engine_task = loop.create_task(engine.run(stop=stop))
     wl_task = loop.create_task(wl.run(ops_stop)) if wl is not None else None
     driver = loop.create_task(schedule.drive(feed)) if schedule is not None else None

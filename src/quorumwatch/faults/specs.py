@@ -18,9 +18,12 @@ class RoleTarget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     role: RoleName
+    group: str | None = None
+    """A sharded cluster: the role in one group (a slot range such as `0-5460`, or `workload`:
+    the group holding the workload's keys)."""
 
-    def spelled(self) -> str:
-        return self.role
+    def spelled(self) -> str | dict[str, str]:
+        return self.role if self.group is None else {"role": self.role, "group": self.group}
 
 
 class NodesTarget(BaseModel):

@@ -8,11 +8,13 @@ they come from one clock, elsewhere the logs' skew applies.
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from quorumwatch.logs.forensics import Forensics, LeaderInterval
-from quorumwatch.model import Role, Tick
+from quorumwatch.model import Observation, Role, Tick, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +80,39 @@ def disproved_ticks(f: Forensics, ticks: Sequence[Tick], skew_ns: int = 0) -> li
         by_node.setdefault(iv.node, []).append(iv)
     out = []
     for t in ticks:
-        leaders = [o for o in t.observations if o.role is Role.LEADER]
-        if len(leaders) < 2 or not all(o.node in by_node for o in leaders):
-            continue
-        lo = min(o.send_ns for o in leaders) + offset - skew_ns
-        hi = max(o.recv_ns for o in leaders) + offset + skew_ns
-        # what each may have led: a leadership open where its log ends may go on, so it disproves
-        # nothing after that
-        spans = []
-        for o in leaders:
-            spans.append([(max(iv.maybe[0], lo), min(iv.maybe[1], hi)) for iv in by_node[o.node]
-                          if iv.maybe[0] < hi and lo < iv.maybe[1]])  # fmt: skip
-        if _no_common_instant(spans):
+        if any(o.groups for o in t.observations):
+            # a sharded cluster: two leaders of one group (masters of different ranges are fine)
+            claims = [
+                [
+                    o
+                    for o in t.observations
+                    if any(g.group == name and g.role is Role.LEADER for g in o.groups)
+                ]
+                for name in sorted({g.group for o in t.observations for g in o.groups})
+            ]
+        else:
+            claims = [[o for o in t.observations if o.role is Role.LEADER]]
+        if any(_disproved(leaders, by_node, offset, skew_ns) for leaders in claims):
             out.append(t.index)
     return out
+
+
+def _disproved(
+    leaders: list[Observation], by_node: dict[str, list[LeaderInterval]], offset: int, skew_ns: int
+) -> bool:
+    """Whether the logs show these claimants of one tick never leading at one instant inside its
+    answer windows (widened by the skew)."""
+    if len(leaders) < 2 or not all(o.node in by_node for o in leaders):
+        return False
+    lo = min(o.send_ns for o in leaders) + offset - skew_ns
+    hi = max(o.recv_ns for o in leaders) + offset + skew_ns
+    # what each may have led: a leadership open where its log ends may go on, so it disproves
+    # nothing after that
+    spans = []
+    for o in leaders:
+        spans.append([(max(iv.maybe[0], lo), min(iv.maybe[1], hi)) for iv in by_node[o.node]
+                      if iv.maybe[0] < hi and lo < iv.maybe[1]])  # fmt: skip
+    return _no_common_instant(spans)
 
 
 def _no_common_instant(spans: list[list[tuple[int, int]]]) -> bool:
@@ -103,3 +124,61 @@ def _no_common_instant(spans: list[list[tuple[int, int]]]) -> bool:
                     if max(a0, b0) < min(a1, b1):
                         return False
     return True
+
+
+def claimed_groups(ticks: Sequence[Tick]) -> dict[str, list[tuple[int, frozenset[str]]]]:
+    """Per node of a sharded cluster, in send order: (wall time, the groups it led or claimed
+    there). A failed Redis Cluster master still claims its ranges (`candidate`)."""
+    if not ticks:
+        return {}
+    offset = ticks[0].wall_ns - ticks[0].started_ns
+    out: dict[str, list[tuple[int, frozenset[str]]]] = {}
+    for t in ticks:
+        for o in t.observations:
+            if o.role is Role.UNKNOWN:
+                continue
+            led = frozenset(g.group for g in o.groups if g.role in (Role.LEADER, Role.CANDIDATE))
+            out.setdefault(o.node, []).append((o.send_ns + offset, led))
+    for rows in out.values():
+        rows.sort(key=lambda r: r[0])
+    return out
+
+
+def _groups_of(iv: LeaderInterval, rows: list[tuple[int, frozenset[str]]]) -> frozenset[str]:
+    """The groups the probes saw the node lead inside the logged leadership, else at the answer
+    nearest to it (a leadership the probes never overlapped: before the run, after it)."""
+    if not rows:
+        return frozenset()
+    times = [r[0] for r in rows]
+    lo, hi = bisect.bisect_left(times, iv.start), bisect.bisect_right(times, iv.end)
+    if lo < hi:  # answers inside: what they claimed, nothing if they claimed nothing
+        return frozenset().union(*(r[1] for r in rows[lo:hi]))
+    near = [rows[k] for k in (lo - 1, hi) if 0 <= k < len(rows)]
+    best = min(near, key=lambda r: min(abs(r[0] - iv.start), abs(r[0] - iv.end)))
+    return best[1]
+
+
+def regroup(f: Forensics, ticks: Sequence[Tick], skew_ns: int = 0) -> Forensics:
+    """A sharded cluster's logs judged per group. Its log lines name no group (Redis Cluster's
+    `Failover election won` says which node, not which slots), so each logged leadership is put in
+    the groups the probes saw that node lead then; two leaderships overlap only within a group
+    (three masters of three slot ranges are no split brain). Ungrouped runs are left as they are."""
+    from quorumwatch.logs.forensics import _overlap
+
+    claims = claimed_groups(ticks)
+    if not any(g for rows in claims.values() for _, g in rows):
+        return f
+    groups = {id(iv): _groups_of(iv, claims.get(iv.node, [])) for iv in f.intervals}
+    overlaps = []
+    for a, b in itertools.combinations(f.intervals, 2):
+        shared = sorted(groups[id(a)] & groups[id(b)])
+        if a.node == b.node or not shared:
+            continue
+        first, second = (a, b) if a.node < b.node else (b, a)
+        for o in _overlap(first, second, skew_ns):
+            overlaps += [dataclasses.replace(o, group=g) for g in shared]
+    overlaps.sort(key=lambda o: (o.start, o.nodes, o.group or ""))
+    verdict = (
+        Verdict.strongest(o.kind for o in overlaps) if f.verdict is not Verdict.INCONCLUSIVE else f.verdict
+    )
+    return dataclasses.replace(f, overlaps=tuple(overlaps), verdict=verdict)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from quorumwatch.config import ClusterConfig, NodeConfig
 from quorumwatch.engine import Clock, LoopClock, TickFeed
-from quorumwatch.model import FinalRead, Operation, OperationKind, Outcome, WorkloadKind, excerpt
+from quorumwatch.model import FinalRead, Operation, OperationKind, Outcome, Tick, WorkloadKind, excerpt
 from quorumwatch.probes.base import GarbageAnswer
 from quorumwatch.store import HistoryFile
 from quorumwatch.workload.clients import OpResult, ReadError, WorkloadClient
@@ -100,9 +101,24 @@ class Workload:
         if route == "each-node":
             return [self.order[slot % len(self.order)]]
         tick = self.feed.last
-        if tick is not None and tick.leaders:
-            self._claimed = [o.node for o in tick.leaders]
+        leaders = self._leaders(tick) if tick is not None else []
+        if leaders:
+            self._claimed = leaders
         return list(self._claimed)
+
+    def _group_tick(self, tick: Tick) -> Tick:
+        """A sharded cluster's tick seen in the group holding the workload's slot (its keys share
+        one hash tag); any other tick as it is."""
+        slot = getattr(self.client, "group_slot", None)
+        if slot is None or not any(o.groups for o in tick.observations):
+            return tick
+        from quorumwatch.analysis.groups import group_of_slot, project_tick
+
+        group = group_of_slot(sorted({g.group for o in tick.observations for g in o.groups}), slot)
+        return project_tick(tick, group) if group is not None else dataclasses.replace(tick, observations=())
+
+    def _leaders(self, tick: Tick) -> list[str]:
+        return [o.node for o in self._group_tick(tick).leaders]
 
     def _epoch(self, node: str) -> int | None:
         tick = self.feed.last
@@ -166,7 +182,7 @@ class Workload:
         recv = clock.now_ns()
         value = result.value if kind in ("id", "read") else element
         op = Operation(
-            index, kind, node.name, send, recv, wall, result.outcome, value,
+            index, kind, result.node or node.name, send, recv, wall, result.outcome, value,
             result.epoch if result.epoch is not None else epoch, result.detail, key, expect,
         )  # fmt: skip
         if key is not None and result.outcome is Outcome.OK and value is not None:
@@ -215,7 +231,7 @@ class Workload:
             async with clock.deadline(deadline):
                 while True:
                     tick = await self.feed.next()
-                    leader = tick.agreed_leader
+                    leader = self._group_tick(tick).agreed_leader
                     if leader is None:
                         continue
                     send, wall = clock.now_ns(), clock.wall_ns()
@@ -248,7 +264,10 @@ def workload_for(
         ("workload_run", run),
     ):  # fmt: skip
         history.set_meta(key, value)
+    client = make_client(kind, spec, run, cluster.probe, list(cluster.nodes))
+    slot = getattr(client, "group_slot", None)
+    if slot is not None:
+        history.set_meta("workload_slot", str(slot))
     return Workload(
-        spec, cluster, make_client(kind, spec, run, cluster.probe), feed, history.append_operation,
-        record_read=history.append_final_read,
-    )  # fmt: skip
+        spec, cluster, client, feed, history.append_operation, record_read=history.append_final_read
+    )

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import dataclasses
 import json
 import math
 from collections.abc import AsyncIterator
@@ -25,6 +27,8 @@ from quorumwatch.config import (
     HttpProbeConfig,
     NodeConfig,
     ProbeConfig,
+    RedisAccess,
+    RedisClusterProbeConfig,
     RedisProbeConfig,
     TlsConfig,
     reveal,
@@ -41,6 +45,8 @@ class OpResult:
     """unique-ids: the ID answered; register reads: the value read (None: the key was empty)."""
     epoch: int | None = None
     detail: str | None = None
+    node: str | None = None
+    """The node that answered, when the client was redirected to another (Redis Cluster's MOVED)."""
 
 
 class ReadError(Exception):
@@ -254,7 +260,7 @@ class RedisClient:
     """Compare-and-set as one script (Redis runs a script atomically): ARGV[1] non-empty: the key
     must hold ARGV[2]; empty: the key must be absent."""
 
-    def __init__(self, spec: WorkloadSpec, run: str, access: RedisProbeConfig | None = None) -> None:
+    def __init__(self, spec: WorkloadSpec, run: str, access: RedisAccess | None = None) -> None:
         self._key = f"{spec.prefix}:{run}"
         self._access = access
         self._clients: dict[str, Any] = {}
@@ -286,7 +292,9 @@ class RedisClient:
         try:
             answer = await self._client(node).execute_command(*command)
         except rex.ResponseError as exc:
-            return OpResult(Outcome.FAIL, detail=excerpt(str(exc), 100))
+            # redis-py strips the error's code from the classes it maps: put it back
+            code = _ERROR_CODES.get(type(exc).__name__)
+            return OpResult(Outcome.FAIL, detail=excerpt(f"{code} {exc}" if code else str(exc), 100))
         except rex.AuthenticationError:  # refused before any command: the write did not happen
             return OpResult(Outcome.FAIL, detail="authentication failed")
         except rex.ConnectionError as exc:
@@ -296,6 +304,8 @@ class RedisClient:
             return OpResult(Outcome.UNKNOWN, detail=excerpt(f"{type(exc).__name__}: {exc}", 100))
         if command[0] == "GET":
             return OpResult(Outcome.OK, None if answer is None else str(answer))
+        if command[0] == "SMEMBERS":
+            return OpResult(Outcome.OK, json.dumps(sorted(str(m) for m in answer)))
         if command[0] == "EVAL" and answer != 1:
             return OpResult(Outcome.FAIL, detail=COMPARE_FAILED)
         return OpResult(Outcome.OK)
@@ -463,6 +473,79 @@ class PostgresClient:
             for conn in conns:
                 await conn.close()
         self._idle.clear()
+
+
+_ERROR_CODES = {
+    "MovedError": "MOVED", "AskError": "ASK", "ClusterDownError": "CLUSTERDOWN", "TryAgainError": "TRYAGAIN",
+}  # fmt: skip
+
+
+class RedisClusterClient(RedisClient):
+    """Redis Cluster: every key of the run shares one hash tag, `{<prefix>:<run>}`, so the whole
+    workload lives in one slot and so in one group (the slot range holding it), whose leader the
+    actor sends to. A `MOVED` or `ASK` answer is followed to the node it names (up to 3 times, each
+    follow in the operation's detail, the answering node recorded). `CLUSTERDOWN` and `TRYAGAIN`
+    are refusals before acting: definite failures."""
+
+    FOLLOWS = 3
+
+    def __init__(
+        self, spec: WorkloadSpec, run: str, nodes: list[NodeConfig], access: RedisAccess | None = None
+    ) -> None:
+        super().__init__(spec, run, access)
+        from redis.crc import key_slot
+
+        self._key = "{" + f"{spec.prefix}:{run}" + "}"
+        self.group_slot = key_slot(self._key.encode())
+        """The one slot every key of the run hashes to."""
+        self._by_address: dict[str, NodeConfig] = {}
+        for n in nodes:
+            self._by_address[n.address] = n
+            if n.data_address is not None:
+                self._by_address[f"{n.data_address}:{n.port}"] = n
+
+    async def _call(self, node: NodeConfig, *command: Any) -> OpResult:
+        """The command at `node`, then wherever MOVED/ASK send it."""
+        import redis.exceptions as rex
+
+        follows: list[str] = []
+        asking = False
+        for _ in range(self.FOLLOWS + 1):
+            if asking:
+                with contextlib.suppress(rex.RedisError, OSError):
+                    await self._client(node).execute_command("ASKING")
+            result = await super()._call(node, *command)
+            moved = _redirect(result)
+            if moved is None:
+                if follows:
+                    detail = "; ".join([*follows, *([result.detail] if result.detail else [])])
+                    return dataclasses.replace(result, detail=detail, node=node.name)
+                return result
+            how, address = moved
+            target = self._by_address.get(address)
+            if target is None:
+                return OpResult(
+                    Outcome.FAIL, detail=f"{how} to {address}, a node the cluster file does not name"
+                )
+            follows.append(f"{how} {node.name} → {target.name}")
+            node, asking = target, how == "ASK"
+        return OpResult(Outcome.FAIL, detail=excerpt("; ".join(follows) + ": too many redirections", 100))
+
+    async def read_all(self, node: NodeConfig) -> frozenset[str]:
+        result = await self._call(node, "SMEMBERS", self._key)
+        if result.outcome is not Outcome.OK or result.value is None:
+            raise ReadError(f"SMEMBERS on {result.node or node.name}: {result.detail}")
+        return frozenset(json.loads(result.value))
+
+
+def _redirect(result: OpResult) -> tuple[str, str] | None:
+    """(`MOVED`|`ASK`, host:port) of a refused command that names another node."""
+    d = result.detail or ""
+    if result.outcome is Outcome.FAIL and (d.startswith("MOVED ") or d.startswith("ASK ")):
+        parts = d.split()
+        if len(parts) >= 3:
+            return parts[0], parts[2]
+    return None
 
 
 class _OneRequestPerOperation:
@@ -680,12 +763,23 @@ class CommandClient(_OneRequestPerOperation):
         self._executors.clear()
 
 
-def make_client(kind: str, spec: WorkloadSpec, run: str, probe: ProbeConfig | None = None) -> WorkloadClient:
+def make_client(
+    kind: str,
+    spec: WorkloadSpec,
+    run: str,
+    probe: ProbeConfig | None = None,
+    nodes: list[NodeConfig] | None = None,
+) -> WorkloadClient:
     """The client for `kind`, reaching the nodes as the cluster's probe does (TLS, user, password)."""
     if kind == "etcd":
         return EtcdClient(spec, run, probe.tls_settings if isinstance(probe, EtcdProbeConfig) else None)
     if kind == "redis":
         return RedisClient(spec, run, probe if isinstance(probe, RedisProbeConfig) else None)
+    if kind == "redis-cluster":
+        assert nodes is not None
+        return RedisClusterClient(
+            spec, run, nodes, probe if isinstance(probe, RedisClusterProbeConfig) else None
+        )
     if kind == "postgres":
         return PostgresClient(spec, run, spec.postgres)
     if kind == "http":

@@ -4,7 +4,7 @@ workload:
   kind: set              # set | unique-ids | register
   rate: 50               # operations per second, in total
   route: claimed-leaders # claimed-leaders | each-node | {node: NAME}
-  client: etcd           # etcd | redis | postgres | http | command; default: from the probe kind
+  client: etcd           # etcd | redis | redis-cluster | postgres | http | command; default: from the probe
   # register only: writes of values unique within the run, reads (and compare-and-set) over keys
   keys: 3
   read_ratio: 0.5
@@ -126,7 +126,7 @@ class WorkloadSpec(_Strict):
     kind: WorkloadKind
     rate: float = Field(50.0, gt=0, le=10_000)
     route: Literal["claimed-leaders", "each-node"] | RouteToNode = "claimed-leaders"
-    client: Literal["etcd", "redis", "postgres", "http", "command"] | None = None
+    client: Literal["etcd", "redis", "redis-cluster", "postgres", "http", "command"] | None = None
     timeout: float = Field(1.0, gt=0, le=600)
     """Per operation: past this the outcome is `unknown` (it may still take effect)."""
     prefix: str = "quorumwatch"
@@ -160,7 +160,7 @@ class WorkloadSpec(_Strict):
             raise ValueError("client http needs an `http:` section (method, path, ...)")
         if self.client == "command" and self.command is None:
             raise ValueError("client command needs a `command:` section (argv, ...)")
-        if self.kind == "unique-ids" and self.client in ("etcd", "redis", "postgres"):
+        if self.kind == "unique-ids" and self.client in ("etcd", "redis", "redis-cluster", "postgres"):
             raise ValueError(f"unique-ids needs an http or command client, not {self.client}")
         if self.read_ratio + self.cas_ratio > 1:
             raise ValueError(f"read_ratio {self.read_ratio:g} + cas_ratio {self.cas_ratio:g} is more than 1")
@@ -174,7 +174,7 @@ class WorkloadSpec(_Strict):
         if self.client is not None:
             return self.client
         kind = cluster.probe.kind
-        if kind in ("etcd", "redis") and self.kind in ("set", "register"):
+        if kind in ("etcd", "redis", "redis-cluster") and self.kind in ("set", "register"):
             return kind
         if kind == "patroni" and self.kind in ("set", "register"):
             return "postgres"
@@ -184,7 +184,7 @@ class WorkloadSpec(_Strict):
             return "command"
         raise ConfigError(
             f"workload: no client for probe kind {kind!r}; "
-            "set `client:` (etcd, redis, postgres, http, command)"
+            "set `client:` (etcd, redis, redis-cluster, postgres, http, command)"
         )
 
 
