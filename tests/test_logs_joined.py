@@ -51,3 +51,40 @@ def test_a_two_l_tick_the_logs_disprove() -> None:
         }
     )
     assert disproved_ticks(overlapping, ticks) == []
+
+
+def test_a_sharded_cluster_s_logs_overlap_only_within_the_group_the_probes_saw_each_node_lead() -> None:
+    from quorumwatch.logs.joined import regroup
+    from quorumwatch.model import Verdict
+    from tests.test_analysis_groups import sharded
+
+    # a masters A until its cut (tick 3: A:C), c takes A over at tick 5; b masters B throughout
+    ticks = walled(sharded({
+        "a": ["A:L1"] * 3 + ["A:C"] * 3 + ["A:F"] * 2,
+        "b": ["B:L1"] * 8,
+        "c": ["A:F B:F"] * 5 + ["A:L2 B:F"] * 3,
+    }))  # fmt: skip
+    clean = analyze_logs(
+        {
+            "a": [ev("a", 0, "leader_start", 1), ev("a", 310, "leader_stop", 1)],
+            "b": [ev("b", 0, "leader_start", 1), ev("b", 700, "leader_start", 1)],
+            "c": [ev("c", 450, "leader_start", 2), ev("c", 700, "leader_start", 2)],
+        }
+    )
+    assert clean.verdict is Verdict.VIOLATION  # b beside a (both epoch 1), were groups ignored
+    judged = regroup(clean, ticks)
+    assert judged.verdict is Verdict.OK and judged.overlaps == ()
+    # a's log shows it leading until 600 ms, past c's takeover: a dual leader, in A only
+    late = analyze_logs(
+        {
+            "a": [ev("a", 0, "leader_start", 1), ev("a", 600, "leader_stop", 1)],
+            "b": [ev("b", 0, "leader_start", 1), ev("b", 700, "leader_start", 1)],
+            "c": [ev("c", 450, "leader_start", 2), ev("c", 700, "leader_start", 2)],
+        }
+    )
+    found = regroup(late, ticks)
+    assert found.verdict is Verdict.DUAL_LEADER
+    assert {(o.nodes, o.group) for o in found.overlaps if o.certain} == {(("a", "c"), "0-99")}
+    # a run without groups is left as it was
+    plain = walled(history({"a": "LLF", "b": "FLL"}))
+    assert regroup(late, plain) is late

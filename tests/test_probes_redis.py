@@ -219,3 +219,59 @@ def test_the_workload_client_reaches_redis_as_the_probe_does(redis_tls: tuple[in
 
     outcome, members = asyncio.run(main())
     assert outcome is Outcome.OK and members == {"e1"}
+
+
+# CLUSTER NODES / CLUSTER INFO as Redis Cluster 7.0 answers them (the lab's, ids shortened)
+NODES_OF_N2 = """\
+d84f 10.213.1.11:6379@16379 master - 0 1764780000000 1 connected 0-5460
+79ab 10.213.1.12:6379@16379 myself,master - 0 1764780000000 2 connected 5461-10922
+760f 10.213.1.13:6379@16379 master - 0 1764780000000 3 connected 10923-16383
+0dd4 10.213.1.16:6379@16379 slave 79ab 0 1764780000000 2 connected
+"""
+INFO_OK = (
+    "cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_current_epoch:6\r\ncluster_my_epoch:2\r\n"
+)
+
+
+def test_a_cluster_master_leads_its_slot_range_in_its_config_epoch() -> None:
+    from quorumwatch.model import GroupRole
+    from quorumwatch.probes.redis import parse_cluster
+
+    a = parse_cluster(INFO_OK, NODES_OF_N2)
+    assert (a.role, a.epoch, a.self_id) == (Role.LEADER, 2, "79ab")
+    assert a.groups == (GroupRole("5461-10922", Role.LEADER, 2),)
+    # cut off: still `master` in its own view, but the cluster is down for it (CLUSTERDOWN)
+    down = parse_cluster(INFO_OK.replace("ok", "fail"), NODES_OF_N2)
+    assert down.role is Role.CANDIDATE and down.groups == (GroupRole("5461-10922", Role.CANDIDATE, 2),)
+    assert down.detail is not None and "CLUSTERDOWN" in down.detail
+
+
+def test_a_cluster_replica_follows_its_master_s_ranges_and_odd_views_are_named() -> None:
+    from quorumwatch.model import GroupRole
+    from quorumwatch.probes.redis import parse_cluster
+
+    replica = NODES_OF_N2.replace("myself,master", "master").replace(
+        "0dd4 10.213.1.16:6379@16379 slave", "0dd4 10.213.1.16:6379@16379 myself,slave"
+    )
+    a = parse_cluster(INFO_OK, replica)
+    assert (a.role, a.leader, a.groups) == (
+        Role.FOLLOWER,
+        "79ab",
+        (GroupRole("5461-10922", Role.FOLLOWER, 2),),
+    )
+    several = "aa 1.1.1.1:1@2 myself,master - 0 0 4 connected 0-10 12 [13->-bb]\n"
+    assert [g.group for g in parse_cluster(INFO_OK, several).groups] == [
+        "0-10",
+        "12",
+    ]  # a migration is no range
+    empty = parse_cluster(INFO_OK, "aa 1.1.1.1:1@2 myself,master - 0 0 0 connected\n")
+    assert empty.role is Role.OBSERVER and empty.groups == ()
+    for info, nodes in (
+        ("cluster_enabled:1\r\n", NODES_OF_N2),  # no state
+        (INFO_OK, NODES_OF_N2.replace("myself,", "")),  # no self
+        (INFO_OK, "aa 1.1.1.1:1@2 myself,master -\n"),  # short line
+        (INFO_OK, NODES_OF_N2.replace(" 2 connected 5461", " two connected 5461")),  # epoch not a number
+        (INFO_OK, NODES_OF_N2.replace("myself,master", "myself,handshake")),
+    ):
+        with pytest.raises(GarbageAnswer):
+            parse_cluster(info, nodes)

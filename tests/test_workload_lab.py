@@ -301,3 +301,63 @@ def test_patroni_synchronous_mode_loses_no_acknowledged_write(
     assert data["harm"] == "none_observed", data["harm_reason"]
     assert w["lost"]["count"] == 0 and w["total"]["ok"] >= 200
     assert w["final_read"]["ok"] and w["final_read"]["elements"] >= w["total"]["ok"]
+
+
+@pytest.mark.shared_lab("redis-cluster")
+def test_redis_cluster_cut_off_master_loses_what_it_acknowledged_alone_and_is_no_dual_master(
+    shared_lab: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    """The master owning the workload's slot is isolated: it acknowledges writes until its
+    cluster_state fails, then refuses them (CLUSTERDOWN) while `ROLE` still says master; its
+    replica is promoted. The lost writes are found and put on it, acting alone; no group ever has
+    two leaders (a ROLE-only probe shows a dual master for the whole cut)."""
+    state, cluster_file = shared_lab
+    example = EXAMPLES / "redis-cluster-master-isolate-writes.yaml"
+    t = run_example(example, cluster_file, tmp_path / "run", timeout=300, codes=(6,))
+    data = results(t.run)
+    assert chains_left(state) == []
+    assert data["groups"] == ["0-5460", "5461-10922", "10923-16383"]
+    assert data["harm"] == "data_loss" and data["harm_group"] in data["groups"]
+    lost = data["workload"]["lost"]["by_node"]
+    assert set(lost) == {t.old} and lost[t.old]["count"] > 0
+    (trial,) = data["trials"]
+    assert trial["group"] == data["harm_group"] and trial["old_leader"] == t.old
+    # while cut off, the old master answers in its range as not serving, naming why
+    refused = [o for tk in t.during for o in tk.observations if o.node == t.old and o.role.letter == "C"]
+    assert refused and all("CLUSTERDOWN" in (o.detail or "") for o in refused)
+    if not _disturbed(data):
+        assert not any(d["certain"] for d in data["dual_leaders"])
+        assert max((d["duration_s"] for d in data["dual_leaders"]), default=0) < 3.0  # not the whole cut
+        assert lost[t.old]["served_as"] == {"alone": lost[t.old]["count"]}
+        assert trial["new_leader"] == lost[t.old]["successor"] != t.old
+        assert "acted alone after losing its lease" in t.result.stderr
+        # the nodes' own logs, judged per group: no two masters of one range
+        assert data["logs"]["verdict"] in ("ok", "possible"), data["logs"]["overlaps"]
+
+
+@pytest.mark.shared_lab("redis-cluster")
+def test_redis_cluster_writes_sent_to_any_node_follow_moved_to_the_slot_owner(
+    shared_lab: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    from quorumwatch.store import HistoryFile
+    from tests.labkit import qw
+
+    _, cluster_file = shared_lab
+    workload = tmp_path / "w.yaml"
+    workload.write_text("workload: {kind: set, rate: 40, route: each-node, client: redis-cluster}\n")
+    r = qw("watch", str(cluster_file), "--workload", str(workload), "--duration", "3", "--run-dir",
+           str(tmp_path / "run"), "--changes-only")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    h = HistoryFile.open(tmp_path / "run" / "history.sqlite")
+    try:
+        ops = list(h.operations())
+    finally:
+        h.close()
+    data = results(tmp_path / "run")
+    assert data["harm"] == "none_observed", data["harm_reason"]
+    ok = [o for o in ops if o.outcome.value == "ok"]
+    assert len(ok) == len(ops) >= 60
+    (owner,) = {o.node for o in ok}  # every write answered by the one master of the run's slot
+    moved = [o for o in ok if o.detail and o.detail.startswith("MOVED ")]
+    assert len(moved) >= len(ops) // 2  # each-node: five of six nodes own another range
+    assert all(o.detail is not None and o.detail.endswith(f" → {owner}") for o in moved)
