@@ -85,6 +85,11 @@ def test_redis_isolated_master_loses_acknowledged_writes_and_min_replicas_narrow
     lost = plain["workload"]["lost"]
     assert lost["count"] > 0 and all(x["node"] == t.old for x in lost["first"])
     assert "harm: data loss — " in t.result.stderr and "acknowledged writes lost" in t.result.stderr
+    # the sentinels (asked every tick) switched to the new master while the cut-off one still said
+    # master: the two-masters state, recorded and in the summary
+    two = [w for w in plain["sentinels"]["windows"] if w["state"] == "two_masters"]
+    assert two and any(t.old in w["masters"] and t.old not in w["named"].values() for w in two)
+    assert "sentinels: agreed with the nodes " in t.result.stderr and "two masters " in t.result.stderr
 
     extra = ("--min-replicas-to-write", "1", "--min-replicas-max-lag", "1")
     with lab_cluster("redis", 3, "m", extra) as (state, cluster_file):

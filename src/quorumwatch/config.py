@@ -292,6 +292,17 @@ class RedisAccess(_Strict):
 
 class RedisProbeConfig(RedisAccess):
     kind: Literal["redis"]
+    sentinels: list[str] = Field(default_factory=list)
+    """Sentinels (`host:port`) to ask, every tick, which master they name
+    (`SENTINEL get-master-addr-by-name master_name`), beside the nodes' own roles."""
+    master_name: str = "mymaster"
+
+    @field_validator("sentinels")
+    @classmethod
+    def _sentinels(cls, v: list[str]) -> list[str]:
+        for address in v:
+            split_hostport(address)
+        return v
 
 
 class RedisClusterProbeConfig(RedisAccess):

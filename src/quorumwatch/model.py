@@ -329,6 +329,24 @@ class Note:
 
 
 @dataclass(frozen=True, slots=True)
+class SentinelView:
+    """Which master each Redis Sentinel named, beside the nodes' own roles, at one tick; recorded
+    when it changes. `state`: `agree` (the sentinels name one master and it alone says master),
+    `disagree` (sentinels name different masters), `masterless` (the named master does not say
+    master), `two_masters` (a master the sentinels do not name still says master), `unknown`
+    (no sentinel answered)."""
+
+    KIND: ClassVar[str] = "sentinels"
+    state: str
+    named: dict[str, Any]
+    """Sentinel → the node it names (an address the cluster file does not name: as given; no
+    answer: null)."""
+    masters: tuple[str, ...] = ()
+    """The nodes that said master at that tick."""
+    tick: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownEvent:
     """An event this version cannot read as one of the records above; kept as it was stored."""
 
@@ -339,12 +357,12 @@ class UnknownEvent:
 
 EventBody = (
     CommandRun | FaultInjected | FaultHealed | HealFailed | FaultFailed | TrialStarted | TrialEnded
-    | SteadyChecked | Note | UnknownEvent
+    | SteadyChecked | Note | SentinelView | UnknownEvent
 )  # fmt: skip
 _BODIES: dict[str, type[Any]] = {
     c.KIND: c
     for c in (CommandRun, FaultInjected, FaultHealed, HealFailed, FaultFailed, TrialStarted, TrialEnded,
-              SteadyChecked, Note)
+              SteadyChecked, Note, SentinelView)
 }  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from quorumwatch.config import ClusterConfig, dump_cluster
 from quorumwatch.engine import Engine, EngineStats, TickFeed
 from quorumwatch.model import Tick
 from quorumwatch.probes import make_probe
+from quorumwatch.probes.sentinel import SentinelWatch
 from quorumwatch.report.lines import TickFormatter
 from quorumwatch.store import HISTORY_FILE, HistoryFile, new_run_dir
 from quorumwatch.workload.actor import workload_for
@@ -241,6 +242,8 @@ async def _actors(
     if schedule is not None and wl is not None:
         schedule.workload_slot = getattr(wl.client, "group_slot", None)
     engine_task = loop.create_task(engine.run(stop=stop))
+    sentinels = _sentinels(cluster, history)
+    watching = loop.create_task(sentinels.run(feed, stop)) if sentinels is not None else None
     wl_task = loop.create_task(wl.run(ops_stop)) if wl is not None else None
     driver = loop.create_task(schedule.drive(feed)) if schedule is not None else None
     actors = [t for t in (engine_task, wl_task, driver) if t is not None]
@@ -285,7 +288,7 @@ async def _actors(
             await schedule.heal_all()
         stop.set()
         ops_stop.set()
-        await asyncio.wait([engine_task, *([wl_task] if wl_task is not None else [])])
+        await asyncio.wait([engine_task, *(t for t in (wl_task, watching) if t is not None)])
         if wl is not None:
             await wl.client.aclose()
     if schedule is not None:
@@ -293,6 +296,15 @@ async def _actors(
     if wl_task is not None and wl_task.exception() is not None:
         raise wl_task.exception()  # type: ignore[misc]
     return engine_task.result()
+
+
+def _sentinels(cluster: ClusterConfig, history: HistoryFile) -> SentinelWatch | None:
+    """The sentinels' view beside the probes, when the cluster file names sentinels."""
+    from quorumwatch.config import RedisProbeConfig
+
+    if not isinstance(cluster.probe, RedisProbeConfig) or not cluster.probe.sentinels:
+        return None
+    return SentinelWatch(cluster, history.append_event)
 
 
 class Discard(io.StringIO):

@@ -22,6 +22,7 @@ from quorumwatch.analysis.failover import TrialMetrics, summary
 from quorumwatch.analysis.groups import Projected, group_of_slot
 from quorumwatch.analysis.harm import HarmReport
 from quorumwatch.analysis.intervals import Interval, NodeIntervals
+from quorumwatch.analysis.sentinels import SentinelWindow, sentinel_windows
 from quorumwatch.analysis.verdicts import Overlap, Window
 from quorumwatch.model import HARM_EXIT, FailOn, Harm, Verdict
 
@@ -64,6 +65,8 @@ class Analysis:
     carry theirs); () for a cluster with one implicit group."""
     harm_group: str | None = None
     """The group the workload's operations were judged against (its `intervals`)."""
+    sentinels: tuple[SentinelWindow, ...] = ()
+    """Redis Sentinel's view against the nodes' roles, as recorded (analysis/sentinels.py)."""
 
     def summary(self) -> dict[str, Any]:
         return summary(self.trials)
@@ -78,13 +81,14 @@ def analyze(history: History) -> Analysis:
     history (`store.StoredTicks`) is never held whole. A sharded cluster's history (observations
     with groups) is judged group by group (`analysis.groups`), and its findings joined."""
     d = history.digest
+    views = tuple(sentinel_windows(history.events, d.span[1]))
     if d.groups:
-        return _analyze_groups(history, d.groups)
+        return dataclasses.replace(_analyze_groups(history, d.groups), sentinels=views)
     found = STANDARD.check(history)
     v, harm = found[VERDICTS], found[HARM]
     return Analysis(
         v.verdict, v.overlaps, v.artifact_ticks, v.multi_leader_ticks, v.leaderless, found[FAILOVER],
-        d.per_node, d.span, d.max_rtt_ns, v.advice, harm,
+        d.per_node, d.span, d.max_rtt_ns, v.advice, harm, sentinels=views,
     )  # fmt: skip
 
 

@@ -247,7 +247,8 @@ def redis(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:
                 )
         return None
 
-    return KindSpec({"kind": "redis"}, 6379, 0.1, 0.08, servers, [n.name for n in nodes], ready)
+    probe = {"kind": "redis", "sentinels": [f"{h}:{p}" for h, p in sentinels], "master_name": "mymaster"}
+    return KindSpec(probe, 6379, 0.1, 0.08, servers, [n.name for n in nodes], ready)
 
 
 def keepalived(net: LabNet, root: Path, options: dict[str, Any]) -> KindSpec:

@@ -45,12 +45,32 @@ def results(
     Monotonic times become wall-clock ISO times via the run's measured offset. `retention`: what
     a `watch --retain` deleted (its multi-leader ticks are counted in with the kept ones)."""
     data = _results(a, wall_offset_ns, meta)
+    if a.sentinels:
+        data["sentinels"] = sentinels_json(a, wall_offset_ns)
     if logs is not None:
         data["logs"] = logs
     if retention is not None:
         data["retention"] = retention
         data["multi_leader_ticks"] += retention["dropped"]["multi_leader_ticks"]
     return Results.model_validate(data)
+
+
+def sentinels_json(a: Analysis, wall_offset_ns: int) -> dict[str, Any]:
+    by_state: dict[str, float] = {}
+    for w in a.sentinels:
+        by_state[w.state] = by_state.get(w.state, 0.0) + w.duration_ns / 1e9
+    apart = [w for w in a.sentinels if w.state != "agree"]
+    return {
+        "by_state_s": {k: round(v, 6) for k, v in by_state.items()},
+        "windows": [
+            {
+                "state": w.state, "start": iso(w.start + wall_offset_ns), "end": iso(w.end + wall_offset_ns),
+                "duration_s": round(w.duration_ns / 1e9, 6), "named": w.named, "masters": list(w.masters),
+            }
+            for w in apart[:LISTED]
+        ],
+        "count": len(apart),
+    }  # fmt: skip
 
 
 def _results(a: Analysis, wall_offset_ns: int, meta: dict[str, Any] | None = None) -> dict[str, Any]:

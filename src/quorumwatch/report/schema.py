@@ -379,6 +379,31 @@ class RetentionOut(_Model):
     kept_from: Time | None
 
 
+SentinelState = Literal["agree", "disagree", "masterless", "two_masters", "unknown"]
+
+
+class SentinelWindowOut(_Model):
+    state: SentinelState
+    start: Time
+    end: Time
+    duration_s: float = Field(ge=0)
+    named: dict[str, str | None]
+    """Sentinel → the node it named (null: no answer)."""
+    masters: list[str]
+    """The nodes that said master."""
+
+
+class SentinelsOut(_Model):
+    """The sentinels' view against the nodes' own roles (recorded when it changed)."""
+
+    by_state_s: dict[SentinelState, float]
+    """Seconds spent in each state."""
+    windows: list[SentinelWindowOut]
+    """Every stretch not in `agree`, in order (the first 20)."""
+    count: int = Field(ge=0)
+    """Stretches not in `agree`, listed or not."""
+
+
 class Results(_Model):
     """`results.json`, version 3."""
 
@@ -405,14 +430,17 @@ class Results(_Model):
     logs: LogsOut | LogsErrorOut | None = None
     """Absent (not null) when the run collected no logs."""
     retention: RetentionOut | None = None
+    sentinels: SentinelsOut | None = None
+    """Redis with `sentinels` in the cluster file: what they named against the nodes' roles."""
     """Absent (not null) when every tick was kept."""
 
     def _absent(self) -> set[str] | None:
-        absent = {name for name in ("logs", "retention") if getattr(self, name) is None}
+        absent = {name for name in ("logs", "retention", "sentinels") if getattr(self, name) is None}
         return absent or None
 
     def to_json(self) -> str:
-        """The file's text: `logs` and `retention` left out when there were none, every other null kept."""
+        """The file's text: `logs`, `retention` and `sentinels` left out when there were none, every
+        other null kept."""
         return self.model_dump_json(indent=2, exclude=self._absent()) + "\n"
 
     def data(self) -> dict[str, Any]:

@@ -128,6 +128,34 @@ def stale_read_parts(w: WorkloadOut) -> list[str]:
     return parts
 
 
+def sentinels_line(r: Results) -> str:
+    """What the sentinels named against the nodes' own roles (each state's longest stretch named):
+
+    sentinels: agreed with the nodes 41.2 s; two masters 6.1 s (sentinels named n2 while n1, n2
+    said master), masterless 1.3 s, disagreeing 0.4 s
+    """
+    assert r.sentinels is not None
+    s = r.sentinels
+    words = {"two_masters": "two masters", "masterless": "masterless", "disagree": "disagreeing",
+             "unknown": "unanswered"}  # fmt: skip
+    parts = []
+    for state in ("two_masters", "masterless", "disagree", "unknown"):
+        took = s.by_state_s.get(state)
+        if not took:
+            continue
+        first = max((w for w in s.windows if w.state == state), key=lambda w: w.duration_s, default=None)
+        what = ""
+        if first is not None and state == "two_masters":
+            named = sorted({n for n in first.named.values() if n is not None})
+            what = f" (sentinels named {', '.join(named)} while {', '.join(first.masters)} said master)"
+        elif first is not None and state == "masterless":
+            named = sorted({n for n in first.named.values() if n is not None})
+            what = f" (sentinels named {', '.join(named)}, which did not say master)"
+        parts.append(f"{words[state]} {took:.3f} s{what}")
+    agreed = s.by_state_s.get("agree", 0.0)
+    return f"sentinels: agreed with the nodes {agreed:.3f} s" + ("; " + ", ".join(parts) if parts else "")
+
+
 def _clock(at: str | None) -> str:
     """`12:00:01.312` of an ISO time (the summary's scale; results.json has the whole time)."""
     return "?" if at is None else at[11:23]
@@ -164,6 +192,8 @@ def print_summary(r: Results, console: Console) -> None:
         )
     if isinstance(r.logs, LogsOut):
         _logs_line(r.logs, console)
+    if r.sentinels is not None:
+        console.print(f"  {sentinels_line(r)}")
     line = harm_line(r)
     head, _, rest = line.partition(" — ")
     console.print(f"[{r.harm.style}]{head}[/] — {rest}")
