@@ -155,8 +155,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 def test_shipped_examples_validate(tmp_path: Path, example: str) -> None:
     (tmp_path / "cluster.yaml").write_text(CLUSTER)
     s, c = load_scenario(EXAMPLES / example, tmp_path / "cluster.yaml")
-    assert s.faults and s.faults[0].target == RoleTarget(role="leader")
     import yaml
+
+    # the leader (of the group the workload writes, in a sharded cluster)
+    group = "workload" if "redis-cluster" in example else None
+    assert s.faults and s.faults[0].target == RoleTarget(role="leader", group=group)
 
     # the scenario's probe interval where it sets one (fast systems), else the cluster file's
     assert c.interval == yaml.safe_load((EXAMPLES / example).read_text()).get("interval", 0.2)

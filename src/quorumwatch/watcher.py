@@ -24,8 +24,8 @@ from quorumwatch.config import ClusterConfig, dump_cluster
 from quorumwatch.engine import Engine, EngineStats, TickFeed
 from quorumwatch.model import Tick
 from quorumwatch.probes import make_probe
-from quorumwatch.probes.sentinel import SentinelWatch
 from quorumwatch.report.lines import TickFormatter
+from quorumwatch.sentinels import SentinelWatch
 from quorumwatch.store import HISTORY_FILE, HistoryFile, new_run_dir
 from quorumwatch.workload.actor import workload_for
 from quorumwatch.workload.spec import WorkloadSpec

@@ -1,4 +1,4 @@
-"""The sentinels' view, asked beside the probes: every tick, each Sentinel's
+"""Redis Sentinel's view, an actor beside the probes: every tick, each Sentinel's
 `SENTINEL get-master-addr-by-name NAME`, compared with the nodes' own roles in that tick, and a
 `SentinelView` event recorded whenever the picture changes (analysis/sentinels.py reads them)."""
 
