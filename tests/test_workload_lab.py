@@ -366,3 +366,48 @@ def test_redis_cluster_writes_sent_to_any_node_follow_moved_to_the_slot_owner(
     moved = [o for o in ok if o.detail and o.detail.startswith("MOVED ")]
     assert len(moved) >= len(ops) // 2  # each-node: five of six nodes own another range
     assert all(o.detail is not None and o.detail.endswith(f" → {owner}") for o in moved)
+
+
+@pytest.mark.shared_lab("patroni")
+def test_the_postgres_client_refused_by_a_replica_is_definite_and_its_connection_stays_usable(
+    shared_lab: tuple[LabState, Path],
+) -> None:
+    """A replica refuses writes before anything commits (read_only_sql_transaction): a definite
+    failure, again and again on the same client (a connection left in the failed transaction
+    would turn the next refusal into `current transaction is aborted`); the primary takes the
+    write, and the final read finds exactly it."""
+    import asyncio
+
+    from quorumwatch.config import load_cluster
+    from quorumwatch.lab.kinds import LAB_PG_PASSWORD
+    from quorumwatch.lab.manager import find_lab
+    from quorumwatch.model import Outcome
+    from quorumwatch.workload.clients import PostgresClient
+    from quorumwatch.workload.spec import WorkloadSpec
+
+    state, cluster_file = shared_lab
+    cluster = load_cluster(cluster_file)
+    leader = asyncio.run(_patroni_leader(find_lab(state.name), cluster))
+    replica = next(n for n in cluster.nodes if n.name != leader)
+    primary = next(n for n in cluster.nodes if n.name == leader)
+    spec = WorkloadSpec.model_validate({"kind": "set", "postgres": {"password": LAB_PG_PASSWORD}})
+
+    async def main() -> tuple[list[tuple[Outcome, str | None]], frozenset[str]]:
+        client = PostgresClient(spec, "refusals", spec.postgres)
+        try:
+            refused = [await client.add(replica, str(i)) for i in range(3)]
+            written = await client.add(primary, "kept")
+            read = await client.read_all(primary)
+        finally:
+            await client.aclose()
+        return [(r.outcome, r.detail) for r in [*refused, written]], read
+
+    outcomes, read = asyncio.run(main())
+    assert outcomes[:3] == [(Outcome.FAIL, "read-only: not the primary")] * 3
+    assert outcomes[3] == (Outcome.OK, None) and read == frozenset({"kept"})
+
+
+async def _patroni_leader(state: LabState, cluster: Any) -> str:
+    from quorumwatch.lab.manager import await_one_leader
+
+    return await await_one_leader(state, cluster, 60)

@@ -181,6 +181,8 @@ class Workload:
             result = OpResult(Outcome.UNKNOWN, detail=excerpt(f"{type(exc).__name__}: {exc}", 100))
         recv = clock.now_ns()
         value = result.value if kind in ("id", "read") else element
+        if result.node is not None and result.node != node.name:
+            epoch = self._epoch(result.node)  # redirected: the answering node's epoch
         op = Operation(
             index, kind, result.node or node.name, send, recv, wall, result.outcome, value,
             result.epoch if result.epoch is not None else epoch, result.detail, key, expect,

@@ -370,8 +370,10 @@ class PostgresClient:
             # cancelled or failed mid-transaction: the connection's state is unknown; drop it
             conn.pgconn.finish()
             raise
-        if conn.closed or conn.broken:
-            conn.pgconn.finish()
+        from psycopg import pq
+
+        if conn.closed or conn.broken or conn.info.transaction_status is not pq.TransactionStatus.IDLE:
+            conn.pgconn.finish()  # left inside a failed transaction (a refusal): never reused
         else:
             idle.append(conn)
 
