@@ -42,7 +42,7 @@ def _walled(ticks: list[Tick]) -> list[Tick]:
     return [
         Tick(t.index, t.scheduled_ns, t.started_ns, WALL + t.started_ns,
              tuple(Observation(o.node, o.tick, o.send_ns, o.recv_ns, WALL + o.send_ns, o.role, o.epoch,
-                               o.leader, o.reason, o.detail) for o in t.observations))
+                               o.leader, o.reason, o.detail, o.self_id, o.groups) for o in t.observations))
         for t in ticks
     ]  # fmt: skip
 
@@ -159,3 +159,23 @@ def test_a_violated_key_is_drawn_operation_by_operation_under_the_leader_lanes(
     assert {"w 0", "w 1", "r 0", "r 1"} <= set(seen["labels"]) and seen["harm"].startswith(
         "harm: stale reads"
     )
+
+
+def test_a_sharded_run_draws_a_lane_per_group_and_node_that_leads_or_follows_it(tmp_path: Path) -> None:
+    from tests.test_analysis_groups import sharded
+
+    ticks = _walled(sharded({
+        "a": ["A:L1"] * 6 + ["A:F"] * 4,
+        "b": ["B:L1"] * 10,
+        "c": ["A:F B:F"] * 3 + ["A:L2 B:F"] * 7,
+    }))  # fmt: skip
+    _, results = analyze_run(_record(tmp_path / "r", ticks, []), report=False)
+    fig = timeline(["a", "b", "c"], ticks, results)
+    order = list(reversed(fig["layout"]["yaxis"]["categoryarray"]))  # the top lane first
+    assert order[:4] == ["a · 0-99", "c · 0-99", "b · 100-199", "c · 100-199"]
+    bars = [t for t in fig["data"] if t["type"] == "bar"]
+    roles = {(lane, t["name"]) for t in bars for lane in t["y"] if " · " in lane}
+    assert ("b · 100-199", "leader") in roles and ("b · 0-99", "leader") not in roles
+    assert ("a · 0-99", "leader") in roles and ("a · 0-99", "follower") in roles  # a stepped down in A
+    (proven,) = [t for t in fig["data"] if t["name"] == "dual leader (proven)"]
+    assert all(" in 0-99" in h for h in proven["hovertext"])

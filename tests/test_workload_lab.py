@@ -338,6 +338,13 @@ def test_redis_cluster_cut_off_master_loses_what_it_acknowledged_alone_and_is_no
         assert "acted alone after losing its lease" in t.result.stderr
         # the nodes' own logs, judged per group: no two masters of one range
         assert data["logs"]["verdict"] in ("ok", "possible"), data["logs"]["overlaps"]
+    # the report in real Chromium: a lane per slot range and node that leads or follows it
+    with chromium() as browser:
+        visit, seen = browser.visit(
+            (t.run / "report.html").as_uri(), ARTIFACTS / "report-redis-cluster.png", REPORT_CHECK
+        )
+    assert visit.console_errors == [] and visit.exceptions == [] and visit.requests == []
+    assert f"{t.old} · {data['harm_group']}" in seen["lanes"] and "faults" in seen["lanes"]
 
 
 @pytest.mark.shared_lab("redis-cluster")

@@ -12,6 +12,7 @@ or leaderless window can disappear.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import json
@@ -169,7 +170,11 @@ def timeline(
     """The timeline figure as plotly JSON (a plain dict: no plotly Python objects, so big runs stay fast)."""
     offset = ticks[0].wall_ns - ticks[0].started_ns if ticks else 0
     per_node: dict[str, list[Observation]] = {n: [] for n in nodes}
-    for t in ticks:
+    if results.groups:
+        # a sharded cluster: a lane per group and node that leads or follows it (`n1 · 0-5460`),
+        # each showing the node's role in that group
+        per_node, nodes = _group_lanes(ticks, results.groups), []
+    for t in ticks if not results.groups else ():
         for o in t.observations:
             per_node.setdefault(o.node, []).append(o)
     budget = max(segment_budget // max(len(per_node), 1), 100)
@@ -208,7 +213,8 @@ def timeline(
         ends = [_from_iso(d.end) or 0 for d in found]
         hover = [
             f"{'proven ' + d.kind if d.certain else 'possible overlap'}: {' + '.join(d.nodes)} "
-            f"(epochs {d.epochs[0]} / {d.epochs[1]})<br>{d.duration_s:.3f} s"
+            f"(epochs {d.epochs[0]} / {d.epochs[1]}){f' in {d.group}' if d.group else ''}"
+            f"<br>{d.duration_s:.3f} s"
             for d in found
         ]
         pattern = {} if certain else {"pattern": {"shape": "/", "fgcolor": RED, "bgcolor": "#ffffff"}}
@@ -350,6 +356,22 @@ def timeline(
         "dragmode": "zoom",
     }
     return {"data": traces, "layout": layout}
+
+
+def _group_lanes(ticks: Sequence[Tick], groups: Sequence[str]) -> dict[str, list[Observation]]:
+    """Per group, per node that ever leads or follows it: its observations seen in that group."""
+    from quorumwatch.analysis.groups import project_observation
+
+    lanes: dict[str, list[Observation]] = {}
+    for g in groups:
+        mine: dict[str, list[Observation]] = {}
+        for t in ticks:
+            for o in t.observations:
+                mine.setdefault(o.node, []).append(project_observation(o, g))
+        for node, obs in mine.items():
+            if any(o.role not in (Role.OBSERVER, Role.UNKNOWN) for o in obs):
+                lanes[f"{node} · {g}"] = [dataclasses.replace(o, node=f"{node} · {g}") for o in obs]
+    return lanes
 
 
 def _lag_hover(node: str, change: str, lag_s: float | None) -> str:
