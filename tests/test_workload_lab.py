@@ -418,3 +418,29 @@ async def _patroni_leader(state: LabState, cluster: Any) -> str:
     from quorumwatch.lab.manager import await_one_leader
 
     return await await_one_leader(state, cluster, 60)
+
+
+@pytest.mark.shared_lab("patroni")
+def test_a_register_on_postgres_reads_writes_and_compares_linearizably(
+    shared_lab: tuple[LabState, Path], tmp_path: Path
+) -> None:
+    """The postgres client's register (upsert, select, conditional update) through the primary of a
+    steady Patroni cluster: every key linearizable, compare-and-sets that found another value counted."""
+    from quorumwatch.lab.kinds import LAB_PG_PASSWORD
+    from tests.labkit import qw
+
+    _, cluster_file = shared_lab
+    workload = tmp_path / "w.yaml"
+    workload.write_text(
+        "workload: {kind: register, rate: 30, keys: 3, read_ratio: 0.4, cas_ratio: 0.3, timeout: 2,\n"
+        f"           postgres: {{password: {LAB_PG_PASSWORD}}}}}\n"
+    )
+    r = qw("watch", str(cluster_file), "--workload", str(workload), "--duration", "4", "--run-dir",
+           str(tmp_path / "run"), "--changes-only")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    data = results(tmp_path / "run")
+    w = data["workload"]
+    assert data["harm"] == "none_observed", data["harm_reason"]
+    lz = w["linearizability"]
+    assert lz["verdict"] == "linearizable" and lz["keys"]["linearizable"] == 3 and lz["reads"] > 10
+    assert w["total"]["ok"] >= 60 and w["total"]["unknown"] == 0
