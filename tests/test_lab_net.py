@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,18 @@ def test_lab_options_of_another_kind_are_refused_before_anything_starts() -> Non
 
     r = qw_in("lab", "up", "etcd", "--synchronous", "--ttl", "20")
     assert r.returncode == 2 and "--ttl, --synchronous: for the patroni lab only" in r.stderr
+
+
+def test_a_lab_its_kind_refuses_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from tests.clirun import qw_in
+
+    if os.geteuid() != 0:
+        pytest.skip("lab up checks for root first")
+    monkeypatch.setenv("QUORUMWATCH_LABS", str(tmp_path / "labs"))
+    r = qw_in("lab", "up", "redis-cluster", "--nodes", "2", "--name", "tiny")
+    assert r.returncode == 1 and "redis-cluster needs --nodes 3 or more" in r.stderr
+    assert not (tmp_path / "labs" / "tiny").exists()

@@ -203,8 +203,12 @@ def _build(
         path.mkdir(parents=True)
         node_names, support = spec_kind.names(nodes)
         plan = net.plan(name, index, node_names + support)
-        spec = spec_kind.build(plan, path, options)
-        shifts = _clock_shifts(options, spec.cluster_nodes)
+        try:
+            spec = spec_kind.build(plan, path, options)
+            shifts = _clock_shifts(options, spec.cluster_nodes)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # refused before anything ran: leave nothing
+            raise
         state = LabState(
             name,
             kind,
