@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 
 from quorumwatch.analysis import harm as harm_checks
 from quorumwatch.analysis import linearizability as lin
+from quorumwatch.analysis.compaction import CompactedRun
 from quorumwatch.analysis.digest import Digest, digest
 from quorumwatch.analysis.failover import FaultWindow, TrialMetrics, trial_metrics
 from quorumwatch.analysis.harm import HarmReport
@@ -61,11 +62,13 @@ class History:
     final_read: FinalRead | None = None
     meta: RunMeta = field(default_factory=RunMeta)
     recorded: Sequence[Overlap] = ()
+    compacted: Sequence[CompactedRun] = ()
+    """What a compacted history dropped from runs of identical answers (`analysis.compaction`)."""
 
     @cached_property
     def digest(self) -> Digest:
         """Each node's intervals, the span, the round trips: one pass over the ticks."""
-        return digest(self.ticks)
+        return digest(self.ticks, self.compacted)
 
     @cached_property
     def overlaps(self) -> tuple[Overlap, ...]:
@@ -173,7 +176,12 @@ def verdicts(h: History) -> Verdicts:
             f"(deadline {h.meta.deadline_s:g} s, largest round trip {d.max_rtt_ns / 1e6:.1f} ms)"
         )
     return Verdicts(
-        verdict, found, artifacts, len(d.multi_leader), tuple(leaderless(per_node, d.span)), advice
+        verdict,
+        found,
+        artifacts,
+        len(d.multi_leader) + d.multi_leader_extra,
+        tuple(leaderless(per_node, d.span)),
+        advice,
     )
 
 

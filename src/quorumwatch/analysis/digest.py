@@ -18,6 +18,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from quorumwatch.analysis.compaction import CompactedRun, dropped_leaders
 from quorumwatch.analysis.groups import group_key
 from quorumwatch.analysis.intervals import Interval, NodeIntervals, NodeTracker, group_by_node, node_intervals
 from quorumwatch.model import Role, Tick
@@ -39,27 +40,41 @@ class Digest:
     """Observations that said a role (not unknown): none means no node was ever heard from."""
     groups: tuple[str, ...] = ()
     """The groups the observations name (a sharded cluster), in `groups.group_key` order."""
+    multi_leader_extra: int = 0
+    """Ticks with two or more leader answers where some were compacted away (counted, never an
+    artifact: a compacted leader led without a break across the tick)."""
 
 
 class _OutOfOrder(Exception):
     pass
 
 
-def digest(ticks: Sequence[Tick]) -> Digest:
-    """One pass over `ticks` (re-iterated only if a node's observations are out of send order)."""
+def digest(ticks: Sequence[Tick], compacted: Sequence[CompactedRun] = ()) -> Digest:
+    """One pass over `ticks` (re-iterated only if a node's observations are out of send order).
+    `compacted`: what a compacted history dropped, added to the counts."""
     try:
-        return _stream(ticks)
+        d = _stream(ticks, dropped_leaders(compacted) if compacted else {})
     except _OutOfOrder:
-        return _sorted(ticks)
+        d = _sorted(ticks, dropped_leaders(compacted) if compacted else {})
+    if not compacted:
+        return d
+    count = sum(r.count for r in compacted)
+    return dataclasses.replace(
+        d,
+        observations=d.observations + count,
+        answered=d.answered + count,
+        max_rtt_ns=max(d.max_rtt_ns, *(r.max_rtt_ns for r in compacted)),
+    )
 
 
-def _stream(ticks: Sequence[Tick]) -> Digest:
+def _stream(ticks: Sequence[Tick], dropped: dict[int, int] | None = None) -> Digest:
     trackers: dict[str, NodeTracker] = {}
     found: dict[str, list[Interval]] = {}
     last_send: dict[str, int] = {}
     lo: int | None = None
     hi = max_rtt = count = answered = 0
     multi: list[Tick] = []
+    extra = 0
     names: set[str] = set()
     starts = array("q")
     for tick in ticks:
@@ -83,9 +98,13 @@ def _stream(ticks: Sequence[Tick]) -> Digest:
             leaders += o.role is Role.LEADER
             if o.groups:
                 names.update(g.group for g in o.groups)
-        if leaders > 1:
-            kept = tuple(o for o in tick.observations if o.role is Role.LEADER)
-            multi.append(dataclasses.replace(tick, observations=kept))
+        gone = dropped.get(tick.index, 0) if dropped else 0
+        if leaders + gone > 1:
+            if gone:
+                extra += 1
+            else:
+                kept = tuple(o for o in tick.observations if o.role is Role.LEADER)
+                multi.append(dataclasses.replace(tick, observations=kept))
     if lo is None:
         return Digest((), (0, 0), 0, 0, (), starts)
     per_node = []
@@ -99,19 +118,24 @@ def _stream(ticks: Sequence[Tick]) -> Digest:
         )
     return Digest(
         tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), starts, answered,
-        tuple(sorted(names, key=group_key)),
+        tuple(sorted(names, key=group_key)), extra,
     )  # fmt: skip
 
 
-def _sorted(ticks: Sequence[Tick]) -> Digest:
+def _sorted(ticks: Sequence[Tick], dropped: dict[int, int] | None = None) -> Digest:
     """The batch definition, holding every observation: for ticks out of send order."""
     obs = [o for t in ticks for o in t.observations]
     starts = array("q", (t.started_ns for t in ticks))
     multi = []
+    extra = 0
     for t in ticks:
         leaders = tuple(o for o in t.observations if o.role is Role.LEADER)
-        if len(leaders) > 1:
-            multi.append(dataclasses.replace(t, observations=leaders))
+        gone = dropped.get(t.index, 0) if dropped else 0
+        if len(leaders) + gone > 1:
+            if gone:
+                extra += 1
+            else:
+                multi.append(dataclasses.replace(t, observations=leaders))
     if not obs:
         return Digest((), (0, 0), 0, 0, (), starts)
     span = (min(o.send_ns for o in obs), max(o.recv_ns for o in obs))
@@ -119,7 +143,7 @@ def _sorted(ticks: Sequence[Tick]) -> Digest:
     max_rtt = max(o.recv_ns - o.send_ns for o in obs)
     answered = sum(o.role is not Role.UNKNOWN for o in obs)
     names = sorted({g.group for o in obs for g in o.groups}, key=group_key)
-    return Digest(per_node, span, max_rtt, len(obs), tuple(multi), starts, answered, tuple(names))
+    return Digest(per_node, span, max_rtt, len(obs), tuple(multi), starts, answered, tuple(names), extra)
 
 
 __all__ = ["Digest", "digest"]
