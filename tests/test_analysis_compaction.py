@@ -56,7 +56,7 @@ def workload(ticks: list[Tick], seed: int) -> tuple[list[Operation], FinalRead]:
         node = f"n{1 + (k + seed) % 3}"
         s = k * INTERVAL + 5 * MS
         ops.append(Operation(k, OperationKind.ADD, node, s, s + 3 * MS, 0, Outcome.OK, str(k), None))
-    kept = frozenset(o.value for o in ops if (int(o.value or 0) + seed) % 4) if ops else frozenset()
+    kept = frozenset(str(o.value) for o in ops if (int(o.value or 0) + seed) % 4)
     return ops, FinalRead("n1", len(ticks) * INTERVAL, len(ticks) * INTERVAL + 1, 0, kept)
 
 
