@@ -154,7 +154,7 @@ def run_cli(clusters: int, nodes: int, seconds: float, base: Path, responder: Re
                 for r in conn.execute("SELECT started_ns - scheduled_ns FROM ticks WHERE tick >= ?", (warm,))
             ]
             for role, n in conn.execute(
-                "SELECT role = 'unknown', COUNT(*) FROM observations WHERE tick >= ? GROUP BY 1", (warm,)
+                "SELECT role = 'X', COUNT(*) FROM observations WHERE tick >= ? GROUP BY 1", (warm,)
             ):
                 unknown, answers = (unknown + n, answers) if role else (unknown, answers + n)
     print(

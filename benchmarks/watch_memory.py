@@ -3,9 +3,12 @@ the printed lines with live grading, the Prometheus metrics with their own gradi
 30 nodes at 10 Hz, ticks generated on the fly (no probes, no sleeping).
 
 The history shape: a leader change every 30 s with a 300 ms stale-leader window, 1 % timeouts.
-Prints the resident set every simulated hour; the goal (issue 11) is < 200 MB throughout.
+Prints the resident set every simulated hour; the goal (issue 11) is < 200 MB throughout. The
+history is compacted as `watch` compacts it (`--keep-ticks`, default 10 s as `watch`'s; 0 turns it
+off here), and its size per observation is printed at the end (issue 23: ≤ 4 bytes).
 
-Run: `.venv/bin/python benchmarks/watch_memory.py [--hours 24] [--nodes 30] [--db /tmp/watch-24h.sqlite]`.
+Run: `.venv/bin/python benchmarks/watch_memory.py [--hours 24] [--nodes 30] [--db /tmp/watch-24h.sqlite]
+[--keep-ticks 10]`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from quorumwatch.model import Observation, Reason, Role, Tick
 from quorumwatch.report.lines import LineFormatter
 from quorumwatch.report.metrics import WatchMetrics
 from quorumwatch.store import HistoryFile
+from quorumwatch.watcher import Compaction
 
 MS = 1_000_000
 WALL = 1_785_000_000_000_000_000
@@ -39,6 +43,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--nodes", type=int, default=30)
     ap.add_argument("--db", type=Path, default=Path("/tmp/watch-24h.sqlite"))
+    ap.add_argument("--keep-ticks", type=float, default=10.0, help="seconds kept whole (0: no compaction)")
     args = ap.parse_args()
     for suffix in ("", "-wal", "-shm"):
         Path(str(args.db) + suffix).unlink(missing_ok=True)
@@ -46,6 +51,7 @@ def main() -> None:
     history = HistoryFile.create(args.db, names, {"cluster": "bench", "probe": "etcd", "interval_s": "0.1"})
     lines, grading = LineFormatter(changes_only=True), LiveGrading()
     metrics = WatchMetrics()
+    compaction = Compaction(history, args.keep_ticks, 0.1) if args.keep_ticks > 0 else None
     metrics.start("bench", names)
     rng = random.Random(1)
     n_ticks = int(args.hours * 36_000)
@@ -72,10 +78,12 @@ def main() -> None:
                 obs.append(Observation(name, k, s, s + 2 * MS, WALL + s, Role.FOLLOWER, term + 1))
         tick = Tick(k, s0, s0, WALL + s0, tuple(obs))
         history.append_tick(tick)
+        if compaction is not None:
+            compaction(tick)
         grading.feed(tick)
         printed += len(lines.feed(tick, grading))
         metrics.observe(
-            "bench", tick, grading.active, grading.analysis.leaderless.total_ns
+            "bench", tick, grading.active, grading.leaderless_ns
         )  # the one grading, as watch shares it
         if k % 36_000 == 0 or k == n_ticks - 1:
             now = rss_mb()
@@ -83,11 +91,15 @@ def main() -> None:
             held = grading.analysis.memory()
             print(f"{k / 36_000:5.1f} h: RSS {now:6.1f} MB, intervals held {held}, "
                   f"{k / max(time.perf_counter() - t0, 1e-9):,.0f} ticks/s", flush=True)  # fmt: skip
+    if compaction is not None:
+        compaction.finish()
     history.close()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     took = time.perf_counter() - t0
+    size = sum(Path(str(args.db) + x).stat().st_size for x in ("", "-wal") if Path(str(args.db) + x).exists())
+    per = size / (n_ticks * args.nodes)
     print(f"{n_ticks:,} ticks × {args.nodes} nodes ({args.hours:g} h at 10 Hz) in {took:.0f} s; "
-          f"{printed:,} lines; history {args.db.stat().st_size / 1e9:.2f} GB")  # fmt: skip
+          f"{printed:,} lines; history {size / 1e6:.1f} MB, {per:.2f} bytes per observation")  # fmt: skip
     print(f"peak RSS {max(peak, maxrss):.1f} MB (sampled {peak:.1f} MB)")
 
 

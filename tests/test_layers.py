@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "model": set(),
     "config": set(),
     "analysis": {"model"},
-    "store": {"model"},
+    "store": {"model", "analysis"},
     "executors": {"config"},
     "logs": {"model", "analysis", "config", "_serial"},
     "probes": {"config", "executors", "model"},

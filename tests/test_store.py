@@ -265,7 +265,7 @@ def _small_run(tmp_path: Path) -> Path:
 OBS = "UPDATE observations SET"
 CORRUPTIONS = {
     "unknown role": (f"{OBS} role='emperor' WHERE tick=3", "corrupt history at tick 3, node 'a'"),
-    "unknown reason": (f"{OBS} role='unknown', reason='gremlins' WHERE tick=3", "'gremlins' is not a valid"),
+    "unknown reason": (f"{OBS} role='X', reason='gremlins' WHERE tick=3", "'gremlins' is not a valid"),
     "text as a time": (f"{OBS} send_ns='abc' WHERE tick=4", "tick 4, node 'a': times or epoch"),
     "missing table": ("DROP TABLE events", "cannot read the events: no such table: events"),
     "missing column": (
@@ -315,3 +315,35 @@ def test_flipped_bytes_in_a_history_never_give_a_traceback(
     except HistoryError as exc:
         message = str(exc)
         assert message.startswith(str(path)), message
+
+
+def test_a_compacted_history_on_disk_analyses_as_the_whole_one_and_shrinks(tmp_path: Path) -> None:
+    """Compaction passes as a watch makes them, then `analyze_run` of each copy: equal results."""
+    from quorumwatch.rundir import analyze_run
+    from tests.test_analysis_compaction import steady
+    from tests.test_analysis_props import NODES, Truth, observe
+
+    # n1 and n2 both lead 10-20 s: a hundred two-leader ticks, most of them inside runs that go
+    truth = Truth({"n1": [(0, 20_000_000_000, 1)], "n2": [(10_000_000_000, 36_000_000_000, 2)], "n3": []})
+    ticks = steady(observe(truth, 7, ticks=360), 15)  # 36 s of a mostly steady history, with timeouts
+    whole, compacted = tmp_path / "whole", tmp_path / "compacted"
+    for run in (whole, compacted):
+        run.mkdir()
+        h = HistoryFile.create(run / HISTORY_FILE, list(NODES), {"cluster": "c", "interval_s": "0.1"})
+        for t in ticks:
+            h.append_tick(t)
+        if run is compacted:
+            gone = sum(h.compact_through(last) or 0 for last in (100, 101, 250, 358))
+            assert gone > 500
+        h.close()
+    _, a = analyze_run(whole, report=False)
+    _, b = analyze_run(compacted, report=False)
+    assert a.data() == b.data()
+    back = HistoryFile.open(compacted / HISTORY_FILE)
+    try:
+        runs = back.compacted_runs()
+        kept = sum(len(t.observations) for t in back.ticks())
+    finally:
+        back.close()
+    assert kept + sum(r.count for r in runs) == 3 * len(ticks)
+    assert (compacted / HISTORY_FILE).stat().st_size < (whole / HISTORY_FILE).stat().st_size

@@ -196,6 +196,17 @@ _OUTPUT_OPTIONS = [
         help="Append the lines (or JSON lines) to FILE instead of stdout; SIGHUP reopens it (log rotation).",
     ),
     click.option(
+        "--keep-ticks",
+        "keep_ticks",
+        type=Duration(),
+        metavar="DURATION",
+        default="10s",
+        show_default=True,
+        help="Keep the last DURATION of ticks whole (for `history` replays); older ones are compacted: "
+        "an answer between two identical answers of its node is dropped and counted, which changes no "
+        "verdict, figure or harm (0: compact all but the last few seconds).",
+    ),
+    click.option(
         "--retain",
         type=Duration(),
         metavar="DURATION",
@@ -237,6 +248,7 @@ def watch(
     metrics_at: str | None,
     on_verdict: str | None,
     output: Path | None,
+    keep_ticks: float,
     retain: float | None,
     fail_on: str,
 ) -> None:
@@ -279,7 +291,7 @@ def watch(
         )  # fmt: skip
         plan = Plan(
             tuple(Target(c, d, workload) for c, d in zip(clusters, dirs, strict=True)), duration, outputs,
-            retain,
+            retain, keep_ticks_s=keep_ticks,
         )  # fmt: skip
         results = run_session(plan, say=lambda line: click.echo(line, err=True))
     except SessionError as exc:
@@ -451,6 +463,7 @@ def run(
     metrics_at: str | None,
     on_verdict: str | None,
     output: Path | None,
+    keep_ticks: float,
     retain: float | None,
     fail_on: str,
 ) -> None:
@@ -484,6 +497,7 @@ def run(
             retain,
             scenario=scenario,
             trials=trials,
+            keep_ticks_s=keep_ticks,
         )
         results = run_session(plan, say=lambda line: click.echo(line, err=True))
     except SessionError as exc:

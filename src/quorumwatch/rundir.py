@@ -59,7 +59,10 @@ def _analyze_history(history: HistoryFile, run_dir: Path, report: bool) -> tuple
         interval, deadline, WorkloadKind(kind) if kind is not None else None,
         int(slot) if slot is not None and slot.isdigit() else None,
     )  # fmt: skip
-    a = analyze(AnalysisInput(ticks, events, operations, reads[-1] if reads else None, run, recorded))
+    compacted = history.compacted_runs()
+    a = analyze(
+        AnalysisInput(ticks, events, operations, reads[-1] if reads else None, run, recorded, compacted)
+    )
     first = ticks[0] if ticks else None
     offset = first.wall_ns - first.started_ns if first is not None else 0
     retention = _retention(meta, dropped, len(recorded), first, offset) if dropped else None

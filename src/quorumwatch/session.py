@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from quorumwatch.report.hooks import Hooks
     from quorumwatch.report.metrics import WatchMetrics
     from quorumwatch.report.output import ReopenableOutput
-    from quorumwatch.watcher import Output, Retention
+    from quorumwatch.watcher import Compaction, Output, Retention
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -213,6 +213,9 @@ class Plan:
     scenario's."""
     trials: int | None = None
     """Overrides the scenario's trial count."""
+    keep_ticks_s: float | None = 10.0
+    """Keep the last this many seconds of ticks whole; older ones are compacted (lossless for
+    the analysis: `analysis.compaction`). None: never compact."""
 
     def __post_init__(self) -> None:
         names = [t.cluster.name for t in self.targets]
@@ -255,6 +258,7 @@ class _Running:
     consumers: list[Callable[[Tick], None]] = field(default_factory=list)
     hooks: Hooks | None = None
     retention: Retention | None = None
+    compaction: Compaction | None = None
 
     def on_tick(self, tick: Tick) -> None:
         """After the tick is recorded, graded and shown: metrics, hooks, retention, the caller's."""
@@ -305,7 +309,7 @@ def open_output(path: Path | None) -> ReopenableOutput | None:
 
 def _start(plan: Plan, metrics: WatchMetrics | None, say: Callable[[str], None]) -> list[_Running]:
     """Every target's run directory and consumers (all or none: a failure closes what was made)."""
-    from quorumwatch.watcher import Retention, prepare_run
+    from quorumwatch.watcher import Compaction, Retention, prepare_run
 
     running: list[_Running] = []
     try:
@@ -323,6 +327,9 @@ def _start(plan: Plan, metrics: WatchMetrics | None, say: Callable[[str], None])
 
                 r.hooks = Hooks(list(plan.outputs.on_verdict), c.name, str(run))
                 r.consumers.append(_firer(r.hooks, g))
+            if plan.keep_ticks_s is not None:
+                r.compaction = Compaction(history, plan.keep_ticks_s, c.interval)
+                r.consumers.append(r.compaction)
             if plan.retain_s is not None:
                 r.retention = Retention(history, g, plan.retain_s, c.interval)
                 r.consumers.append(r.retention)
@@ -570,6 +577,8 @@ def _close(
         try:
             if r.retention is not None:
                 r.retention.finish()
+            if r.compaction is not None:
+                r.compaction.finish()
         except (OSError, sqlite3.Error) as exc:
             say(f"quorumwatch: {r.run}: could not record the last findings: {exc}")
         try:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar, overload
 
+from quorumwatch.analysis.compaction import PROTECT_TICKS, CompactedRun, compact
 from quorumwatch.model import (
     Event,
     FinalRead,
@@ -31,11 +32,11 @@ from quorumwatch.model import (
     Tick,
 )
 
-SCHEMA_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+SCHEMA_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 """Version 1 had no workload tables, version 2 no findings or dropped-tick summaries, version 3 no
-register keys on operations, version 4 no per-group roles: such histories read as runs without
-them."""
+register keys on operations, version 4 no per-group roles, version 5 no compacted runs: such
+histories read as runs without them."""
 HISTORY_FILE = "history.sqlite"
 
 _SCHEMA = """
@@ -60,7 +61,7 @@ CREATE TABLE observations (
     detail TEXT,
     self_id TEXT,
     PRIMARY KEY (tick, node)
-);
+) WITHOUT ROWID;
 CREATE TABLE group_roles (
     tick INTEGER NOT NULL,
     node TEXT NOT NULL,
@@ -68,6 +69,15 @@ CREATE TABLE group_roles (
     role TEXT NOT NULL,
     epoch INTEGER,
     PRIMARY KEY (tick, node, grp)
+);
+CREATE TABLE compacted_runs (
+    id INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    first_tick INTEGER NOT NULL,
+    last_tick INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    max_rtt_ns INTEGER NOT NULL
 );
 CREATE TABLE events (
     id INTEGER PRIMARY KEY,
@@ -285,6 +295,8 @@ class HistoryFile:
         path.parent.mkdir(parents=True, exist_ok=True)
         # used from a Writer's thread when given one; `_queued` keeps the use serial
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # pages that compaction and --retain free go back to the file system (before any table)
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("BEGIN")
@@ -347,7 +359,7 @@ class HistoryFile:
                         o.send_ns,
                         o.recv_ns,
                         o.wall_ns,
-                        o.role.value,
+                        o.role.letter,
                         o.epoch,
                         o.leader,
                         o.reason.value if o.reason else None,
@@ -376,6 +388,67 @@ class HistoryFile:
         )
 
     @_queued
+    def compact_through(self, last: int) -> int:
+        """Compact the ticks up to index `last` not compacted yet (`analysis.compaction`): drop the
+        observations lying between two identical answers of their node, keep them counted as runs.
+        One transaction; the tick after `last` is read to judge `last`'s answers. Returns how many
+        observations went."""
+        start = int(self._meta_value("compacted_through") or -1) + 1
+        if last < start:
+            return 0
+        db = self._db
+        before = self._last_kept_before(start)
+        ticks = list(self._read_ticks(start, last + 1))
+        if not ticks:
+            return 0
+        kept, runs = compact(ticks, before, protect_from=self._protected_from())
+        gone = {(t.index, o.node) for t in ticks for o in t.observations} - {
+            (t.index, o.node) for t in kept for o in t.observations
+        }
+        with self._transaction():
+            db.executemany("DELETE FROM observations WHERE tick = ? AND node = ?", sorted(gone))
+            db.executemany("DELETE FROM group_roles WHERE tick = ? AND node = ?", sorted(gone))
+            db.executemany(
+                "INSERT INTO compacted_runs (node, first_tick, last_tick, role, count, max_rtt_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(r.node, r.first_tick, r.last_tick, r.role.value, r.count, r.max_rtt_ns) for r in runs],
+            )
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('compacted_through', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(last),),
+            )
+        db.executescript("PRAGMA incremental_vacuum;")  # a page per step: sqlite3_exec steps them all
+        return len(gone)
+
+    def _protected_from(self) -> int | None:
+        """The tick compaction stops at: `PROTECT_TICKS` before the first fault's tick, if any."""
+        (first,) = self._db.execute("SELECT min(mono_ns) FROM events WHERE kind = 'fault.inject'").fetchone()
+        if first is None:
+            return None
+        (k,) = self._db.execute("SELECT min(tick) FROM ticks WHERE started_ns >= ?", (first,)).fetchone()
+        if k is None:
+            (k,) = self._db.execute("SELECT coalesce(max(tick), -1) + 1 FROM ticks").fetchone()
+        return max(0, int(k) - PROTECT_TICKS)
+
+    def _meta_value(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _last_kept_before(self, start: int) -> dict[str, Observation]:
+        """Each node's last stored observation before tick `start` (what a compaction pass
+        compares the next answers with)."""
+        out: dict[str, Observation] = {}
+        for node, tick in self._db.execute(
+            "SELECT node, max(tick) FROM observations WHERE tick < ? GROUP BY node", (start,)
+        ).fetchall():
+            for t in self._read_ticks(tick, tick):
+                for o in t.observations:
+                    if o.node == node:
+                        out[node] = o
+        return out
+
+    @_queued
     def drop_ticks_before(self, tick: int) -> Dropped | None:
         """Delete the ticks with index below `tick` and their observations, keeping a summary of
         them, in one transaction (None: nothing to drop)."""
@@ -390,14 +463,18 @@ class HistoryFile:
                 return None
             obs, unknown = db.execute(
                 "SELECT count(*), coalesce(sum(role = ?), 0) FROM observations WHERE tick < ?",
-                (Role.UNKNOWN.value, tick),
+                (Role.UNKNOWN.letter, tick),
             ).fetchone()
             (multi,) = db.execute(
                 "SELECT count(*) FROM (SELECT tick FROM observations WHERE tick < ? AND role = ? "
                 "GROUP BY tick HAVING count(*) > 1)",
-                (tick, Role.LEADER.value),
+                (tick, Role.LEADER.letter),
             ).fetchone()
-            summary = Dropped(first, last, first_started, last_started, n, obs, unknown, multi)
+            (compacted,) = db.execute(
+                "SELECT coalesce(sum(count), 0) FROM compacted_runs WHERE last_tick < ?", (tick,)
+            ).fetchone()
+            db.execute("DELETE FROM compacted_runs WHERE last_tick < ?", (tick,))
+            summary = Dropped(first, last, first_started, last_started, n, obs + compacted, unknown, multi)
             db.execute(
                 "INSERT INTO dropped (first_tick, last_tick, first_started_ns, last_started_ns, ticks, "
                 "observations, unknown, multi_leader_ticks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -406,6 +483,7 @@ class HistoryFile:
             db.execute("DELETE FROM observations WHERE tick < ?", (tick,))
             db.execute("DELETE FROM group_roles WHERE tick < ?", (tick,))
             db.execute("DELETE FROM ticks WHERE tick < ?", (tick,))
+        db.executescript("PRAGMA incremental_vacuum;")  # a page per step: sqlite3_exec steps them all
         return summary
 
     @contextlib.contextmanager
@@ -502,7 +580,7 @@ class HistoryFile:
             while pending is not None and pending[0] < tick:
                 pending = next(obs_rows, None)  # observations of a tick row that is missing: not a tick
             while pending is not None and pending[0] == tick:
-                observations.append(_observation(pending))
+                observations.append(_observation(pending, self._version))
                 pending = next(obs_rows, None)
             if pending_group is not None and pending_group[0] <= tick:
                 by_node: dict[str, list[GroupRole]] = {}
@@ -571,6 +649,21 @@ class HistoryFile:
                 "SELECT node_a, node_b, epoch_a, epoch_b, start_ns, end_ns, certain FROM findings ORDER BY id"
             )
         ]
+
+    @_reading("compacted runs")
+    def compacted_runs(self) -> list[CompactedRun]:
+        """What compaction dropped (none before version 6)."""
+        if self._version < 6:
+            return []
+        out = []
+        for node, first, last, role, count, rtt in self._db.execute(
+            "SELECT node, first_tick, last_tick, role, count, max_rtt_ns FROM compacted_runs ORDER BY id"
+        ):
+            try:
+                out.append(CompactedRun(node, first, last, Role(role), count, rtt))
+            except ValueError:
+                raise HistoryError(f"{self.path}: corrupt compacted run of {node!r}: role {role!r}") from None
+        return out
 
     @_reading("dropped-tick summaries")
     def dropped(self) -> list[Dropped]:
@@ -651,11 +744,17 @@ def _ints(*values: object) -> bool:
     return all(type(v) is int for v in values)
 
 
-def _observation(r: tuple[Any, ...]) -> Observation:
+_ROLE_OF_LETTER = {r.letter: r for r in Role}
+"""Observations store a role as its letter from version 6 on (a byte, not eight: most of a row)."""
+
+
+def _observation(r: tuple[Any, ...], version: int = SCHEMA_VERSION) -> Observation:
     if not _ints(r[0], r[2], r[3], r[4]) or (r[6] is not None and type(r[6]) is not int):
         raise _Corrupt(f"tick {r[0]!r}, node {r[1]!r}: times or epoch are not integers")
+    if version >= 6 and r[5] not in _ROLE_OF_LETTER:
+        raise _Corrupt(f"tick {r[0]!r}, node {r[1]!r}: unknown role {r[5]!r}")
     try:
-        role = Role(r[5])
+        role = _ROLE_OF_LETTER[r[5]] if version >= 6 else Role(r[5])
         reason = Reason(r[8]) if r[8] else None
     except ValueError as exc:
         raise _Corrupt(f"tick {r[0]!r}, node {r[1]!r}: {exc}") from None

@@ -65,6 +65,34 @@ class Schedule(Protocol):
         """After the probes stopped (clocks, logs)."""
 
 
+class Compaction:
+    """Ticks older than `keep_s` are compacted now and then (`HistoryFile.compact_through`, on the
+    writer's thread like every write): a healthy cluster's history shrinks to its changes, and no
+    verdict, figure or harm changes. The last ticks before a fault are never compacted (the history
+    finds the first fault itself), so `keep_s` is at least those ticks' span."""
+
+    def __init__(self, history: HistoryFile, keep_s: float, interval_s: float) -> None:
+        from quorumwatch.analysis.compaction import PROTECT_TICKS
+
+        self.history = history
+        self.keep = max(PROTECT_TICKS + 1, round(keep_s / interval_s))
+        self.every = max(10, round(60 / interval_s))
+        """Compact once a minute: each pass leaves every node's last answer (the next pass compares
+        with it) and ends its runs, so passes are few; a pass is a few thousand rows per node set."""
+
+        self.last = -1
+
+    def __call__(self, tick: Tick) -> None:
+        self.last = tick.index
+        if tick.index % self.every == 0 and tick.index > self.keep:
+            self.history.compact_through(tick.index - self.keep)
+
+    def finish(self) -> None:
+        """The watch ended: compact all but the kept span."""
+        if self.last > self.keep:
+            self.history.compact_through(self.last - self.keep)
+
+
 class Retention:
     """`watch --retain`: ticks older than `retain_s` are deleted now and then, with a count of what
     they held. What the grading proves or finds possible is recorded as it is found, and what open
