@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from quorumwatch.analysis import Analysis, Overlap, RunMeta, analyze
 from quorumwatch.analysis import History as AnalysisInput
+from quorumwatch.analysis.compaction import CompactedRun
 from quorumwatch.analysis.linearizability import FailedCas, Linearizability, RegOp
-from quorumwatch.model import Tick, WorkloadKind
+from quorumwatch.model import Observation, Tick, WorkloadKind
 from quorumwatch.report.results import results
 from quorumwatch.report.schema import Results
 from quorumwatch.store import HISTORY_FILE, Dropped, HistoryError, HistoryFile
@@ -115,6 +116,35 @@ def _retention(
     }
 
 
+def _filled(ticks: Iterable[Tick], runs: Sequence[CompactedRun], nodes: list[str]) -> Iterator[Tick]:
+    """Ticks with each compacted observation shown again as its node's answer before it (the same
+    answer, by what compaction drops), at the tick's own time."""
+    order = {n: k for k, n in enumerate(nodes)}
+    pending = sorted(runs, key=lambda r: r.first_tick)
+    active: list[CompactedRun] = []
+    last: dict[str, Observation] = {}
+    j = 0
+    for t in ticks:
+        while j < len(pending) and pending[j].first_tick <= t.index:
+            active.append(pending[j])
+            j += 1
+        active = [r for r in active if r.last_tick >= t.index]
+        have = {o.node for o in t.observations}
+        extra = [
+            dataclasses.replace(
+                last[r.node], tick=t.index, send_ns=t.started_ns, recv_ns=t.started_ns, wall_ns=t.wall_ns
+            )
+            for r in active
+            if r.node not in have and r.node in last
+        ]
+        for o in t.observations:
+            last[o.node] = o
+        if extra:
+            obs = sorted([*t.observations, *extra], key=lambda o: order.get(o.node, len(order)))
+            t = dataclasses.replace(t, observations=tuple(obs))
+        yield t
+
+
 def replay(
     run_dir: Path, fmt: Literal["text", "jsonl", "csv"], *, changes_only: bool = False
 ) -> Iterator[str]:
@@ -143,7 +173,10 @@ def replay(
             yield csv_header()
         events = hist.events()
         i = 0
-        for tick in hist.ticks():
+        ticks = hist.ticks()
+        if fmt == "text":  # the matrix as the watch printed it: compacted answers shown again
+            ticks = _filled(ticks, hist.compacted_runs(), hist.nodes())
+        for tick in ticks:
             # events print where they happened: before the first tick that ended after them
             while i < len(events) and events[i].mono_ns <= tick.started_ns:
                 yield from event_out(events[i])
