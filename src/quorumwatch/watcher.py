@@ -14,6 +14,7 @@ import gc
 import io
 import sys
 import time
+import zlib
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
@@ -81,10 +82,13 @@ class Compaction:
         with it) and ends its runs, so passes are few; a pass is a few thousand rows per node set."""
 
         self.last = -1
+        self.phase = zlib.crc32(str(history.path).encode()) % self.every
+        """Where in the minute this history's passes fall: a hundred clusters watched together do
+        not all compact at the same tick (their passes share one writer thread)."""
 
     def __call__(self, tick: Tick) -> None:
         self.last = tick.index
-        if tick.index % self.every == 0 and tick.index > self.keep:
+        if (tick.index + self.phase) % self.every == 0 and tick.index > self.keep:
             self.history.compact_through(tick.index - self.keep)
 
     def finish(self) -> None:
