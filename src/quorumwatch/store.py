@@ -271,6 +271,8 @@ class HistoryFile:
         self._version = SCHEMA_VERSION
         self._writer: Writer | None = None
         self._failure: Exception | None = None
+        self._kept_before: tuple[int, dict[str, Observation]] | None = None
+        """Where the last compaction pass ended, and each node's last stored answer before it."""
 
     def write_from(self, writer: Writer) -> None:
         """From now on, writes are queued to `writer`'s thread (reads wait for them first)."""
@@ -397,7 +399,8 @@ class HistoryFile:
         if last < start:
             return 0
         db = self._db
-        before = self._last_kept_before(start)
+        cached = self._kept_before
+        before = cached[1] if cached is not None and cached[0] == start else self._last_kept_before(start)
         ticks = list(self._read_ticks(start, last + 1))
         if not ticks:
             return 0
@@ -419,6 +422,12 @@ class HistoryFile:
                 (str(last),),
             )
         db.executescript("PRAGMA incremental_vacuum;")  # a page per step: sqlite3_exec steps them all
+        # each node's last stored answer before the next pass, without a scan of the table
+        for t in kept:
+            if t.index <= last:
+                for o in t.observations:
+                    before[o.node] = o
+        self._kept_before = (last + 1, before)
         return len(gone)
 
     def _protected_from(self) -> int | None:
@@ -453,6 +462,7 @@ class HistoryFile:
         """Delete the ticks with index below `tick` and their observations, keeping a summary of
         them, in one transaction (None: nothing to drop)."""
         db = self._db
+        self._kept_before = None  # compaction compares with stored answers only
         with self._transaction():
             n, first, last, first_started, last_started = db.execute(
                 "SELECT count(*), min(tick), max(tick), min(started_ns), max(started_ns) FROM ticks "
