@@ -124,7 +124,9 @@ async def run(
           f"p99 {_pct(held_ns, 0.99) * 1000:.0f} µs")  # fmt: skip
 
 
-def run_cli(clusters: int, nodes: int, seconds: float, base: Path, responder: Responder) -> None:
+def run_cli(
+    clusters: int, nodes: int, seconds: float, base: Path, responder: Responder, keep_ticks: str = "10s"
+) -> None:
     """What users run: `quorumwatch watch c0.yaml ... c99.yaml --changes-only` in its own process,
     its lateness read back from the histories it recorded (each tick's scheduled and started time)."""
     files = []
@@ -135,6 +137,7 @@ def run_cli(clusters: int, nodes: int, seconds: float, base: Path, responder: Re
         files[-1].write_text(yaml.safe_dump(doc), encoding="utf-8")
     argv = [sys.executable, "-m", "quorumwatch", "watch", *map(str, files)]
     argv += ["--changes-only", "--duration", str(seconds + WARMUP_S), "--output", str(base / "watch.log")]
+    argv += ["--keep-ticks", keep_ticks]
     responder_cpu = responder.cpu_s()
     t = time.perf_counter()
     proc = subprocess.run(argv, cwd=base, capture_output=True, text=True, check=False)
@@ -157,6 +160,10 @@ def run_cli(clusters: int, nodes: int, seconds: float, base: Path, responder: Re
                 "SELECT role = 'X', COUNT(*) FROM observations WHERE tick >= ? GROUP BY 1", (warm,)
             ):
                 unknown, answers = (unknown + n, answers) if role else (unknown, answers + n)
+            (gone,) = conn.execute(  # answers compaction counted instead of keeping (all definite)
+                "SELECT coalesce(sum(count), 0) FROM compacted_runs WHERE last_tick >= ?", (warm,)
+            ).fetchone()
+            answers += gone
     print(
         f"`quorumwatch watch` of {clusters} cluster files × {nodes} nodes at 10 Hz for {seconds:g} s "
         f"(+{WARMUP_S:g} s warm-up), {took:.1f} s wall (process start included)"
@@ -195,6 +202,9 @@ def main() -> None:
     ap.add_argument(
         "--cli", action="store_true", help="Run `quorumwatch watch` on cluster files instead (end to end)."
     )
+    ap.add_argument(
+        "--keep-ticks", default="10s", help="--cli: the watch's --keep-ticks (1d: no compaction in the run)."
+    )
     ap.add_argument("--inline-writes", action="store_true", help="Write histories on the loop's thread.")
     args = ap.parse_args()
     raise_nofile()
@@ -202,7 +212,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             if args.cli:
-                run_cli(args.clusters, args.nodes, args.seconds, Path(tmp), responder)
+                run_cli(args.clusters, args.nodes, args.seconds, Path(tmp), responder, args.keep_ticks)
                 return
             main = run(
                 args.clusters, args.nodes, args.seconds, Path(tmp), responder, args.spin,

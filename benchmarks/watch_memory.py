@@ -51,7 +51,7 @@ def main() -> None:
     history = HistoryFile.create(args.db, names, {"cluster": "bench", "probe": "etcd", "interval_s": "0.1"})
     lines, grading = LineFormatter(changes_only=True), LiveGrading()
     metrics = WatchMetrics()
-    compaction = Compaction(history, args.keep_ticks, 0.1) if args.keep_ticks > 0 else None
+    compaction = Compaction(history, args.keep_ticks, 0.1, args.nodes) if args.keep_ticks > 0 else None
     metrics.start("bench", names)
     rng = random.Random(1)
     n_ticks = int(args.hours * 36_000)

@@ -326,19 +326,29 @@ def test_a_compacted_history_on_disk_analyses_as_the_whole_one_and_shrinks(tmp_p
     # n1 and n2 both lead 10-20 s: a hundred two-leader ticks, most of them inside runs that go
     truth = Truth({"n1": [(0, 20_000_000_000, 1)], "n2": [(10_000_000_000, 36_000_000_000, 2)], "n3": []})
     ticks = steady(observe(truth, 7, ticks=360), 15)  # 36 s of a mostly steady history, with timeouts
-    whole, compacted = tmp_path / "whole", tmp_path / "compacted"
-    for run in (whole, compacted):
+    whole, compacted, stepwise = tmp_path / "whole", tmp_path / "compacted", tmp_path / "stepwise"
+    for run in (whole, compacted, stepwise):
         run.mkdir()
         h = HistoryFile.create(run / HISTORY_FILE, list(NODES), {"cluster": "c", "interval_s": "0.1"})
         for t in ticks:
             h.append_tick(t)
+            if run is stepwise and t.index >= 1:  # a pass every tick, as small as they come
+                h.compact_through(t.index - 1)
         if run is compacted:
             gone = sum(h.compact_through(last) or 0 for last in (100, 101, 250, 358))
             assert gone > 500
         h.close()
     _, a = analyze_run(whole, report=False)
     _, b = analyze_run(compacted, report=False)
-    assert a.data() == b.data()
+    _, c = analyze_run(stepwise, report=False)
+    assert a.data() == b.data() == c.data()
+    counts = []
+    for run in (compacted, stepwise):
+        h = HistoryFile.open(run / HISTORY_FILE)
+        counts.append((sum(len(t.observations) for t in h.ticks()), len(h.compacted_runs())))
+        h.close()
+    # runs that go on across passes extend one row: small passes cost no more than a big one
+    assert counts[1][0] <= counts[0][0] + 3 and counts[1][1] <= counts[0][1] + 3
     back = HistoryFile.open(compacted / HISTORY_FILE)
     try:
         runs = back.compacted_runs()

@@ -328,7 +328,7 @@ def _start(plan: Plan, metrics: WatchMetrics | None, say: Callable[[str], None])
                 r.hooks = Hooks(list(plan.outputs.on_verdict), c.name, str(run))
                 r.consumers.append(_firer(r.hooks, g))
             if plan.keep_ticks_s is not None:
-                r.compaction = Compaction(history, plan.keep_ticks_s, c.interval)
+                r.compaction = Compaction(history, plan.keep_ticks_s, c.interval, len(c.nodes))
                 r.consumers.append(r.compaction)
             if plan.retain_s is not None:
                 r.retention = Retention(history, g, plan.retain_s, c.interval)

@@ -273,6 +273,8 @@ class HistoryFile:
         self._failure: Exception | None = None
         self._kept_before: tuple[int, dict[str, Observation]] | None = None
         """Where the last compaction pass ended, and each node's last stored answer before it."""
+        self._tails: dict[str, tuple[int, int]] = {}
+        self._compacted_through: int | None = None
 
     def write_from(self, writer: Writer) -> None:
         """From now on, writes are queued to `writer`'s thread (reads wait for them first)."""
@@ -334,6 +336,9 @@ class HistoryFile:
         try:
             if self._writer is not None:
                 self._writer.flush()
+            if self._compacted_through is not None:  # this process compacted: return what it freed
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.executescript("PRAGMA incremental_vacuum;")
         finally:
             self._db.close()
         self.raise_failure()
@@ -393,42 +398,93 @@ class HistoryFile:
     def compact_through(self, last: int) -> int:
         """Compact the ticks up to index `last` not compacted yet (`analysis.compaction`): drop the
         observations lying between two identical answers of their node, keep them counted as runs.
-        One transaction; the tick after `last` is read to judge `last`'s answers. Returns how many
-        observations went."""
-        start = int(self._meta_value("compacted_through") or -1) + 1
+        One transaction; the tick after `last` is read to judge `last`'s answers. A run that goes on
+        from the previous pass extends that pass's row, so passes can be small (a watch makes one a
+        second: no pause of the loop) without a row per pass and node. Returns how many went."""
+        start = (
+            self._compacted_through if self._compacted_through is not None else self._stored_through()
+        ) + 1
         if last < start:
             return 0
         db = self._db
         cached = self._kept_before
-        before = cached[1] if cached is not None and cached[0] == start else self._last_kept_before(start)
+        fresh = cached is None or cached[0] != start
+        before = self._last_kept_before(start) if fresh or cached is None else cached[1]
+        tails = self._run_tails() if fresh else self._tails
         ticks = list(self._read_ticks(start, last + 1))
         if not ticks:
             return 0
         kept, runs = compact(ticks, before, protect_from=self._protected_from())
+        kept_at: dict[str, int] = {}  # each node's first answer kept in this pass (not the look-ahead)
+        for t in kept:
+            if t.index <= last:
+                for o in t.observations:
+                    kept_at.setdefault(o.node, t.index)
         gone = {(t.index, o.node) for t in ticks for o in t.observations} - {
             (t.index, o.node) for t in kept for o in t.observations
         }
+        merged: list[tuple[int, int, int, int]] = []  # (last tick, count, max rtt, row id)
+        new: list[CompactedRun] = []
+        first_of_node: set[str] = set()
+        for r in runs:
+            tail = tails.get(r.node) if r.node not in first_of_node else None
+            first_of_node.add(r.node)
+            prior = before.get(r.node)
+            # the same run: nothing of this node stored between the previous row's end and this one
+            if (
+                tail is not None
+                and (prior is None or prior.tick < tail[1])
+                and kept_at.get(r.node, r.first_tick + 1) > r.first_tick
+            ):
+                merged.append((r.last_tick, r.count, r.max_rtt_ns, tail[0]))
+                tails[r.node] = (tail[0], r.last_tick)
+            else:
+                new.append(r)
         with self._transaction():
             db.executemany("DELETE FROM observations WHERE tick = ? AND node = ?", sorted(gone))
             db.executemany("DELETE FROM group_roles WHERE tick = ? AND node = ?", sorted(gone))
             db.executemany(
-                "INSERT INTO compacted_runs (node, first_tick, last_tick, role, count, max_rtt_ns) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(r.node, r.first_tick, r.last_tick, r.role.value, r.count, r.max_rtt_ns) for r in runs],
+                "UPDATE compacted_runs SET last_tick = ?, count = count + ?, "
+                "max_rtt_ns = max(max_rtt_ns, ?) WHERE id = ?",
+                merged,
             )
+            for r in new:
+                cur = db.execute(
+                    "INSERT INTO compacted_runs (node, first_tick, last_tick, role, count, max_rtt_ns) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (r.node, r.first_tick, r.last_tick, r.role.value, r.count, r.max_rtt_ns),
+                )
+                tails[r.node] = (int(cur.lastrowid or 0), r.last_tick)
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('compacted_through', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(last),),
             )
-        db.executescript("PRAGMA incremental_vacuum;")  # a page per step: sqlite3_exec steps them all
+        (free,) = db.execute("PRAGMA freelist_count").fetchone()
+        if free > 256:  # a megabyte freed: give it back (a page per step: sqlite3_exec steps them all)
+            db.executescript("PRAGMA incremental_vacuum;")
         # each node's last stored answer before the next pass, without a scan of the table
         for t in kept:
             if t.index <= last:
                 for o in t.observations:
                     before[o.node] = o
         self._kept_before = (last + 1, before)
+        self._tails = tails
+        self._compacted_through = last
         return len(gone)
+
+    def _stored_through(self) -> int:
+        return int(self._meta_value("compacted_through") or -1)
+
+    def _run_tails(self) -> dict[str, tuple[int, int]]:
+        """Each node's last compacted run: (row id, last tick)."""
+        return {
+            node: (row, last)
+            for row, node, last in self._db.execute(
+                "SELECT id, node, last_tick FROM compacted_runs WHERE id IN "
+                "(SELECT max(id) FROM compacted_runs GROUP BY node)"
+            )
+        }
 
     def _protected_from(self) -> int | None:
         """The tick compaction stops at: `PROTECT_TICKS` before the first fault's tick, if any."""

@@ -66,20 +66,25 @@ class Schedule(Protocol):
         """After the probes stopped (clocks, logs)."""
 
 
+PASS_ANSWERS = 300
+"""About how many answers one compaction pass reads."""
+
+
 class Compaction:
     """Ticks older than `keep_s` are compacted now and then (`HistoryFile.compact_through`, on the
     writer's thread like every write): a healthy cluster's history shrinks to its changes, and no
     verdict, figure or harm changes. The last ticks before a fault are never compacted (the history
     finds the first fault itself), so `keep_s` is at least those ticks' span."""
 
-    def __init__(self, history: HistoryFile, keep_s: float, interval_s: float) -> None:
+    def __init__(self, history: HistoryFile, keep_s: float, interval_s: float, nodes: int = 1) -> None:
         from quorumwatch.analysis.compaction import PROTECT_TICKS
 
         self.history = history
         self.keep = max(PROTECT_TICKS + 1, round(keep_s / interval_s))
-        self.every = max(10, round(60 / interval_s))
-        """Compact once a minute: each pass leaves every node's last answer (the next pass compares
-        with it) and ends its runs, so passes are few; a pass is a few thousand rows per node set."""
+        self.every = max(1, round(1 / interval_s), -(-PASS_ANSWERS // max(nodes, 1)))
+        """Compact once a second, or once `PASS_ANSWERS` answers are there: a run that goes on
+        extends its row, so small passes cost nothing on disk, and each holds the thread it runs on
+        for a few milliseconds only (a pass has a fixed cost: fewer, fuller ones for small clusters)."""
 
         self.last = -1
         self.phase = zlib.crc32(str(history.path).encode()) % self.every

@@ -107,14 +107,32 @@ _ROLES = tuple(Role)
 _ROLE_INDEX = {r: i for i, r in enumerate(_ROLES)}
 
 
-def dropped_leaders(runs: Iterable[CompactedRun]) -> dict[int, int]:
-    """Per tick index, how many dropped observations said leader there."""
-    out: dict[int, int] = {}
-    for r in runs:
-        if r.role is Role.LEADER:
-            for k in range(r.first_tick, r.last_tick + 1):
-                out[k] = out.get(k, 0) + 1
-    return out
+class DroppedLeaders:
+    """How many compacted observations said leader at a tick, asked in increasing tick order (a
+    sweep over the runs' ends: a run a day long costs two entries, not a day of ticks)."""
+
+    def __init__(self, runs: Iterable[CompactedRun]) -> None:
+        edges: dict[int, int] = {}
+        for r in runs:
+            if r.role is Role.LEADER:
+                edges[r.first_tick] = edges.get(r.first_tick, 0) + 1
+                edges[r.last_tick + 1] = edges.get(r.last_tick + 1, 0) - 1
+        self._edges = sorted(edges.items())
+        self._i = 0
+        self._now = 0
+        self._last = -(2**63)
+
+    def __bool__(self) -> bool:
+        return bool(self._edges)
+
+    def at(self, tick: int) -> int:
+        if tick < self._last:  # out of order: start the sweep again
+            self._i, self._now = 0, 0
+        self._last = tick
+        while self._i < len(self._edges) and self._edges[self._i][0] <= tick:
+            self._now += self._edges[self._i][1]
+            self._i += 1
+        return self._now
 
 
 def first_fault_tick(ticks: Sequence[Tick], injections_ns: Iterable[int]) -> int | None:

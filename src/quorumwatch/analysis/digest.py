@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from quorumwatch.analysis.compaction import CompactedRun, dropped_leaders
+from quorumwatch.analysis.compaction import CompactedRun, DroppedLeaders
 from quorumwatch.analysis.groups import group_key
 from quorumwatch.analysis.intervals import Interval, NodeIntervals, NodeTracker, group_by_node, node_intervals
 from quorumwatch.model import Role, Tick
@@ -53,9 +53,9 @@ def digest(ticks: Sequence[Tick], compacted: Sequence[CompactedRun] = ()) -> Dig
     """One pass over `ticks` (re-iterated only if a node's observations are out of send order).
     `compacted`: what a compacted history dropped, added to the counts."""
     try:
-        d = _stream(ticks, dropped_leaders(compacted) if compacted else {})
+        d = _stream(ticks, DroppedLeaders(compacted) if compacted else None)
     except _OutOfOrder:
-        d = _sorted(ticks, dropped_leaders(compacted) if compacted else {})
+        d = _sorted(ticks, DroppedLeaders(compacted) if compacted else None)
     if not compacted:
         return d
     count = sum(r.count for r in compacted)
@@ -67,7 +67,7 @@ def digest(ticks: Sequence[Tick], compacted: Sequence[CompactedRun] = ()) -> Dig
     )
 
 
-def _stream(ticks: Sequence[Tick], dropped: dict[int, int] | None = None) -> Digest:
+def _stream(ticks: Sequence[Tick], dropped: DroppedLeaders | None = None) -> Digest:
     trackers: dict[str, NodeTracker] = {}
     found: dict[str, list[Interval]] = {}
     last_send: dict[str, int] = {}
@@ -98,7 +98,7 @@ def _stream(ticks: Sequence[Tick], dropped: dict[int, int] | None = None) -> Dig
             leaders += o.role is Role.LEADER
             if o.groups:
                 names.update(g.group for g in o.groups)
-        gone = dropped.get(tick.index, 0) if dropped else 0
+        gone = dropped.at(tick.index) if dropped else 0
         if leaders + gone > 1:
             if gone:
                 extra += 1
@@ -122,7 +122,7 @@ def _stream(ticks: Sequence[Tick], dropped: dict[int, int] | None = None) -> Dig
     )  # fmt: skip
 
 
-def _sorted(ticks: Sequence[Tick], dropped: dict[int, int] | None = None) -> Digest:
+def _sorted(ticks: Sequence[Tick], dropped: DroppedLeaders | None = None) -> Digest:
     """The batch definition, holding every observation: for ticks out of send order."""
     obs = [o for t in ticks for o in t.observations]
     starts = array("q", (t.started_ns for t in ticks))
@@ -130,7 +130,7 @@ def _sorted(ticks: Sequence[Tick], dropped: dict[int, int] | None = None) -> Dig
     extra = 0
     for t in ticks:
         leaders = tuple(o for o in t.observations if o.role is Role.LEADER)
-        gone = dropped.get(t.index, 0) if dropped else 0
+        gone = dropped.at(t.index) if dropped else 0
         if len(leaders) + gone > 1:
             if gone:
                 extra += 1
