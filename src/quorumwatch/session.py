@@ -446,7 +446,7 @@ async def watch_async(
 
         await run_watch(
             r.target.cluster, r.history, duration_s=plan.duration_s, formatter=r.formatter,
-            grading=r.grading, out=sink, render=render, workload=r.target.workload, run_id=r.run.name,
+            grading=r.grading, out=sink, render=render, workload=r.target.workload, run_id=_run_id(r.run),
             stop=stop, ops_stop=ops_stop, on_tick=r.on_tick,
             spin_s=MANY_SPIN_S if many else 0.001, note=_note(plan, r, sink, say), schedule=schedule,
         )  # fmt: skip
@@ -562,6 +562,15 @@ def _live(plan: Plan, output: object, sink: Output | None) -> Live | None:
     from rich.live import Live
 
     return Live(console=Console(), auto_refresh=False)
+
+
+def _run_id(run: Path) -> str:
+    """The workload's own keyspace (etcd keys, Redis keys, the PostgreSQL table): the run
+    directory's name and a random part, so a run directory used again (`--run-dir`) never reads
+    what an earlier run wrote (an old table of another shape, values the checker never saw sent)."""
+    import secrets
+
+    return f"{run.name}.{secrets.token_hex(3)}"
 
 
 def _close(
