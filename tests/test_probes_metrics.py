@@ -13,7 +13,7 @@ from quorumwatch.lab.manager import LabState
 from quorumwatch.model import Reason, Role
 from quorumwatch.probes.base import GarbageAnswer
 from quorumwatch.probes.metrics import MetricsProbe, interpret
-from tests.responders import http_response, read_http_request, serve
+from tests.responders import answer_of, http_response, read_http_request, serve
 
 ETCD_PAGE = b"""\
 # HELP etcd_server_has_leader Whether or not a leader exists. 1 is existence, 0 is not.
@@ -125,11 +125,7 @@ def test_probe_end_to_end_against_a_scripted_node() -> None:
     async def main() -> Role:
         async with serve(handler) as port:
             node = NodeConfig(name="n1", address=f"127.0.0.1:{port}")
-            probe = MetricsProbe(node, cfg(leader_metric="etcd_server_is_leader"))
-            try:
-                return (await probe.ask()).role
-            finally:
-                await probe.aclose()
+            return (await answer_of(MetricsProbe(node, cfg(leader_metric="etcd_server_is_leader")))).role
 
     assert asyncio.run(main()) is Role.LEADER
 
@@ -140,24 +136,14 @@ def test_a_real_etcd_lab_s_own_metrics_name_the_one_leader_its_status_names(
     shared_lab: tuple[LabState, Path],
 ) -> None:
     """etcd's /metrics (on its client port) against its maintenance status: same leader."""
-    from quorumwatch.probes import make_probe
-
     _, cluster_file = shared_lab
     etcd = load_cluster(cluster_file)
     metrics = etcd.model_copy(update={"probe": cfg(leader_metric="etcd_server_is_leader")})
 
-    async def roles(cluster: object) -> dict[str, Role]:
-        from quorumwatch.config import ClusterConfig
+    def roles(cluster: object) -> dict[str, Role]:
+        return {n: role for n, (role, _) in asyncio.run(_answers(cluster)).items()}
 
-        assert isinstance(cluster, ClusterConfig)
-        probes = [make_probe(cluster, n) for n in cluster.nodes]
-        try:
-            return {p.node: (await p.ask()).role for p in probes}
-        finally:
-            for p in probes:
-                await p.aclose()
-
-    by_status, by_metrics = asyncio.run(roles(etcd)), asyncio.run(roles(metrics))
+    by_status, by_metrics = roles(etcd), roles(metrics)
     assert by_status == by_metrics  # a steady lab: no election between the two asks
     assert sorted(by_metrics.values(), key=str) == sorted(
         [Role.LEADER, Role.FOLLOWER, Role.FOLLOWER], key=str
@@ -169,12 +155,8 @@ async def _answers(cluster: object) -> dict[str, tuple[Role, int | None]]:
     from quorumwatch.probes import make_probe
 
     assert isinstance(cluster, ClusterConfig)
-    probes = [make_probe(cluster, n) for n in cluster.nodes]
-    try:
-        return {p.node: ((a := await p.ask()).role, a.epoch) for p in probes}
-    finally:
-        for p in probes:
-            await p.aclose()
+    answers = [await answer_of(make_probe(cluster, n)) for n in cluster.nodes]
+    return {n.name: (a.role, a.epoch) for n, a in zip(cluster.nodes, answers, strict=True)}
 
 
 @pytest.mark.lab

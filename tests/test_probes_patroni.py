@@ -14,7 +14,7 @@ from quorumwatch.lab.manager import LabState
 from quorumwatch.model import Reason, Role
 from quorumwatch.probes.base import GarbageAnswer
 from quorumwatch.probes.patroni import PatroniProbe, interpret
-from tests.responders import http_response, read_http_request, serve
+from tests.responders import answer_of, http_response, read_http_request, serve
 
 
 def doc(**kw: object) -> bytes:
@@ -77,11 +77,9 @@ def test_probe_end_to_end_against_a_scripted_node() -> None:
     async def main() -> Role:
         async with serve(handler) as port:
             node = NodeConfig(name="p1", address=f"127.0.0.1:{port}")
-            probe = PatroniProbe(node, PatroniProbeConfig.model_validate({"kind": "patroni"}))
-            try:
-                return (await probe.ask()).role
-            finally:
-                await probe.aclose()
+            return (
+                await answer_of(PatroniProbe(node, PatroniProbeConfig.model_validate({"kind": "patroni"})))
+            ).role
 
     assert asyncio.run(main()) is Role.FOLLOWER
 

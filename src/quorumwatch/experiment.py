@@ -147,15 +147,15 @@ class Experiment:
     def _in_group(self, tick: Tick, group: str) -> Tick:
         """The tick seen in one group of a sharded cluster (`workload`: the group holding the
         workload's slot), for a `{role: ..., group: ...}` target."""
-        from quorumwatch.analysis.groups import group_of_slot, project_tick
+        from quorumwatch.analysis.groups import group_holding, named_groups, project_tick
 
-        names = sorted({g.group for o in tick.observations for g in o.groups})
+        names = named_groups(tick.observations)
         if group == "workload":
             if self.workload_slot is None:
                 raise FaultError(
                     "target group 'workload': no workload with a slot runs (a Redis Cluster workload)"
                 )
-            found = group_of_slot(names, self.workload_slot)
+            found = group_holding(tick, self.workload_slot)
             if found is None:
                 raise FaultError(
                     f"target group 'workload': no node leads a range holding slot {self.workload_slot}"

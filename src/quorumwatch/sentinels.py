@@ -48,7 +48,7 @@ class SentinelWatch:
                 reply = await self._client(address).execute_command(
                     "SENTINEL", "get-master-addr-by-name", self.cfg.master_name
                 )
-        except (TimeoutError, OSError, Exception):
+        except Exception:  # a timeout, a refusal, an error reply: no answer from this sentinel
             client = self._clients.pop(address, None)  # a late reply must never be read as the next
             if client is not None:
                 with contextlib.suppress(Exception):

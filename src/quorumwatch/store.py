@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar, overload
 
-from quorumwatch.analysis.compaction import PROTECT_TICKS, CompactedRun, compact
+from quorumwatch.analysis.compaction import CompactedRun, compact, protected_from
 from quorumwatch.model import (
     Event,
     FinalRead,
@@ -494,7 +494,7 @@ class HistoryFile:
         (k,) = self._db.execute("SELECT min(tick) FROM ticks WHERE started_ns >= ?", (first,)).fetchone()
         if k is None:
             (k,) = self._db.execute("SELECT coalesce(max(tick), -1) + 1 FROM ticks").fetchone()
-        return max(0, int(k) - PROTECT_TICKS)
+        return protected_from(int(k))
 
     def _meta_value(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

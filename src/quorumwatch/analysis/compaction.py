@@ -140,5 +140,11 @@ def first_fault_tick(ticks: Sequence[Tick], injections_ns: Iterable[int]) -> int
     first = min(injections_ns, default=None)
     if first is None:
         return None
-    k = next((t.index for t in ticks if t.started_ns >= first), ticks[-1].index + 1 if ticks else 0)
-    return max(0, k - PROTECT_TICKS)
+    return protected_from(
+        next((t.index for t in ticks if t.started_ns >= first), ticks[-1].index + 1 if ticks else 0)
+    )
+
+
+def protected_from(fault_tick: int) -> int:
+    """The first tick compaction leaves whole, given the first fault's tick."""
+    return max(0, fault_tick - PROTECT_TICKS)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from quorumwatch.analysis.compaction import CompactedRun, DroppedLeaders
-from quorumwatch.analysis.groups import group_key
+from quorumwatch.analysis.groups import group_key, named_groups
 from quorumwatch.analysis.intervals import Interval, NodeIntervals, NodeTracker, group_by_node, node_intervals
 from quorumwatch.model import Role, Tick
 
@@ -142,8 +142,7 @@ def _sorted(ticks: Sequence[Tick], dropped: DroppedLeaders | None = None) -> Dig
     per_node = tuple(node_intervals(n, os_, span) for n, os_ in group_by_node(obs).items())
     max_rtt = max(o.recv_ns - o.send_ns for o in obs)
     answered = sum(o.role is not Role.UNKNOWN for o in obs)
-    names = sorted({g.group for o in obs for g in o.groups}, key=group_key)
-    return Digest(per_node, span, max_rtt, len(obs), tuple(multi), starts, answered, tuple(names), extra)
+    return Digest(per_node, span, max_rtt, len(obs), tuple(multi), starts, answered, named_groups(obs), extra)
 
 
 __all__ = ["Digest", "digest"]

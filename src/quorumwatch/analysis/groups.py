@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
 from quorumwatch.model import Observation, Role, Tick
@@ -26,14 +26,24 @@ def group_key(name: str) -> tuple[int, int | str]:
     return (0, int(m[1])) if m else (1, name)
 
 
+def named_groups(observations: Iterable[Observation]) -> tuple[str, ...]:
+    """The groups these observations name, in `group_key` order; () when none does."""
+    return tuple(sorted({g.group for o in observations for g in o.groups}, key=group_key))
+
+
 def group_names(ticks: Sequence[Tick]) -> tuple[str, ...]:
     """Every group any observation names, in `group_key` order; () for an ungrouped history."""
-    seen: set[str] = set()
-    for tick in ticks:
-        for o in tick.observations:
-            for g in o.groups:
-                seen.add(g.group)
-    return tuple(sorted(seen, key=group_key))
+    return named_groups(o for tick in ticks for o in tick.observations)
+
+
+def per_group(observations: Sequence[Observation]) -> list[tuple[str, tuple[Observation, ...]]]:
+    """A sharded cluster's answers of one tick seen in each group they name."""
+    return [(g, tuple(project_observation(o, g) for o in observations)) for g in named_groups(observations)]
+
+
+def group_holding(tick: Tick, slot: int) -> str | None:
+    """The group of this tick's answers whose ranges hold `slot` (a workload's keys)."""
+    return group_of_slot(named_groups(tick.observations), slot)
 
 
 def group_of_slot(names: Sequence[str], slot: int) -> str | None:

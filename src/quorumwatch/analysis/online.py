@@ -374,9 +374,9 @@ class LiveGrading:
         if not self._started:
             self.offset_ns, self._started = tick.wall_ns - tick.started_ns, True
         if self.groups or any(o.groups for o in tick.observations):
-            from quorumwatch.analysis.groups import project_tick
+            from quorumwatch.analysis.groups import named_groups, project_tick
 
-            for name in {g.group for o in tick.observations for g in o.groups} - self.groups.keys():
+            for name in set(named_groups(tick.observations)) - self.groups.keys():
                 self.groups[name] = OnlineAnalysis(retain=False)
             self.changes = [
                 dataclasses.replace(c, group=name)

@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from quorumwatch.analysis.groups import per_group
 from quorumwatch.logs.forensics import Forensics, LeaderInterval
 from quorumwatch.model import Observation, Role, Tick, Verdict
 
@@ -83,12 +84,8 @@ def disproved_ticks(f: Forensics, ticks: Sequence[Tick], skew_ns: int = 0) -> li
         if any(o.groups for o in t.observations):
             # a sharded cluster: two leaders of one group (masters of different ranges are fine)
             claims = [
-                [
-                    o
-                    for o in t.observations
-                    if any(g.group == name and g.role is Role.LEADER for g in o.groups)
-                ]
-                for name in sorted({g.group for o in t.observations for g in o.groups})
+                [o for o, seen in zip(t.observations, projected, strict=True) if seen.role is Role.LEADER]
+                for _, projected in per_group(t.observations)
             ]
         else:
             claims = [[o for o in t.observations if o.role is Role.LEADER]]

@@ -35,24 +35,21 @@ from quorumwatch.model import (
 def matrix(observations: tuple[Observation, ...] | list[Observation]) -> str:
     """`[L F X]`, a letter per node; a sharded cluster's per group: `0-5460 [L F O] 5461-10922 [O L F]`
     (each node's role in that group: `O` where it neither leads nor follows it)."""
-    if not any(o.groups for o in observations):
-        return "[" + " ".join(o.role.letter for o in observations) + "]"
-    from quorumwatch.analysis.groups import group_key, project_observation
-
-    names = sorted({g.group for o in observations for g in o.groups}, key=group_key)
     return " ".join(
-        f"{g} [" + " ".join(project_observation(o, g).role.letter for o in observations) + "]" for g in names
+        ("" if g is None else f"{g} ") + "[" + " ".join(o.role.letter for o in seen) + "]"
+        for g, seen in _per_group(observations)
     )
 
 
-def _per_group(tick: Tick) -> list[tuple[str | None, tuple[Observation, ...]]]:
-    """The tick as one implicit group, or a sharded cluster's tick seen per group."""
-    if not any(o.groups for o in tick.observations):
-        return [(None, tick.observations)]
-    from quorumwatch.analysis.groups import group_key, project_observation
+def _per_group(
+    observations: tuple[Observation, ...] | list[Observation],
+) -> list[tuple[str | None, tuple[Observation, ...] | list[Observation]]]:
+    """A tick's answers as one implicit group, or a sharded cluster's seen per group."""
+    if not any(o.groups for o in observations):
+        return [(None, observations)]
+    from quorumwatch.analysis.groups import per_group
 
-    names = sorted({g.group for o in tick.observations for g in o.groups}, key=group_key)
-    return [(g, tuple(project_observation(o, g) for o in tick.observations)) for g in names]
+    return list(per_group(observations))
 
 
 def _leadership(o: Observation) -> str:
@@ -122,7 +119,7 @@ class LineFormatter:
                 )
                 self._state[o.node] = _NodeState(now, tick.wall_ns)
         multi = False
-        for group, observations in _per_group(tick):
+        for group, observations in _per_group(tick.observations):
             of = f" of {group}" if group is not None else ""
             leaders = [o for o in observations if o.role is Role.LEADER]
             if len(leaders) > 1:

@@ -54,13 +54,7 @@ def lost_parts(w: WorkloadOut) -> list[str]:
     """
     parts = []
     for node, d in w.lost.by_node.items():
-        epoch = (
-            f"epoch {d.epochs[0]}"
-            if len(d.epochs) == 1
-            else f"epochs {d.epochs[0]}–{d.epochs[-1]}"
-            if d.epochs
-            else ""
-        )
+        epoch = _epochs(d.epochs)
         when = (
             f", acknowledged {d.since_fault_s.min:.3f}–{d.since_fault_s.max:.3f} s after the fault began"
             if d.since_fault_s is not None
@@ -97,14 +91,7 @@ def stale_read_parts(w: WorkloadOut) -> list[str]:
     stale = w.linearizability.stale_reads
     parts = []
     for node, d in stale.by_node.items():
-        epochs = d.epochs
-        epoch = (
-            f", epoch {epochs[0]}"
-            if len(epochs) == 1
-            else f", epochs {epochs[0]}–{epochs[-1]}"
-            if epochs
-            else ""
-        )
+        epoch = f", {_epochs(d.epochs)}" if d.epochs else ""
         age = d.overwritten_s
         ages = f" with values overwritten {age.min:.3f}–{age.max:.3f} s earlier" if age else ""
         roles = d.served_as
@@ -154,6 +141,13 @@ def sentinels_line(r: Results) -> str:
         parts.append(f"{words[state]} {took:.3f} s{what}")
     agreed = s.by_state_s.get("agree", 0.0)
     return f"sentinels: agreed with the nodes {agreed:.3f} s" + ("; " + ", ".join(parts) if parts else "")
+
+
+def _epochs(epochs: list[int]) -> str:
+    """`epoch 3`, `epochs 3–5`, or nothing."""
+    if not epochs:
+        return ""
+    return f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}–{epochs[-1]}"
 
 
 def _clock(at: str | None) -> str:

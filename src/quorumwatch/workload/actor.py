@@ -112,9 +112,9 @@ class Workload:
         slot = getattr(self.client, "group_slot", None)
         if slot is None or not any(o.groups for o in tick.observations):
             return tick
-        from quorumwatch.analysis.groups import group_of_slot, project_tick
+        from quorumwatch.analysis.groups import group_holding, project_tick
 
-        group = group_of_slot(sorted({g.group for o in tick.observations for g in o.groups}), slot)
+        group = group_holding(tick, slot)
         return project_tick(tick, group) if group is not None else dataclasses.replace(tick, observations=())
 
     def _leaders(self, tick: Tick) -> list[str]:
