@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from quorumwatch.analysis import Analysis, History, analyze
 from quorumwatch.analysis.online import OnlineAnalysis, analyze_online
 from quorumwatch.analysis.verdicts import Overlap
-from quorumwatch.model import Tick
+from quorumwatch.model import Role, Tick
 from tests.test_analysis import history
 from tests.test_analysis_props import SETTINGS, Truth, histories
 
@@ -227,7 +227,9 @@ def test_ticks_dropped_after_recording_what_was_found_lose_no_finding(
     live.finish()
     recorded += live.take_found()
     whole = analyze(History(ticks))
-    part = analyze(History(ticks[first_kept:], recorded=recorded))
+    # what Retention counts of the ticks it deletes: their answers, graded before they went
+    deleted = sum(o.role is not Role.UNKNOWN for t in ticks[:first_kept] for o in t.observations)
+    part = analyze(History(ticks[first_kept:], recorded=recorded, deleted_answers=deleted))
 
     def seen(a: Analysis) -> list[tuple[object, ...]]:
         return [

@@ -62,8 +62,11 @@ def _analyze_history(history: HistoryFile, run_dir: Path, report: bool) -> tuple
     )  # fmt: skip
     compacted = history.compacted_runs()
     a = analyze(
-        AnalysisInput(ticks, events, operations, reads[-1] if reads else None, run, recorded, compacted)
-    )
+        AnalysisInput(
+            ticks, events, operations, reads[-1] if reads else None, run, recorded, compacted,
+            sum(d.observations - d.unknown for d in dropped),
+        )
+    )  # fmt: skip
     first = ticks[0] if ticks else None
     offset = first.wall_ns - first.started_ns if first is not None else 0
     retention = _retention(meta, dropped, len(recorded), first, offset) if dropped else None

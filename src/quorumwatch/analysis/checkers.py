@@ -64,6 +64,9 @@ class History:
     recorded: Sequence[Overlap] = ()
     compacted: Sequence[CompactedRun] = ()
     """What a compacted history dropped from runs of identical answers (`analysis.compaction`)."""
+    deleted_answers: int = 0
+    """Answers (not unknown) of ticks a `watch --retain` deleted after grading them live: what
+    was found in them is in `recorded`, so a history whose ticks are all gone was still examined."""
 
     @cached_property
     def digest(self) -> Digest:
@@ -78,7 +81,7 @@ class History:
     @property
     def observed(self) -> bool:
         """Whether there is anything to judge leadership by."""
-        return bool(self.digest.observations or self.recorded)
+        return bool(self.digest.observations or self.recorded or self.deleted_answers)
 
 
 class Checker(Protocol[F_co]):
@@ -164,7 +167,7 @@ def verdicts(h: History) -> Verdicts:
     artifacts = tuple(artifact_ticks(d.multi_leader, {n.node: n for n in per_node}))
     verdict = Verdict.strongest(o.kind for o in found)
     advice = None
-    if not d.answered and not h.recorded:
+    if not d.answered and not h.recorded and not h.deleted_answers:
         # every answer unknown (refused, timed out, garbage): no node was heard say who led
         verdict = Verdict.INCONCLUSIVE
         advice = f"no node answered: all {d.observations} observations were unknown"
