@@ -65,12 +65,15 @@ def http_response(body: bytes, status: int = 200, extra: bytes = b"") -> bytes:
 
 class EtcdLikeCluster:
     """N fake etcd members on loopback in a background thread; `roles[i]` is what member i says:
-    "L", "F", or "hang" (accepts, never answers). For CLI tests that run quorumwatch as a process."""
+    "L", "F", or "hang" (accepts, never answers). For CLI tests that run quorumwatch as a process.
+    `size`: the members form clusters of that many, one after the other (a fleet: `cluster_yaml`
+    of each `group`)."""
 
-    def __init__(self, roles: list[str], keep_writes: bool = True) -> None:
+    def __init__(self, roles: list[str], keep_writes: bool = True, size: int | None = None) -> None:
         import threading
 
         self.roles = roles
+        self.size = size or len(roles)
         self.kv = FakeKv()
         """One store behind every member (as if replicated); writes are acknowledged and, with
         keep_writes False, forgotten (a store that loses acknowledged writes)."""
@@ -82,7 +85,8 @@ class EtcdLikeCluster:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _answer(self, i: int) -> bytes:
-        leader = next((k for k, r in enumerate(self.roles) if r == "L"), None)
+        first = i - i % self.size
+        leader = next((k for k in range(first, first + self.size) if self.roles[k] == "L"), None)
         me = 1000 + i
         lead = me if self.roles[i] == "L" else (1000 + leader if leader is not None else 0)
         term = 3 + i if self.roles[i] == "L" else 3
@@ -140,11 +144,13 @@ class EtcdLikeCluster:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
 
-    def cluster_yaml(self, interval: float = 0.1, deadline: float = 0.05) -> str:
-        nodes = "".join(f"  - name: n{i + 1}\n    address: 127.0.0.1:{p}\n" for i, p in enumerate(self.ports))
-        return (
-            f"name: fake\nprobe: {{kind: etcd}}\ninterval: {interval}\ndeadline: {deadline}\nnodes:\n{nodes}"
-        )
+    def cluster_yaml(
+        self, interval: float = 0.1, deadline: float = 0.05, name: str = "fake", group: int = 0
+    ) -> str:
+        ports = self.ports[group * self.size : (group + 1) * self.size]
+        nodes = "".join(f"  - name: n{i + 1}\n    address: 127.0.0.1:{p}\n" for i, p in enumerate(ports))
+        timing = f"interval: {interval}\ndeadline: {deadline}"
+        return f"name: {name}\nprobe: {{kind: etcd}}\n{timing}\nnodes:\n{nodes}"
 
 
 class FakeKv:

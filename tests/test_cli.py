@@ -626,3 +626,54 @@ def test_run_takes_the_watch_output_options_jsonl_metrics_and_an_output_file(tmp
     assert filed.returncode == 0 and filed.stdout == "", filed.stderr
     written = [json.loads(line) for line in (tmp_path / "lines.jsonl").read_text().splitlines()]
     assert {"tick", "event"} <= {r["type"] for r in written}
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["watch", "--shard", "0/2"], "--shard needs --clusters"),
+        (["watch", "--clusters", "{d}", "--shard", "2/2"], "below N"),
+        (["watch", "--clusters", "{d}", "--shard", "x"], "is not K/N"),
+        (["watch", "--clusters", "{d}", "{d}/c.yaml"], "cluster files cannot go with it"),
+        (["watch", "--clusters", "{d}", "--live"], "--live cannot go with it"),
+        (["watch", "--clusters", "{d}", "--workload", "{d}/c.yaml"], "--workload cannot go with it"),
+        (["watch", "--clusters", "{d}/nowhere"], "not a directory"),
+        (["watch", "--clusters", "{d}/c.yaml"], "is a file"),
+        (["watch", "--clusters", "{d}", "--rescan", "0"], "must be positive"),
+    ],
+)  # fmt: skip
+def test_fleet_usage_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "name: c\nprobe: {kind: etcd}\nnodes: [{name: n1, address: '127.0.0.1:1'}]\n"
+    )
+    r = qw_in(*(a.format(d=tmp_path) for a in args))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith(("quorumwatch:", "Error:"))]
+    assert len(errors) == 1 and says in errors[0], r.stderr
+
+
+def test_a_shard_with_nothing_to_watch_exits_1_saying_so(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("name: [\n")
+    r = qw_in("watch", "--clusters", str(tmp_path), "--duration", "0.3", "--run-dir", str(tmp_path / "runs"))
+    assert r.returncode == 1, r.stderr
+    assert "broken.yaml" in r.stderr and "no cluster of" in r.stderr and "nothing examined" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_fleet_watch_records_each_cluster_of_its_shard(tmp_path: Path) -> None:
+    """Two shards of one directory: each records only its own clusters, together all of them, and
+    exits with the worst of its runs (a dual leader: 3)."""
+    d = tmp_path / "clusters"
+    d.mkdir()
+    with EtcdLikeCluster(["L", "F", "L", "L", "L", "F", "L", "F"], size=2) as c:
+        for g in range(4):
+            (d / f"c{g}.yaml").write_text(c.cluster_yaml(0.1, 0.05, f"c{g}", g))
+        codes = [
+            qw_in("watch", "--clusters", str(d), "--shard", f"{k}/2", "--duration", "1", "--changes-only",
+                  "--run-dir", str(tmp_path / f"shard{k}")).returncode
+            for k in range(2)
+        ]  # fmt: skip
+    recorded = [{p.name for p in (tmp_path / f"shard{k}").iterdir()} for k in range(2)]
+    assert recorded[0].isdisjoint(recorded[1]) and recorded[0] | recorded[1] == {"c0", "c1", "c2", "c3"}
+    owner = next(k for k in range(2) if "c1" in recorded[k])  # c1: two members that both say leader
+    assert codes[owner] == 3 and codes[1 - owner] == 0

@@ -33,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "lab": {"check", "config", "engine", "model", "probes", "report"},
     "rundir": {"analysis", "offsets", "config", "logs", "model", "report", "store", "_serial"},
     "sentinels": {"analysis", "config", "engine", "model", "probes"},
+    "shards": {"config"},
     "watcher": {
         "analysis",
         "config",
@@ -66,6 +67,7 @@ ALLOWED: dict[str, set[str]] = {
         "rundir",
         "watcher",
         "scenario",
+        "shards",
         "store",
     }
     | {"workload"},

@@ -45,6 +45,24 @@ def test_graded_dual_leader_time_and_state() -> None:
     assert get("quorumwatch_violation_active", {"cluster": "meta"}) == 0
 
 
+def test_a_cluster_no_longer_watched_leaves_no_series() -> None:
+    """A fleet's removed file: its series go (a stale dual_leader_active would page for a cluster
+    nobody watches); the other cluster's stay, and the count of clusters watched follows."""
+    m = _fed({"a": "LLLLLLLFFF", "b": "FFFFLLLLLL"}, {"a": [1] * 10, "b": [2] * 10})
+    m.start("kv", ["a", "b"])
+    for t in history({"a": "LLL", "b": "FFX"}, {"a": [1] * 3}):
+        m.observe("kv", t, [], {True: 0, False: 0})
+    get = m.registry.get_sample_value
+    assert get("quorumwatch_clusters_watched") == 2
+    assert get("quorumwatch_probe_errors_total", {"cluster": "kv", "node": "b", "reason": "timeout"}) == 1
+    m.forget("meta")
+    assert get("quorumwatch_clusters_watched") == 1
+    names = {s.name for f in m.registry.collect() for s in f.samples if s.labels.get("cluster") == "meta"}
+    assert names == set()
+    assert get("quorumwatch_ticks_total", {"cluster": "kv"}) == 3
+    assert get("quorumwatch_probe_errors_total", {"cluster": "kv", "node": "b", "reason": "timeout"}) == 1
+
+
 def test_errors_by_reason_and_leaderless_time() -> None:
     """Leaderless time is results.json's: a may have led until its first follower answer came
     back (410 ms), so [410, 500] ms (the last send) is certain as the ticks come; b then leads,
@@ -64,13 +82,30 @@ def test_errors_by_reason_and_leaderless_time() -> None:
     assert get("quorumwatch_probe_rtt_seconds_count", {"cluster": "meta", "node": "b"}) == 9
 
 
-def test_shipped_rules_pass_promtool(tmp_path: Path) -> None:
-    check = subprocess.run([PROMTOOL, "check", "rules", "quorumwatch-rules.yml"], cwd=RULES,
+@pytest.mark.parametrize(("rules", "count"), [("quorumwatch-rules", 4), ("quorumwatch-fleet-rules", 7)])
+def test_shipped_rules_pass_promtool(rules: str, count: int) -> None:
+    check = subprocess.run([PROMTOOL, "check", "rules", f"{rules}.yml"], cwd=RULES,
                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
-    assert check.returncode == 0 and "SUCCESS: 4 rules found" in check.stdout, check.stdout + check.stderr
-    tested = subprocess.run([PROMTOOL, "test", "rules", "quorumwatch-rules.test.yml"], cwd=RULES,
+    assert check.returncode == 0 and f"SUCCESS: {count} rules found" in check.stdout, (
+        check.stdout + check.stderr
+    )
+    tested = subprocess.run([PROMTOOL, "test", "rules", f"{rules}.test.yml"], cwd=RULES,
                             capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert tested.returncode == 0 and "SUCCESS" in tested.stdout, tested.stdout + tested.stderr
+
+
+def test_fleet_rule_tests_can_fail(tmp_path: Path) -> None:
+    """A fleet count that counted series instead of clusters (two shards' copies of one) fails them."""
+    rules = (RULES / "quorumwatch-fleet-rules.yml").read_text()
+    wrong = rules.replace(
+        "count(count by (cluster) (quorumwatch_ticks_total) > 1)", "count(quorumwatch_ticks_total)"
+    )
+    assert wrong != rules
+    (tmp_path / "quorumwatch-fleet-rules.yml").write_text(wrong)
+    shutil.copy(RULES / "quorumwatch-fleet-rules.test.yml", tmp_path)
+    tested = subprocess.run([PROMTOOL, "test", "rules", "quorumwatch-fleet-rules.test.yml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert tested.returncode != 0 and "clusters_watched_twice" in tested.stdout + tested.stderr
 
 
 def test_promtool_catches_a_wrong_expectation(tmp_path: Path) -> None:

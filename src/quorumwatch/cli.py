@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import sqlite3
@@ -217,7 +218,30 @@ _OUTPUT_OPTIONS = [
 
 
 @main.command()
-@click.argument("cluster_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("cluster_files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option(
+    "--clusters",
+    "clusters_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Watch the cluster files (*.yaml, *.yml) of DIR instead, picking up files added, changed or "
+    "removed on SIGHUP and every --rescan; each cluster recorded under --run-dir (default runs/) as "
+    "<cluster>/<UTC time>.",
+)
+@click.option(
+    "--shard",
+    metavar="K/N",
+    help="With --clusters: watch only the files whose names hash to shard K of N (0 ≤ K < N); N "
+    "processes with the same DIR and N watch every file exactly once, with no coordinator.",
+)
+@click.option(
+    "--rescan",
+    type=Duration(),
+    metavar="DURATION",
+    default="10s",
+    show_default=True,
+    help="With --clusters: how often to look at DIR again (SIGHUP: at once).",
+)
 @click.option("--interval", type=SECONDS, help="Seconds between tick starts (default from the file).")
 @click.option("--deadline", type=SECONDS, help="Per-probe deadline in seconds; must be below the interval.")
 @click.option("--duration", type=LONG_SECONDS, help="Stop after this many seconds (default: until Ctrl-C).")
@@ -236,6 +260,9 @@ _OUTPUT_OPTIONS = [
 @fail_on_option
 def watch(
     cluster_files: tuple[str, ...],
+    clusters_dir: Path | None,
+    shard: str | None,
+    rescan: float,
     interval: float | None,
     deadline: float | None,
     duration: float | None,
@@ -261,6 +288,14 @@ def watch(
     """
     from quorumwatch.session import Outputs, Plan, SessionError, Target
     from quorumwatch.session import watch as run_session
+
+    if clusters_dir is not None or shard is not None:
+        _watch_fleet(
+            cluster_files, clusters_dir, shard, rescan, interval, deadline, duration, changes_only, only_node,
+            live, run_dir, workload_file, fmt, metrics_at, on_verdict, output, keep_ticks, retain, fail_on,
+        )  # fmt: skip
+    if not cluster_files:
+        fail("give a cluster file (or --clusters DIR)", EXIT_USAGE)
 
     if len(cluster_files) > 1:
         for flag, given in (("--node", only_node), ("--live", live or None)):
@@ -296,6 +331,74 @@ def watch(
         results = run_session(plan, say=lambda line: click.echo(line, err=True))
     except SessionError as exc:
         fail(str(exc), exc.code)
+    sys.exit(_print_results(results, fail_on))
+
+
+def _watch_fleet(
+    cluster_files: tuple[str, ...],
+    clusters_dir: Path | None,
+    shard_text: str | None,
+    rescan: float,
+    interval: float | None,
+    deadline: float | None,
+    duration: float | None,
+    changes_only: bool,
+    only_node: str | None,
+    live: bool,
+    run_dir: Path | None,
+    workload_file: str | None,
+    fmt: str,
+    metrics_at: str | None,
+    on_verdict: str | None,
+    output: Path | None,
+    keep_ticks: float,
+    retain: float | None,
+    fail_on: str,
+) -> NoReturn:
+    """`watch --clusters DIR [--shard K/N]`: this shard's clusters of DIR until stopped."""
+    from quorumwatch.session import Fleet, Outputs, Plan, SessionError
+    from quorumwatch.session import watch as run_session
+    from quorumwatch.shards import ClusterDirectory, Shard
+
+    if clusters_dir is None:
+        fail("--shard needs --clusters DIR", EXIT_USAGE)
+    for flag, given in (
+        ("cluster files", cluster_files or None), ("--node", only_node), ("--live", live or None),
+        ("--workload", workload_file),
+    ):  # fmt: skip
+        if given:
+            fail(
+                f"--clusters watches the cluster files of {clusters_dir}; {flag} cannot go with it",
+                EXIT_USAGE,
+            )
+    try:
+        shard = Shard.parse(shard_text) if shard_text is not None else Shard()
+    except ValueError as exc:
+        fail(f"--shard {exc}", EXIT_USAGE)
+    if not clusters_dir.is_dir():
+        fail(f"--clusters {clusters_dir}: not a directory", EXIT_USAGE)
+
+    def load(path: Path) -> ClusterConfig:
+        cluster = load_cluster(str(path)).with_timing(interval, deadline)
+        check_access(cluster)
+        return cluster
+
+    say = functools.partial(click.echo, err=True)
+    try:
+        outputs = Outputs(
+            "jsonl" if fmt == "jsonl" else "text", changes_only, output, metrics_at,
+            Outputs.hook_argv(on_verdict),
+        )  # fmt: skip
+        plan = Plan(
+            (), duration, outputs, retain, runs=run_dir or Path("runs"), keep_ticks_s=keep_ticks,
+            fleet=Fleet(ClusterDirectory(clusters_dir, shard, load), rescan),
+        )  # fmt: skip
+        say(f"shard {shard}: watching the cluster files of {clusters_dir} that fall to it")
+        results = run_session(plan, say=say)
+    except SessionError as exc:
+        fail(str(exc), exc.code)
+    if not results:
+        fail(f"shard {shard}: no cluster of {clusters_dir} was watched: nothing examined", EXIT_ERROR)
     sys.exit(_print_results(results, fail_on))
 
 

@@ -29,6 +29,7 @@ import shlex
 import signal
 import sqlite3
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from quorumwatch.report.lines import LineFormatter, TickFormatter
 from quorumwatch.report.schema import Results
 from quorumwatch.rundir import REPORT_FILE, RESULTS_FILE, analyze_run
 from quorumwatch.scenario import Scenario
+from quorumwatch.shards import ClusterDirectory
 from quorumwatch.store import HISTORY_FILE, HistoryError, HistoryFile, Writer
 from quorumwatch.workload.spec import WorkloadSpec
 
@@ -198,6 +200,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Fleet:
+    """`watch --clusters DIR --shard K/N`: the directory's cluster files that fall to this shard,
+    looked at again every `rescan_s` and on SIGHUP (files added, changed or removed)."""
+
+    directory: ClusterDirectory
+    rescan_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Plan:
     targets: tuple[Target, ...]
     duration_s: float | None = None
@@ -216,11 +227,16 @@ class Plan:
     keep_ticks_s: float | None = 10.0
     """Keep the last this many seconds of ticks whole; older ones are compacted (lossless for
     the analysis: `analysis.compaction`). None: never compact."""
+    fleet: Fleet | None = None
+    """Clusters from a directory, this shard's share, as the directory holds them over time (the
+    targets are then none: each file found becomes one, recorded under `runs`)."""
 
     def __post_init__(self) -> None:
         names = [t.cluster.name for t in self.targets]
-        if not names:
+        if not names and self.fleet is None:
             raise SessionError("a session needs a cluster", EXIT_USAGE)
+        if self.fleet is not None and (names or self.scenario is not None):
+            raise SessionError("a fleet session watches its directory's clusters only", EXIT_USAGE)
         if len(set(names)) != len(names):
             raise SessionError(f"cluster names must differ: {', '.join(names)}", EXIT_USAGE)
         if self.duration_s is not None and self.duration_s <= 0:
@@ -266,6 +282,11 @@ class _Running:
             consumer(tick)
 
 
+def _many(plan: Plan) -> bool:
+    """Whether the session's lines and status name their cluster (several, or a fleet's)."""
+    return len(plan.targets) > 1 or plan.fleet is not None
+
+
 def _formatter(plan: Plan, cluster: ClusterConfig) -> TickFormatter:
     o = plan.outputs
     if o.format == "jsonl":
@@ -273,7 +294,7 @@ def _formatter(plan: Plan, cluster: ClusterConfig) -> TickFormatter:
 
         return JsonlFormatter(cluster.name)
     text = LineFormatter(changes_only=o.changes_only)
-    return Labelled(cluster.name, text) if len(plan.targets) > 1 else text
+    return Labelled(cluster.name, text) if _many(plan) else text
 
 
 def _serve_metrics(plan: Plan, say: Callable[[str], None]) -> WatchMetrics | None:
@@ -285,6 +306,8 @@ def _serve_metrics(plan: Plan, say: Callable[[str], None]) -> WatchMetrics | Non
     if ":" not in address:
         address = f"127.0.0.1:{address}"
     metrics = WatchMetrics()
+    shard = plan.fleet.directory.shard if plan.fleet is not None else None
+    metrics.shard.labels(*((str(shard.index), str(shard.count)) if shard else ("0", "1"))).set(1)
     for t in plan.targets:
         metrics.start(t.cluster.name, [n.name for n in t.cluster.nodes])
     try:
@@ -309,35 +332,45 @@ def open_output(path: Path | None) -> ReopenableOutput | None:
 
 def _start(plan: Plan, metrics: WatchMetrics | None, say: Callable[[str], None]) -> list[_Running]:
     """Every target's run directory and consumers (all or none: a failure closes what was made)."""
-    from quorumwatch.watcher import Compaction, Retention, prepare_run
-
     running: list[_Running] = []
     try:
         for t in plan.targets:
-            run, history = prepare_run(t.cluster, t.run_dir, plan.runs)
-            r = _Running(t, run, history, _formatter(plan, t.cluster))
-            running.append(r)
-            prefix = f"{t.cluster.name}: " if len(plan.targets) > 1 else ""
-            say(f"{prefix}recording to {run}")
-            c, g = t.cluster, r.grading
-            if metrics is not None:
-                r.consumers.append(_observer(metrics, c, g))
-            if plan.outputs.on_verdict:
-                from quorumwatch.report.hooks import Hooks
-
-                r.hooks = Hooks(list(plan.outputs.on_verdict), c.name, str(run))
-                r.consumers.append(_firer(r.hooks, g))
-            if plan.keep_ticks_s is not None:
-                r.compaction = Compaction(history, plan.keep_ticks_s, c.interval, len(c.nodes))
-                r.consumers.append(r.compaction)
-            if plan.retain_s is not None:
-                r.retention = Retention(history, g, plan.retain_s, c.interval)
-                r.consumers.append(r.retention)
-    except (HistoryError, OSError) as exc:
+            running.append(_start_one(plan, t, metrics, say))
+    except SessionError:
         for r in running:
             r.history.close()
-        raise SessionError(str(exc)) from None
+        raise
     return running
+
+
+def _start_one(plan: Plan, t: Target, metrics: WatchMetrics | None, say: Callable[[str], None]) -> _Running:
+    """One target's run directory, history and consumers; SessionError when it cannot be recorded."""
+    from quorumwatch.watcher import Compaction, Retention, prepare_run
+
+    try:
+        run, history = prepare_run(t.cluster, t.run_dir, plan.runs)
+    except (HistoryError, OSError) as exc:
+        raise SessionError(str(exc)) from None
+    r = _Running(t, run, history, _formatter(plan, t.cluster))
+    prefix = f"{t.cluster.name}: " if _many(plan) else ""
+    say(f"{prefix}recording to {run}")
+    c, g = t.cluster, r.grading
+    if metrics is not None:
+        if plan.fleet is not None:  # a plan's own targets were published when the endpoint opened
+            metrics.start(c.name, [n.name for n in c.nodes])
+        r.consumers.append(_observer(metrics, c, g))
+    if plan.outputs.on_verdict:
+        from quorumwatch.report.hooks import Hooks
+
+        r.hooks = Hooks(list(plan.outputs.on_verdict), c.name, str(run))
+        r.consumers.append(_firer(r.hooks, g))
+    if plan.keep_ticks_s is not None:
+        r.compaction = Compaction(history, plan.keep_ticks_s, c.interval, len(c.nodes))
+        r.consumers.append(r.compaction)
+    if plan.retain_s is not None:
+        r.retention = Retention(history, g, plan.retain_s, c.interval)
+        r.consumers.append(r.retention)
+    return r
 
 
 def _observer(metrics: WatchMetrics, cluster: ClusterConfig, grading: LiveGrading) -> Callable[[Tick], None]:
@@ -374,68 +407,225 @@ async def watch_async(
     then analyse every run. `out`: where the lines go when the plan names no file (None: nowhere);
     `say`: status lines (recording to …, the workload's counts); `on_tick(cluster, tick)`: after
     every consumer; `on_start(run_dirs)`: once the run directories exist. Raises SessionError."""
-    from quorumwatch.watcher import MANY_SPIN_S
-    from quorumwatch.watcher import watch as run_watch
-
     stop = stop or asyncio.Event()
     ops_stop = ops_stop or asyncio.Event()
     output = open_output(plan.outputs.output)
     try:
-        running = _start(plan, _serve_metrics(plan, say), say)
+        metrics = _serve_metrics(plan, say)
+        running = _start(plan, metrics, say)
     except SessionError:
         if output is not None:
             output.close()
         raise
     if on_start is not None:
         on_start([r.run for r in running])
-    if on_tick is not None:
-        for r in running:
-            r.consumers.append(_named(on_tick, r.target.cluster.name))
+    sink: Output | None = output if output is not None else out
     # several clusters: the commits run beside the loop, not in it (a kill -9 loses the ticks still
     # queued, normally one per cluster); one cluster commits each tick before showing it, so a kill -9
     # loses at most the tick being written
-    writer = Writer() if len(running) > 1 else None
-    if writer is not None:
-        for r in running:
-            r.history.write_from(writer)
-    sink: Output | None = output if output is not None else out
-    many = len(running) > 1
-    live = _live(plan, output, sink)
+    many = _many(plan)
+    writer = Writer() if many else None
+    session = _Session(plan, stop, ops_stop, sink, _live(plan, output, sink), writer, metrics, on_tick, say)
     loop = asyncio.get_running_loop()
-    workloads = any(r.target.workload is not None for r in running)
+    rescan = asyncio.Event()
 
     def on_signal(signum: int) -> None:
         # the first signal ends gently (faults healed, operations ended, the set read back), the
         # next at once; a plain watch has nothing to end gently
+        workloads = any(r.target.workload is not None for r in session.members.values())
         if not (workloads or plan.scenario is not None) or ops_stop.is_set():
             stop.set()
         elif plan.scenario is not None:
-            for r in running:
+            for r in session.members.values():
                 _note(plan, r, sink, say)(
                     f"quorumwatch: {signal.Signals(signum).name}: healing, then stopping"
                 )
         ops_stop.set()
 
-    async def one(i: int, r: _Running) -> None:
-        # its own stops, set by the session's: one cluster's end (its workload read back, its
-        # duration over) must not stop another's
-        mine, my_ops = asyncio.Event(), asyncio.Event()
-        relays = [loop.create_task(_relay(stop, mine)), loop.create_task(_relay(ops_stop, my_ops))]
+    def on_hup() -> None:
+        # SIGHUP reopens the output file (log rotation) and looks at a fleet's directory again;
+        # a watch never dies of it
+        if output is not None:
+            output.reopen()
+        rescan.set()
+
+    if signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig)
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+    try:
+        with session.live if session.live is not None else contextlib.nullcontext():
+            for i, r in enumerate(running):
+                session.add(r, r.target.cluster.interval * i / len(running) if many else 0.0)
+            if plan.fleet is not None:
+                await session.follow(plan.fleet, rescan)
+            await session.wait()
+    finally:
+        if signals:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        failure = _close(list(session.members.values()), writer, output, say) or session.failure
+    if failure is not None:
+        raise SessionError(failure)
+    results = session.results
+    for r in session.members.values():
+        session.said_done(r)
+        results.append(await _finish(plan, r))
+    return results
+
+
+async def _finish(plan: Plan, r: _Running) -> RunResult:
+    try:
+        return await asyncio.to_thread(finish, r.run, report=plan.report)
+    except (HistoryError, OSError, sqlite3.Error) as exc:
+        raise SessionError(f"cannot analyse {r.run}: {exc}") from None
+
+
+class _Session:
+    """The targets of a running session, each watched in its own task; a fleet's come and go as
+    its directory changes. A failure to record ends the session (what was recorded is kept)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        stop: asyncio.Event,
+        ops_stop: asyncio.Event,
+        sink: Output | None,
+        live: Live | None,
+        writer: Writer | None,
+        metrics: WatchMetrics | None,
+        on_tick: Callable[[str, Tick], None] | None,
+        say: Callable[[str], None],
+    ) -> None:
+        self.plan, self.stop, self.ops_stop, self.sink, self.live = plan, stop, ops_stop, sink, live
+        self.writer, self.metrics, self.on_tick, self.say = writer, metrics, on_tick, say
+        self.members: dict[str, _Running] = {}
+        """By the cluster's name (a fleet: by its file's name)."""
+        self.tasks: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self.results: list[RunResult] = []
+        """Runs that ended while the session went on (a fleet's removed or changed files)."""
+        self.failure: str | None = None
+
+    def add(self, r: _Running, offset_s: float, key: str | None = None) -> None:
+        """Watch one more target, its first tick `offset_s` from now (clusters' ticks spread over
+        the interval rather than started at one instant)."""
+        key = key or r.target.cluster.name
+        if self.on_tick is not None:
+            r.consumers.append(_named(self.on_tick, r.target.cluster.name))
+        if self.writer is not None:
+            r.history.write_from(self.writer)
+        mine = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(self._watch(r, offset_s, mine))
+        self.members[key], self.tasks[key] = r, (task, mine)
+
+    async def wait(self) -> None:
+        """Until every target's watch has ended."""
+        await asyncio.gather(*(task for task, _ in self.tasks.values()))
+
+    async def retire(self, key: str) -> None:
+        """Stop watching one target, close and analyse its run (a fleet's file removed or changed)."""
+        task, mine = self.tasks.pop(key)
+        r = self.members.pop(key)
+        mine.set()
+        await task
+        failure = _close([r], None, None, self.say)
+        if self.metrics is not None:
+            self.metrics.forget(r.target.cluster.name)
+        if failure is not None:
+            self.say(f"quorumwatch: {failure}")
+            return
+        self.said_done(r)
         try:
-            await watch_one(i, r, mine, my_ops)
+            self.results.append(await _finish(self.plan, r))
+        except SessionError as exc:
+            self.say(f"quorumwatch: {exc}")
+
+    async def follow(self, fleet: Fleet, rescan: asyncio.Event) -> None:
+        """Watch the shard's clusters as the directory holds them, until the session stops: files
+        added are watched, files removed or changed end their runs (a changed one starts again)."""
+        seen: dict[str, ClusterConfig] = {}
+        deadline = asyncio.get_running_loop().time() + (self.plan.duration_s or float("inf"))
+        while not self.stop.is_set():
+            try:
+                scan = await asyncio.to_thread(fleet.directory.scan)
+            except OSError as exc:
+                self.say(f"quorumwatch: {fleet.directory.directory}: {exc.strerror or exc}; watching what "
+                         "was there")  # fmt: skip
+            else:
+                for error in scan.errors:
+                    self.say(f"quorumwatch: {error}")
+                for key in [k for k in self.members if scan.clusters.get(k) != seen.get(k)]:
+                    why = "changed: a new run starts" if key in scan.clusters else "is gone: its run ends"
+                    self.say(
+                        f"{self.members[key].target.cluster.name}: {fleet.directory.directory / key} {why}"
+                    )
+                    await self.retire(key)
+                    del seen[key]
+                for key, cluster in scan.clusters.items():
+                    if key not in self.members and not self.stop.is_set():
+                        self._join(key, cluster, seen)
+            rescan.clear()
+            with contextlib.suppress(TimeoutError):
+                wake = min(deadline, asyncio.get_running_loop().time() + fleet.rescan_s)
+                async with asyncio.timeout_at(wake):
+                    await _first(self.stop, rescan)
+            if asyncio.get_running_loop().time() >= deadline:
+                self.stop.set()
+
+    def _join(self, key: str, cluster: ClusterConfig, seen: dict[str, ClusterConfig]) -> None:
+        try:
+            r = _start_one(self.plan, Target(cluster), self.metrics, self.say)
+        except SessionError as exc:
+            self.say(f"quorumwatch: {cluster.name}: {exc}")
+            return
+        seen[key] = cluster
+        # spread over the interval by name, so the same clusters tick at the same offsets every start
+        self.add(r, cluster.interval * (zlib.crc32(cluster.name.encode()) % 1000) / 1000, key)
+
+    def said_done(self, r: _Running) -> None:
+        if self.plan.scenario is None:
+            prefix = f"{r.target.cluster.name}: " if _many(self.plan) else ""
+            f = r.formatter
+            many = f"{f.multi_leader_ticks} with more than one leader"
+            self.say(f"{prefix}{f.ticks} ticks, {many}; history in {r.run}")
+
+    async def _watch(self, r: _Running, offset_s: float, mine: asyncio.Event) -> None:
+        # its own stops, set by the session's: one cluster's end (its workload read back, its
+        # duration over, its file removed) must not stop another's
+        loop = asyncio.get_running_loop()
+        my_ops = asyncio.Event()
+        relays = [loop.create_task(_relay(self.stop, mine)), loop.create_task(_relay(self.ops_stop, my_ops))]
+        try:
+            await self._watch_one(r, offset_s, mine, my_ops)
+        except (OSError, sqlite3.Error) as exc:
+            where = r.run if len(self.tasks) == 1 and self.plan.fleet is None else self.plan.runs
+            failure = f"while recording to {where}: {exc} (ticks recorded so far are kept)"
+            if self.plan.scenario is not None:
+                failure += f"; run 'quorumwatch heal {where}' if faults were active"
+            self.failure = self.failure or failure
+            self.stop.set()
         finally:
             for relay in relays:
                 relay.cancel()
 
-    async def watch_one(i: int, r: _Running, stop: asyncio.Event, ops_stop: asyncio.Event) -> None:
-        if many:  # spread the clusters' ticks over the interval rather than start them at one instant
+    async def _watch_one(
+        self, r: _Running, offset_s: float, stop: asyncio.Event, ops_stop: asyncio.Event
+    ) -> None:
+        from quorumwatch.watcher import MANY_SPIN_S
+        from quorumwatch.watcher import watch as run_watch
+
+        plan, many = self.plan, _many(self.plan)
+        if offset_s > 0:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(r.target.cluster.interval * i / len(running)):
+                async with asyncio.timeout(offset_s):
                     await stop.wait()
             if stop.is_set():
                 return
-        schedule = _experiment(plan, plan.scenario, r, sink, say) if plan.scenario is not None else None
+        schedule = (
+            _experiment(plan, plan.scenario, r, self.sink, self.say) if plan.scenario is not None else None
+        )
         render = None
+        live = self.live
         if live is not None:
             from quorumwatch.report.live import live_table
 
@@ -445,46 +635,24 @@ async def watch_async(
                 )
 
         await run_watch(
-            r.target.cluster, r.history, duration_s=plan.duration_s, formatter=r.formatter,
-            grading=r.grading, out=sink, render=render, workload=r.target.workload, run_id=_run_id(r.run),
-            stop=stop, ops_stop=ops_stop, on_tick=r.on_tick,
-            spin_s=MANY_SPIN_S if many else 0.001, note=_note(plan, r, sink, say), schedule=schedule,
+            r.target.cluster, r.history, duration_s=plan.duration_s if plan.fleet is None else None,
+            formatter=r.formatter, grading=r.grading, out=self.sink, render=render,
+            workload=r.target.workload, run_id=_run_id(r.run), stop=stop, ops_stop=ops_stop,
+            on_tick=r.on_tick, spin_s=MANY_SPIN_S if many else 0.001,
+            note=_note(plan, r, self.sink, self.say), schedule=schedule,
         )  # fmt: skip
         if schedule is not None:
-            _experiment_done(schedule, r, say)
+            _experiment_done(schedule, r, self.say)
 
-    if signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal, sig)
-        # SIGHUP reopens the output file (log rotation); a watch never dies of it
-        loop.add_signal_handler(signal.SIGHUP, output.reopen if output is not None else lambda: None)
-    failure: str | None = None
+
+async def _first(*events: asyncio.Event) -> None:
+    """Until one of the events is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
     try:
-        with live if live is not None else contextlib.nullcontext():
-            await asyncio.gather(*(one(i, r) for i, r in enumerate(running)))
-    except (OSError, sqlite3.Error) as exc:
-        where = running[0].run if len(running) == 1 else plan.runs
-        failure = f"while recording to {where}: {exc} (ticks recorded so far are kept)"
-        if plan.scenario is not None:
-            failure += f"; run 'quorumwatch heal {where}' if faults were active"
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if signals:
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
-        failure = _close(running, writer, output, say) or failure
-    if failure is not None:
-        raise SessionError(failure)
-    for r in running if plan.scenario is None else ():
-        prefix = f"{r.target.cluster.name}: " if many else ""
-        say(f"{prefix}{r.formatter.ticks} ticks, {r.formatter.multi_leader_ticks} with more than one leader; "
-            f"history in {r.run}")  # fmt: skip
-    results = []
-    for r in running:
-        try:
-            results.append(await asyncio.to_thread(finish, r.run, report=plan.report))
-        except (HistoryError, OSError, sqlite3.Error) as exc:
-            raise SessionError(f"cannot analyse {r.run}: {exc}") from None
-    return results
+        for w in waits:
+            w.cancel()
 
 
 def _experiment(
@@ -497,7 +665,7 @@ def _experiment(
     from quorumwatch.watcher import say_line
 
     name, jsonl = r.target.cluster.name, plan.outputs.format == "jsonl"
-    prefix = f"[{name}] " if len(plan.targets) > 1 and not jsonl else ""
+    prefix = f"[{name}] " if _many(plan) and not jsonl else ""
 
     def show(ev: Event) -> None:
         if jsonl:
@@ -531,10 +699,10 @@ def _note(plan: Plan, r: _Running, sink: Output | None, say: Callable[[str], Non
     side), text lines carry the cluster's name when several share the stream."""
     name = r.target.cluster.name
     if plan.outputs.format == "jsonl" or sink is None:
-        return (lambda line: say(f"{name}: {line}")) if len(plan.targets) > 1 else say
+        return (lambda line: say(f"{name}: {line}")) if _many(plan) else say
     from quorumwatch.watcher import say_line
 
-    prefix = f"[{name}] " if len(plan.targets) > 1 else ""
+    prefix = f"[{name}] " if _many(plan) else ""
     return lambda line: say_line(sink, prefix + line)
 
 
@@ -554,7 +722,7 @@ def _live(plan: Plan, output: object, sink: Output | None) -> Live | None:
     """Rich's live table, when the plan asks for it and it can be shown (one cluster, text lines to
     a terminal, no output file); else None: the lines are printed."""
     isatty = getattr(sink, "isatty", None)
-    if not plan.outputs.live or output is not None or len(plan.targets) > 1 or plan.outputs.format != "text":
+    if not plan.outputs.live or output is not None or _many(plan) or plan.outputs.format != "text":
         return None
     if sink is None or not callable(isatty) or not isatty():
         return None

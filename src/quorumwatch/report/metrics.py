@@ -7,6 +7,7 @@ contrib/prometheus/quorumwatch-rules.yml.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
@@ -106,6 +107,26 @@ class WatchMetrics:
             ["cluster", "group", "certainty"],
             registry=r,
         )
+        self.clusters = Gauge(
+            "quorumwatch_clusters_watched",
+            "Clusters this process watches now (a shard: those of its directory that fall to it).",
+            registry=r,
+        )
+        self.shard = Gauge(
+            "quorumwatch_shard",
+            "1, labelled with this process's shard and the shard count it was started with "
+            "(`watch --shard K/N`; 0/1 when not sharded): shards that disagree on N miss or repeat clusters.",
+            ["shard", "shards"],
+            registry=r,
+        )
+        node, cert, group = ("cluster", "node"), ("cluster", "certainty"), ("cluster", "group")
+        self._labelled: list[tuple[Gauge | Counter | Histogram | Enum, tuple[str, ...]]] = [
+            (self.role, node), (self.epoch, node), (self.leaders, ("cluster",)), (self.dual_seconds, cert),
+            (self.dual_active, cert), (self.violation_active, ("cluster",)), (self.leaderless_seconds, cert),
+            (self.leader_changes, ("cluster",)), (self.rtt, node), (self.errors, (*node, "reason")),
+            (self.lateness, ("cluster",)), (self.ticks, ("cluster",)), (self.group_leaders, group),
+            (self.group_dual_active, (*group, "certainty")),
+        ]  # fmt: skip
         self._agreed: dict[str, str | None] = {}
         self._grown: dict[tuple[str, tuple[str, str], bool, int], int] = {}
         self._last_start: dict[str, int] = {}
@@ -174,6 +195,7 @@ class WatchMetrics:
 
     def start(self, cluster: str, nodes: list[str]) -> None:
         """Publish every series of a cluster at zero before its first tick (alerts and rate() need it)."""
+        self.clusters.inc()
         for name in ("certain", "possible"):
             self.dual_seconds.labels(cluster, name)
             self.dual_active.labels(cluster, name).set(0)
@@ -183,6 +205,26 @@ class WatchMetrics:
         self.ticks.labels(cluster)
         for node in nodes:
             self.errors.labels(cluster, node, Reason.TIMEOUT.value)
+
+    def forget(self, cluster: str) -> None:
+        """Remove every series of a cluster no longer watched (its file left the shard's directory):
+        a stale `dual_leader_active` would page for a cluster nobody watches."""
+        self.clusters.dec()
+        for metric, names in self._labelled:
+            series = {
+                tuple(sample.labels[n] for n in names)
+                for family in metric.collect()
+                for sample in family.samples
+                if sample.labels.get("cluster") == cluster
+            }
+            for values in series:
+                with contextlib.suppress(KeyError):
+                    metric.remove(*values)
+        self._agreed.pop(cluster, None)
+        self._last_start.pop(cluster, None)
+        self._leaderless.pop(cluster, None)
+        for key in [k for k in self._grown if k[0] == cluster]:
+            del self._grown[key]
 
 
 def serve(metrics: WatchMetrics, address: str) -> tuple[str, int]:
