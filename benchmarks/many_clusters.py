@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -125,27 +124,51 @@ async def run(
 
 
 def run_cli(
-    clusters: int, nodes: int, seconds: float, base: Path, responder: Responder, keep_ticks: str = "10s"
-) -> None:
-    """What users run: `quorumwatch watch c0.yaml ... c99.yaml --changes-only` in its own process,
-    its lateness read back from the histories it recorded (each tick's scheduled and started time)."""
+    clusters: int, nodes: int, seconds: float, base: Path, responder: Responder, keep_ticks: str = "10s",
+    shards: int = 0,
+) -> None:  # fmt: skip
+    """What users run: `quorumwatch watch c0.yaml ... c99.yaml --changes-only` in its own process
+    (with `shards` N: N processes of `watch --clusters DIR --shard K/N`), its lateness read back from
+    the histories it recorded (each tick's scheduled and started time)."""
     files = []
+    (base / "clusters").mkdir()
     for k in range(clusters):
         c = cluster("etcd", responder.http_ports[k * nodes : (k + 1) * nodes], 0.1)
         doc = c.model_dump(mode="json", exclude_defaults=True) | {"name": f"c{k}"}
-        files.append(base / f"c{k}.yaml")
+        files.append(base / "clusters" / f"c{k}.yaml")
         files[-1].write_text(yaml.safe_dump(doc), encoding="utf-8")
-    argv = [sys.executable, "-m", "quorumwatch", "watch", *map(str, files)]
-    argv += ["--changes-only", "--duration", str(seconds + WARMUP_S), "--output", str(base / "watch.log")]
-    argv += ["--keep-ticks", keep_ticks]
+    common = ["--changes-only", "--duration", str(seconds + WARMUP_S), "--keep-ticks", keep_ticks]
+    head = [sys.executable, "-m", "quorumwatch", "watch"]
+    if shards:
+        argvs = [
+            [*head, "--clusters", str(base / "clusters"), "--shard", f"{k}/{shards}", *common,
+             "--output", str(base / f"watch-{k}.log")]
+            for k in range(shards)
+        ]  # fmt: skip
+    else:
+        argvs = [[*head, *map(str, files), *common, "--output", str(base / "watch.log")]]
     responder_cpu = responder.cpu_s()
     t = time.perf_counter()
-    proc = subprocess.run(argv, cwd=base, capture_output=True, text=True, check=False)
+    # status and summaries to files: a pipe nobody reads fills up and stops the watch
+    errs = [(base / f"watch-{k}.err").open("wb") for k in range(len(argvs))]
+    procs = [
+        subprocess.Popen(a, cwd=base, stdout=subprocess.DEVNULL, stderr=e)
+        for a, e in zip(argvs, errs, strict=True)
+    ]
+    cpu: list[float] = []
+    codes = []
+    for proc in procs:  # each child's own CPU, from its rusage as it is reaped
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu.append(usage.ru_utime + usage.ru_stime)
+        codes.append(proc.returncode)
+        if proc.returncode not in (0, 1, 3, 4, 5):  # a verdict's exit code is not a failure here
+            said = (base / f"watch-{len(codes) - 1}.err").read_text(errors="replace")
+            sys.exit(f"watch exited {proc.returncode}: {said.strip()[-500:]}")
+    for e in errs:
+        e.close()
     took = time.perf_counter() - t
-    if proc.returncode not in (0, 1, 3, 4, 5):  # a verdict's exit code is not a failure here
-        sys.exit(f"watch exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
     runs = [p for p in base.glob("runs/*/*") if not p.is_symlink()]  # not the `latest` links
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     lateness: list[int] = []
     answers = unknown = 0
     verdicts = Counter(json.loads((run / "results.json").read_text())["verdict"] for run in runs)
@@ -164,15 +187,19 @@ def run_cli(
                 "SELECT coalesce(sum(count), 0) FROM compacted_runs WHERE last_tick >= ?", (warm,)
             ).fetchone()
             answers += gone
+    how = f"{shards} shard processes" if shards else "one process"
     print(
         f"`quorumwatch watch` of {clusters} cluster files × {nodes} nodes at 10 Hz for {seconds:g} s "
-        f"(+{WARMUP_S:g} s warm-up), {took:.1f} s wall (process start included)"
+        f"(+{WARMUP_S:g} s warm-up) in {how}, {took:.1f} s wall (process start included)"
     )
-    print(f"ticks recorded after warm-up {len(lateness):,}; answers {answers:,}, unknown {unknown:,}")
-    print("verdicts:", ", ".join(f"{v} {n}" for v, n in verdicts.most_common()), f"(exit {proc.returncode})")
+    print(
+        f"runs {len(runs)}; ticks recorded after warm-up {len(lateness):,}; answers {answers:,}, "
+        f"unknown {unknown:,}"
+    )
+    print("verdicts:", ", ".join(f"{v} {n}" for v, n in verdicts.most_common()), f"(exit {codes})")
     print(lateness_line(lateness))
     print(
-        f"watch CPU: {used.ru_utime + used.ru_stime:.1f} s over {took:.1f} s; responder CPU "
+        f"watch CPU: {' + '.join(f'{c:.1f}' for c in cpu)} s over {took:.1f} s; responder CPU "
         f"{100 * (responder.cpu_s() - responder_cpu) / took:.0f} % of one core"
     )
 
@@ -205,6 +232,9 @@ def main() -> None:
     ap.add_argument(
         "--keep-ticks", default="10s", help="--cli: the watch's --keep-ticks (1d: no compaction in the run)."
     )
+    ap.add_argument(
+        "--shards", type=int, default=0, help="--cli: N processes of `watch --clusters DIR --shard K/N`."
+    )
     ap.add_argument("--inline-writes", action="store_true", help="Write histories on the loop's thread.")
     args = ap.parse_args()
     raise_nofile()
@@ -212,7 +242,15 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             if args.cli:
-                run_cli(args.clusters, args.nodes, args.seconds, Path(tmp), responder, args.keep_ticks)
+                run_cli(
+                    args.clusters,
+                    args.nodes,
+                    args.seconds,
+                    Path(tmp),
+                    responder,
+                    args.keep_ticks,
+                    args.shards,
+                )
                 return
             main = run(
                 args.clusters, args.nodes, args.seconds, Path(tmp), responder, args.spin,
