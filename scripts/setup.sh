@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(etcd-server etcd-client zookeeper libslf4j-java liblog4j1.2-java libservlet-api-java default-jre-headless
               iproute2 iptables redis-server redis-sentinel keepalived faketime openssh-server openssh-client make
-              chromium lnav prometheus systemd openssl patroni postgresql-15)
+              chromium lnav prometheus systemd openssl patroni postgresql-15 ripgrep)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -112,7 +112,7 @@ class LinePositions:
     def __init__(self, pattern: str) -> None:
         self._compiled = re2.compile(b"(?m)" + pattern.encode(), _options(latin1=True))
 
-    def starts(self, chunk: bytes, end: int) -> Iterator[int]:
+    def starts(self, chunk: bytes | bytearray, end: int) -> Iterator[int]:
         for m in self._compiled.finditer(chunk, 0, end):
             yield m.start()
 

@@ -120,7 +120,7 @@ class _EveryLine:
 
     _START = re.compile(rb"^(?=.)", re.M)
 
-    def starts(self, chunk: bytes, end: int) -> Iterator[int]:
+    def starts(self, chunk: bytes | bytearray, end: int) -> Iterator[int]:
         return (m.start() for m in self._START.finditer(chunk, 0, end))
 
 
@@ -148,7 +148,7 @@ class Finder:
     literals: tuple[bytes, ...]
     regexes: tuple[LinePositions | _EveryLine, ...]
 
-    def positions(self, chunk: bytes, end: int | None = None) -> list[int]:
+    def positions(self, chunk: bytes | bytearray, end: int | None = None) -> list[int]:
         """Offsets inside every candidate line of chunk[:end] (sorted; a line may appear twice)."""
         end = len(chunk) if end is None else end
         found: list[int] = []
