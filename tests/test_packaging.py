@@ -57,6 +57,19 @@ def test_installed_cli_reads_logs_with_builtin_packs(installed: Path, tmp_path: 
     assert str(installed) in mod.stdout  # the installed copy, not the checkout
 
 
+def test_installed_cli_counts_lines_with_numpy_and_runs_a_shard(installed: Path, tmp_path: Path) -> None:
+    """The installed wheel's dependencies include the vectorised line counts (numpy), and a shard
+    of an empty directory runs and says it examined nothing."""
+    probe = "from quorumwatch.logs import linecount; print(linecount.available())"
+    mod = subprocess.run([str(installed / "bin" / "python"), "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=tmp_path)  # fmt: skip
+    assert mod.stdout.strip() == "True"
+    (tmp_path / "fleet").mkdir()
+    r = run(installed, "watch", "--clusters", str(tmp_path / "fleet"), "--shard", "0/2", "--duration", "0.3",
+            cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 1 and "shard 0/2: no cluster of" in r.stderr, r.stderr
+
+
 def test_installed_cli_measures_harm(installed: Path, tmp_path: Path) -> None:
     with EtcdLikeCluster(["L", "F", "F"], keep_writes=False) as c:
         (tmp_path / "c.yaml").write_text(c.cluster_yaml())

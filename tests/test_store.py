@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from quorumwatch.analysis.digest import digest
 from quorumwatch.model import Event, Observation, OperationKind, Reason, Role, Tick
 from quorumwatch.store import HISTORY_FILE, HistoryError, HistoryFile, new_run_dir, resolve_run_dir
+from tests.test_analysis import history
+from tests.test_analysis_props import Truth, histories
 
 
 def make_tick(k: int) -> Tick:
@@ -370,3 +375,46 @@ def test_a_compacted_history_on_disk_analyses_as_the_whole_one_and_shrinks(tmp_p
         return [x for x in lines if "dual leader" not in x], graded
 
     assert shown(compacted) == shown(whole)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(histories(), st.integers(0, 60), st.booleans())
+def test_a_stored_history_digests_from_its_rows_as_from_its_ticks(
+    tmp_path: Path, h: tuple[Truth, list[Tick]], compact_to: int, unknown_first: bool
+) -> None:
+    """The digest read from the rows (no Tick, no Observation per answer) is the one read tick by
+    tick: intervals, span, counts, the ticks with several leaders, compacted or not."""
+    _, ticks = h
+    if unknown_first and ticks:  # a tick whose first answer is unknown, a multi-leader tick
+        o = ticks[0].observations[0]
+        ticks[0] = dataclasses.replace(ticks[0], observations=(dataclasses.replace(o, role=Role.UNKNOWN),))
+    db = tmp_path / f"h{uuid.uuid4().hex}.sqlite"
+    stored = HistoryFile.create(db, sorted({o.node for t in ticks for o in t.observations}), {})
+    for t in ticks:
+        stored.append_tick(t)
+    if ticks and compact_to:
+        stored.compact_through(ticks[min(compact_to, len(ticks)) - 1].index)
+    lazy = stored.stored_ticks()
+    runs = stored.compacted_runs()
+    assert lazy.columns() is not None
+    assert digest(lazy, runs) == digest(list(lazy), runs)
+    for part in (lazy[3:], lazy[: len(lazy) // 2]):
+        assert digest(part, runs) == digest(list(part), runs)
+    stored.close()
+
+
+def test_the_row_digest_counts_leaders_compaction_dropped(tmp_path: Path) -> None:
+    """Two nodes leading at once for 40 ticks (compacted: each a run), a third saying leader
+    alone at one tick, an unknown keeping answers around it: every tick with two or more leaders
+    counted as the tick-by-tick digest counts it."""
+    rows = {"a": "L" * 40, "b": "L" * 15 + "X" + "L" * 24, "c": "F" * 20 + "L" + "F" * 19}
+    ticks = history(rows, {"a": [1] * 40, "b": [2] * 40, "c": [3] * 40})
+    stored = HistoryFile.create(tmp_path / "h.sqlite", ["a", "b", "c"], {})
+    for t in ticks:
+        stored.append_tick(t)
+    assert (stored.compact_through(ticks[-1].index) or 0) > 30
+    lazy, runs = stored.stored_ticks(), stored.compacted_runs()
+    fast, slow = digest(lazy, runs), digest(list(lazy), runs)
+    assert fast == slow
+    assert fast.multi_leader_extra + len(fast.multi_leader) == 39  # every tick but b's unknown one
+    stored.close()

@@ -14,11 +14,12 @@ import queue
 import sqlite3
 import threading
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar, overload
 
 from quorumwatch.analysis.compaction import CompactedRun, compact, protected_from
+from quorumwatch.analysis.digest import Answer, Columns
 from quorumwatch.model import (
     Event,
     FinalRead,
@@ -658,8 +659,68 @@ class HistoryFile:
                     dataclasses.replace(o, groups=tuple(by_node[o.node])) if o.node in by_node else o
                     for o in observations
                 ]
-            observations.sort(key=lambda o: order.get(o.node, len(order)))
+            if len(observations) > 1:  # most ticks of a compacted history keep one answer or none
+                observations.sort(key=lambda o: order.get(o.node, len(order)))
             yield Tick(tick, scheduled, started, wall, tuple(observations))
+
+    @_reading("groups")
+    def has_groups(self) -> bool:
+        if self._version < 5:
+            return False
+        return self._db.execute("SELECT 1 FROM group_roles LIMIT 1").fetchone() is not None
+
+    def _answers(self, indexes: Sequence[int]) -> Iterator[Answer]:
+        """Observations of the ticks `indexes` (ascending) as the digest reads them, checked as
+        `_observation` checks a row (a row quorumwatch would not have written is a HistoryError
+        naming it); as in `_read_ticks`, observations of a tick row that is missing are no tick's."""
+        self._sync()
+        first, last, at, end = indexes[0], indexes[-1], 0, len(indexes)
+        version = self._version
+        roles = _ROLE_OF_LETTER if version >= 6 else {r.value: r for r in Role}
+        try:
+            self._check_rows(first, last, roles)
+            rows = self._db.execute(
+                # the text columns the digest does not use are read too: text that is not UTF-8
+                # is a damaged history wherever it is
+                "SELECT tick, node, send_ns, recv_ns, role, epoch, leader, reason, detail, self_id "
+                "FROM observations WHERE tick BETWEEN ? AND ? ORDER BY tick",
+                (first, last),
+            )
+            for tick, node, send, recv, role, epoch, *_ in rows:
+                while at < end and indexes[at] < tick:
+                    at += 1
+                if at < end and indexes[at] == tick:
+                    yield Answer(tick, node, send, recv, roles[role], epoch)
+        except _Corrupt as exc:
+            raise HistoryError(
+                f"{self.path}: corrupt history at {exc} (the ticks before it read fine)"
+            ) from None
+        except sqlite3.Error as exc:
+            raise HistoryError(f"{self.path}: cannot read the ticks: {exc}") from None
+
+    def _check_rows(self, first: int, last: int, roles: Mapping[str, Role]) -> None:
+        """Raise _Corrupt naming the first observation of ticks [first, last] quorumwatch would not
+        have written (what `_observation` checks), found by SQLite in one pass."""
+        known = ", ".join("'" + r.replace("'", "''") + "'" for r in roles)
+        reasons = ", ".join(f"'{r.value}'" for r in Reason)
+        bad = self._db.execute(
+            "SELECT tick, node, role, reason, typeof(tick) = 'integer' AND typeof(send_ns) = 'integer' "
+            "AND typeof(recv_ns) = 'integer' AND typeof(wall_ns) = 'integer' "
+            "AND typeof(epoch) IN ('integer', 'null') FROM observations "
+            "WHERE tick BETWEEN ? AND ? AND NOT (typeof(tick) = 'integer' AND typeof(send_ns) = 'integer' "
+            "AND typeof(recv_ns) = 'integer' AND typeof(wall_ns) = 'integer' "
+            f"AND typeof(epoch) IN ('integer', 'null') AND role IN ({known}) "
+            f"AND (reason IS NULL OR reason = '' OR reason IN ({reasons}))) ORDER BY tick LIMIT 1",
+            (first, last),
+        ).fetchone()
+        if bad is None:
+            return
+        tick, node, role, reason, ints = bad
+        if not ints:
+            raise _Corrupt(f"tick {tick!r}, node {node!r}: times or epoch are not integers")
+        if role not in roles:
+            raise _Corrupt(f"tick {tick!r}, node {node!r}: unknown role {role!r}")
+        raise _Corrupt(f"tick {tick!r}, node {node!r}: {reason!r} is not a valid Reason")
 
     def _group_rows(self, where: str, args: tuple[int, ...]) -> Iterator[tuple[Any, ...]]:
         if self._version < 5:
@@ -670,10 +731,9 @@ class HistoryFile:
     @_reading("tick index")
     def tick_index(self) -> tuple[array[int], array[int]]:
         """Every tick's index and start time, in order (16 bytes a tick)."""
-        indexes, starts = array("q"), array("q")
-        for k, started in self._db.execute("SELECT tick, started_ns FROM ticks ORDER BY tick"):
-            indexes.append(k)
-            starts.append(started)
+        # a column at a time: array.extend over a cursor, not two appends per row
+        indexes = array("q", (r[0] for r in self._db.execute("SELECT tick FROM ticks ORDER BY tick")))
+        starts = array("q", (r[0] for r in self._db.execute("SELECT started_ns FROM ticks ORDER BY tick")))
         return indexes, starts
 
     @_reading("events")
@@ -722,13 +782,14 @@ class HistoryFile:
         if self._version < 6:
             return []
         out = []
+        roles = {r.value: r for r in Role}  # a lookup, not an enum call, per run of a million
         for node, first, last, role, count, rtt in self._db.execute(
             "SELECT node, first_tick, last_tick, role, count, max_rtt_ns FROM compacted_runs ORDER BY id"
         ):
-            try:
-                out.append(CompactedRun(node, first, last, Role(role), count, rtt))
-            except ValueError:
-                raise HistoryError(f"{self.path}: corrupt compacted run of {node!r}: role {role!r}") from None
+            r = roles.get(role)
+            if r is None:
+                raise HistoryError(f"{self.path}: corrupt compacted run of {node!r}: role {role!r}")
+            out.append(CompactedRun(node, first, last, r, count, rtt))
         return out
 
     @_reading("dropped-tick summaries")
@@ -794,6 +855,16 @@ class StoredTicks(Sequence[Tick]):
             return iter(())
         first, last = self._indexes[self._range[0]], self._indexes[self._range[-1]]
         return self._history._ticks_between(first, last)
+
+    def columns(self) -> Columns | None:
+        """The ticks' indexes and starts and every observation as a row, for the digest (a day of
+        ticks is not built to be read once); None for a history with groups (read as ticks)."""
+        r = self._range
+        indexes, starts = self._indexes[r.start : r.stop], self.starts[r.start : r.stop]
+        if self._history.has_groups():
+            return None
+        answers = self._history._answers(indexes) if r else iter(())
+        return Columns(indexes, starts, answers)
 
 
 def _tick_range(first: int | None, last: int | None) -> tuple[str, tuple[int, ...]]:

@@ -16,7 +16,7 @@ compacted history equals that of the whole one (tests/test_analysis_compaction.p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from quorumwatch.model import Observation, Role, Tick
@@ -124,6 +124,17 @@ class DroppedLeaders:
 
     def __bool__(self) -> bool:
         return bool(self._edges)
+
+    def ranges(self, at_least: int) -> Iterator[tuple[int, int]]:
+        """The tick ranges [first, end) where at least `at_least` compacted runs said leader."""
+        now, since = 0, None
+        for tick, step in self._edges:
+            now += step
+            if now >= at_least and since is None:
+                since = tick
+            elif now < at_least and since is not None:
+                yield since, tick
+                since = None
 
     def at(self, tick: int) -> int:
         if tick < self._last:  # out of order: start the sweep again

@@ -13,10 +13,12 @@ The trackers assume each node's observations arrive in send order, which the eng
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from quorumwatch.analysis.compaction import CompactedRun, DroppedLeaders
 from quorumwatch.analysis.groups import group_key, named_groups
@@ -49,11 +51,45 @@ class _OutOfOrder(Exception):
     pass
 
 
+class Answer(NamedTuple):
+    """One stored observation as the digest reads it (a row, not an `Observation`: a day of a
+    30-node cluster is millions of them)."""
+
+    tick: int
+    node: str
+    send_ns: int
+    recv_ns: int
+    role: Role
+    epoch: int | None
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A stored history's ticks as the digest can read them without building them."""
+
+    indexes: Sequence[int]
+    """Every tick's index, in order."""
+    starts: Sequence[int]
+    """Every tick's start, in the same order."""
+    answers: Iterator[Answer]
+    """Every observation, in tick order."""
+
+
+@runtime_checkable
+class Columnar(Protocol):
+    """Ticks (`store.StoredTicks`) that can also hand over their columns: None when they must be
+    read as ticks (observations with groups)."""
+
+    def columns(self) -> Columns | None: ...
+
+
 def digest(ticks: Sequence[Tick], compacted: Sequence[CompactedRun] = ()) -> Digest:
     """One pass over `ticks` (re-iterated only if a node's observations are out of send order).
     `compacted`: what a compacted history dropped, added to the counts."""
     try:
-        d = _stream(ticks, DroppedLeaders(compacted) if compacted else None)
+        cols = ticks.columns() if isinstance(ticks, Columnar) else None
+        dropped = DroppedLeaders(compacted) if compacted else None
+        d = _stream(ticks, dropped) if cols is None else _columns(ticks, cols, compacted)
     except _OutOfOrder:
         d = _sorted(ticks, DroppedLeaders(compacted) if compacted else None)
     if not compacted:
@@ -120,6 +156,75 @@ def _stream(ticks: Sequence[Tick], dropped: DroppedLeaders | None = None) -> Dig
         tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), starts, answered,
         tuple(sorted(names, key=group_key)), extra,
     )  # fmt: skip
+
+
+def _columns(ticks: Sequence[Tick], cols: Columns, compacted: Sequence[CompactedRun]) -> Digest:
+    """`_stream` over a stored history's rows: the same digest, without a `Tick` per tick or an
+    `Observation` per answer (those only for the ticks with two or more leader answers)."""
+    trackers: dict[str, NodeTracker] = {}
+    found: dict[str, list[Interval]] = {}
+    last_send: dict[str, int] = {}
+    lo: int | None = None
+    hi = max_rtt = count = answered = 0
+    leaders: dict[int, int] = {}
+    for a in cols.answers:
+        node, send, recv = a.node, a.send_ns, a.recv_ns
+        if send < last_send.get(node, send):
+            raise _OutOfOrder
+        last_send[node] = send
+        if lo is None or send < lo:
+            lo = send
+        tracker = trackers.get(node)
+        if tracker is None:
+            tracker = trackers[node] = NodeTracker(node, lo)
+            found[node] = []
+        if ivs := tracker.feed(a):
+            found[node] += ivs
+        if recv > hi:
+            hi = recv
+        if recv - send > max_rtt:
+            max_rtt = recv - send
+        count += 1
+        if a.role is not Role.UNKNOWN:
+            answered += 1
+            if a.role is Role.LEADER:
+                leaders[a.tick] = leaders.get(a.tick, 0) + 1
+    multi, extra = _multi_leader(ticks, cols.indexes, leaders, compacted)
+    if lo is None:
+        return Digest((), (0, 0), 0, 0, (), cols.starts)
+    per_node = []
+    for node, tracker in trackers.items():
+        ivs = found[node] + tracker.finish(hi)
+        ivs = [dataclasses.replace(iv, start=lo) if iv.open_start and iv.start != lo else iv for iv in ivs]
+        per_node.append(
+            NodeIntervals(
+                node, tuple(iv for iv in ivs if iv.certain), tuple(iv for iv in ivs if not iv.certain)
+            )
+        )
+    return Digest(tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), cols.starts, answered, (), extra)
+
+
+def _multi_leader(
+    ticks: Sequence[Tick], indexes: Sequence[int], leaders: dict[int, int], compacted: Sequence[CompactedRun]
+) -> tuple[list[Tick], int]:
+    """The ticks with two or more leader answers kept (only those answers), and how many more had
+    two or more counting compacted ones — as `_stream` finds them tick by tick, from the ticks
+    where any leader answer was kept and the tick ranges where compacted leader runs overlap."""
+    dropped = DroppedLeaders(compacted)
+    multi, extra = [], 0
+    for k in sorted(leaders):
+        gone = dropped.at(k) if dropped else 0
+        if leaders[k] + gone > 1 and gone < 2:  # two or more gone: counted with the ranges below
+            if gone:
+                extra += 1
+            else:
+                pos = bisect.bisect_left(indexes, k)
+                tick = ticks[pos]
+                kept = tuple(o for o in tick.observations if o.role is Role.LEADER)
+                multi.append(dataclasses.replace(tick, observations=kept))
+    for first, end in dropped.ranges(at_least=2):  # compacted runs of two leaders over the same ticks
+        extra += bisect.bisect_left(indexes, end) - bisect.bisect_left(indexes, first)
+    return multi, extra
 
 
 def _sorted(ticks: Sequence[Tick], dropped: DroppedLeaders | None = None) -> Digest:

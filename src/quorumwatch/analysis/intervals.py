@@ -18,8 +18,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from quorumwatch.model import Observation, Role
+
+
+class Answered(Protocol):
+    """What the intervals read of an answer (an `Observation`, or a stored row: `digest.Answer`)."""
+
+    @property
+    def role(self) -> Role: ...
+    @property
+    def epoch(self) -> int | None: ...
+    @property
+    def send_ns(self) -> int: ...
+    @property
+    def recv_ns(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +98,7 @@ class NodeTracker:
             out.append(Interval(self.node, self.run_first_recv, self.run_last_send, epochs, True))
         self.run_len = 0
 
-    def feed(self, o: Observation) -> list[Interval]:
+    def feed(self, o: Answered) -> list[Interval]:
         out: list[Interval] = []
         self.last_send = o.send_ns
         if o.role is Role.LEADER:

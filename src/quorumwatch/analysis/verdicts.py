@@ -58,23 +58,6 @@ def intersection(x: Interval, y: Interval) -> Overlap | None:
     return Overlap((a.node, b.node), (a.epoch, b.epoch), lo, hi, x.certain) if lo < hi else None
 
 
-def _pair_overlaps(a: Sequence[Interval], b: Sequence[Interval]) -> list[Overlap]:
-    """Every intersection of an interval of `a` with one of `b` (both sorted by start). A node's
-    consecutive possible intervals share the window of the answer between them, so the pairs are
-    not disjoint: each `a` interval is checked against every `b` interval it can reach."""
-    out = []
-    j = 0
-    for x in a:
-        while j < len(b) and b[j].end <= x.start:  # a node's interval ends never decrease
-            j += 1
-        k = j
-        while k < len(b) and b[k].start < x.end:
-            if (piece := intersection(x, b[k])) is not None:
-                out.append(piece)
-            k += 1
-    return out
-
-
 def _subtract(overlaps: list[Overlap], cover: list[Overlap]) -> list[Overlap]:
     """Parts of `overlaps` not inside any of `cover` (same pair)."""
     out = []
@@ -138,12 +121,37 @@ def _outermost(overlaps: list[Overlap]) -> list[Overlap]:
 
 def overlaps(per_node: Sequence[NodeIntervals]) -> list[Overlap]:
     """Certain overlaps, and possible overlaps outside them, for every pair of nodes."""
+    nodes = sorted(per_node, key=lambda n: n.node)
+    certain = _swept([n.certain for n in nodes])
+    possible = _swept([n.possible for n in nodes])
     found: list[Overlap] = []
-    for a, b in itertools.combinations(sorted(per_node, key=lambda n: n.node), 2):
-        certain = _pair_overlaps(a.certain, b.certain)
-        possible = _pair_overlaps(a.possible, b.possible)
-        found += certain + _subtract(possible, certain)
+    for i, j in itertools.combinations(range(len(nodes)), 2):
+        mine = certain.get((i, j), [])
+        found += mine + _subtract(possible.get((i, j), []), mine)
     return _merge(found)
+
+
+def _swept(lists: Sequence[Sequence[Interval]]) -> dict[tuple[int, int], list[Overlap]]:
+    """Every intersection of intervals of two different lists (each a node's, sorted by start), by
+    the pair of list positions (lower first); each pair's pieces in the order of the first list's
+    intervals, then the second's. One sweep over all the intervals by start, holding those still
+    open: the work grows with the intersections, not with pairs × intervals (30 nodes: 435 pairs)."""
+    items = sorted(
+        ((iv.start, n, k, iv) for n, ivs in enumerate(lists) for k, iv in enumerate(ivs)), key=lambda t: t[0]
+    )
+    open_: list[tuple[int, int, Interval]] = []
+    found: dict[tuple[int, int], list[tuple[int, int, Overlap]]] = {}
+    for start, n, k, iv in items:
+        if open_:
+            open_ = [o for o in open_ if o[2].end > start]
+        for m, q, other in open_:
+            if m != n and (piece := intersection(iv, other)) is not None:
+                pair, order = ((m, n), (q, k)) if m < n else ((n, m), (k, q))
+                found.setdefault(pair, []).append((*order, piece))
+        open_.append((n, k, iv))
+    return {
+        pair: [p for *_, p in sorted(pieces, key=lambda t: (t[0], t[1]))] for pair, pieces in found.items()
+    }
 
 
 def combine(found: list[Overlap], recorded: Sequence[Overlap]) -> list[Overlap]:
