@@ -45,6 +45,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def alert_firing(web: int, name: str) -> dict[str, object] | None:
+    """The first firing alert `name` of the Prometheus server on port `web`, None while none is."""
+    got = get_json(f"http://127.0.0.1:{web}/api/v1/alerts")
+    alerts = got["data"]["alerts"] if isinstance(got, dict) else []
+    mine = [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
+    return dict(mine[0]) if mine else None
+
+
 @contextlib.contextmanager
 def process(argv: list[str], **kw: object) -> Iterator[subprocess.Popen[str]]:
     """A process for the test's duration, ended by pid (SIGINT first, then SIGKILL)."""
@@ -107,14 +115,11 @@ def test_prometheus_fires_the_certain_dual_leader_alert(
                 60,
             )
 
-            def firing() -> dict[str, object] | None:
-                got = get_json(f"http://127.0.0.1:{web}/api/v1/alerts")
-                alerts = got["data"]["alerts"] if isinstance(got, dict) else []
-                name = "QuorumwatchDualLeaderCertain"
-                mine = [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
-                return dict(mine[0]) if mine else None
-
-            alert = wait_for("the QuorumwatchDualLeaderCertain alert firing", firing, 60)
+            alert = wait_for(
+                "the QuorumwatchDualLeaderCertain alert firing",
+                lambda: alert_firing(web, "QuorumwatchDualLeaderCertain"),
+                60,
+            )
         finally:
             subprocess.run(["ip", "-n", netns[old], "link", "set", "eth0", "up"], check=True)
         assert links_down(state) == []

@@ -14,7 +14,7 @@ import pytest
 
 from tests.labkit import QW, wait_for
 from tests.responders import EtcdLikeCluster
-from tests.test_report_metrics_lab import free_port, get_json, process
+from tests.test_report_metrics_lab import alert_firing, free_port, get_json, process
 
 pytestmark = pytest.mark.lab
 RULES = Path(__file__).resolve().parent.parent / "contrib" / "prometheus"
@@ -82,14 +82,11 @@ def test_two_shards_watch_every_cluster_once_and_the_aggregate_alerts(tmp_path: 
             assert scalar(web, "quorumwatch:clusters_watched_twice") == 0
             assert scalar(web, "quorumwatch:shards") == 2
 
-            def firing() -> dict[str, object] | None:
-                got = get_json(f"http://127.0.0.1:{web}/api/v1/alerts")
-                alerts = got["data"]["alerts"] if isinstance(got, dict) else []
-                name = "QuorumwatchDualLeaderCertain"
-                mine = [a for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
-                return dict(mine[0]) if mine else None
-
-            alert = wait_for("the certain dual leader alert firing", firing, 60)
+            alert = wait_for(
+                "the certain dual leader alert firing",
+                lambda: alert_firing(web, "QuorumwatchDualLeaderCertain"),
+                60,
+            )
             assert alert["labels"] == {"alertname": "QuorumwatchDualLeaderCertain", "cluster": f"c{DUAL:03d}",
                                        "severity": "page"}  # fmt: skip
             assert scalar(web, "quorumwatch:clusters_dual_leader_certain") == 1

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` stays fast
     from collections.abc import Sequence
 
     from quorumwatch.logs.scan import LogRun
-    from quorumwatch.session import RunResult
+    from quorumwatch.session import Plan, RunResult
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -286,14 +286,39 @@ def watch(
     errors (several clusters: the most severe). With a workload, the first Ctrl-C stops the operations
     and reads the set back; a second one stops at once.
     """
-    from quorumwatch.session import Outputs, Plan, SessionError, Target
+    from quorumwatch.session import Fleet, Outputs, Plan, SessionError, Target
     from quorumwatch.session import watch as run_session
+    from quorumwatch.shards import ClusterDirectory, Shard
 
     if clusters_dir is not None or shard is not None:
-        _watch_fleet(
-            cluster_files, clusters_dir, shard, rescan, interval, deadline, duration, changes_only, only_node,
-            live, run_dir, workload_file, fmt, metrics_at, on_verdict, output, keep_ticks, retain, fail_on,
-        )  # fmt: skip
+        if clusters_dir is None:
+            fail("--shard needs --clusters DIR", EXIT_USAGE)
+        for flag, given in (
+            ("cluster files", cluster_files or None), ("--node", only_node), ("--live", live or None),
+            ("--workload", workload_file),
+        ):  # fmt: skip
+            if given:
+                fail(
+                    f"--clusters watches the cluster files of {clusters_dir}; {flag} cannot go with it",
+                    EXIT_USAGE,
+                )
+        try:
+            outputs = Outputs(
+                "jsonl" if fmt == "jsonl" else "text", changes_only, output, metrics_at,
+                Outputs.hook_argv(on_verdict),
+            )  # fmt: skip
+        except SessionError as exc:
+            fail(str(exc), exc.code)
+        try:
+            k_of_n = Shard.parse(shard) if shard is not None else Shard()
+        except ValueError as exc:
+            fail(f"--shard {exc}", EXIT_USAGE)
+        if not clusters_dir.is_dir():
+            fail(f"--clusters {clusters_dir}: not a directory", EXIT_USAGE)
+        fleet = Fleet(ClusterDirectory(clusters_dir, k_of_n, _loader(interval, deadline)), rescan)
+        plan = Plan((), duration, outputs, retain, runs=run_dir or Path("runs"), keep_ticks_s=keep_ticks,
+                    fleet=fleet)  # fmt: skip
+        _watch_fleet(plan, fail_on)
     if not cluster_files:
         fail("give a cluster file (or --clusters DIR)", EXIT_USAGE)
 
@@ -334,71 +359,32 @@ def watch(
     sys.exit(_print_results(results, fail_on))
 
 
-def _watch_fleet(
-    cluster_files: tuple[str, ...],
-    clusters_dir: Path | None,
-    shard_text: str | None,
-    rescan: float,
-    interval: float | None,
-    deadline: float | None,
-    duration: float | None,
-    changes_only: bool,
-    only_node: str | None,
-    live: bool,
-    run_dir: Path | None,
-    workload_file: str | None,
-    fmt: str,
-    metrics_at: str | None,
-    on_verdict: str | None,
-    output: Path | None,
-    keep_ticks: float,
-    retain: float | None,
-    fail_on: str,
-) -> NoReturn:
-    """`watch --clusters DIR [--shard K/N]`: this shard's clusters of DIR until stopped."""
-    from quorumwatch.session import Fleet, Outputs, Plan, SessionError
-    from quorumwatch.session import watch as run_session
-    from quorumwatch.shards import ClusterDirectory, Shard
-
-    if clusters_dir is None:
-        fail("--shard needs --clusters DIR", EXIT_USAGE)
-    for flag, given in (
-        ("cluster files", cluster_files or None), ("--node", only_node), ("--live", live or None),
-        ("--workload", workload_file),
-    ):  # fmt: skip
-        if given:
-            fail(
-                f"--clusters watches the cluster files of {clusters_dir}; {flag} cannot go with it",
-                EXIT_USAGE,
-            )
-    try:
-        shard = Shard.parse(shard_text) if shard_text is not None else Shard()
-    except ValueError as exc:
-        fail(f"--shard {exc}", EXIT_USAGE)
-    if not clusters_dir.is_dir():
-        fail(f"--clusters {clusters_dir}: not a directory", EXIT_USAGE)
+def _loader(interval: float | None, deadline: float | None) -> Callable[[Path], ClusterConfig]:
+    """How a fleet's directory reads each cluster file: validated, with the command line's timing."""
 
     def load(path: Path) -> ClusterConfig:
         cluster = load_cluster(str(path)).with_timing(interval, deadline)
         check_access(cluster)
         return cluster
 
+    return load
+
+
+def _watch_fleet(plan: Plan, fail_on: str) -> NoReturn:
+    """`watch --clusters DIR [--shard K/N]`: this shard's clusters of DIR until stopped."""
+    from quorumwatch.session import SessionError
+    from quorumwatch.session import watch as run_session
+
+    assert plan.fleet is not None
+    directory, shard = plan.fleet.directory.directory, plan.fleet.directory.shard
     say = functools.partial(click.echo, err=True)
+    say(f"shard {shard}: watching the cluster files of {directory} that fall to it")
     try:
-        outputs = Outputs(
-            "jsonl" if fmt == "jsonl" else "text", changes_only, output, metrics_at,
-            Outputs.hook_argv(on_verdict),
-        )  # fmt: skip
-        plan = Plan(
-            (), duration, outputs, retain, runs=run_dir or Path("runs"), keep_ticks_s=keep_ticks,
-            fleet=Fleet(ClusterDirectory(clusters_dir, shard, load), rescan),
-        )  # fmt: skip
-        say(f"shard {shard}: watching the cluster files of {clusters_dir} that fall to it")
         results = run_session(plan, say=say)
     except SessionError as exc:
         fail(str(exc), exc.code)
     if not results:
-        fail(f"shard {shard}: no cluster of {clusters_dir} was watched: nothing examined", EXIT_ERROR)
+        fail(f"shard {shard}: no cluster of {directory} was watched: nothing examined", EXIT_ERROR)
     sys.exit(_print_results(results, fail_on))
 
 

@@ -139,6 +139,7 @@ CREATE TABLE final_reads (
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class FindingLike(Protocol):
@@ -617,8 +618,12 @@ class HistoryFile:
         """Ticks with index in [first, last] (None: unbounded), streamed from two ordered cursors.
         A row quorumwatch would not have written is a HistoryError naming it (the ticks before it
         were read and handed on; nothing after it is guessed)."""
+        return self._guarded(self._read_ticks(first, last))
+
+    def _guarded(self, rows: Iterator[T]) -> Iterator[T]:
+        """`rows` with a damaged row or database as a HistoryError saying where."""
         try:
-            yield from self._read_ticks(first, last)
+            yield from rows
         except _Corrupt as exc:
             raise HistoryError(
                 f"{self.path}: corrupt history at {exc} (the ticks before it read fine)"
@@ -673,30 +678,25 @@ class HistoryFile:
         """Observations of the ticks `indexes` (ascending) as the digest reads them, checked as
         `_observation` checks a row (a row quorumwatch would not have written is a HistoryError
         naming it); as in `_read_ticks`, observations of a tick row that is missing are no tick's."""
+        return self._guarded(self._answer_rows(indexes))
+
+    def _answer_rows(self, indexes: Sequence[int]) -> Iterator[Answer]:
         self._sync()
         first, last, at, end = indexes[0], indexes[-1], 0, len(indexes)
-        version = self._version
-        roles = _ROLE_OF_LETTER if version >= 6 else {r.value: r for r in Role}
-        try:
-            self._check_rows(first, last, roles)
-            rows = self._db.execute(
-                # the text columns the digest does not use are read too: text that is not UTF-8
-                # is a damaged history wherever it is
-                "SELECT tick, node, send_ns, recv_ns, role, epoch, leader, reason, detail, self_id "
-                "FROM observations WHERE tick BETWEEN ? AND ? ORDER BY tick",
-                (first, last),
-            )
-            for tick, node, send, recv, role, epoch, *_ in rows:
-                while at < end and indexes[at] < tick:
-                    at += 1
-                if at < end and indexes[at] == tick:
-                    yield Answer(tick, node, send, recv, roles[role], epoch)
-        except _Corrupt as exc:
-            raise HistoryError(
-                f"{self.path}: corrupt history at {exc} (the ticks before it read fine)"
-            ) from None
-        except sqlite3.Error as exc:
-            raise HistoryError(f"{self.path}: cannot read the ticks: {exc}") from None
+        roles = _ROLE_OF_LETTER if self._version >= 6 else {r.value: r for r in Role}
+        self._check_rows(first, last, roles)
+        rows = self._db.execute(
+            # the text columns the digest does not use are read too: text that is not UTF-8 is a
+            # damaged history wherever it is
+            "SELECT tick, node, send_ns, recv_ns, role, epoch, leader, reason, detail, self_id "
+            "FROM observations WHERE tick BETWEEN ? AND ? ORDER BY tick",
+            (first, last),
+        )
+        for tick, node, send, recv, role, epoch, *_ in rows:
+            while at < end and indexes[at] < tick:
+                at += 1
+            if at < end and indexes[at] == tick:
+                yield Answer(tick, node, send, recv, roles[role], epoch)
 
     def _check_rows(self, first: int, last: int, roles: Mapping[str, Role]) -> None:
         """Raise _Corrupt naming the first observation of ticks [first, last] quorumwatch would not

@@ -143,15 +143,7 @@ def _stream(ticks: Sequence[Tick], dropped: DroppedLeaders | None = None) -> Dig
                 multi.append(dataclasses.replace(tick, observations=kept))
     if lo is None:
         return Digest((), (0, 0), 0, 0, (), starts)
-    per_node = []
-    for node, tracker in trackers.items():
-        ivs = found[node] + tracker.finish(hi)
-        ivs = [dataclasses.replace(iv, start=lo) if iv.open_start and iv.start != lo else iv for iv in ivs]
-        per_node.append(
-            NodeIntervals(
-                node, tuple(iv for iv in ivs if iv.certain), tuple(iv for iv in ivs if not iv.certain)
-            )
-        )
+    per_node = _finished(trackers, found, lo, hi)
     return Digest(
         tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), starts, answered,
         tuple(sorted(names, key=group_key)), extra,
@@ -192,6 +184,14 @@ def _columns(ticks: Sequence[Tick], cols: Columns, compacted: Sequence[Compacted
     multi, extra = _multi_leader(ticks, cols.indexes, leaders, compacted)
     if lo is None:
         return Digest((), (0, 0), 0, 0, (), cols.starts)
+    per_node = _finished(trackers, found, lo, hi)
+    return Digest(tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), cols.starts, answered, (), extra)
+
+
+def _finished(
+    trackers: dict[str, NodeTracker], found: dict[str, list[Interval]], lo: int, hi: int
+) -> list[NodeIntervals]:
+    """Each node's intervals once the observations end (open starts moved to the first send)."""
     per_node = []
     for node, tracker in trackers.items():
         ivs = found[node] + tracker.finish(hi)
@@ -201,7 +201,7 @@ def _columns(ticks: Sequence[Tick], cols: Columns, compacted: Sequence[Compacted
                 node, tuple(iv for iv in ivs if iv.certain), tuple(iv for iv in ivs if not iv.certain)
             )
         )
-    return Digest(tuple(per_node), (lo, hi), max_rtt, count, tuple(multi), cols.starts, answered, (), extra)
+    return per_node
 
 
 def _multi_leader(
