@@ -51,3 +51,35 @@ def test_the_sweep_on_any_sorted_intervals(spans: list[list[tuple[int, int]]], c
         )  # fmt: skip
         per_node.append(NodeIntervals(f"n{n}", ivs if certain else (), () if certain else ivs))
     assert overlaps(per_node) == reference(per_node)
+
+
+def naive_subtract(overlaps: list[Overlap], cover: list[Overlap]) -> list[Overlap]:
+    """The definition: each overlap cut by every cover piece in turn."""
+    out = []
+    for o in overlaps:
+        pieces = [(o.start, o.end)]
+        for c in cover:
+            pieces = [
+                p for lo, hi in pieces for p in ((lo, min(hi, c.start)), (max(lo, c.end), hi)) if p[0] < p[1]
+            ]
+        out += [Overlap(o.nodes, o.epochs, lo, hi, False) for lo, hi in pieces if lo < hi]
+    return out
+
+
+PIECES = st.lists(st.tuples(st.integers(0, 100), st.integers(-2, 30)), max_size=12)
+
+
+@SETTINGS
+@given(PIECES, PIECES)
+def test_subtracting_cover_pieces_is_the_definition(
+    spans: list[tuple[int, int]], cover: list[tuple[int, int]]
+) -> None:
+    """Possible pieces (nested, touching, empty ones included) cut by disjoint certain pieces."""
+    possible = [Overlap(("a", "b"), (1, None), s, s + d, False) for s, d in spans]
+    certain, at = [], 0
+    for s, d in sorted(cover):  # certain pieces of one pair never overlap one another
+        lo = max(s, at)
+        if d > 0:
+            certain.append(Overlap(("a", "b"), (1, 2), lo, lo + d, True))
+            at = lo + d
+    assert _subtract(possible, certain) == naive_subtract(possible, certain)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,11 +60,25 @@ def intersection(x: Interval, y: Interval) -> Overlap | None:
 
 
 def _subtract(overlaps: list[Overlap], cover: list[Overlap]) -> list[Overlap]:
-    """Parts of `overlaps` not inside any of `cover` (same pair)."""
+    """Parts of `overlaps` not inside any of `cover` (same pair). An overlap no cover piece
+    touches is kept as it is; the others are cut by the cover pieces that reach into them, found
+    by bisection (a day of a 30-node cluster: 430,000 possible pieces against a few thousand
+    certain ones, which a loop over every cover piece per overlap made seconds)."""
+    if not cover:
+        return [_possible(o) for o in overlaps if o.start < o.end]
+    cover = sorted(cover, key=lambda c: c.start)
+    reach = list(itertools.accumulate((c.end for c in cover), max))  # cover[:i+1] ends by reach[i]
     out = []
     for o in overlaps:
+        first = bisect.bisect_right(reach, o.start)  # cover before it all end at or before o.start
+        if first == len(cover) or cover[first].start >= o.end:
+            if o.start < o.end:
+                out.append(_possible(o))
+            continue
         pieces = [(o.start, o.end)]
-        for c in cover:
+        for c in cover[first:]:
+            if c.start >= o.end:
+                break
             nxt = []
             for lo, hi in pieces:
                 if c.end <= lo or c.start >= hi:
@@ -76,6 +91,11 @@ def _subtract(overlaps: list[Overlap], cover: list[Overlap]) -> list[Overlap]:
             pieces = nxt
         out += [Overlap(o.nodes, o.epochs, lo, hi, False) for lo, hi in pieces if lo < hi]
     return out
+
+
+def _possible(o: Overlap) -> Overlap:
+    """`o` as a possible piece of its pair (no group: the caller names it)."""
+    return o if o.group is None and not o.certain else Overlap(o.nodes, o.epochs, o.start, o.end, False)
 
 
 def _merge(overlaps: list[Overlap]) -> list[Overlap]:
